@@ -1,0 +1,1 @@
+"""HTTP scoring service for CRM integrations (imports predictive_scoring, never the reverse)."""

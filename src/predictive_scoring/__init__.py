@@ -1,0 +1,1 @@
+"""Predictive lead scoring learned from historical lead behaviour."""

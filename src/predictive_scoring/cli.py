@@ -1,0 +1,311 @@
+"""The ``predictive-scoring`` command line: thin wrappers that parse options and call the
+package. Errors print one clear paragraph and exit non-zero, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import pandas as pd
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from predictive_scoring import rules as points
+from predictive_scoring.config import BaseConfig, ConfigError, DatasetConfig, RulesConfig, \
+    load_config
+from predictive_scoring.data import DataValidationError, EventsDataset, TableDataset, \
+    all_problems, checks_summary, data_end_of, describe_problems, load_dataset, \
+    parse_timestamps, write_quarantine
+from predictive_scoring.stages import FUNNEL, funnel_conversion, headline_rates
+from predictive_scoring.synthetic import simulate_funnel, write_funnel
+
+app = typer.Typer(help="Lead scoring learned from historical lead behaviour, next to the "
+                  "classic hand-set points.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console()
+errors = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+class OnBadRows(StrEnum):
+    """What to do with rows that fail validation."""
+
+    FAIL = "fail"
+    QUARANTINE = "quarantine"
+
+
+class FileFormat(StrEnum):
+    """Output file format of the simulator."""
+
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+BaseOption = Annotated[Path, typer.Option("--base-config", help="Project settings file.")]
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Dataset config YAML.")]
+BadRowsOption = Annotated[OnBadRows, typer.Option(
+    "--on-bad-rows", help="fail: stop on the first bad file; quarantine: write bad rows to "
+    "a quarantine folder next to the output and go on with the rest.")]
+DEFAULT_BASE = Path("configs/base.yaml")
+SIMULATED_CONFIG = Path("configs/datasets/simulated.yaml")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def friendly(command: F) -> F:
+    """Turn the package's errors into one clear paragraph and a non-zero exit code."""
+
+    @functools.wraps(command)
+    def run(*args: object, **kwargs: object) -> object:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(f"bad configuration: {exc}", 2)
+        except DataValidationError as exc:
+            _fail(str(exc), 1)
+        except (ValueError, OSError) as exc:
+            _fail(str(exc), 1)
+
+    return run  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- helpers
+def _table(title: str, frame: pd.DataFrame, formats: dict[str, str] | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        table.add_column(str(column), justify="right" if column in (formats or {}) else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_cell(value, (formats or {}).get(col))
+                        for col, value in zip(frame.columns, row, strict=True)])
+    return table
+
+
+def _cell(value: object, fmt: str | None) -> str:
+    if fmt and isinstance(value, int | float) and not pd.isna(value):
+        return format(value, fmt)
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def _load(config_path: Path, base_path: Path, on_bad_rows: OnBadRows,
+          quarantine_dir: Path) -> tuple[DatasetConfig, EventsDataset | TableDataset]:
+    """Read, validate and report a dataset, applying the bad-rows policy."""
+    config = load_config(config_path, DatasetConfig)
+    base = load_config(base_path, BaseConfig)
+    with console.status(f"Reading and validating dataset '{config.name}'..."):
+        dataset = load_dataset(config, base.resolved_data_dir())
+    console.print(_table(f"Dataset '{config.name}' ({config.shape})",
+                         checks_summary(dataset.checks),
+                         {c: "," for c in ("read", "kept", "quarantined", "problems")}))
+    problems = all_problems(dataset.checks)
+    if len(problems) and on_bad_rows is OnBadRows.FAIL:
+        raise DataValidationError(problems, f"dataset '{config.name}' has bad rows (rerun "
+                                  "with --on-bad-rows quarantine to set them aside)")
+    if len(problems):
+        written = write_quarantine(dataset.checks, quarantine_dir)
+        console.print(describe_problems(problems, "[yellow]quarantined[/]"), highlight=False)
+        console.print(f"Quarantined rows written to {', '.join(map(str, written))}")
+    return config, dataset
+
+
+def _events(dataset: EventsDataset | TableDataset, command: str) -> EventsDataset:
+    if not isinstance(dataset, EventsDataset):
+        raise ValueError(f"'{command}' needs an events-shaped dataset (leads, events and "
+                         "stage changes); this dataset config has shape 'table'")
+    return dataset
+
+
+# --------------------------------------------------------------------------- commands
+@app.command()
+@friendly
+def simulate(
+    leads: Annotated[int, typer.Option(min=1, help="Number of leads to simulate.")],
+    out: Annotated[Path, typer.Option(help="Folder for the simulated files.")],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")]
+    = 7,
+    file_format: Annotated[FileFormat, typer.Option("--format", help="File format.")]
+    = FileFormat.CSV,
+    dataset_config: Annotated[Path, typer.Option(
+        help="Dataset config whose snapshot settings set the truth file's snapshots.")]
+    = SIMULATED_CONFIG,
+) -> None:
+    """Simulate a B2B funnel with known true conversion probabilities."""
+    path = run_simulation(leads, seed, out, file_format, dataset_config)
+    console.print(f"Dataset config for these files: [bold]{path}[/]")
+
+
+def run_simulation(n_leads: int, seed: int, out: Path, file_format: FileFormat,
+                   dataset_config: Path) -> Path:
+    """Simulate, write the files and a dataset config pointing at them; return its path."""
+    config = load_config(dataset_config, DatasetConfig)
+    with _progress() as progress:
+        task = progress.add_task("Simulating leads", total=n_leads)
+        funnel = simulate_funnel(n_leads, seed, config.snapshots.days_after_creation,
+                                 config.snapshots.horizon_days,
+                                 progress=lambda done: progress.update(task, completed=done))
+    with console.status(f"Writing {file_format.value} files to {out}..."):
+        written = write_funnel(funnel, out, file_format.value)
+    sizes = pd.DataFrame({"file": [str(p) for p in written.values()],
+                          "rows": [len(getattr(funnel, name)) for name in written]})
+    console.print(_table("Simulated funnel", sizes, {"rows": ","}))
+    return write_dataset_config(config, out, {k: p.name for k, p in written.items()})
+
+
+def write_dataset_config(config: DatasetConfig, root: Path, files: dict[str, str]) -> Path:
+    """Write ``root/dataset.yaml``: ``config`` pointed at the files in ``root``."""
+    moved = config.model_copy(update={"root": str(root),
+                                      "files": config.files.model_copy(update=files)})
+    path = root / "dataset.yaml"
+    body = yaml.safe_dump(moved.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+    path.write_text(f"# Written by `predictive-scoring simulate`.\n{body}", encoding="utf-8")
+    return path
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+@app.command()
+@friendly
+def validate(
+    config: ConfigOption,
+    on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for quarantine files (default: <output_dir>/<dataset>/quarantine).")]
+    = None,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Read and validate a dataset; report rows read, kept and quarantined."""
+    quarantine_dir = out or _default_out(base_config, config) / "quarantine"
+    _load(config, base_config, on_bad_rows, quarantine_dir)
+    console.print("[green]Validation finished.[/]")
+
+
+def _default_out(base_config: Path, config: Path) -> Path:
+    base = load_config(base_config, BaseConfig)
+    return Path(base.output_dir) / load_config(config, DatasetConfig).name
+
+
+@app.command("rules")
+@friendly
+def rules_command(
+    config: ConfigOption,
+    output: Annotated[Path, typer.Option(help="Scored leads (.csv or .parquet).")],
+    rules: Annotated[Path | None, typer.Option(
+        help="Rules YAML (default: the one the dataset config names).")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        help="Score as of this time (ISO 8601); default: the end of the data.")] = None,
+    on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Score every lead with the points baseline: points, stage and the rules that fired."""
+    dataset_config, dataset = _load(config, base_config, on_bad_rows,
+                                    output.parent / "quarantine")
+    rules_config = load_config(rules or Path(dataset_config.rules), RulesConfig)
+    scored = score_with_rules(rules_config, dataset, parse_as_of(as_of, dataset_config))
+    _write_frame(scored, output)
+    shares = scored["rule_stage"].value_counts().reindex([s.value for s in FUNNEL]).dropna()
+    summary = pd.DataFrame({"stage": shares.index, "leads": shares.to_numpy(dtype=int),
+                            "share": shares.to_numpy() / len(scored)})
+    console.print(_table(f"Points baseline '{rules_config.name}'", summary,
+                         {"leads": ",", "share": ".1%"}))
+    console.print(f"Scored {len(scored):,} leads -> [bold]{output}[/]")
+
+
+def score_with_rules(rules_config: RulesConfig, dataset: EventsDataset | TableDataset,
+                     as_of: pd.Timestamp | None) -> pd.DataFrame:
+    """Points, stage and fired rules per lead (events: as of one moment)."""
+    if isinstance(dataset, TableDataset):
+        points.check_rule_fields(rules_config, dataset.table.columns, rules_config.name)
+        result = points.score_points(rules_config, dataset.table, None)
+        scored = dataset.table[["lead_id"]].copy()
+    else:
+        moment = data_end_of(dataset) if as_of is None else as_of
+        leads = dataset.leads.loc[dataset.leads["created_at"] <= moment].assign(as_of=moment)
+        if len(leads) < len(dataset.leads):
+            console.print(f"{len(dataset.leads) - len(leads):,} leads created after {moment} "
+                          "are not scored (they did not exist yet).")
+        points.check_rule_fields(rules_config, leads.columns, rules_config.name)
+        result = points.score_points(rules_config, leads, dataset.events)
+        scored = leads[["lead_id", "as_of"]].copy()
+    return scored.assign(rule_points=result.points, rule_stage=result.stage,
+                         fired_rules=result.fired_text()).reset_index(drop=True)
+
+
+def parse_as_of(text: str | None, config: DatasetConfig) -> pd.Timestamp | None:
+    """The ``--as-of`` option as a UTC timestamp, read like the dataset's timestamps."""
+    if text is None:
+        return None
+    parsed = parse_timestamps(pd.Series([text]), config.read)
+    if parsed.isna().iloc[0]:
+        raise ValueError(f"--as-of {text!r} is not a timestamp (use ISO 8601, e.g. "
+                         "2025-06-30T00:00:00Z)")
+    return parsed.iloc[0]
+
+
+def _write_frame(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+@app.command()
+@friendly
+def funnel(
+    config: ConfigOption,
+    on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Conversion rates between funnel stages, from the stage changes."""
+    _, dataset = _load(config, base_config, on_bad_rows,
+                       _default_out(base_config, config) / "quarantine")
+    show_funnel(_events(dataset, "funnel"))
+
+
+def show_funnel(dataset: EventsDataset) -> None:
+    """Print the funnel table and the three headline rates."""
+    conversion = funnel_conversion(dataset.stage_changes, len(dataset.leads))
+    console.print(_table("Funnel", conversion.reset_index(),
+                         {"reached": ",", "share_of_leads": ".1%", "rate_from_previous": ".1%"}))
+    rates = headline_rates(conversion)
+    console.print("Headline rates: " + ", ".join(
+        f"{name.replace('_', ' ')} [bold]{value:.1%}[/]" for name, value in rates.items()))
+
+
+@app.command()
+@friendly
+def quickstart(
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for everything the run writes (default: <output_dir>/quickstart).")]
+    = None,
+    leads: Annotated[int, typer.Option(min=100, help="Leads to simulate.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """The main job end to end: simulate a funnel, validate it, score it with the points."""
+    base = load_config(base_config, BaseConfig)
+    out = out or Path(base.output_dir) / "quickstart"
+    config_path = run_simulation(leads, seed, out / "data", FileFormat.CSV, SIMULATED_CONFIG)
+    config, dataset = _load(config_path, base_config, OnBadRows.FAIL, out / "quarantine")
+    show_funnel(_events(dataset, "quickstart"))
+    rules_config = load_config(Path(config.rules), RulesConfig)
+    scored = score_with_rules(rules_config, dataset, None)
+    _write_frame(scored, out / "rule_scores.csv")
+    console.print(f"[green]Done.[/] Points for {len(scored):,} leads -> "
+                  f"{out / 'rule_scores.csv'}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,274 @@
+"""Pydantic models for every YAML file under ``configs/`` and the one loader for them.
+
+Defaults live in one place: a field either has its default here (optional settings)
+or is required and set in the YAML files. Loading has no side effects besides reading
+the file; a bad file raises :class:`ConfigError` naming the file, the key path and
+the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from predictive_scoring.stages import Stage
+
+DATA_DIR_ENV = "PREDICTIVE_SCORING_DATA_DIR"
+"""The one setting that says where the public datasets live (see base.yaml)."""
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used, with file, key path and reason."""
+
+
+class StrictModel(BaseModel):
+    """Base for config models: unknown keys are errors (they are usually typos)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- base.yaml
+class BaseConfig(StrictModel):
+    """Project-wide settings: tracking store, registry name and paths."""
+
+    tracking_uri: str
+    artifact_location: str
+    registry_name: str
+    data_dir: str = Field(description=f"public datasets; the {DATA_DIR_ENV} env var wins")
+    output_dir: str
+
+    def resolved_data_dir(self) -> Path:
+        """The dataset folder: the environment variable if set, else ``data_dir``."""
+        return Path(os.environ.get(DATA_DIR_ENV) or self.data_dir)
+
+
+# ----------------------------------------------------------------------- rules/*.yaml
+NumberOrText = float | int | str | bool
+
+
+class EventRule(StrictModel):
+    """Points for each matching event before ``as_of``."""
+
+    name: str
+    event_type: str
+    detail: str | list[str] | None = None
+    points: float
+    cap: float | None = Field(None, description="most points (in absolute value) this rule gives")
+    half_life_days: float | None = Field(None, gt=0, description="an event's points halve "
+                                         "every this many days since it happened")
+
+
+Operator = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "between", "contains", "is_null"]
+
+
+class AttributeRule(StrictModel):
+    """Points for a lead attribute or table column that passes a comparison."""
+
+    name: str
+    field: str
+    op: Operator
+    value: NumberOrText | list[NumberOrText] | None = None
+    points: float
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> AttributeRule:
+        if self.op == "is_null" and self.value is not None:
+            raise ValueError("is_null takes no value")
+        if self.op == "in" and not isinstance(self.value, list):
+            raise ValueError("in needs a list value")
+        if self.op == "between" and not (isinstance(self.value, list) and len(self.value) == 2):
+            raise ValueError("between needs a [low, high] value")
+        if self.op not in ("is_null", "in", "between") and (
+            self.value is None or isinstance(self.value, list)
+        ):
+            raise ValueError(f"{self.op} needs a single value")
+        return self
+
+
+class RulesConfig(StrictModel):
+    """A points system: event rules, attribute rules and stage thresholds on the total."""
+
+    name: str
+    description: str = ""
+    event_rules: list[EventRule] = []
+    attribute_rules: list[AttributeRule] = []
+    stage_thresholds: dict[Stage, float]
+
+    @model_validator(mode="after")
+    def _thresholds_increase(self) -> RulesConfig:
+        ordered = sorted(self.stage_thresholds.items(), key=lambda item: item[0].rank)
+        bars = [bar for _, bar in ordered]
+        if bars != sorted(bars) or len(set(bars)) != len(bars):
+            raise ValueError("stage_thresholds must strictly increase along the funnel")
+        names = [r.name for r in [*self.event_rules, *self.attribute_rules]]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"rule names must be unique; repeated: {duplicated}")
+        return self
+
+
+# -------------------------------------------------------------------- datasets/*.yaml
+class ReadOptions(StrictModel):
+    """How to read the dataset's text files."""
+
+    sep: str = ","
+    timestamp_format: str | None = Field(None, description="strftime format; none: ISO 8601")
+    timezone: str = Field("UTC", description="zone of timestamps written without an offset")
+
+
+class ColumnNames(StrictModel):
+    """Contract column -> the column's name in the dataset's files."""
+
+    lead_id: str = "lead_id"
+    created_at: str = "created_at"
+    timestamp: str = "timestamp"
+    event_type: str = "event_type"
+    detail: str | None = "detail"
+    stage: str = "stage"
+
+
+class EventFiles(StrictModel):
+    """The three tables of the events shape (plus the simulator's truth, if any)."""
+
+    leads: str
+    events: str
+    stage_changes: str
+    truth: str | None = None
+
+
+class TableSpec(StrictModel):
+    """The table shape: one row per lead, with its outcome."""
+
+    file: str
+    id_column: str | None = Field(None, description="none: the row number is the id")
+    target: str
+    positive_values: list[str] = ["1", "yes", "true"]
+    negative_values: list[str] = ["0", "no", "false"]
+    time_column: str | None = None
+    drop_columns: list[str] = Field([], description="filled in after the outcome (leakage)")
+
+
+class Attributes(StrictModel):
+    """Lead attribute (fit) columns used as features."""
+
+    categorical: list[str] = []
+    numeric: list[str] = []
+
+
+class SnapshotConfig(StrictModel):
+    """When training examples are taken and what their label means."""
+
+    days_after_creation: list[Annotated[int, Field(ge=0)]] | None = None
+    every_days: int | None = Field(None, gt=0)
+    horizon_days: int = Field(gt=0)
+    target_stage: Stage = Stage.CUSTOMER
+
+    @model_validator(mode="after")
+    def _one_strategy(self) -> SnapshotConfig:
+        if (self.days_after_creation is None) == (self.every_days is None):
+            raise ValueError("set exactly one of days_after_creation or every_days")
+        return self
+
+
+class FeatureConfig(StrictModel):
+    """Behaviour aggregation settings."""
+
+    windows_days: list[Annotated[int, Field(gt=0)]]
+    trend_recent_days: int = Field(gt=0)
+    trend_baseline_days: int = Field(gt=0)
+    min_key_count: int = Field(ge=1, description="event types / (type, detail) pairs seen "
+                               "fewer times in training share one 'other' column")
+    detail_event_types: list[str] | None = Field(None, description="event types counted per "
+                                                 "detail value; none: every type with details")
+
+
+class DatasetConfig(StrictModel):
+    """One dataset: its shape, files, column names, stage names and snapshot settings."""
+
+    name: str
+    shape: Literal["events", "table"]
+    root: str = Field(description="folder of the files; '{data_dir}' expands to the data dir")
+    read: ReadOptions = ReadOptions()
+    files: EventFiles | None = None
+    table: TableSpec | None = None
+    columns: ColumnNames = ColumnNames()
+    attributes: Attributes = Attributes()
+    stage_names: dict[str, Stage] = {}
+    snapshots: SnapshotConfig | None = None
+    features: FeatureConfig | None = None
+    rules: str
+
+    @model_validator(mode="after")
+    def _shape_has_its_sections(self) -> DatasetConfig:
+        needs = {"events": ("files", "snapshots", "features", "stage_names"), "table": ("table",)}
+        missing = [key for key in needs[self.shape] if not getattr(self, key)]
+        if missing:
+            raise ValueError(f"shape '{self.shape}' needs {missing}")
+        return self
+
+    def root_dir(self, data_dir: Path) -> Path:
+        """The dataset folder with ``{data_dir}`` expanded."""
+        return Path(self.root.replace("{data_dir}", str(data_dir)))
+
+
+# ---------------------------------------------------------------------- models/*.yaml
+class SearchDimension(StrictModel):
+    """One hyper-parameter's search range."""
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+
+class ModelConfig(StrictModel):
+    """An estimator's hyper-parameters and its tuning search space."""
+
+    kind: Literal["lightgbm", "logreg"]
+    params: dict[str, Any]
+    search_space: dict[str, SearchDimension] = {}
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_config(path: str | Path, model: type[ModelT]) -> ModelT:
+    """Read a YAML file into ``model``.
+
+    Args:
+        path: The YAML file.
+        model: The pydantic model the file must satisfy.
+
+    Returns:
+        The validated, frozen config.
+
+    Raises:
+        ConfigError: Unreadable file, bad YAML, or a value that fails validation; the
+            message names the file, each bad key path and the reason.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, exc)) from None
+
+
+def _describe(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: {exc.error_count()} problem(s)"]
+    for error in exc.errors():
+        key_path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"  {key_path}: {error['msg']}")
+    return "\n".join(lines)

@@ -1,0 +1,534 @@
+"""Read and validate both shapes of the data contract; build snapshots and labels.
+
+Reading never loses a row: every row read is either kept or quarantined with the
+file, row number, column, value and reason of each problem. Callers decide whether
+problems stop the run (:class:`DataValidationError`) or go to a quarantine file.
+
+Row numbers are 1-based data rows of the file as read (the header is not a row), so
+row 1 is the first line under the header of a CSV file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from predictive_scoring.config import DatasetConfig, ReadOptions, SnapshotConfig
+from predictive_scoring.stages import FUNNEL, Stage
+
+ROW = "_row"
+PROBLEM_COLUMNS = ["file", "row", "column", "value", "reason"]
+SHOWN_PROBLEMS = 20
+_OFFSET_AT_END = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+
+
+# ------------------------------------------------------------------------ reports
+@dataclass(frozen=True)
+class TableCheck:
+    """What validation made of one file.
+
+    Attributes:
+        file: The file's path as configured.
+        kept: Rows that passed, in contract column names, plus ``_row``.
+        quarantined: Rows that failed, as read, plus ``_row`` and ``_problems``.
+        problems: One row per problem: file, row, column, value, reason.
+    """
+
+    file: str
+    kept: pd.DataFrame
+    quarantined: pd.DataFrame
+    problems: pd.DataFrame
+
+    @property
+    def n_read(self) -> int:
+        """Rows read from the file."""
+        return len(self.kept) + len(self.quarantined)
+
+
+class DataValidationError(ValueError):
+    """Input that cannot be used, with every problem found (the first ones shown)."""
+
+    def __init__(self, problems: pd.DataFrame, headline: str = "invalid input data"):
+        self.problems = problems
+        super().__init__(describe_problems(problems, headline))
+
+
+def describe_problems(problems: pd.DataFrame, headline: str) -> str:
+    """A readable list of the first problems and how many there are in all."""
+    lines = [f"{headline}: {len(problems)} problem(s)"]
+    for p in problems.head(SHOWN_PROBLEMS).itertuples(index=False):
+        where = f"row {p.row}" if p.row > 0 else "header"
+        lines.append(f"  {p.file}, {where}, column '{p.column}', value {p.value!r}: {p.reason}")
+    if len(problems) > SHOWN_PROBLEMS:
+        lines.append(f"  ... and {len(problems) - SHOWN_PROBLEMS} more")
+    return "\n".join(lines)
+
+
+def _problems(
+    file: str, frame: pd.DataFrame, mask: pd.Series, column: str, reason: str | pd.Series
+) -> pd.DataFrame:
+    """Problem rows for the rows of ``frame`` where ``mask`` holds."""
+    bad = frame.loc[mask.to_numpy(dtype=bool)]
+    reasons = reason[mask] if isinstance(reason, pd.Series) else reason
+    values = bad[column].astype("string").fillna("") if column in bad else ""
+    return pd.DataFrame({"file": file, "row": bad[ROW].to_numpy(), "column": column,
+                         "value": values, "reason": reasons}, columns=PROBLEM_COLUMNS)
+
+
+def _split(file: str, raw: pd.DataFrame, parsed: pd.DataFrame,
+           problems: Sequence[pd.DataFrame]) -> TableCheck:
+    """Keep the rows without problems; quarantine the others with their reasons."""
+    found = pd.concat([p for p in problems if len(p)] or [_no_problems()], ignore_index=True)
+    found = found.sort_values("row", kind="stable").reset_index(drop=True)
+    bad_rows = set(found["row"])
+    is_bad = parsed[ROW].isin(bad_rows)
+    summary = found.groupby("row")["reason"].agg(
+        lambda reasons: "; ".join(dict.fromkeys(reasons)))
+    quarantined = raw.loc[is_bad.to_numpy()].copy()
+    quarantined["_problems"] = quarantined[ROW].map(summary)
+    kept = parsed.loc[~is_bad.to_numpy()].reset_index(drop=True)
+    return TableCheck(file, kept, quarantined.reset_index(drop=True), found)
+
+
+def _no_problems() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row" else "string")
+                         for c in PROBLEM_COLUMNS})
+
+
+# ------------------------------------------------------------------------ reading
+def read_frame(path: Path, read: ReadOptions) -> pd.DataFrame:
+    """Read a CSV (every column as text) or Parquet file and number its rows.
+
+    Raises:
+        DataValidationError: The file is missing or cannot be parsed.
+    """
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep=read.sep, dtype="string", keep_default_na=False,
+                                na_values=[""])
+    except FileNotFoundError:
+        raise _file_error(path, "file not found") from None
+    except (ValueError, OSError) as exc:
+        raise _file_error(path, f"cannot read the file: {exc}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame[ROW] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def _file_error(path: Path, reason: str) -> DataValidationError:
+    problem = pd.DataFrame([[str(path), 0, "", "", reason]], columns=PROBLEM_COLUMNS)
+    return DataValidationError(problem, "cannot read input")
+
+
+def require_columns(file: str, frame: pd.DataFrame, required: Mapping[str, str]) -> None:
+    """Fail with every missing column named, and the columns the file does have.
+
+    Args:
+        file: File name for the message.
+        frame: The frame as read.
+        required: Contract name -> the column name expected in the file.
+    """
+    missing = [(contract, name) for contract, name in required.items() if name not in frame]
+    if not missing:
+        return
+    found = [c for c in frame.columns if c != ROW]
+    rows = [[file, 0, name, "", f"required column missing (the {contract} column); the file "
+             f"has {found}"] for contract, name in missing]
+    raise DataValidationError(pd.DataFrame(rows, columns=PROBLEM_COLUMNS), "missing columns")
+
+
+def parse_timestamps(values: pd.Series, read: ReadOptions) -> pd.Series:
+    """Parse timestamps to tz-aware UTC; unparseable values become NaT.
+
+    Values with an offset (``Z``, ``+02:00``) are converted to UTC; values without one
+    are taken in ``read.timezone``. Already-parsed datetimes are normalised the same way.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(values):
+        return values.dt.tz_localize(read.timezone).dt.tz_convert("UTC")
+    text = values.astype("string").str.strip()
+    fmt = read.timestamp_format or "ISO8601"
+    has_offset = text.str.contains(_OFFSET_AT_END, na=False)
+    aware = pd.to_datetime(text.where(has_offset), format=fmt, utc=True, errors="coerce")
+    naive = pd.to_datetime(text.where(~has_offset), format=fmt, errors="coerce")
+    if not isinstance(naive.dtype, pd.DatetimeTZDtype):
+        naive = naive.dt.tz_localize(read.timezone, ambiguous="NaT",
+                                     nonexistent="shift_forward").dt.tz_convert("UTC")
+    return aware.where(has_offset, naive).astype("datetime64[ns, UTC]")
+
+
+def _time_problems(file: str, frame: pd.DataFrame, column: str,
+                   parsed: pd.Series) -> pd.DataFrame:
+    bad = parsed.isna()
+    reason = pd.Series("missing timestamp", index=frame.index).where(
+        frame[column].isna(), "not a timestamp (expected ISO 8601, e.g. 2025-03-04T10:15:00Z)")
+    return _problems(file, frame, bad, column, reason)
+
+
+def _missing(file: str, frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    empty = frame[column].isna() | (frame[column].astype("string").str.strip() == "")
+    return _problems(file, frame, empty, column, f"{column} is empty")
+
+
+# ------------------------------------------------------------------ events shape
+@dataclass(frozen=True)
+class EventsDataset:
+    """The events shape, validated: leads, events and stage changes in contract names.
+
+    Stage changes carry funnel :class:`Stage` values (the CRM names mapped).
+    """
+
+    leads: pd.DataFrame
+    events: pd.DataFrame
+    stage_changes: pd.DataFrame
+    checks: dict[str, TableCheck]
+    truth: pd.DataFrame | None = None
+
+
+def check_leads(file: str, raw: pd.DataFrame, config: DatasetConfig) -> TableCheck:
+    """Validate the leads table: ids present and unique, creation times parseable."""
+    cols = config.columns
+    require_columns(file, raw, {"lead_id": cols.lead_id, "created_at": cols.created_at,
+                                **{a: a for a in _attribute_names(config)}})
+    frame = raw.rename(columns={cols.lead_id: "lead_id", cols.created_at: "created_at"})
+    frame["lead_id"] = frame["lead_id"].astype("string").str.strip()
+    created = parse_timestamps(frame["created_at"], config.read)
+    problems = [_missing(file, frame, "lead_id"),
+                _time_problems(file, frame, "created_at", created),
+                _duplicate_ids(file, frame),
+                *_numeric_problems(file, frame, config.attributes.numeric)]
+    parsed = _with_numeric(frame.assign(created_at=created), config.attributes.numeric)
+    columns = ["lead_id", "created_at", *_attribute_names(config), ROW]
+    return _split(file, raw, parsed[columns], problems)
+
+
+def _attribute_names(config: DatasetConfig) -> list[str]:
+    return [*config.attributes.categorical, *config.attributes.numeric]
+
+
+def _duplicate_ids(file: str, frame: pd.DataFrame) -> pd.DataFrame:
+    ids = frame["lead_id"]
+    repeated = ids.duplicated(keep="first") & ids.notna()
+    first_row = frame.drop_duplicates("lead_id").set_index("lead_id")[ROW]
+    reason = "duplicate lead_id (first seen in row " + ids.map(first_row).astype(
+        "string") + ")"
+    return _problems(file, frame, repeated, "lead_id", reason)
+
+
+def _numeric_problems(file: str, frame: pd.DataFrame,
+                      numeric: Sequence[str]) -> list[pd.DataFrame]:
+    found = []
+    for column in numeric:
+        parsed = pd.to_numeric(frame[column], errors="coerce")
+        bad = parsed.isna() & frame[column].notna()
+        found.append(_problems(file, frame, bad, column, "not a number"))
+    return found
+
+
+def _with_numeric(frame: pd.DataFrame, numeric: Sequence[str]) -> pd.DataFrame:
+    converted = {c: pd.to_numeric(frame[c], errors="coerce").astype("float64") for c in numeric}
+    return frame.assign(**converted)
+
+
+@dataclass(frozen=True)
+class KnownLeads:
+    """The leads other tables may refer to, and the ids that were quarantined."""
+
+    file: str
+    created_at: pd.Series
+    quarantined: frozenset[str]
+
+    @classmethod
+    def of(cls, leads: TableCheck, id_column: str) -> KnownLeads:
+        """From the check of the leads file (``id_column`` as named in that file)."""
+        ids = leads.quarantined.get(id_column, pd.Series(dtype="string"))
+        quarantined = frozenset(ids.dropna().astype("string").str.strip())
+        return cls(leads.file, leads.kept.set_index("lead_id")["created_at"], quarantined)
+
+
+def _lead_problems(file: str, frame: pd.DataFrame, leads: KnownLeads) -> pd.DataFrame:
+    """Rows whose lead is unknown, or whose lead was quarantined."""
+    unknown = ~frame["lead_id"].isin(leads.created_at.index) & frame["lead_id"].notna()
+    in_quarantine = frame["lead_id"].isin(leads.quarantined)
+    reason = pd.Series(f"unknown lead_id (not in {leads.file})", index=frame.index).where(
+        ~in_quarantine, f"its lead was quarantined from {leads.file}")
+    return _problems(file, frame, unknown, "lead_id", reason)
+
+
+def _timed_child(file: str, raw: pd.DataFrame, config: DatasetConfig,
+                 leads: KnownLeads, renames: dict[str, str]) -> tuple[pd.DataFrame, list]:
+    """Shared checks of events and stage changes: lead known, timestamp parseable.
+
+    Returns:
+        The renamed frame as read (for problem values), its parsed ``timestamp`` column
+        as ``parsed_timestamp``, and the problems found.
+    """
+    frame = raw.rename(columns=renames)
+    frame["lead_id"] = frame["lead_id"].astype("string").str.strip()
+    stamp = parse_timestamps(frame["timestamp"], config.read)
+    problems = [_missing(file, frame, "lead_id"), _lead_problems(file, frame, leads),
+                _time_problems(file, frame, "timestamp", stamp)]
+    return frame.assign(parsed_timestamp=stamp), problems
+
+
+def check_events(file: str, raw: pd.DataFrame, config: DatasetConfig,
+                 leads: KnownLeads) -> TableCheck:
+    """Validate events: known lead, parseable time not before the lead's creation, a type."""
+    cols = config.columns
+    required = {"lead_id": cols.lead_id, "timestamp": cols.timestamp,
+                "event_type": cols.event_type}
+    require_columns(file, raw, required)
+    renames = {v: k for k, v in required.items()}
+    has_detail = cols.detail is not None and cols.detail in raw
+    if has_detail:
+        renames[cols.detail] = "detail"
+    frame, problems = _timed_child(file, raw, config, leads, renames)
+    frame["event_type"] = frame["event_type"].astype("string").str.strip()
+    created = frame["lead_id"].map(leads.created_at)
+    early = frame["parsed_timestamp"] < created
+    reason = "event before its lead was created (" + created.astype("string") + ")"
+    problems += [_missing(file, frame, "event_type"),
+                 _problems(file, frame, early.fillna(False), "timestamp", reason)]
+    if not has_detail:
+        frame["detail"] = pd.Series(pd.NA, index=frame.index, dtype="string")
+    columns = ["lead_id", "timestamp", "event_type", "detail", ROW]
+    return _split(file, raw, _parsed_time(frame)[columns], problems)
+
+
+def check_stage_changes(file: str, raw: pd.DataFrame, config: DatasetConfig,
+                        leads: KnownLeads) -> TableCheck:
+    """Validate stage changes: known lead, parseable time, a stage name the config maps."""
+    cols = config.columns
+    required = {"lead_id": cols.lead_id, "stage": cols.stage, "timestamp": cols.timestamp}
+    require_columns(file, raw, required)
+    frame, problems = _timed_child(file, raw, config, leads, {v: k for k, v in required.items()})
+    names = frame["stage"].astype("string").str.strip()
+    stage = names.map({k: v.value for k, v in config.stage_names.items()})
+    known = sorted(config.stage_names)
+    problems.append(_problems(file, frame, stage.isna(), "stage",
+                              f"unknown stage name; the dataset config maps {known}"))
+    columns = ["lead_id", "stage", "timestamp", ROW]
+    return _split(file, raw, _parsed_time(frame.assign(stage=stage))[columns], problems)
+
+
+def _parsed_time(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns="timestamp").rename(columns={"parsed_timestamp": "timestamp"})
+
+
+def load_events_dataset(config: DatasetConfig, data_dir: Path) -> EventsDataset:
+    """Read and validate the three tables of an events-shaped dataset.
+
+    Args:
+        config: The dataset config (shape ``events``).
+        data_dir: Where ``{data_dir}`` in the config's root points.
+
+    Returns:
+        The kept rows of each table and what validation made of each file.
+    """
+    root = config.root_dir(data_dir)
+    files = config.files
+    paths = {"leads": root / files.leads, "events": root / files.events,
+             "stage_changes": root / files.stage_changes}
+    raws = {name: read_frame(path, config.read) for name, path in paths.items()}
+    leads = check_leads(str(paths["leads"]), raws["leads"], config)
+    known = KnownLeads.of(leads, config.columns.lead_id)
+    events = check_events(str(paths["events"]), raws["events"], config, known)
+    changes = check_stage_changes(str(paths["stage_changes"]), raws["stage_changes"], config,
+                                  known)
+    truth = load_truth(root / files.truth, config.read) if files.truth else None
+    checks = {"leads": leads, "events": events, "stage_changes": changes}
+    return EventsDataset(leads.kept, events.kept, changes.kept, checks, truth)
+
+
+def load_truth(path: Path, read: ReadOptions) -> pd.DataFrame | None:
+    """The simulator's true probabilities, or None when the file is absent."""
+    if not path.exists():
+        return None
+    frame = read_frame(path, read)
+    require_columns(str(path), frame, {c: c for c in ("lead_id", "as_of", "true_probability")})
+    return pd.DataFrame({"lead_id": frame["lead_id"].astype("string"),
+                         "as_of": parse_timestamps(frame["as_of"], read),
+                         "true_probability": pd.to_numeric(frame["true_probability"])})
+
+
+# ------------------------------------------------------------------- table shape
+@dataclass(frozen=True)
+class TableDataset:
+    """The table shape, validated: lead_id, target (0/1), optional time, attributes."""
+
+    table: pd.DataFrame
+    checks: dict[str, TableCheck]
+    dropped_for_leakage: list[str] = field(default_factory=list)
+
+
+def load_table_dataset(config: DatasetConfig, data_dir: Path) -> TableDataset:
+    """Read and validate a table-shaped dataset (one row per lead with its outcome)."""
+    spec = config.table
+    path = config.root_dir(data_dir) / spec.file
+    raw = read_frame(path, config.read)
+    required = {"target": spec.target, **{a: a for a in _attribute_names(config)}}
+    if spec.id_column:
+        required["lead_id"] = spec.id_column
+    if spec.time_column:
+        required["time"] = spec.time_column
+    require_columns(str(path), raw, required)
+    return _check_table(str(path), raw, config)
+
+
+def _check_table(file: str, raw: pd.DataFrame, config: DatasetConfig) -> TableDataset:
+    spec = config.table
+    frame = raw.rename(columns={spec.target: "target"})
+    frame["lead_id"] = (frame[spec.id_column].astype("string").str.strip() if spec.id_column
+                        else frame[ROW].astype("string"))
+    target = parse_target(frame["target"], spec.positive_values, spec.negative_values)
+    choices = spec.positive_values + spec.negative_values
+    problems = [_missing(file, frame, "lead_id"), _duplicate_ids(file, frame),
+                _problems(file, frame, target.isna(), "target",
+                          f"target must be one of {choices} (case-insensitive)"),
+                *_numeric_problems(file, frame, config.attributes.numeric)]
+    columns = ["lead_id", "target", *_attribute_names(config)]
+    frame = frame.assign(target=target)
+    if spec.time_column:
+        time = parse_timestamps(frame[spec.time_column], config.read)
+        problems.append(_time_problems(file, frame, spec.time_column, time))
+        frame = frame.assign(time=time)
+        columns.append("time")
+    parsed = _with_numeric(frame, config.attributes.numeric)[[*columns, ROW]]
+    check = _split(file, raw, parsed, problems)
+    table = check.kept.assign(target=check.kept["target"].astype("int8"))
+    return TableDataset(table, {"table": check}, [c for c in spec.drop_columns if c in raw])
+
+
+def parse_target(values: pd.Series, positive: Sequence[str],
+                 negative: Sequence[str]) -> pd.Series:
+    """Map yes/no style outcome values to 1/0 (case-insensitive); anything else NA."""
+    lookup = {v.lower(): 1 for v in positive} | {v.lower(): 0 for v in negative}
+    text = values.astype("string").str.strip().str.lower()
+    return text.map(lookup).astype("Int8")
+
+
+# ------------------------------------------------------------------- snapshots
+@dataclass(frozen=True)
+class Snapshots:
+    """Training examples ``(lead, as_of)`` with labels, and what was left out and why.
+
+    Attributes:
+        frame: ``lead_id``, ``created_at``, ``as_of``, ``label`` (0/1), the lead's
+            attributes; one row per example.
+        n_candidates: Snapshots considered before exclusions.
+        n_past_target: Left out: the lead had already reached the target stage.
+        n_censored: Left out: the horizon runs past the end of the data.
+    """
+
+    frame: pd.DataFrame
+    n_candidates: int
+    n_past_target: int
+    n_censored: int
+
+
+def candidate_as_of(leads: pd.DataFrame, config: SnapshotConfig,
+                    data_end: pd.Timestamp) -> pd.DataFrame:
+    """One row per candidate snapshot: ``lead_id``, ``created_at``, ``as_of``.
+
+    ``days_after_creation`` gives ``created_at + d days`` for each d; ``every_days``
+    gives calendar snapshots at midnight UTC every N days from the first lead's
+    creation day until ``data_end``, for every lead created before each date.
+    """
+    base = leads[["lead_id", "created_at"]]
+    if config.days_after_creation is not None:
+        offsets = pd.to_timedelta(sorted(set(config.days_after_creation)), unit="D")
+        frame = base.loc[base.index.repeat(len(offsets))].reset_index(drop=True)
+        frame["as_of"] = frame["created_at"] + np.tile(offsets, len(base))
+        return frame
+    start = base["created_at"].min().floor("D")
+    dates = pd.date_range(start, data_end, freq=f"{config.every_days}D")
+    frame = base.merge(pd.DataFrame({"as_of": dates}), how="cross")
+    return frame.loc[frame["as_of"] > frame["created_at"]].reset_index(drop=True)
+
+
+def first_reach(stage_changes: pd.DataFrame, target: Stage) -> pd.Series:
+    """When each lead first reached ``target`` or any funnel stage beyond it."""
+    beyond = {s.value for s in FUNNEL if s.rank >= target.rank}
+    reached = stage_changes.loc[stage_changes["stage"].isin(beyond)]
+    return reached.groupby("lead_id")["timestamp"].min()
+
+
+def data_end_of(dataset: EventsDataset) -> pd.Timestamp:
+    """The last moment the data covers: the latest timestamp in any of its tables."""
+    stamps = [dataset.leads["created_at"].max(), dataset.events["timestamp"].max(),
+              dataset.stage_changes["timestamp"].max()]
+    return max(s for s in stamps if pd.notna(s))
+
+
+def build_snapshots(dataset: EventsDataset, config: SnapshotConfig,
+                    data_end: pd.Timestamp) -> Snapshots:
+    """Training examples with labels, with no look-ahead.
+
+    The label is 1 when the lead first reaches the target stage (or a stage beyond it)
+    in ``[as_of, as_of + horizon_days)``. Snapshots of leads that reached it before
+    ``as_of``, and snapshots whose horizon ends after ``data_end`` (label not yet
+    known), are left out and counted.
+    """
+    candidates = candidate_as_of(dataset.leads, config, data_end)
+    reached = candidates["lead_id"].map(first_reach(dataset.stage_changes,
+                                                    config.target_stage))
+    horizon_end = candidates["as_of"] + pd.Timedelta(days=config.horizon_days)
+    past = (reached < candidates["as_of"]).fillna(False).to_numpy()
+    censored = (horizon_end > data_end).to_numpy() & ~past
+    keep = ~(past | censored)
+    label = ((reached >= candidates["as_of"]) & (reached < horizon_end)).fillna(False)
+    frame = candidates.loc[keep].assign(label=label[keep].astype("int8"))
+    attributes = dataset.leads.drop(columns=["created_at", ROW], errors="ignore")
+    frame = frame.merge(attributes, on="lead_id", how="left", validate="many_to_one")
+    return Snapshots(frame.reset_index(drop=True), len(candidates), int(past.sum()),
+                     int(censored.sum()))
+
+
+# ------------------------------------------------------------- policy and output
+def checks_summary(checks: Mapping[str, TableCheck]) -> pd.DataFrame:
+    """Rows read, kept and quarantined, and problems found, per file."""
+    rows = [{"file": c.file, "read": c.n_read, "kept": len(c.kept),
+             "quarantined": len(c.quarantined), "problems": len(c.problems)}
+            for c in checks.values()]
+    return pd.DataFrame(rows, columns=["file", "read", "kept", "quarantined", "problems"])
+
+
+def all_problems(checks: Mapping[str, TableCheck]) -> pd.DataFrame:
+    """Every problem of every file, in file order then row order."""
+    return pd.concat([c.problems for c in checks.values()], ignore_index=True)
+
+
+def write_quarantine(checks: Mapping[str, TableCheck], out_dir: Path) -> list[Path]:
+    """Write each file's quarantined rows (as read, with row and reasons) to ``out_dir``.
+
+    Returns:
+        The files written: ``<name>.quarantine.csv`` per input file with bad rows, and
+        ``problems.csv`` listing every problem.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, check in checks.items():
+        if len(check.quarantined):
+            path = out_dir / f"{name}.quarantine.csv"
+            check.quarantined.rename(columns={ROW: "row"}).to_csv(path, index=False)
+            written.append(path)
+    if written:
+        problems = out_dir / "problems.csv"
+        all_problems(checks).to_csv(problems, index=False)
+        written.append(problems)
+    return written
+
+
+def load_dataset(config: DatasetConfig, data_dir: Path) -> EventsDataset | TableDataset:
+    """Read and validate a dataset of either shape."""
+    if config.shape == "events":
+        return load_events_dataset(config, data_dir)
+    return load_table_dataset(config, data_dir)

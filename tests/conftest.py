@@ -1,0 +1,30 @@
+"""Shared fixtures: the repository root, the public data folder, a small hand-made funnel."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from predictive_scoring.config import DATA_DIR_ENV, BaseConfig, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _run_from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Config paths are relative to the project root, as when a user runs the CLI there."""
+    monkeypatch.chdir(REPO)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The public datasets folder; tests that need it skip where it is absent."""
+    base = load_config(REPO / "configs" / "base.yaml", BaseConfig)
+    folder = Path(os.environ.get(DATA_DIR_ENV) or REPO / base.data_dir)
+    if not folder.is_dir():
+        pytest.skip(f"public datasets not found at {folder} (set {DATA_DIR_ENV} to the "
+                    "folder holding uci_bank_marketing/, uci_online_shoppers/ and "
+                    "olist_marketing_funnel/)")
+    return folder

@@ -1,0 +1,116 @@
+from pathlib import Path
+
+import pytest
+
+from predictive_scoring.config import (
+    BaseConfig,
+    ConfigError,
+    DatasetConfig,
+    ModelConfig,
+    RulesConfig,
+    load_config,
+)
+from predictive_scoring.stages import Stage
+from tests.conftest import REPO
+
+KINDS = {"datasets": DatasetConfig, "rules": RulesConfig, "models": ModelConfig}
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "configs").glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
+def test_every_shipped_config_loads(path: Path) -> None:
+    config = load_config(path, KINDS[path.parent.name])
+    if isinstance(config, DatasetConfig):
+        assert load_config(REPO / config.rules, RulesConfig).stage_thresholds
+
+
+def test_base_config_and_data_dir_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    base = load_config(REPO / "configs" / "base.yaml", BaseConfig)
+    monkeypatch.delenv("PREDICTIVE_SCORING_DATA_DIR", raising=False)
+    assert base.resolved_data_dir() == Path(base.data_dir)
+    monkeypatch.setenv("PREDICTIVE_SCORING_DATA_DIR", str(tmp_path))
+    assert base.resolved_data_dir() == tmp_path
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_error_names_file_key_path_and_reason(tmp_path: Path) -> None:
+    path = _write(tmp_path, """
+name: broken
+event_rules:
+  - {name: demo, event_type: demo_request, points: lots}
+stage_thresholds: {subscriber: 1, mql: 16}
+""")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, RulesConfig)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "event_rules.0.points" in message
+    assert "valid number" in message
+
+
+def test_unknown_key_is_reported_as_a_typo(tmp_path: Path) -> None:
+    path = _write(tmp_path, "name: x\nstage_tresholds: {mql: 1}\n")
+    message = str(pytest.raises(ConfigError, load_config, path, RulesConfig).value)
+    assert "stage_tresholds" in message and "Extra inputs are not permitted" in message
+    assert "stage_thresholds" in message  # the missing, correctly spelt key
+
+
+def test_thresholds_must_increase_along_the_funnel(tmp_path: Path) -> None:
+    path = _write(tmp_path, "name: x\nstage_thresholds: {lead: 20, mql: 10}\n")
+    message = str(pytest.raises(ConfigError, load_config, path, RulesConfig).value)
+    assert "strictly increase" in message
+
+
+def test_operator_value_shape_is_checked(tmp_path: Path) -> None:
+    path = _write(tmp_path, """
+name: x
+attribute_rules:
+  - {name: size, field: employees, op: between, value: 10, points: 1}
+stage_thresholds: {mql: 1}
+""")
+    message = str(pytest.raises(ConfigError, load_config, path, RulesConfig).value)
+    assert "attribute_rules.0" in message and "between needs a [low, high]" in message
+
+
+def test_unknown_stage_name_lists_the_valid_ones(tmp_path: Path) -> None:
+    path = _write(tmp_path, "name: x\nstage_thresholds: {hot: 1}\n")
+    message = str(pytest.raises(ConfigError, load_config, path, RulesConfig).value)
+    assert "stage_thresholds.hot" in message and "'subscriber'" in message
+
+
+def test_snapshot_strategy_must_be_exactly_one(tmp_path: Path) -> None:
+    text = (REPO / "configs/datasets/simulated.yaml").read_text().replace(
+        "days_after_creation: [7, 30]", "days_after_creation: [7, 30]\n  every_days: 14")
+    message = str(pytest.raises(ConfigError, load_config, _write(tmp_path, text),
+                                DatasetConfig).value)
+    assert "snapshots" in message and "exactly one" in message
+
+
+def test_events_shape_needs_its_sections(tmp_path: Path) -> None:
+    path = _write(tmp_path, "name: x\nshape: events\nroot: .\nrules: r.yaml\n")
+    message = str(pytest.raises(ConfigError, load_config, path, DatasetConfig).value)
+    assert "files" in message and "snapshots" in message
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    assert "cannot read" in str(pytest.raises(ConfigError, load_config, missing,
+                                              RulesConfig).value)
+    bad = _write(tmp_path, "name: [unclosed\n")
+    assert "not valid YAML" in str(pytest.raises(ConfigError, load_config, bad,
+                                                 RulesConfig).value)
+    listing = _write(tmp_path, "- a\n- b\n")
+    assert "mapping" in str(pytest.raises(ConfigError, load_config, listing, RulesConfig).value)
+
+
+def test_dataset_root_expands_the_data_dir() -> None:
+    config = load_config(REPO / "configs/datasets/bank_marketing.yaml", DatasetConfig)
+    assert config.root_dir(Path("/data")) == Path("/data/uci_bank_marketing")
+    simulated = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
+    assert simulated.stage_names["marketingqualifiedlead"] is Stage.MQL

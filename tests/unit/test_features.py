@@ -1,0 +1,177 @@
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from predictive_scoring.config import FeatureConfig
+from predictive_scoring.features import (
+    NS_PER_DAY,
+    OTHER_KEY,
+    behaviour_features,
+    featurise_arrays,
+    fit_feature_spec,
+    point_in_time,
+    to_ns,
+)
+
+CONFIG = FeatureConfig(windows_days=[7, 30], trend_recent_days=7, trend_baseline_days=23,
+                       min_key_count=1)
+T0 = pd.Timestamp("2025-01-01T00:00:00Z")
+
+
+def day(n: float) -> pd.Timestamp:
+    return T0 + pd.Timedelta(days=n)
+
+
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    events = pd.DataFrame({
+        "lead_id": ["a", "a", "b", "a", "a"],
+        "timestamp": [day(1), day(4), day(2), day(19), day(25)],
+        "event_type": ["page_view", "page_view", "email_open", "demo_request", "webinar"],
+        "detail": ["pricing", "blog", None, None, None],
+    })
+    snapshots = pd.DataFrame({"lead_id": ["a", "b", "a"],
+                              "as_of": [day(5), day(5), day(20)],
+                              "created_at": [T0, T0, T0]})
+    return snapshots, events
+
+
+def test_hand_computed_features() -> None:
+    snapshots, events = frames()
+    spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), CONFIG)
+    assert spec.key_names == ("demo_request", "email_open", "page_view", "webinar", OTHER_KEY,
+                              "page_view.blog", "page_view.pricing")
+    f = behaviour_features(spec, snapshots, events)
+    assert f.loc[0, "tenure_days"] == 5
+    assert f.loc[0, "n_page_view_7d"] == 2 and f.loc[0, "n_page_view.pricing_all"] == 1
+    assert f.loc[0, "days_since_page_view"] == pytest.approx(1.0)
+    assert f.loc[0, "days_since_page_view.pricing"] == pytest.approx(4.0)
+    assert np.isnan(f.loc[0, "days_since_demo_request"])
+    assert f.loc[1, "n_email_open_7d"] == 1 and f.loc[1, "events_all"] == 1
+    # as_of day 20: the webinar on day 25 is in the future and never counted.
+    assert f.loc[2, "n_webinar_all"] == 0 and np.isnan(f.loc[2, "days_since_webinar"])
+    assert f.loc[2, "n_demo_request_7d"] == 1 and f.loc[2, "n_page_view_7d"] == 0
+    assert f.loc[2, "n_page_view_30d"] == 2 and f.loc[2, "active_days"] == 3
+    # trend: 1 event in the last 7 days (day 19), 2 in the 23 before (days 1 and 4)
+    assert f.loc[2, "events_trend"] == pytest.approx(1 / 7 - 2 / 23)
+
+
+def test_rare_and_unknown_types_pool_into_other() -> None:
+    config = CONFIG.model_copy(update={"min_key_count": 2})
+    snapshots, events = frames()
+    spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), config)
+    assert spec.event_types == ("page_view",)
+    assert spec.detail_keys == ()
+    unseen = events.assign(event_type=events["event_type"].replace("email_open", "sms_reply"))
+    f = behaviour_features(spec, snapshots, unseen)
+    assert f.loc[1, f"n_{OTHER_KEY}_all"] == 1
+    assert f.loc[2, f"n_{OTHER_KEY}_all"] == 1  # the demo request, pooled
+
+
+def test_detail_event_types_limit_detail_columns() -> None:
+    config = CONFIG.model_copy(update={"detail_event_types": ["email_open"]})
+    snapshots, events = frames()
+    spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), config)
+    assert spec.detail_keys == ()
+
+
+def test_feature_names_are_safe_for_model_libraries() -> None:
+    spec = fit_feature_spec(["page_view"], ['Pricing: "Enterprise", {EU}'], CONFIG)
+    assert all(not set(name) & set(':"{},[]') for name in spec.feature_names)
+
+
+def test_point_in_time_pairs_are_strictly_before() -> None:
+    pit = point_in_time(np.array([0, 0]), np.array([10, 20]), np.array([0, 0, 0, 1]),
+                        np.array([10, 5, 19, 1]))
+    # as_of 10 sees only the event at 5 (the one at exactly 10 is not before it);
+    # as_of 20 sees 5, 10 and 19, in time order; lead 1's event is never read.
+    assert list(pit.snapshot) == [0, 1, 1, 1] and list(pit.event) == [1, 1, 0, 2]
+    assert pit.age_days == pytest.approx(np.array([5, 15, 10, 1]) / NS_PER_DAY)
+
+
+def test_single_lead_array_path_matches_batch() -> None:
+    snapshots, events = frames()
+    spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), CONFIG)
+    batch = behaviour_features(spec, snapshots, events)
+    lead = events.loc[events["lead_id"] == "a"]
+    single = featurise_arrays(
+        spec, np.zeros(1, dtype=np.int64), to_ns(pd.Series([day(20)])), np.array([20.0]),
+        np.zeros(len(lead), dtype=np.int64), to_ns(lead["timestamp"]),
+        lead["event_type"].to_numpy(object), lead["detail"].to_numpy(object))
+    np.testing.assert_array_equal(single[0], batch.loc[2].to_numpy())
+
+
+# ---------------------------------------------------------------- property tests
+TYPES = ["page_view", "email_open", "demo_request", "form"]
+DETAILS = [None, "pricing", "blog"]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    n_leads = draw(st.integers(1, 4))
+    leads = [f"L{i}" for i in range(n_leads)]
+    n_events = draw(st.integers(0, 40))
+    events = pd.DataFrame({
+        "lead_id": draw(st.lists(st.sampled_from(leads), min_size=n_events, max_size=n_events)),
+        "timestamp": [day(x) for x in draw(st.lists(
+            st.floats(0, 120, allow_nan=False), min_size=n_events, max_size=n_events))],
+        "event_type": draw(st.lists(st.sampled_from(TYPES), min_size=n_events,
+                                    max_size=n_events)),
+        "detail": draw(st.lists(st.sampled_from(DETAILS), min_size=n_events,
+                                max_size=n_events)),
+    })
+    n_snapshots = draw(st.integers(1, 6))
+    snapshots = pd.DataFrame({
+        "lead_id": draw(st.lists(st.sampled_from(leads), min_size=n_snapshots,
+                                 max_size=n_snapshots)),
+        "as_of": [day(x) for x in draw(st.lists(st.floats(0, 120, allow_nan=False),
+                                                min_size=n_snapshots, max_size=n_snapshots))],
+        "created_at": T0,
+    })
+    cutoff = draw(st.floats(0, 120, allow_nan=False))
+    return snapshots, events, cutoff
+
+
+SPEC = fit_feature_spec(TYPES * 2, [None, "pricing", "blog", None] * 2, CONFIG)
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories(), st.randoms(use_true_random=False))
+def test_events_at_or_after_as_of_never_change_features(
+    history: tuple[pd.DataFrame, pd.DataFrame, float], rng: object
+) -> None:
+    snapshots, events, cutoff = history
+    future = events.assign(timestamp=[day(cutoff + rng.uniform(0, 50)) for _ in events.index])
+    future = future.assign(lead_id=snapshots["lead_id"].iloc[0]) if len(future) else future
+    before = behaviour_features(SPEC, snapshots, events)
+    after = behaviour_features(SPEC, snapshots, pd.concat([events, future], ignore_index=True))
+    unaffected = snapshots["as_of"] <= day(cutoff)
+    pd.testing.assert_frame_equal(before.loc[unaffected], after.loc[unaffected])
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories(), st.randoms(use_true_random=False))
+def test_row_order_changes_nothing(
+    history: tuple[pd.DataFrame, pd.DataFrame, float], rng: object
+) -> None:
+    snapshots, events, _ = history
+    expected = behaviour_features(SPEC, snapshots, events)
+    event_order = list(events.index)
+    snapshot_order = list(snapshots.index)
+    rng.shuffle(event_order)
+    rng.shuffle(snapshot_order)
+    shuffled = behaviour_features(SPEC, snapshots.loc[snapshot_order], events.loc[event_order])
+    pd.testing.assert_frame_equal(shuffled.loc[expected.index], expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(histories())
+def test_each_snapshot_alone_equals_its_batch_row(
+    history: tuple[pd.DataFrame, pd.DataFrame, float],
+) -> None:
+    snapshots, events, _ = history
+    batch = behaviour_features(SPEC, snapshots, events)
+    for index in snapshots.index:
+        alone = behaviour_features(SPEC, snapshots.loc[[index]], events)
+        pd.testing.assert_frame_equal(alone, batch.loc[[index]])
