@@ -17,11 +17,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from predictive_scoring import rules as points
-from predictive_scoring.config import BaseConfig, ConfigError, DatasetConfig, RulesConfig, \
-    load_config
-from predictive_scoring.data import DataValidationError, EventsDataset, TableDataset, \
-    all_problems, checks_summary, data_end_of, describe_problems, load_dataset, \
-    parse_timestamps, write_quarantine
+from predictive_scoring.config import (
+    BaseConfig,
+    ConfigError,
+    DatasetConfig,
+    RulesConfig,
+    load_config,
+)
+from predictive_scoring.data import (
+    DataValidationError,
+    EventsDataset,
+    TableDataset,
+    all_problems,
+    checks_summary,
+    data_end_of,
+    describe_problems,
+    load_dataset,
+    parse_timestamps,
+    write_quarantine,
+)
 from predictive_scoring.stages import FUNNEL, funnel_conversion, headline_rates
 from predictive_scoring.synthetic import simulate_funnel, write_funnel
 

@@ -12,6 +12,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.stages import Stage
 from tests.conftest import REPO
+from tests.helpers import message_of
 
 KINDS = {"datasets": DatasetConfig, "rules": RulesConfig, "models": ModelConfig}
 
@@ -56,14 +57,14 @@ stage_thresholds: {subscriber: 1, mql: 16}
 
 def test_unknown_key_is_reported_as_a_typo(tmp_path: Path) -> None:
     path = _write(tmp_path, "name: x\nstage_tresholds: {mql: 1}\n")
-    message = str(pytest.raises(ConfigError, load_config, path, RulesConfig).value)
+    message = message_of(ConfigError, load_config, path, RulesConfig)
     assert "stage_tresholds" in message and "Extra inputs are not permitted" in message
     assert "stage_thresholds" in message  # the missing, correctly spelt key
 
 
 def test_thresholds_must_increase_along_the_funnel(tmp_path: Path) -> None:
     path = _write(tmp_path, "name: x\nstage_thresholds: {lead: 20, mql: 10}\n")
-    message = str(pytest.raises(ConfigError, load_config, path, RulesConfig).value)
+    message = message_of(ConfigError, load_config, path, RulesConfig)
     assert "strictly increase" in message
 
 
@@ -74,39 +75,39 @@ attribute_rules:
   - {name: size, field: employees, op: between, value: 10, points: 1}
 stage_thresholds: {mql: 1}
 """)
-    message = str(pytest.raises(ConfigError, load_config, path, RulesConfig).value)
+    message = message_of(ConfigError, load_config, path, RulesConfig)
     assert "attribute_rules.0" in message and "between needs a [low, high]" in message
 
 
 def test_unknown_stage_name_lists_the_valid_ones(tmp_path: Path) -> None:
     path = _write(tmp_path, "name: x\nstage_thresholds: {hot: 1}\n")
-    message = str(pytest.raises(ConfigError, load_config, path, RulesConfig).value)
+    message = message_of(ConfigError, load_config, path, RulesConfig)
     assert "stage_thresholds.hot" in message and "'subscriber'" in message
 
 
 def test_snapshot_strategy_must_be_exactly_one(tmp_path: Path) -> None:
     text = (REPO / "configs/datasets/simulated.yaml").read_text().replace(
         "days_after_creation: [7, 30]", "days_after_creation: [7, 30]\n  every_days: 14")
-    message = str(pytest.raises(ConfigError, load_config, _write(tmp_path, text),
-                                DatasetConfig).value)
+    message = message_of(ConfigError, load_config, _write(tmp_path, text),
+                                DatasetConfig)
     assert "snapshots" in message and "exactly one" in message
 
 
 def test_events_shape_needs_its_sections(tmp_path: Path) -> None:
     path = _write(tmp_path, "name: x\nshape: events\nroot: .\nrules: r.yaml\n")
-    message = str(pytest.raises(ConfigError, load_config, path, DatasetConfig).value)
+    message = message_of(ConfigError, load_config, path, DatasetConfig)
     assert "files" in message and "snapshots" in message
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
-    assert "cannot read" in str(pytest.raises(ConfigError, load_config, missing,
-                                              RulesConfig).value)
+    assert "cannot read" in message_of(ConfigError, load_config, missing,
+                                              RulesConfig)
     bad = _write(tmp_path, "name: [unclosed\n")
-    assert "not valid YAML" in str(pytest.raises(ConfigError, load_config, bad,
-                                                 RulesConfig).value)
+    assert "not valid YAML" in message_of(ConfigError, load_config, bad,
+                                                 RulesConfig)
     listing = _write(tmp_path, "- a\n- b\n")
-    assert "mapping" in str(pytest.raises(ConfigError, load_config, listing, RulesConfig).value)
+    assert "mapping" in message_of(ConfigError, load_config, listing, RulesConfig)
 
 
 def test_dataset_root_expands_the_data_dir() -> None:

@@ -22,6 +22,7 @@ from predictive_scoring.data import (
     write_quarantine,
 )
 from predictive_scoring.stages import Stage
+from tests.helpers import message_of
 
 LEADS = """lead_id,created_at,industry,employees
 A,2025-01-01T00:00:00Z,software,50
@@ -110,8 +111,8 @@ def test_missing_column_names_file_column_and_what_exists(tmp_path: Path) -> Non
 def test_missing_file(tmp_path: Path) -> None:
     root = write(tmp_path)
     (root / "events.csv").unlink()
-    message = str(pytest.raises(DataValidationError, load_events_dataset, make_config(root),
-                                Path(".")).value)
+    message = message_of(DataValidationError, load_events_dataset, make_config(root),
+                                Path("."))
     assert "events.csv" in message and "file not found" in message
 
 
@@ -120,8 +121,8 @@ def test_renamed_columns_are_mapped(tmp_path: Path) -> None:
                                                  "contact,when,activity,page"))
     config = make_config(root, columns={"lead_id": "lead_id", "timestamp": "timestamp",
                                         "event_type": "activity", "detail": "page"})
-    message = str(pytest.raises(DataValidationError, load_events_dataset, config,
-                                Path(".")).value)
+    message = message_of(DataValidationError, load_events_dataset, config,
+                                Path("."))
     assert "'lead_id'" in message  # events still use a different lead id column
 
 

@@ -71,7 +71,7 @@ def test_rare_and_unknown_types_pool_into_other() -> None:
 
 def test_detail_event_types_limit_detail_columns() -> None:
     config = CONFIG.model_copy(update={"detail_event_types": ["email_open"]})
-    snapshots, events = frames()
+    _, events = frames()
     spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), config)
     assert spec.detail_keys == ()
 
