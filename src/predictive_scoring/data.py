@@ -478,8 +478,9 @@ def build_snapshots(dataset: EventsDataset, config: SnapshotConfig,
     known), are left out and counted.
     """
     candidates = candidate_as_of(dataset.leads, config, data_end)
-    reached = candidates["lead_id"].map(first_reach(dataset.stage_changes,
-                                                    config.target_stage))
+    first = first_reach(dataset.stage_changes, config.target_stage)
+    reached = pd.Series(first.reindex(candidates["lead_id"]).to_numpy(),
+                        index=candidates.index, dtype="datetime64[ns, UTC]")
     horizon_end = candidates["as_of"] + pd.Timedelta(days=config.horizon_days)
     past = (reached < candidates["as_of"]).fillna(False).to_numpy()
     censored = (horizon_end > data_end).to_numpy() & ~past

@@ -8,7 +8,7 @@ dataset's CRM stage names have been mapped onto :class:`Stage`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from enum import StrEnum
 
 import numpy as np
@@ -118,12 +118,3 @@ def headline_rates(conversion: pd.DataFrame) -> dict[str, float]:
 
 def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator) if denominator else float("nan")
-
-
-def parse_stages(names: Sequence[str]) -> list[Stage]:
-    """Parse stage names, raising ``ValueError`` that lists the valid ones."""
-    valid = {s.value for s in Stage}
-    bad = [n for n in names if n not in valid]
-    if bad:
-        raise ValueError(f"unknown stage(s) {bad}; valid stages are {sorted(valid)}")
-    return [Stage(n) for n in names]

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from predictive_scoring.config import FeatureConfig
+from predictive_scoring.config import FeatureConfig, SnapshotConfig
+from predictive_scoring.data import EventsDataset, build_snapshots
 from predictive_scoring.features import (
     NS_PER_DAY,
     OTHER_KEY,
@@ -175,3 +176,29 @@ def test_each_snapshot_alone_equals_its_batch_row(
     for index in snapshots.index:
         alone = behaviour_features(SPEC, snapshots.loc[[index]], events)
         pd.testing.assert_frame_equal(alone, batch.loc[[index]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(histories(), st.sampled_from(["lead", "mql", "customer", "lost"]))
+def test_stage_changes_after_as_of_change_no_snapshot_or_feature(
+    history: tuple[pd.DataFrame, pd.DataFrame, float], stage: str
+) -> None:
+    snapshots, events, cutoff = history
+    leads = pd.DataFrame({"lead_id": sorted(set(snapshots["lead_id"]) | set(events["lead_id"])),
+                          "created_at": T0})
+    empty = pd.DataFrame({"lead_id": pd.Series(dtype="string"),
+                          "stage": pd.Series(dtype="string"),
+                          "timestamp": pd.Series(dtype="datetime64[ns, UTC]")})
+    later = pd.DataFrame({"lead_id": leads["lead_id"], "stage": stage,
+                          "timestamp": day(cutoff)})
+    config = SnapshotConfig(days_after_creation=[0, 10, 40, 80], horizon_days=30)
+    end = day(400)
+    before = build_snapshots(EventsDataset(leads, events, empty, {}), config, end).frame
+    after = build_snapshots(EventsDataset(leads, events, later, {}), config, end).frame
+    kept_before = before.loc[before["as_of"] <= day(cutoff)].drop(columns="label")
+    kept_after = after.loc[after["as_of"] <= day(cutoff)].drop(columns="label")
+    pd.testing.assert_frame_equal(kept_before.reset_index(drop=True),
+                                  kept_after.reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        behaviour_features(SPEC, kept_before, events).reset_index(drop=True),
+        behaviour_features(SPEC, kept_after, events).reset_index(drop=True))

@@ -1,0 +1,55 @@
+"""Shared by the benchmark scripts: machine facts and RESULTS.md section updates."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in it.\n"
+
+
+def machine_info() -> str:
+    """One line on the machine and the library versions that matter for speed."""
+    packages = ", ".join(f"{name} {version(name)}" for name in
+                         ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm"))
+    return (f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB RAM, Python "
+            f"{platform.python_version()}, {packages}; measured "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+
+
+def _memory_gib() -> float:
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        kib = int(meminfo.readline().split()[1])
+    return kib / 2**20
+
+
+def peak_rss_gib() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def run_child(module: str, *args: str) -> str:
+    """Run ``python -m module args`` in a fresh process (so its peak memory is its own)."""
+    result = subprocess.run([sys.executable, "-m", module, *args], check=True,
+                            capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    return result.stdout
+
+
+def update_section(name: str, body: str) -> None:
+    """Replace (or append) the section between this script's markers in RESULTS.md."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else HEADER
+    block = f"{start}\n{body.strip()}\n{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text, encoding="utf-8")

@@ -1,0 +1,520 @@
+"""The points engine: the classic hand-set scoring the learned model is compared with.
+
+A :class:`~predictive_scoring.config.RulesConfig` gives points for events (an event type,
+optionally narrowed by its detail, with an optional cap and half-life) and for lead
+attributes or table columns (a comparison on the value). Every lead's total is the sum
+of what each rule gave it, and that per-rule trail is kept: marketing teams need to see
+why a lead is an MQL, and the comparison report needs the same numbers.
+
+Events are joined to the scored rows with :func:`~predictive_scoring.features.point_in_time`,
+the one point-in-time join of the project, so an event at or after a row's ``as_of`` never
+counts. The array functions (:func:`event_rule_points`, :func:`attribute_rule_points`)
+loop over rules only, never over leads or events, so they score ten million rows or one
+lead from an HTTP request with the same code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cached_property, partial
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from predictive_scoring.config import AttributeRule, EventRule, NumberOrText, RulesConfig
+from predictive_scoring.features import PointInTime, _lookup, point_in_time, to_ns
+from predictive_scoring.stages import stage_for_values
+
+_FACTORIZE_FROM = 512
+"""Columns at least this long are converted per distinct value, not per cell."""
+
+
+# ------------------------------------------------------------------------ the trail
+@dataclass(frozen=True)
+class PointsResult:
+    """Points per scored row with the audit trail of what each rule gave.
+
+    Attributes:
+        points: Total points per row; always exactly ``per_rule.sum(axis=1)``.
+        stage: Stage per row from the rules' stage thresholds (plain strings).
+        rule_names: Rule names in column order of ``per_rule`` (event rules first).
+        per_rule: Points each rule gave each row, shape ``(rows, rules)``.
+    """
+
+    points: np.ndarray
+    stage: np.ndarray
+    rule_names: tuple[str, ...]
+    per_rule: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.per_rule.shape != (len(self.points), len(self.rule_names)):
+            raise ValueError(f"per_rule has shape {self.per_rule.shape}; expected "
+                             f"({len(self.points)}, {len(self.rule_names)}) for "
+                             f"{len(self.points)} rows and rules {list(self.rule_names)}")
+        if not np.array_equal(self.points, self.per_rule.sum(axis=1)):
+            raise ValueError("points must equal per_rule.sum(axis=1); build the result "
+                             "with PointsResult.from_trail")
+
+    @classmethod
+    def from_trail(cls, per_rule: np.ndarray, rule_names: Sequence[str],
+                   rules: RulesConfig) -> PointsResult:
+        """The result of a per-rule trail: totals are its row sums, stages their mapping.
+
+        Without stage thresholds (a scorer without rules) every stage is None.
+        """
+        points = per_rule.sum(axis=1)
+        stage = (stage_for_values(points, rules.stage_thresholds) if rules.stage_thresholds
+                 else np.full(len(points), None, dtype=object))
+        return cls(points, stage, tuple(rule_names), per_rule)
+
+    def fired(self) -> list[list[tuple[str, float]]]:
+        """Per row, the rules that gave non-zero points, as ``(rule name, points)``."""
+        fired: list[list[tuple[str, float]]] = [[] for _ in range(len(self.points))]
+        rows, columns = np.nonzero(self.per_rule)
+        for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
+            fired[row].append((self.rule_names[column], float(self.per_rule[row, column])))
+        return fired
+
+    def fired_text(self) -> list[str]:
+        """Per row, e.g. ``"demo_request +16; email_open +4.0; student -15"``.
+
+        Points are rounded to one decimal (whole numbers show none); rules whose
+        points round to zero are left out, so an old, decayed email open is no noise.
+        """
+        return ["; ".join(f"{name} {_signed(points)}" for name, points in row
+                          if round(points, 1) != 0) for row in self.fired()]
+
+
+def _signed(points: float) -> str:
+    return f"{points:+.0f}" if points == round(points) else f"{points:+.1f}"
+
+
+# ------------------------------------------------------------------------ event rules
+def event_rule_points(
+    rules: Sequence[EventRule],
+    pit: PointInTime,
+    n_rows: int,
+    event_types: np.ndarray,
+    event_details: np.ndarray,
+) -> np.ndarray:
+    """Points each event rule gives each row, from the events before the row's as_of.
+
+    Args:
+        rules: The event rules.
+        pit: Point-in-time pairs of rows and events (see ``features.point_in_time``).
+        n_rows: Number of scored rows.
+        event_types: Event type of every event the pairs index.
+        event_details: Detail of every event (a string, or None/NA when it has none).
+
+    Returns:
+        float64 array of shape ``(n_rows, len(rules))``: per rule, the sum over matching
+        events of ``points * 0.5 ** (age_days / half_life_days)`` (no decay without a
+        half-life), clipped to ``[-|cap|, |cap|]`` when the rule has a cap.
+    """
+    out = np.zeros((n_rows, len(rules)), dtype=np.float64)
+    if not rules:
+        return out
+    type_vocabulary = tuple(dict.fromkeys(rule.event_type for rule in rules))
+    detail_vocabulary = tuple(dict.fromkeys(d for rule in rules for d in _details(rule)))
+    pair_type = _lookup(type_vocabulary, np.asarray(event_types, dtype=object))[pit.event]
+    pair_detail = _lookup(detail_vocabulary, np.asarray(event_details, dtype=object))[pit.event]
+    for j, rule in enumerate(rules):
+        match = pair_type == type_vocabulary.index(rule.event_type)
+        if rule.detail is not None:
+            wanted = [detail_vocabulary.index(d) for d in _details(rule)]
+            match &= np.isin(pair_detail, wanted)
+        out[:, j] = _capped(_decayed_totals(rule, pit, match, n_rows), rule.cap)
+    return out
+
+
+def _details(rule: EventRule) -> list[str]:
+    if rule.detail is None:
+        return []
+    return [rule.detail] if isinstance(rule.detail, str) else list(rule.detail)
+
+
+def _decayed_totals(rule: EventRule, pit: PointInTime, match: np.ndarray,
+                    n_rows: int) -> np.ndarray:
+    weights = np.full(int(match.sum()), rule.points, dtype=np.float64)
+    if rule.half_life_days is not None:
+        weights *= 0.5 ** (pit.age_days[match] / rule.half_life_days)
+    return np.bincount(pit.snapshot[match], weights=weights, minlength=n_rows)
+
+
+def _capped(totals: np.ndarray, cap: float | None) -> np.ndarray:
+    return totals if cap is None else np.clip(totals, -abs(cap), abs(cap))
+
+
+# -------------------------------------------------------------------- attribute rules
+def attribute_rule_points(
+    rules: Sequence[AttributeRule],
+    columns: Mapping[str, np.ndarray | pd.Series],
+    n_rows: int,
+) -> np.ndarray:
+    """Points each attribute rule gives each row.
+
+    A missing value (None, NaN, NA, NaT, blank text) fails every comparison except
+    ``is_null``. Order comparisons read text that parses as a number as that number
+    (CSV exports), and compare text with text when the rule's bounds are not numbers;
+    a value that cannot be compared is not matched. ``eq``/``in`` match a number
+    whatever its spelling (``10``, ``"10"``, ``10.0``) and text exactly; ``contains``
+    is a case-insensitive substring test on the value's text.
+
+    Args:
+        rules: The attribute rules.
+        columns: Column name -> one value per row (arrays are read without pandas).
+        n_rows: Number of scored rows.
+
+    Returns:
+        float64 array of shape ``(n_rows, len(rules))``.
+
+    Raises:
+        ValueError: A rule's field is not among ``columns`` or has the wrong length.
+    """
+    cells: dict[str, _Cells] = {}
+    for rule in rules:
+        if rule.field not in cells:
+            cells[rule.field] = _Cells(_column_values(rule, columns, n_rows))
+    out = np.zeros((n_rows, len(rules)), dtype=np.float64)
+    for j, rule in enumerate(rules):
+        out[:, j] = np.where(_matches(rule, cells[rule.field]), rule.points, 0.0)
+    return out
+
+
+def _column_values(rule: AttributeRule, columns: Mapping[str, np.ndarray | pd.Series],
+                   n_rows: int) -> np.ndarray:
+    if rule.field not in columns:
+        raise ValueError(f"attribute rule '{rule.name}' reads column '{rule.field}', which "
+                         f"is not among the columns given: {list(columns)}")
+    column = columns[rule.field]
+    if isinstance(column, pd.Series):
+        numeric = pd.api.types.is_numeric_dtype(column.dtype)
+        values = (column.to_numpy(dtype=np.float64, na_value=np.nan) if numeric
+                  else column.to_numpy(dtype=object))
+    else:
+        values = np.asarray(column)
+    if values.shape != (n_rows,):
+        raise ValueError(f"column '{rule.field}' has shape {values.shape}; attribute rule "
+                         f"'{rule.name}' needs one value per row ({n_rows},)")
+    return values.astype(object) if values.dtype.kind in "US" else values
+
+
+class _Cells:
+    """One column's cells read as numbers, as text and as missing, each read once."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+        self.numeric = values.dtype.kind in "biuf"
+
+    @cached_property
+    def number(self) -> np.ndarray:
+        if self.numeric:
+            return self.values.astype(np.float64)
+        return _map_cells(self.values, _number_of, np.float64)
+
+    @cached_property
+    def text(self) -> np.ndarray:
+        return _map_cells(self.values, _text_of, object)
+
+    @cached_property
+    def lower(self) -> np.ndarray:
+        return _map_cells(self.values, _lower_text_of, object)
+
+    @cached_property
+    def missing(self) -> np.ndarray:
+        if self.numeric:
+            return np.isnan(self.number)
+        return np.fromiter((t is None for t in self.text), bool, len(self.values))
+
+
+def _map_cells(values: np.ndarray, convert: Callable[[object], object],
+               dtype: type | np.dtype) -> np.ndarray:
+    """``convert`` of every cell; long columns convert each distinct value once."""
+    if len(values) >= _FACTORIZE_FROM:
+        try:
+            codes, uniques = pd.factorize(values)
+        except TypeError:  # unhashable cells (lists, dicts) are converted one by one
+            pass
+        else:  # code -1 (a missing cell) picks the last entry: convert(None)
+            table = np.fromiter(map(convert, [*uniques, None]), dtype, len(uniques) + 1)
+            return table[codes]
+    return np.fromiter(map(convert, values), dtype, len(values))
+
+
+def _is_missing(value: object) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    try:
+        return bool(value != value)  # NaN and NaT of every flavour
+    except (TypeError, ValueError):
+        return False
+
+
+def _text_of(value: object) -> str | None:
+    """A cell as text: None when missing or blank; whole floats without ``.0``."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _lower_text_of(value: object) -> str | None:
+    text = _text_of(value)
+    return None if text is None else text.lower()
+
+
+_NUMBER_LIKE = (str, numbers.Real, Decimal, np.bool_)
+
+
+def _number_of(value: object) -> float:
+    """A cell as a number: numbers, and text that parses as one; NaN otherwise."""
+    number = _as_number(value) if isinstance(value, _NUMBER_LIKE) else None
+    return math.nan if number is None else number
+
+
+def _as_number(value: object) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _matches(rule: AttributeRule, cells: _Cells) -> np.ndarray:
+    if rule.op == "is_null":
+        return cells.missing
+    if rule.op == "contains":
+        return _map_cells(cells.values, partial(_contains, str(rule.value).lower()), bool)
+    if rule.op in ("eq", "ne", "in"):
+        wanted = rule.value if isinstance(rule.value, list) else [rule.value]
+        hit = np.zeros(len(cells.values), dtype=bool)
+        for value in wanted:
+            hit |= _equals(cells, value)
+        return hit & ~cells.missing if rule.op == "ne" else hit
+    return _in_range(cells, rule.op, rule.value)
+
+
+def _contains(needle: str, value: object) -> bool:
+    text = _lower_text_of(value)
+    return text is not None and needle in text
+
+
+def _equals(cells: _Cells, value: NumberOrText | None) -> np.ndarray:
+    number = _as_number(value)
+    hit = cells.number == number if number is not None else np.zeros(len(cells.values), bool)
+    if isinstance(value, bool):  # true/false written as text in an export
+        hit |= cells.lower == str(value).lower()
+    elif isinstance(value, str):
+        hit |= cells.text == value
+    return hit
+
+
+_ORDER = {"gt": (np.greater,), "gte": (np.greater_equal,), "lt": (np.less,),
+          "lte": (np.less_equal,), "between": (np.greater_equal, np.less_equal)}
+
+
+def _in_range(cells: _Cells, op: str, value: NumberOrText | list[NumberOrText] | None
+              ) -> np.ndarray:
+    """Order comparisons: numbers with numbers, else text with text, else no match."""
+    bounds = value if isinstance(value, list) else [value]
+    numeric_bounds = [_as_number(b) for b in bounds]
+    hit = np.zeros(len(cells.values), dtype=bool)
+    if all(b is not None for b in numeric_bounds):
+        hit[:] = True
+        for compare, bound in zip(_ORDER[op], numeric_bounds, strict=True):
+            hit &= compare(cells.number, bound)
+    elif all(isinstance(b, str) for b in bounds):
+        present = ~cells.missing
+        hit[present] = True
+        for compare, bound in zip(_ORDER[op], bounds, strict=True):
+            hit[present] &= compare(cells.text[present], bound).astype(bool)
+    return hit
+
+
+def check_rule_fields(rules: RulesConfig, available: Iterable[str], source: str) -> None:
+    """Fail early when an attribute rule reads a column the dataset does not have.
+
+    Args:
+        rules: The points system.
+        available: The dataset's column names.
+        source: Where the rules come from (the rules file or config name), for the message.
+
+    Raises:
+        ValueError: Naming each such rule and its field, close spellings, and the columns
+            that do exist.
+    """
+    columns = [str(c) for c in available]
+    present = set(columns)
+    problems = [_missing_field(rule, columns) for rule in rules.attribute_rules
+                if rule.field not in present]
+    if problems:
+        where = source if source == rules.name else f"{source} (rules '{rules.name}')"
+        raise ValueError(f"{where}: attribute rules read columns the data does not have:\n"
+                         + "\n".join(problems)
+                         + f"\nColumns present: {columns}. Fix the rule's field or add the "
+                         "column to the data.")
+
+
+def _missing_field(rule: AttributeRule, columns: list[str]) -> str:
+    close = difflib.get_close_matches(rule.field, columns, n=3)
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return f"  rule '{rule.name}': field '{rule.field}' is not a column{hint}"
+
+
+# ----------------------------------------------------------------------- frames
+def score_points(rules: RulesConfig, leads: pd.DataFrame,
+                 events: pd.DataFrame | None) -> PointsResult:
+    """Score leads (or snapshots of leads) with a points system.
+
+    Args:
+        rules: The points system.
+        leads: One row per scored lead or snapshot: ``lead_id``, the attribute columns
+            the rules read and, when events are given, ``as_of`` (tz-aware UTC). The
+            same lead may appear several times with different ``as_of``.
+        events: Contract events frame (``lead_id``, ``timestamp`` tz-aware UTC,
+            ``event_type``, optional ``detail``), or None for table-shaped data: event
+            rules then give 0. Only events strictly before a row's ``as_of`` count.
+
+    Returns:
+        Points, stage and per-rule trail, one row per row of ``leads`` (same order).
+
+    Raises:
+        ValueError: A rule reads a missing column, or a required column is missing or
+            is not tz-aware timestamps.
+    """
+    check_rule_fields(rules, leads.columns, rules.name)
+    columns = {rule.field: leads[rule.field] for rule in rules.attribute_rules}
+    event_points = (_event_points(rules.event_rules, leads, events) if events is not None
+                    else np.zeros((len(leads), len(rules.event_rules))))
+    return _result(rules, event_points,
+                   attribute_rule_points(rules.attribute_rules, columns, len(leads)))
+
+
+def _result(rules: RulesConfig, event_points: np.ndarray,
+            attribute_points: np.ndarray) -> PointsResult:
+    names = [rule.name for rule in [*rules.event_rules, *rules.attribute_rules]]
+    return PointsResult.from_trail(np.hstack([event_points, attribute_points]), names, rules)
+
+
+def _event_points(rules: Sequence[EventRule], leads: pd.DataFrame,
+                  events: pd.DataFrame) -> np.ndarray:
+    if not rules:
+        return np.zeros((len(leads), 0))
+    _require(leads, ["lead_id", "as_of"], "leads")
+    _require(events, ["lead_id", "timestamp", "event_type"], "events")
+    as_of = _utc_ns(leads["as_of"], "leads", require_all=True)
+    lead_codes, lead_ids = pd.factorize(leads["lead_id"])
+    event_lead = lead_ids.get_indexer(events["lead_id"])
+    known = (event_lead >= 0) & events["timestamp"].notna().to_numpy()
+    pit = point_in_time(lead_codes.astype(np.int64), as_of,
+                        event_lead[known].astype(np.int64),
+                        _utc_ns(events["timestamp"], "events", require_all=False)[known])
+    types = events["event_type"].to_numpy(dtype=object)[known]
+    details = (events["detail"].to_numpy(dtype=object)[known] if "detail" in events
+               else np.full(len(types), None, dtype=object))
+    return event_rule_points(rules, pit, len(leads), types, details)
+
+
+def _require(frame: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} frame lacks column(s) {missing} needed to score event "
+                         f"rules; it has {list(frame.columns)}")
+
+
+def _utc_ns(values: pd.Series, what: str, require_all: bool) -> np.ndarray:
+    if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        raise ValueError(f"{what}.{values.name} must hold tz-aware timestamps (UTC), not "
+                         f"{values.dtype}; parse it with pd.to_datetime(..., utc=True)")
+    if require_all and values.isna().any():
+        rows = np.flatnonzero(values.isna().to_numpy())[:10].tolist()
+        raise ValueError(f"{what}.{values.name} is missing in row(s) {rows} (positions); "
+                         "every scored row needs the moment it is scored at")
+    return to_ns(values)
+
+
+# ------------------------------------------------------------------ scikit-learn
+class PointsScorer(TransformerMixin, BaseEstimator):
+    """The points system as a scikit-learn transformer for table-shaped data.
+
+    ``transform`` gives each row's total points as one column, ``predict_stage`` its
+    stage. Attribute rules read columns by name: a DataFrame's column names, or
+    ``x0, x1, ...`` for arrays. Event rules give 0 (a table has no events).
+
+    Args:
+        rules: The points system; None scores 0 for everyone.
+    """
+
+    def __init__(self, rules: RulesConfig | None = None) -> None:
+        self.rules = rules
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values are data (is_null rules)
+        tags.input_tags.string = True  # categorical columns are compared as text
+        return tags
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y: object = None) -> PointsScorer:
+        """Record the input columns and check that every rule's field is among them.
+
+        Raises:
+            ValueError: An attribute rule reads a column ``X`` does not have.
+        """
+        self._validated(X, reset=True)
+        self.rules_ = self.rules or RulesConfig(name="no_rules", stage_thresholds={})
+        check_rule_fields(self.rules_, self._names(), f"PointsScorer(rules={self.rules_.name})")
+        return self
+
+    def transform(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Total points per row, shape ``(n, 1)``."""
+        return self.points_result(X).points[:, np.newaxis]
+
+    def predict_stage(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Stage per row (plain strings) from the rules' stage thresholds."""
+        check_is_fitted(self)
+        if not self.rules_.stage_thresholds:
+            raise ValueError("PointsScorer has no stage thresholds: pass rules= a "
+                             "RulesConfig with stage_thresholds")
+        return self.points_result(X).stage
+
+    def points_result(self, X: pd.DataFrame | np.ndarray) -> PointsResult:
+        """Points, stages and the per-rule trail of every row of ``X``."""
+        check_is_fitted(self)
+        X = self._validated(X, reset=False)
+        position = {name: i for i, name in enumerate(self._names())}
+        columns = {rule.field: (X.iloc[:, position[rule.field]] if isinstance(X, pd.DataFrame)
+                                else X[:, position[rule.field]])
+                   for rule in self.rules_.attribute_rules}
+        n_rows = X.shape[0]
+        return _result(self.rules_, np.zeros((n_rows, len(self.rules_.event_rules))),
+                       attribute_rule_points(self.rules_.attribute_rules, columns, n_rows))
+
+    def get_feature_names_out(self, input_features: Sequence[str] | None = None
+                              ) -> np.ndarray:
+        """The one output column's name, ``rule_points``."""
+        check_is_fitted(self)
+        if input_features is not None and len(input_features) != self.n_features_in_:
+            raise ValueError(f"input_features should have length equal to the number of "
+                             f"features ({self.n_features_in_}), got {len(input_features)}")
+        return np.asarray(["rule_points"], dtype=object)
+
+    def _validated(self, X: pd.DataFrame | np.ndarray, reset: bool) -> pd.DataFrame | np.ndarray:
+        if isinstance(X, pd.DataFrame):  # keep each column's dtype: no object array copy
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            return X
+        return validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
+
+    def _names(self) -> list[str]:
+        if hasattr(self, "feature_names_in_"):
+            return [str(name) for name in self.feature_names_in_]
+        return [f"x{i}" for i in range(self.n_features_in_)]
