@@ -21,8 +21,9 @@ import pandas as pd
 from benchmarks._results import machine_info, peak_rss_gib, run_child, update_section
 from predictive_scoring.config import DatasetConfig, load_config
 from predictive_scoring.features import (
+    SnapshotEvents,
     behaviour_features,
-    featurise_arrays,
+    featurise,
     fit_feature_spec,
     to_ns,
 )
@@ -71,12 +72,12 @@ def single_lead_latency(n_events: int = 300, repeats: int = 2_000) -> dict[str, 
     spec = fit_feature_spec(types, details, config.features)
     as_of = to_ns(pd.Series([pd.Timestamp("2025-06-01", tz="UTC")]))
     times = np.sort(as_of[0] - rng.integers(1, 90 * 86_400, n_events) * 10**9)
-    args = (spec, np.zeros(1, np.int64), as_of, np.array([90.0]),
-            np.zeros(n_events, np.int64), times, types.astype(object), details)
     timings = []
     for _ in range(repeats):
         start = time.perf_counter()
-        featurise_arrays(*args)
+        data = SnapshotEvents(np.zeros(1, np.int64), as_of, np.zeros(n_events, np.int64), times,
+                              types.astype(object), details)
+        featurise(spec, data, np.array([90.0]))
         timings.append((time.perf_counter() - start) * 1e3)
     return {"p50_ms": float(np.percentile(timings, 50)),
             "p99_ms": float(np.percentile(timings, 99))}

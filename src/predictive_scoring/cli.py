@@ -13,6 +13,7 @@ import pandas as pd
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -72,7 +73,7 @@ SIMULATED_CONFIG = Path("configs/datasets/simulated.yaml")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -126,7 +127,8 @@ def _load(config_path: Path, base_path: Path, on_bad_rows: OnBadRows,
                                   "with --on-bad-rows quarantine to set them aside)")
     if len(problems):
         written = write_quarantine(dataset.checks, quarantine_dir)
-        console.print(describe_problems(problems, "[yellow]quarantined[/]"), highlight=False)
+        console.print(escape(describe_problems(problems, "quarantined")), style="yellow",
+                      highlight=False)
         console.print(f"Quarantined rows written to {', '.join(map(str, written))}")
     return config, dataset
 

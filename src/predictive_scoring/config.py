@@ -57,7 +57,8 @@ class EventRule(StrictModel):
     event_type: str
     detail: str | list[str] | None = None
     points: float
-    cap: float | None = Field(None, description="most points (in absolute value) this rule gives")
+    cap: float | None = Field(None, gt=0, description="most points (in absolute value) this "
+                              "rule gives")
     half_life_days: float | None = Field(None, gt=0, description="an event's points halve "
                                          "every this many days since it happened")
 
@@ -82,11 +83,20 @@ class AttributeRule(StrictModel):
             raise ValueError("in needs a list value")
         if self.op == "between" and not (isinstance(self.value, list) and len(self.value) == 2):
             raise ValueError("between needs a [low, high] value")
+        if self.op == "between" and _reversed(*self.value):
+            raise ValueError(f"between needs low <= high, got {self.value}")
         if self.op not in ("is_null", "in", "between") and (
             self.value is None or isinstance(self.value, list)
         ):
             raise ValueError(f"{self.op} needs a single value")
         return self
+
+
+def _reversed(low: NumberOrText, high: NumberOrText) -> bool:
+    try:
+        return bool(low > high)  # type: ignore[operator]
+    except TypeError:
+        return False
 
 
 class RulesConfig(StrictModel):

@@ -16,6 +16,7 @@ before them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -73,15 +74,15 @@ class FeatureSpec:
         """
         n_types = len(self.event_types)
         detail_vocab = sorted({d for _, d in self.detail_keys})
-        type_index = _lookup(self.event_types, event_types)
+        type_index = lookup_codes(self.event_types, event_types)
         type_code = np.where(type_index >= 0, type_index, n_types)
         pair_table = np.full((n_types + 1, len(detail_vocab) + 1), -1, dtype=np.int64)
         for offset, (event_type, detail) in enumerate(self.detail_keys, start=n_types + 1):
             pair_table[self.event_types.index(event_type), detail_vocab.index(detail)] = offset
-        return type_code, pair_table[type_code, _lookup(tuple(detail_vocab), details)]
+        return type_code, pair_table[type_code, lookup_codes(tuple(detail_vocab), details)]
 
 
-def _lookup(vocabulary: tuple[str, ...], values: np.ndarray) -> np.ndarray:
+def lookup_codes(vocabulary: tuple[str, ...], values: np.ndarray) -> np.ndarray:
     """Position of each value in ``vocabulary``, -1 where absent (NA included)."""
     if len(values) < 512:  # a dict beats building a hash index for one lead's events
         positions = {v: i for i, v in enumerate(vocabulary)}
@@ -267,6 +268,78 @@ def to_ns(timestamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return values.as_unit("ns").asi8
 
 
+@dataclass(frozen=True)
+class SnapshotEvents:
+    """Snapshots and their leads' events as arrays: the input of every point-in-time job.
+
+    Attributes:
+        snapshot_lead: Integer lead code per snapshot.
+        snapshot_as_of: as_of per snapshot, int64 ns since the epoch.
+        event_lead: Integer lead code per event (same coding).
+        event_time: Event time per event, int64 ns since the epoch.
+        event_types: Event type per event (object array of strings).
+        event_details: Detail per event (strings, or None/NA).
+    """
+
+    snapshot_lead: np.ndarray
+    snapshot_as_of: np.ndarray
+    event_lead: np.ndarray
+    event_time: np.ndarray
+    event_types: np.ndarray
+    event_details: np.ndarray
+
+    @functools.cached_property
+    def pit(self) -> PointInTime:
+        """The snapshot-event pairs with each event before its snapshot's as_of."""
+        return point_in_time(self.snapshot_lead, self.snapshot_as_of, self.event_lead,
+                             self.event_time)
+
+
+def snapshot_events(snapshots: pd.DataFrame, events: pd.DataFrame) -> SnapshotEvents:
+    """Encode contract frames for the point-in-time functions.
+
+    Args:
+        snapshots: ``lead_id`` and ``as_of`` (tz-aware UTC), one row per snapshot.
+        events: Contract events (``lead_id``, ``timestamp`` tz-aware UTC, ``event_type``,
+            optionally ``detail``); events of leads without a snapshot are left out.
+
+    Raises:
+        ValueError: A column is missing, not tz-aware, or a timestamp is missing.
+    """
+    _require_columns(snapshots, ["lead_id", "as_of"], "snapshots")
+    _require_columns(events, ["lead_id", "timestamp", "event_type"], "events")
+    lead_codes, leads = pd.factorize(snapshots["lead_id"])
+    event_lead = leads.get_indexer(events["lead_id"])
+    known = event_lead >= 0
+    types = events["event_type"].to_numpy(dtype=object)[known]
+    details = (events["detail"].to_numpy(dtype=object)[known] if "detail" in events
+               else np.full(len(types), None, dtype=object))
+    return SnapshotEvents(lead_codes.astype(np.int64), utc_ns(snapshots["as_of"], "snapshots"),
+                          event_lead[known].astype(np.int64),
+                          utc_ns(events["timestamp"], "events")[known], types, details)
+
+
+def _require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} frame lacks column(s) {missing}; it has {list(frame.columns)}")
+
+
+def utc_ns(values: pd.Series, what: str) -> np.ndarray:
+    """Timestamps as int64 ns, refusing naive or missing values (they would wrap around).
+
+    Raises:
+        ValueError: Naming the frame, column and the first rows at fault.
+    """
+    if len(values) and not isinstance(values.dtype, pd.DatetimeTZDtype):
+        raise ValueError(f"{what}.{values.name} must hold tz-aware timestamps (UTC), not "
+                         f"{values.dtype}; parse it with pd.to_datetime(..., utc=True)")
+    if values.isna().any():
+        rows = np.flatnonzero(values.isna().to_numpy())[:10].tolist()
+        raise ValueError(f"{what}.{values.name} is missing in row(s) {rows} (positions)")
+    return to_ns(values)
+
+
 def behaviour_features(
     spec: FeatureSpec,
     snapshots: pd.DataFrame,
@@ -284,49 +357,24 @@ def behaviour_features(
     Returns:
         One row per snapshot (same index and order), columns ``spec.feature_names``.
     """
-    lead_codes, leads = pd.factorize(snapshots["lead_id"])
-    event_lead = leads.get_indexer(events["lead_id"])
-    known = event_lead >= 0
-    event_lead = event_lead[known]
-    event_time = to_ns(events["timestamp"])[known]
-    types = events["event_type"].to_numpy(dtype=object)[known]
-    details = (events["detail"].to_numpy(dtype=object)[known] if "detail" in events
-               else np.full(len(types), None, dtype=object))
-    as_of = to_ns(snapshots["as_of"])
-    tenure = (as_of - to_ns(snapshots["created_at"])) / NS_PER_DAY
-    matrix = featurise_arrays(spec, lead_codes, as_of, tenure, event_lead, event_time,
-                              types, details)
-    return pd.DataFrame(matrix, index=snapshots.index, columns=spec.feature_names)
+    data = snapshot_events(snapshots, events)
+    tenure = (data.snapshot_as_of - utc_ns(snapshots["created_at"], "snapshots")) / NS_PER_DAY
+    return pd.DataFrame(featurise(spec, data, tenure), index=snapshots.index,
+                        columns=spec.feature_names)
 
 
-def featurise_arrays(
-    spec: FeatureSpec,
-    snapshot_lead: np.ndarray,
-    snapshot_as_of: np.ndarray,
-    tenure_days: np.ndarray,
-    event_lead: np.ndarray,
-    event_time: np.ndarray,
-    event_types: np.ndarray,
-    event_details: np.ndarray,
-) -> np.ndarray:
-    """Behaviour features from plain arrays (the path a single API request takes).
+def featurise(spec: FeatureSpec, data: SnapshotEvents, tenure_days: np.ndarray) -> np.ndarray:
+    """Behaviour features from encoded arrays (the path a single API request takes).
 
     Args:
         spec: The fitted vocabulary and windows.
-        snapshot_lead: Integer lead code per snapshot.
-        snapshot_as_of: as_of per snapshot, int64 ns since the epoch.
+        data: Snapshots and events, encoded.
         tenure_days: Days from creation to as_of per snapshot.
-        event_lead: Integer lead code per event (same coding).
-        event_time: Event time per event, int64 ns since the epoch.
-        event_types: Event type per event (strings).
-        event_details: Detail per event (strings, or None/NA).
 
     Returns:
         float64 array, one row per snapshot, columns ``spec.feature_names``.
     """
-    pit = point_in_time(np.asarray(snapshot_lead, dtype=np.int64), snapshot_as_of,
-                        np.asarray(event_lead, dtype=np.int64), event_time)
-    keys = spec.encode(np.asarray(event_types, dtype=object),
-                       np.asarray(event_details, dtype=object))
-    return behaviour_matrix(spec, pit, len(snapshot_lead), np.asarray(tenure_days, float),
-                            keys, event_time // NS_PER_DAY)
+    keys = spec.encode(data.event_types, data.event_details)
+    return behaviour_matrix(spec, data.pit, len(data.snapshot_lead),
+                            np.asarray(tenure_days, float), keys,
+                            data.event_time // NS_PER_DAY)

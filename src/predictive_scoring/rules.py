@@ -30,7 +30,7 @@ from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from predictive_scoring.config import AttributeRule, EventRule, NumberOrText, RulesConfig
-from predictive_scoring.features import PointInTime, _lookup, point_in_time, to_ns
+from predictive_scoring.features import PointInTime, lookup_codes, snapshot_events
 from predictive_scoring.stages import stage_for_values
 
 _FACTORIZE_FROM = 512
@@ -78,9 +78,8 @@ class PointsResult:
     def fired(self) -> list[list[tuple[str, float]]]:
         """Per row, the rules that gave non-zero points, as ``(rule name, points)``."""
         fired: list[list[tuple[str, float]]] = [[] for _ in range(len(self.points))]
-        rows, columns = np.nonzero(self.per_rule)
-        for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
-            fired[row].append((self.rule_names[column], float(self.per_rule[row, column])))
+        for row, column, points in self._non_zero():
+            fired[row].append((self.rule_names[column], points))
         return fired
 
     def fired_text(self) -> list[str]:
@@ -89,12 +88,25 @@ class PointsResult:
         Points are rounded to one decimal (whole numbers show none); rules whose
         points round to zero are left out, so an old, decayed email open is no noise.
         """
-        return ["; ".join(f"{name} {_signed(points)}" for name, points in row
-                          if round(points, 1) != 0) for row in self.fired()]
+        parts: list[list[str]] = [[] for _ in range(len(self.points))]
+        for row, column, points in self._non_zero():
+            shown = _signed(points)
+            if shown is not None:
+                parts[row].append(f"{self.rule_names[column]} {shown}")
+        return ["; ".join(row) for row in parts]
+
+    def _non_zero(self) -> Iterable[tuple[int, int, float]]:
+        rows, columns = np.nonzero(self.per_rule)
+        return zip(rows.tolist(), columns.tolist(), self.per_rule[rows, columns].tolist(),
+                   strict=True)
 
 
-def _signed(points: float) -> str:
-    return f"{points:+.0f}" if points == round(points) else f"{points:+.1f}"
+def _signed(points: float) -> str | None:
+    """``+16``, ``+4.0``, ``-2.5``; None when the points round to zero."""
+    if points.is_integer():
+        return f"{points:+.0f}"
+    shown = f"{points:+.1f}"
+    return None if shown[1:] == "0.0" else shown
 
 
 # ------------------------------------------------------------------------ event rules
@@ -122,16 +134,17 @@ def event_rule_points(
     out = np.zeros((n_rows, len(rules)), dtype=np.float64)
     if not rules:
         return out
-    type_vocabulary = tuple(dict.fromkeys(rule.event_type for rule in rules))
-    detail_vocabulary = tuple(dict.fromkeys(d for rule in rules for d in _details(rule)))
-    pair_type = _lookup(type_vocabulary, np.asarray(event_types, dtype=object))[pit.event]
-    pair_detail = _lookup(detail_vocabulary, np.asarray(event_details, dtype=object))[pit.event]
+    types = tuple(dict.fromkeys(rule.event_type for rule in rules))
+    details = tuple(dict.fromkeys(d for rule in rules for d in _details(rule)))
+    # one key per event: (type + 1, detail + 1), slot 0 holding types/details no rule names
+    type_code = lookup_codes(types, np.asarray(event_types, dtype=object)) + 1
+    detail_code = lookup_codes(details, np.asarray(event_details, dtype=object)) + 1
+    event_key = type_code * (len(details) + 1) + detail_code
+    pair_key = event_key[pit.event]
     for j, rule in enumerate(rules):
-        match = pair_type == type_vocabulary.index(rule.event_type)
-        if rule.detail is not None:
-            wanted = [detail_vocabulary.index(d) for d in _details(rule)]
-            match &= np.isin(pair_detail, wanted)
-        out[:, j] = _capped(_decayed_totals(rule, pit, match, n_rows), rule.cap)
+        match = _rule_keys(rule, types, details)[pair_key]
+        if match.any():
+            out[:, j] = _capped(_decayed_totals(rule, pit, match, n_rows), rule.cap)
     return out
 
 
@@ -141,12 +154,25 @@ def _details(rule: EventRule) -> list[str]:
     return [rule.detail] if isinstance(rule.detail, str) else list(rule.detail)
 
 
+def _rule_keys(rule: EventRule, types: tuple[str, ...], details: tuple[str, ...]
+               ) -> np.ndarray:
+    """Which event keys (see :func:`event_rule_points`) the rule counts."""
+    table = np.zeros((len(types) + 1, len(details) + 1), dtype=bool)
+    row = types.index(rule.event_type) + 1
+    if rule.detail is None:
+        table[row, :] = True
+    else:
+        table[row, [details.index(d) + 1 for d in _details(rule)]] = True
+    return table.ravel()
+
+
 def _decayed_totals(rule: EventRule, pit: PointInTime, match: np.ndarray,
                     n_rows: int) -> np.ndarray:
-    weights = np.full(int(match.sum()), rule.points, dtype=np.float64)
-    if rule.half_life_days is not None:
-        weights *= 0.5 ** (pit.age_days[match] / rule.half_life_days)
-    return np.bincount(pit.snapshot[match], weights=weights, minlength=n_rows)
+    snapshot = pit.snapshot[match]
+    if rule.half_life_days is None:
+        return np.bincount(snapshot, minlength=n_rows) * rule.points
+    weights = rule.points * 0.5 ** (pit.age_days[match] / rule.half_life_days)
+    return np.bincount(snapshot, weights=weights, minlength=n_rows)
 
 
 def _capped(totals: np.ndarray, cap: float | None) -> np.ndarray:
@@ -300,7 +326,7 @@ def _matches(rule: AttributeRule, cells: _Cells) -> np.ndarray:
         hit = np.zeros(len(cells.values), dtype=bool)
         for value in wanted:
             hit |= _equals(cells, value)
-        return hit & ~cells.missing if rule.op == "ne" else hit
+        return (~hit & ~cells.missing) if rule.op == "ne" else hit
     return _in_range(cells, rule.op, rule.value)
 
 
@@ -410,37 +436,8 @@ def _event_points(rules: Sequence[EventRule], leads: pd.DataFrame,
                   events: pd.DataFrame) -> np.ndarray:
     if not rules:
         return np.zeros((len(leads), 0))
-    _require(leads, ["lead_id", "as_of"], "leads")
-    _require(events, ["lead_id", "timestamp", "event_type"], "events")
-    as_of = _utc_ns(leads["as_of"], "leads", require_all=True)
-    lead_codes, lead_ids = pd.factorize(leads["lead_id"])
-    event_lead = lead_ids.get_indexer(events["lead_id"])
-    known = (event_lead >= 0) & events["timestamp"].notna().to_numpy()
-    pit = point_in_time(lead_codes.astype(np.int64), as_of,
-                        event_lead[known].astype(np.int64),
-                        _utc_ns(events["timestamp"], "events", require_all=False)[known])
-    types = events["event_type"].to_numpy(dtype=object)[known]
-    details = (events["detail"].to_numpy(dtype=object)[known] if "detail" in events
-               else np.full(len(types), None, dtype=object))
-    return event_rule_points(rules, pit, len(leads), types, details)
-
-
-def _require(frame: pd.DataFrame, columns: list[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} frame lacks column(s) {missing} needed to score event "
-                         f"rules; it has {list(frame.columns)}")
-
-
-def _utc_ns(values: pd.Series, what: str, require_all: bool) -> np.ndarray:
-    if not isinstance(values.dtype, pd.DatetimeTZDtype):
-        raise ValueError(f"{what}.{values.name} must hold tz-aware timestamps (UTC), not "
-                         f"{values.dtype}; parse it with pd.to_datetime(..., utc=True)")
-    if require_all and values.isna().any():
-        rows = np.flatnonzero(values.isna().to_numpy())[:10].tolist()
-        raise ValueError(f"{what}.{values.name} is missing in row(s) {rows} (positions); "
-                         "every scored row needs the moment it is scored at")
-    return to_ns(values)
+    data = snapshot_events(leads, events)
+    return event_rule_points(rules, data.pit, len(leads), data.event_types, data.event_details)
 
 
 # ------------------------------------------------------------------ scikit-learn
@@ -453,6 +450,11 @@ class PointsScorer(TransformerMixin, BaseEstimator):
 
     Args:
         rules: The points system; None scores 0 for everyone.
+
+    Attributes:
+        rules_: The rules in use (an empty points system when ``rules`` is None).
+        n_features_in_: Number of columns seen in ``fit``.
+        feature_names_in_: Column names seen in ``fit`` (only for DataFrames).
     """
 
     def __init__(self, rules: RulesConfig | None = None) -> None:
@@ -472,7 +474,7 @@ class PointsScorer(TransformerMixin, BaseEstimator):
         """
         self._validated(X, reset=True)
         self.rules_ = self.rules or RulesConfig(name="no_rules", stage_thresholds={})
-        check_rule_fields(self.rules_, self._names(), f"PointsScorer(rules={self.rules_.name})")
+        check_rule_fields(self.rules_, self._names(), "PointsScorer")
         return self
 
     def transform(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -501,11 +503,21 @@ class PointsScorer(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Sequence[str] | None = None
                               ) -> np.ndarray:
-        """The one output column's name, ``rule_points``."""
+        """The one output column's name, ``rule_points``.
+
+        Raises:
+            ValueError: ``input_features`` are not the columns the scorer was fitted on.
+        """
         check_is_fitted(self)
-        if input_features is not None and len(input_features) != self.n_features_in_:
-            raise ValueError(f"input_features should have length equal to the number of "
-                             f"features ({self.n_features_in_}), got {len(input_features)}")
+        if input_features is not None:
+            if len(input_features) != self.n_features_in_:
+                raise ValueError(f"input_features should have length equal to the number "
+                                 f"of features ({self.n_features_in_}), got "
+                                 f"{len(input_features)}")
+            fitted = getattr(self, "feature_names_in_", None)
+            if fitted is not None and list(input_features) != list(fitted):
+                raise ValueError(f"input_features is not equal to feature_names_in_ "
+                                 f"{list(fitted)}")
         return np.asarray(["rule_points"], dtype=object)
 
     def _validated(self, X: pd.DataFrame | np.ndarray, reset: bool) -> pd.DataFrame | np.ndarray:

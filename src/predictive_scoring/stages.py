@@ -49,6 +49,8 @@ def stage_for_values(
     Returns:
         An object array of stage values (plain strings), one per lead.
     """
+    if not thresholds:
+        raise ValueError("at least one stage threshold is needed to map scores to stages")
     ordered = sorted(thresholds.items(), key=lambda item: item[0].rank)
     names = np.array([stage.value for stage, _ in ordered], dtype=object)
     bars = np.array([bar for _, bar in ordered], dtype=float)

@@ -115,3 +115,14 @@ def test_dataset_root_expands_the_data_dir() -> None:
     assert config.root_dir(Path("/data")) == Path("/data/uci_bank_marketing")
     simulated = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
     assert simulated.stage_names["marketingqualifiedlead"] is Stage.MQL
+
+
+@pytest.mark.parametrize(("rule", "reason"), [
+    ("{name: r, field: f, op: between, value: [10, 1], points: 1}", "low <= high"),
+    ("{name: r, event_type: e, points: 1, cap: -5}", "greater than 0"),
+])
+def test_rule_bounds(tmp_path: Path, rule: str, reason: str) -> None:
+    key = "event_rules" if "event_type" in rule else "attribute_rules"
+    path = _write(tmp_path, f"name: x\n{key}:\n  - {rule}\nstage_thresholds: {{mql: 1}}\n")
+    assert reason in message_of(ConfigError, load_config, path, RulesConfig)
+

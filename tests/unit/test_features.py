@@ -9,8 +9,9 @@ from predictive_scoring.data import EventsDataset, build_snapshots
 from predictive_scoring.features import (
     NS_PER_DAY,
     OTHER_KEY,
+    SnapshotEvents,
     behaviour_features,
-    featurise_arrays,
+    featurise,
     fit_feature_spec,
     point_in_time,
     to_ns,
@@ -82,6 +83,17 @@ def test_feature_names_are_safe_for_model_libraries() -> None:
     assert all(not set(name) & set(':"{},[]') for name in spec.feature_names)
 
 
+def test_missing_or_naive_timestamps_are_refused() -> None:
+    snapshots, events = frames()
+    spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), CONFIG)
+    missing = snapshots.assign(as_of=snapshots["as_of"].where(snapshots.index != 1))
+    with pytest.raises(ValueError, match=r"snapshots.as_of is missing in row\(s\) \[1\]"):
+        behaviour_features(spec, missing, events)
+    naive = events.assign(timestamp=events["timestamp"].dt.tz_localize(None))
+    with pytest.raises(ValueError, match=r"events\.timestamp must hold tz-aware"):
+        behaviour_features(spec, snapshots, naive)
+
+
 def test_point_in_time_pairs_are_strictly_before() -> None:
     pit = point_in_time(np.array([0, 0]), np.array([10, 20]), np.array([0, 0, 0, 1]),
                         np.array([10, 5, 19, 1]))
@@ -96,10 +108,10 @@ def test_single_lead_array_path_matches_batch() -> None:
     spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), CONFIG)
     batch = behaviour_features(spec, snapshots, events)
     lead = events.loc[events["lead_id"] == "a"]
-    single = featurise_arrays(
-        spec, np.zeros(1, dtype=np.int64), to_ns(pd.Series([day(20)])), np.array([20.0]),
-        np.zeros(len(lead), dtype=np.int64), to_ns(lead["timestamp"]),
-        lead["event_type"].to_numpy(object), lead["detail"].to_numpy(object))
+    data = SnapshotEvents(np.zeros(1, dtype=np.int64), to_ns(pd.Series([day(20)])),
+                          np.zeros(len(lead), dtype=np.int64), to_ns(lead["timestamp"]),
+                          lead["event_type"].to_numpy(object), lead["detail"].to_numpy(object))
+    single = featurise(spec, data, np.array([20.0]))
     np.testing.assert_array_equal(single[0], batch.loc[2].to_numpy())
 
 

@@ -61,3 +61,8 @@ def test_conversion_counts_skipped_steps_as_passed() -> None:
 def test_empty_stage_gives_nan_rate() -> None:
     rates = headline_rates(funnel_conversion(_changes([("a", "subscriber")]), n_leads=1))
     assert all(np.isnan(v) for v in rates.values())
+
+
+def test_no_thresholds_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="at least one stage threshold"):
+        stage_for_values(np.array([1.0]), {})
