@@ -96,9 +96,10 @@ def friendly(command: F) -> F:
 
 # --------------------------------------------------------------------------- helpers
 def _table(title: str, frame: pd.DataFrame, formats: dict[str, str] | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", min_width=len(title) + 2)
     for column in frame.columns:
-        table.add_column(str(column), justify="right" if column in (formats or {}) else "left")
+        table.add_column(str(column), justify="right" if column in (formats or {}) else "left",
+                         overflow="fold")
     for row in frame.itertuples(index=False):
         table.add_row(*[_cell(value, (formats or {}).get(col))
                         for col, value in zip(frame.columns, row, strict=True)])
@@ -230,12 +231,17 @@ def rules_command(
     rules_config = load_config(rules or Path(dataset_config.rules), RulesConfig)
     scored = score_with_rules(rules_config, dataset, parse_as_of(as_of, dataset_config))
     _write_frame(scored, output)
+    show_rule_stages(scored, rules_config)
+    console.print(f"Scored {len(scored):,} leads -> [bold]{output}[/]")
+
+
+def show_rule_stages(scored: pd.DataFrame, rules_config: RulesConfig) -> None:
+    """Print how many leads the points put in each stage."""
     shares = scored["rule_stage"].value_counts().reindex([s.value for s in FUNNEL]).dropna()
     summary = pd.DataFrame({"stage": shares.index, "leads": shares.to_numpy(dtype=int),
                             "share": shares.to_numpy() / len(scored)})
     console.print(_table(f"Points baseline '{rules_config.name}'", summary,
                          {"leads": ",", "share": ".1%"}))
-    console.print(f"Scored {len(scored):,} leads -> [bold]{output}[/]")
 
 
 def score_with_rules(rules_config: RulesConfig, dataset: EventsDataset | TableDataset,
@@ -319,6 +325,7 @@ def quickstart(
     rules_config = load_config(Path(config.rules), RulesConfig)
     scored = score_with_rules(rules_config, dataset, None)
     _write_frame(scored, out / "rule_scores.csv")
+    show_rule_stages(scored, rules_config)
     console.print(f"[green]Done.[/] Points for {len(scored):,} leads -> "
                   f"{out / 'rule_scores.csv'}")
 

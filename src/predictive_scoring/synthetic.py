@@ -56,8 +56,9 @@ Engagement reveals the episode, fit decides the close.
   ``BAD_ADDRESS`` share of leads bounce at the first send (same second) and get no more
   mail. For the other sends, with ``s`` the state of the send day: open with probability
   ``OPEN[s, kind]`` after a truncated-exponential delay (under 18 h); given an open, click
-  with ``CLICK[s, kind]`` or unsubscribe with ``UNSUBSCRIBE[s]`` after up to 2 h; no
-  mail after an unsubscribe. Sends are exogenous, so they cancel from the posterior.
+  with ``CLICK[s, kind]`` or unsubscribe with ``UNSUBSCRIBE[s]`` after up to 2 h (leads
+  without intent unsubscribe most); no mail after an unsubscribe. Sends are exogenous,
+  so they cancel from the posterior.
 - Creation events that depend only on the lead source (a landing page view for search
   and social leads, the sign-up of newsletter leads, the registration of webinar leads).
 
@@ -77,11 +78,14 @@ so the forward algorithm gives ``P(nu, Z_a, history before a, not yet a customer
 exactly (the won mass is dropped at each decision). Per day and state the log-evidence is
 ``n_j * log(nu) + sum(log boost over that day's engagement events) - nu * a(x) *
 (integrated engagement rate)`` plus, for each email sent that day, the log-probability of
-its observed outcome and, for a webinar registration, that of its attendance outcome.
+its observed outcome (open, click, unsubscribe: ``OPEN``, ``CLICK``, ``UNSUBSCRIBE`` of the
+state) and, on the day of a webinar registration, ``log(1 - exp(-registration rate))``
+(the webinar process stops afterwards) and the log-probability of its attendance outcome.
 Outcomes that might still happen after ``as_of`` (opens of mail sent in the last day,
-attendances of the last 8 days' registrations) enter censored: e.g. ``1 - p_open *
-F_delay(as_of - send)``. Job-seeker events, newsletter sign-ups, creation events, sends
-and bounces do not depend on the hidden state and cancel. Then
+attendances of the last 8 days' registrations) enter censored: e.g. an unseen open has
+probability ``1 - p_open * F_delay(as_of - send)``. Job-seeker events, newsletter
+sign-ups, creation events, sends and bounces do not depend on the hidden state, so they
+cancel. Then
 ``true_probability = c(phi) * sum_z P(Z_a = z | history) * G_z(a)`` where ``G_z(a)`` is
 the probability that the chain started in ``z`` at day ``a`` decides within
 ``horizon_days`` days. No sampling, no approximation.
@@ -110,6 +114,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pa_parquet
 
 # ----------------------------------------------------------------------- the calendar
 START = pd.Timestamp("2025-01-06", tz="UTC")
@@ -163,8 +168,8 @@ SOURCE_ACTIVITY = np.array([0.1, 0.0, -0.1, 0.0, -0.2, 0.1, -0.1, -0.1, -0.3])
 SUBSCRIBER_SOURCES = ("newsletter", "content_syndication")
 
 # ------------------------------------------------------------------------ the latent law
-INTENT_BASE, INTENT_FIT = -2.65, 1.0
-CLOSE_BASE, CLOSE_FIT = -1.3, 1.2
+INTENT_BASE, INTENT_FIT = -2.6, 1.0
+CLOSE_BASE, CLOSE_FIT = -1.4, 1.2
 ONSET_PEAK, ONSET_DECAY_DAYS, ONSET_FLOOR = 0.012, 45.0, 0.002
 RESEARCH_EXIT = 1 / 14
 EVALUATION_EXIT = 1 / 21
@@ -181,7 +186,7 @@ EMISSION_CLASS = np.array([0, 1, 2, 3, 1])
 
 
 @dataclass(frozen=True)
-class Process:
+class _Process:
     """A Poisson activity process with a rate constant within each day of a lead's age.
 
     Attributes:
@@ -215,23 +220,23 @@ class Process:
         return np.array([1.0, 1.0, self.research, self.evaluation])
 
 
-PROCESSES: tuple[Process, ...] = (
-    Process("page_view", "home", 0.05, 21, 0.3),
-    Process("page_view", "product", 0.04, 21, 0.3, research=2.0, evaluation=1.5),
-    Process("page_view", "pricing", 0.008, 21, 0.3, research=3.0, evaluation=8.0),
-    Process("page_view", "contact", 0.004, 21, 0.3, research=1.5, evaluation=6.0),
-    Process("page_view", "case_study", 0.005, 21, 0.3, research=5.0, evaluation=3.0),
-    Process("content_download", "ebook", 0.004, 30, 0.25),
-    Process("content_download", "whitepaper", 0.003, 30, 0.25, research=2.5),
-    Process("content_download", "datasheet", 0.0015, 30, 0.25, research=3.0, evaluation=6.0),
-    Process("demo_request", None, 0.0022, 30, 0.3, research=2.0, evaluation=25.0),
-    Process("contact_request", None, 0.0014, 30, 0.3, research=2.0, evaluation=15.0),
-    Process("webinar_registration", None, 0.002, 30, 0.25, research=4.0, evaluation=2.0,
+PROCESSES: tuple[_Process, ...] = (
+    _Process("page_view", "home", 0.05, 21, 0.3),
+    _Process("page_view", "product", 0.04, 21, 0.3, research=2.0, evaluation=1.5),
+    _Process("page_view", "pricing", 0.008, 21, 0.3, research=3.0, evaluation=8.0),
+    _Process("page_view", "contact", 0.004, 21, 0.3, research=1.5, evaluation=6.0),
+    _Process("page_view", "case_study", 0.005, 21, 0.3, research=5.0, evaluation=3.0),
+    _Process("content_download", "ebook", 0.004, 30, 0.25),
+    _Process("content_download", "whitepaper", 0.003, 30, 0.25, research=2.5),
+    _Process("content_download", "datasheet", 0.0015, 30, 0.25, research=3.0, evaluation=6.0),
+    _Process("demo_request", None, 0.0022, 30, 0.3, research=2.0, evaluation=25.0),
+    _Process("contact_request", None, 0.0014, 30, 0.3, research=2.0, evaluation=15.0),
+    _Process("webinar_registration", None, 0.002, 30, 0.25, research=4.0, evaluation=2.0,
             once=True),
-    Process("page_view", "blog", 0.03, 60, 0.4, driver="job_seeker", job_seeker_boost=3.0),
-    Process("page_view", "careers", 0.002, np.inf, 0.0, driver="job_seeker",
+    _Process("page_view", "blog", 0.03, 60, 0.4, driver="job_seeker", job_seeker_boost=3.0),
+    _Process("page_view", "careers", 0.002, np.inf, 0.0, driver="job_seeker",
             job_seeker_boost=30.0),
-    Process("newsletter_signup", None, 0.001, 30, 0.2, driver="age", once=True),
+    _Process("newsletter_signup", None, 0.001, 30, 0.2, driver="age", once=True),
 )
 WEBINAR_PROCESS = next(i for i, p in enumerate(PROCESSES)
                        if p.event_type == "webinar_registration")
@@ -266,7 +271,7 @@ STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesacceptedlead",
 (SUBSCRIBER, LEAD, MQL, SAL, SQL, OPPORTUNITY, CUSTOMER, CLOSED_LOST) = range(len(STAGES))
 MQL_EARLY_SHARE = 0.3
 """Deciders without a request become MQL within this share of the episode's start."""
-NON_BUYER_SAL, NON_BUYER_SQL = 0.4, 0.3
+NON_BUYER_SAL, NON_BUYER_SQL = 0.4, 0.28
 NON_BUYER_DELAYS_DAYS = (3.0, 8.0, 20.0)
 """Mean exponential delays: MQL -> SAL, SAL -> SQL, last stage -> closedlost."""
 
@@ -358,7 +363,7 @@ def simulate_funnel(n_leads: int, seed: int, snapshot_days: Sequence[int],
                       .shifted(first))
         if progress is not None:
             progress(stop)
-    return _assemble(blocks, created, window)
+    return _assemble(blocks, created)
 
 
 def write_funnel(funnel: SimulatedFunnel, out_dir: Path,
@@ -385,23 +390,43 @@ def write_funnel(funnel: SimulatedFunnel, out_dir: Path,
     written = {}
     for name in TABLES:
         path = out_dir / f"{name}.{file_format}"
-        frame = getattr(funnel, name)
+        table = _arrow_table(getattr(funnel, name))
         if file_format == "csv":
-            _write_csv(frame, path)
+            _write_csv(_with_iso_times(table), path)
         else:
-            frame.to_parquet(path, index=False)
+            pa_parquet.write_table(table, path)
         written[name] = path
     return written
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+def _arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """The frame as an Arrow table; tz-aware columns become UTC timestamps."""
+    columns = {}
+    for name, column in frame.items():
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            naive = column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+            columns[name] = pa.array(naive).cast(pa.timestamp("ns", tz="UTC"))
+        else:
+            columns[name] = pa.array(column)
+    return pa.table(columns)
+
+
+def _write_csv(table: pa.Table, path: Path) -> None:
+    """Plain CSV: an unquoted header, no quoting (no value holds a comma), NA empty."""
+    with path.open("wb") as sink:
+        sink.write((",".join(table.column_names) + "\n").encode())
+        pa_csv.write_csv(table, sink, write_options=pa_csv.WriteOptions(
+            include_header=False, quoting_style="none"))
+
+
+def _with_iso_times(table: pa.Table) -> pa.Table:
+    """Timestamps as ISO 8601 text with offset, e.g. ``2025-03-04T10:15:00+00:00``."""
     for index, field in enumerate(table.schema):
         if pa.types.is_timestamp(field.type):
             seconds = table.column(index).cast(pa.timestamp("s", tz="UTC"))
             text = pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S+00:00")
             table = table.set_column(index, field.name, text)
-    pa_csv.write_csv(table, path, write_options=pa_csv.WriteOptions(quoting_style="none"))
+    return table
 
 
 def _checked_days(n_leads: int, seed: int, snapshot_days: Sequence[int] | None,
@@ -430,7 +455,6 @@ class _Window:
         snapshot_days: Sorted distinct snapshot days.
         horizon_days: Label horizon.
         days: Activity window length ``W`` in days.
-        profile: ``(process, day)`` age profile ``exp(-day / decay) + floor``.
         cumulative: ``(process, day + 1)`` running sums of ``profile`` from day 0.
         engagement_rate: ``(day, class)`` summed engagement rate (chattiness and
             activity 1) per emission class, including webinar registration.
@@ -443,7 +467,6 @@ class _Window:
     snapshot_days: tuple[int, ...]
     horizon_days: int
     days: int
-    profile: np.ndarray
     cumulative: np.ndarray
     engagement_rate: np.ndarray
     onset: np.ndarray
@@ -461,7 +484,7 @@ class _Window:
         onset = ONSET_PEAK * np.exp(-np.arange(days + 2) / ONSET_DECAY_DAYS) + ONSET_FLOOR
         survival = np.cumprod(np.concatenate([[1.0], 1 - onset[1:]]))
         decides = {a: _decides_within(onset, a, horizon_days) for a in snapshot_days}
-        return cls(snapshot_days, horizon_days, days, profile, cumulative,
+        return cls(snapshot_days, horizon_days, days, cumulative,
                    _engagement_rate(profile), onset, survival, decides)
 
     @property
@@ -682,13 +705,18 @@ class _Block:
     truth: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
     def shifted(self, first_lead: int) -> _Block:
-        """The block with lead indexes offset by ``first_lead``."""
+        """The block with lead indexes offset by ``first_lead``, in compact dtypes."""
         lead, second, key = self.events
         s_lead, stage, s_second = self.stages
         t_lead, day, probability, converted = self.truth
-        return _Block(self.firms, (lead + first_lead, second, key),
-                      (s_lead + first_lead, stage, s_second),
-                      (t_lead + first_lead, day, probability, converted))
+        return _Block(self.firms, (_index(lead, first_lead), second, key.astype(np.int8)),
+                      (_index(s_lead, first_lead), stage.astype(np.int8), s_second),
+                      (_index(t_lead, first_lead), day, probability, converted))
+
+
+def _index(lead: np.ndarray, first_lead: int) -> np.ndarray:
+    """Global lead indexes (int32 holds any simulable number of leads)."""
+    return (lead + first_lead).astype(np.int32)
 
 
 def _simulate_block(rng: np.random.Generator, created: np.ndarray, campaigns: _Campaigns,
@@ -766,7 +794,7 @@ def _segments(latent: _Latent, days: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return bounds[:, :-1], bounds[:, 1:], classes
 
 
-def _amplitude(process: Process, law: _LeadLaw, latent: _Latent) -> np.ndarray:
+def _amplitude(process: _Process, law: _LeadLaw, latent: _Latent) -> np.ndarray:
     """Per-lead rate multiplier of a process (its driver)."""
     if process.driver == "engagement":
         return process.rate * NU_VALUES[latent.nu] * law.activity
@@ -1057,7 +1085,7 @@ def _truth(history: _History, latent: _Latent,
     for day in window.snapshot_days:
         as_of = day * DAY
         open_ = ~(latent.won & (latent.decision_second < as_of))
-        probability = posterior(history, evidence, day, window)
+        probability = _posterior(history, evidence, day, window)
         converted = latent.won & (latent.decision_second >= as_of) & (
             latent.decision_second < as_of + window.horizon_days * DAY)
         lead = np.flatnonzero(open_)
@@ -1068,7 +1096,7 @@ def _truth(history: _History, latent: _Latent,
     return lead[order], day[order], probability[order], converted[order]
 
 
-def posterior(history: _History, evidence: _Evidence, day: int,
+def _posterior(history: _History, evidence: _Evidence, day: int,
               window: _Window) -> np.ndarray:
     """P(customer within the horizon | history before lead day ``day``, not a customer).
 
@@ -1216,64 +1244,70 @@ def _censored(history: _History, loglik: np.ndarray, day: int) -> np.ndarray:
 
 
 # ====================================================================== assembling
-def _assemble(blocks: list[_Block], created: np.ndarray, window: _Window) -> SimulatedFunnel:
-    """The four DataFrames from the blocks' arrays."""
+def _assemble(blocks: list[_Block], created: np.ndarray) -> SimulatedFunnel:
+    """The four DataFrames, built one column at a time to bound memory."""
     ids = pa.array([f"L{i:07d}" for i in range(1, len(created) + 1)], type=pa.string())
-    firms = _Firms(*(np.concatenate([getattr(b.firms, f) for b in blocks])
-                     for f in _Firms.__dataclass_fields__))
-    events = [np.concatenate([b.events[i] for b in blocks]) for i in range(3)]
-    stages = [np.concatenate([b.stages[i] for b in blocks]) for i in range(3)]
-    truth = [np.concatenate([b.truth[i] for b in blocks]) for i in range(4)]
-    return SimulatedFunnel(_leads_frame(ids, created, firms), _events_frame(ids, *events),
-                           _stages_frame(ids, *stages),
-                           _truth_frame(ids, created, *truth))
+    return SimulatedFunnel(_leads_frame(ids, created, blocks), _events_frame(ids, blocks),
+                           _stages_frame(ids, blocks), _truth_frame(ids, created, blocks))
+
+
+def _column(blocks: list[_Block], table: str, index: int) -> np.ndarray:
+    """Column ``index`` of one of the blocks' array tables, all blocks together."""
+    return np.concatenate([getattr(block, table)[index] for block in blocks])
+
+
+def _firm(blocks: list[_Block], name: str) -> np.ndarray:
+    return np.concatenate([getattr(block.firms, name) for block in blocks])
 
 
 def _text(codes: np.ndarray, names: Sequence[str | None] | pa.Array) -> pd.Series:
     """A ``str`` Series of ``names[codes]`` (None names become NA)."""
     dictionary = names if isinstance(names, pa.Array) else pa.array(list(names), pa.string())
-    decoded = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), dictionary)
-    return pd.Series(decoded.dictionary_decode(), dtype="str")
+    indices = pa.array(codes.astype(np.int32, copy=False))
+    return pd.Series(pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode(),
+                     dtype="str")
 
 
 def _times(seconds: np.ndarray) -> pd.Series:
     """UTC timestamps of seconds after START."""
-    nanoseconds = (START.value + seconds * 10**9).astype("datetime64[ns]")
-    return pd.Series(nanoseconds).dt.tz_localize("UTC")
+    nanoseconds = seconds.astype(np.int64) * 10**9
+    nanoseconds += START.value
+    return pd.Series(nanoseconds.view("datetime64[ns]"), copy=False).dt.tz_localize("UTC")
 
 
-def _leads_frame(ids: pa.Array, created: np.ndarray, firms: _Firms) -> pd.DataFrame:
+def _leads_frame(ids: pa.Array, created: np.ndarray, blocks: list[_Block]) -> pd.DataFrame:
     return pd.DataFrame({
         "lead_id": _text(np.arange(len(created)), ids),
         "created_at": _times(created),
-        "industry": _text(firms.industry, INDUSTRIES),
-        "company_size": _text(firms.size, COMPANY_SIZES),
-        "employees": firms.employees,
-        "country": _text(firms.country, COUNTRIES),
-        "seniority": _text(firms.seniority, SENIORITIES),
-        "lead_source": _text(firms.source, LEAD_SOURCES)})
+        "industry": _text(_firm(blocks, "industry"), INDUSTRIES),
+        "company_size": _text(_firm(blocks, "size"), COMPANY_SIZES),
+        "employees": _firm(blocks, "employees"),
+        "country": _text(_firm(blocks, "country"), COUNTRIES),
+        "seniority": _text(_firm(blocks, "seniority"), SENIORITIES),
+        "lead_source": _text(_firm(blocks, "source"), LEAD_SOURCES)}, copy=False)
 
 
-def _events_frame(ids: pa.Array, lead: np.ndarray, second: np.ndarray,
-                  key: np.ndarray) -> pd.DataFrame:
+def _events_frame(ids: pa.Array, blocks: list[_Block]) -> pd.DataFrame:
     return pd.DataFrame({
-        "lead_id": _text(lead, ids),
-        "timestamp": _times(second),
-        "event_type": _text(key, [t for t, _ in EVENT_KEYS]),
-        "detail": _text(key, [d for _, d in EVENT_KEYS])})
+        "lead_id": _text(_column(blocks, "events", 0), ids),
+        "timestamp": _times(_column(blocks, "events", 1)),
+        "event_type": _text(_column(blocks, "events", 2), [t for t, _ in EVENT_KEYS]),
+        "detail": _text(_column(blocks, "events", 2), [d for _, d in EVENT_KEYS])},
+        copy=False)
 
 
-def _stages_frame(ids: pa.Array, lead: np.ndarray, stage: np.ndarray,
-                  second: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"lead_id": _text(lead, ids), "stage": _text(stage, STAGES),
-                         "timestamp": _times(second)})
+def _stages_frame(ids: pa.Array, blocks: list[_Block]) -> pd.DataFrame:
+    return pd.DataFrame({"lead_id": _text(_column(blocks, "stages", 0), ids),
+                         "stage": _text(_column(blocks, "stages", 1), STAGES),
+                         "timestamp": _times(_column(blocks, "stages", 2))}, copy=False)
 
 
-def _truth_frame(ids: pa.Array, created: np.ndarray, lead: np.ndarray, day: np.ndarray,
-                 probability: np.ndarray, converted: np.ndarray) -> pd.DataFrame:
+def _truth_frame(ids: pa.Array, created: np.ndarray, blocks: list[_Block]) -> pd.DataFrame:
+    lead = _column(blocks, "truth", 0)
+    day = _column(blocks, "truth", 1).astype(np.int64)
     return pd.DataFrame({
         "lead_id": _text(lead, ids),
         "as_of": _times(created[lead] + day * DAY),
-        "days_after_creation": day.astype(np.int64),
-        "true_probability": probability,
-        "converted": converted.astype(np.int64)})
+        "days_after_creation": day,
+        "true_probability": _column(blocks, "truth", 2),
+        "converted": _column(blocks, "truth", 3).astype(np.int64)}, copy=False)
