@@ -57,8 +57,9 @@ Engagement reveals the episode, fit decides the close.
   mail. For the other sends, with ``s`` the state of the send day: open with probability
   ``OPEN[s, kind]`` after a truncated-exponential delay (under 18 h); given an open, click
   with ``CLICK[s, kind]`` or unsubscribe with ``UNSUBSCRIBE[s]`` after up to 2 h (leads
-  without intent unsubscribe most); no mail after an unsubscribe. Sends are exogenous,
-  so they cancel from the posterior.
+  without intent unsubscribe most); no mail after an unsubscribe. Sends, opens, clicks
+  and unsubscribes carry the campaign kind as detail. Sends are exogenous, so they
+  cancel from the posterior.
 - Creation events that depend only on the lead source (a landing page view for search
   and social leads, the sign-up of newsletter leads, the registration of webinar leads).
 
@@ -100,6 +101,12 @@ What the law implies (and the points baseline misses):
   so engagement matters more for well-fitting leads.
 - Careers pages (and the blog) earn points but are exactly uninformative: they depend
   only on the job-seeker flag.
+
+Randomness and scale: leads are simulated in blocks of :data:`BLOCK`, each with its own
+generator from ``SeedSequence(seed, spawn_key=(stream, block))`` (creation times and the
+campaign calendar have their own streams), so the same seed gives the same funnel and
+memory stays bounded by a block plus the result. Everything is vectorised over the
+leads of a block; Python loops run over processes, days and snapshot days only.
 """
 
 from __future__ import annotations
@@ -115,6 +122,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
+
+
+def _constant(values: object) -> np.ndarray:
+    """A read-only array: the law's tables must not change under a caller's hands."""
+    array = np.array(values)
+    array.setflags(write=False)
+    return array
+
 
 # ----------------------------------------------------------------------- the calendar
 START = pd.Timestamp("2025-01-06", tz="UTC")
@@ -133,15 +148,15 @@ _STREAM_CREATION, _STREAM_CAMPAIGNS, _STREAM_BLOCKS = 0, 1, 2
 # --------------------------------------------------------------------- firmographics
 INDUSTRIES = ("software", "financial_services", "manufacturing", "healthcare", "retail",
               "education", "government", "professional_services")
-INDUSTRY_SHARE = np.array([0.22, 0.12, 0.14, 0.11, 0.10, 0.09, 0.06, 0.16])
-INDUSTRY_FIT = np.array([0.6, 0.4, 0.0, 0.1, -0.3, -0.6, -0.4, 0.2])
-INDUSTRY_LOG_EMPLOYEES = np.array([4.6, 5.6, 5.8, 5.6, 5.4, 5.2, 6.2, 4.2])
+INDUSTRY_SHARE = _constant([0.22, 0.12, 0.14, 0.11, 0.10, 0.09, 0.06, 0.16])
+INDUSTRY_FIT = _constant([0.6, 0.4, 0.0, 0.1, -0.3, -0.6, -0.4, 0.2])
+INDUSTRY_LOG_EMPLOYEES = _constant([4.6, 5.6, 5.8, 5.6, 5.4, 5.2, 6.2, 4.2])
 EMPLOYEES_SIGMA = 1.7
 MAX_EMPLOYEES = 400_000
 
 COMPANY_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+")
-SIZE_UPPER = np.array([10, 50, 200, 1000, 5000])
-SIZE_FIT = np.array([-1.0, -0.3, 0.3, 0.5, 0.3, 0.0])
+SIZE_UPPER = _constant([10, 50, 200, 1000, 5000])
+SIZE_FIT = _constant([-1.0, -0.3, 0.3, 0.5, 0.3, 0.0])
 INDUSTRY_SIZE_FIT = np.zeros((len(INDUSTRIES), len(COMPANY_SIZES)))
 INDUSTRY_SIZE_FIT[INDUSTRIES.index("manufacturing"), 4:] = (0.5, 0.8)
 INDUSTRY_SIZE_FIT[INDUSTRIES.index("software"), 0] = -0.5
@@ -150,21 +165,21 @@ INDUSTRY_SIZE_FIT[INDUSTRIES.index("government"), 5] = 0.5
 INDUSTRY_SIZE_FIT.setflags(write=False)
 
 COUNTRIES = ("us", "gb", "de", "fr", "nl", "br", "in", "au", "ca", "es", "se", "sg")
-COUNTRY_SHARE = np.array([0.38, 0.10, 0.08, 0.06, 0.03, 0.06, 0.09, 0.04, 0.05, 0.04,
+COUNTRY_SHARE = _constant([0.38, 0.10, 0.08, 0.06, 0.03, 0.06, 0.09, 0.04, 0.05, 0.04,
                           0.03, 0.04])
-COUNTRY_FIT = np.array([0.25, 0.15, 0.15, 0.0, 0.1, -0.35, -0.45, 0.1, 0.2, -0.1, 0.1, 0.05])
+COUNTRY_FIT = _constant([0.25, 0.15, 0.15, 0.0, 0.1, -0.35, -0.45, 0.1, 0.2, -0.1, 0.1, 0.05])
 
 SENIORITIES = ("student", "individual_contributor", "manager", "director", "vp", "c_level")
-SENIORITY_SHARE = np.array([0.06, 0.36, 0.26, 0.16, 0.09, 0.07])
-SENIORITY_FIT = np.array([-1.6, -0.3, 0.1, 0.45, 0.55, 0.35])
-SENIORITY_ACTIVITY = np.array([0.3, 0.1, 0.0, -0.1, -0.25, -0.4])
+SENIORITY_SHARE = _constant([0.06, 0.36, 0.26, 0.16, 0.09, 0.07])
+SENIORITY_FIT = _constant([-1.6, -0.3, 0.1, 0.45, 0.55, 0.35])
+SENIORITY_ACTIVITY = _constant([0.3, 0.1, 0.0, -0.1, -0.25, -0.4])
 
 LEAD_SOURCES = ("organic_search", "paid_search", "social", "referral", "newsletter",
                 "webinar", "event", "partner", "content_syndication")
-SOURCE_SHARE = np.array([0.22, 0.14, 0.10, 0.06, 0.12, 0.09, 0.08, 0.05, 0.14])
-SOURCE_INTENT = np.array([0.0, 0.2, -0.4, 0.9, -0.6, 0.2, 0.3, 0.7, -0.5])
-SOURCE_ONSET_NOW = np.array([0.3, 0.4, 0.2, 0.45, 0.15, 0.3, 0.35, 0.4, 0.2])
-SOURCE_ACTIVITY = np.array([0.1, 0.0, -0.1, 0.0, -0.2, 0.1, -0.1, -0.1, -0.3])
+SOURCE_SHARE = _constant([0.22, 0.14, 0.10, 0.06, 0.12, 0.09, 0.08, 0.05, 0.14])
+SOURCE_INTENT = _constant([0.0, 0.2, -0.4, 0.9, -0.6, 0.2, 0.3, 0.7, -0.5])
+SOURCE_ONSET_NOW = _constant([0.3, 0.4, 0.2, 0.45, 0.15, 0.3, 0.35, 0.4, 0.2])
+SOURCE_ACTIVITY = _constant([0.1, 0.0, -0.1, 0.0, -0.2, 0.1, -0.1, -0.1, -0.3])
 SUBSCRIBER_SOURCES = ("newsletter", "content_syndication")
 
 # ------------------------------------------------------------------------ the latent law
@@ -174,14 +189,14 @@ ONSET_PEAK, ONSET_DECAY_DAYS, ONSET_FLOOR = 0.012, 45.0, 0.002
 RESEARCH_EXIT = 1 / 14
 EVALUATION_EXIT = 1 / 21
 JOB_SEEKER_SHARE = 0.05
-_NU_RAW = np.array([0.4, 0.75, 1.2, 2.2])
-NU_WEIGHTS = np.array([0.22, 0.35, 0.30, 0.13])
-NU_VALUES = _NU_RAW / float(_NU_RAW @ NU_WEIGHTS)
+_NU_RAW = _constant([0.4, 0.75, 1.2, 2.2])
+NU_WEIGHTS = _constant([0.22, 0.35, 0.30, 0.13])
+NU_VALUES = _constant(_NU_RAW / float(_NU_RAW @ NU_WEIGHTS))
 """Per-lead chattiness values (their weighted mean is exactly 1)."""
 
 # Hidden states and the emission classes they share (waiting and decided emit alike).
 NONE, WAITING, RESEARCH, EVALUATION, DECIDED = range(5)
-EMISSION_CLASS = np.array([0, 1, 2, 3, 1])
+EMISSION_CLASS = _constant([0, 1, 2, 3, 1])
 """State -> emission class: 0 no intent, 1 intent but quiet, 2 research, 3 evaluation."""
 
 
@@ -232,10 +247,10 @@ PROCESSES: tuple[_Process, ...] = (
     _Process("demo_request", None, 0.0022, 30, 0.3, research=2.0, evaluation=25.0),
     _Process("contact_request", None, 0.0014, 30, 0.3, research=2.0, evaluation=15.0),
     _Process("webinar_registration", None, 0.002, 30, 0.25, research=4.0, evaluation=2.0,
-            once=True),
+             once=True),
     _Process("page_view", "blog", 0.03, 60, 0.4, driver="job_seeker", job_seeker_boost=3.0),
     _Process("page_view", "careers", 0.002, np.inf, 0.0, driver="job_seeker",
-            job_seeker_boost=30.0),
+             job_seeker_boost=30.0),
     _Process("newsletter_signup", None, 0.001, 30, 0.2, driver="age", once=True),
 )
 WEBINAR_PROCESS = next(i for i, p in enumerate(PROCESSES)
@@ -246,20 +261,20 @@ VISIT_PROCESSES = tuple(i for i, p in enumerate(PROCESSES)
 
 # ----------------------------------------------------------------------------- email
 CAMPAIGN_KINDS = ("newsletter", "nurture", "product_update")
-CAMPAIGN_SHARE = np.array([0.45, 0.35, 0.20])
+CAMPAIGN_SHARE = _constant([0.45, 0.35, 0.20])
 SEND_INCLUSION = 0.8
 BAD_ADDRESS = 0.03
-OPEN = np.array([[0.17, 0.15, 0.19], [0.21, 0.18, 0.24], [0.30, 0.26, 0.34],
+OPEN = _constant([[0.17, 0.15, 0.19], [0.21, 0.18, 0.24], [0.30, 0.26, 0.34],
                  [0.36, 0.30, 0.42]])
 """P(open) by emission class (rows) and campaign kind (columns)."""
-CLICK = np.array([[0.07, 0.08, 0.09], [0.09, 0.10, 0.12], [0.20, 0.22, 0.28],
+CLICK = _constant([[0.07, 0.08, 0.09], [0.09, 0.10, 0.12], [0.20, 0.22, 0.28],
                   [0.26, 0.28, 0.36]])
 """P(click | open) by emission class and campaign kind."""
-UNSUBSCRIBE = np.array([0.05, 0.02, 0.01, 0.008])
+UNSUBSCRIBE = _constant([0.05, 0.02, 0.01, 0.008])
 """P(unsubscribe | open) by emission class."""
 OPEN_DELAY_MEAN, OPEN_DELAY_MAX = 3 / 24, 18 / 24
 FOLLOW_DELAY_MAX_SECONDS = 2 * 3600
-WEBINAR_ATTEND = np.array([0.35, 0.40, 0.62, 0.55])
+WEBINAR_ATTEND = _constant([0.35, 0.40, 0.62, 0.55])
 """P(attend | registered) by emission class of the registration day."""
 WEBINAR_DELAY_DAYS = 7
 CENSOR_DAYS = WEBINAR_DELAY_DAYS + 1
@@ -455,7 +470,8 @@ class _Window:
         snapshot_days: Sorted distinct snapshot days.
         horizon_days: Label horizon.
         days: Activity window length ``W`` in days.
-        cumulative: ``(process, day + 1)`` running sums of ``profile`` from day 0.
+        cumulative: ``(process, day + 1)`` running sums from day 0 of each process's age
+            profile ``exp(-day / decay_days) + floor``.
         engagement_rate: ``(day, class)`` summed engagement rate (chattiness and
             activity 1) per emission class, including webinar registration.
         onset: ``q(j)``, the waiting -> research hazard into day ``j``.
@@ -777,7 +793,8 @@ def _latent(rng: np.random.Generator, law: _LeadLaw, window: _Window) -> _Latent
     evaluation = onset + rng.geometric(RESEARCH_EXIT, n)
     decision_day = evaluation + rng.geometric(EVALUATION_EXIT, n) - 1
     decided = decision_day < window.days
-    second = np.where(decided, decision_day * DAY + rng.integers(0, DAY, n), NEVER)
+    in_window = np.minimum(decision_day, window.days)
+    second = np.where(decided, in_window * DAY + rng.integers(0, DAY, n), NEVER)
     won = decided & (rng.random(n) < law.close)
     return _Latent(intent, job_seeker, nu, onset, np.minimum(evaluation, NEVER),
                    np.minimum(decision_day, NEVER), second, won)
@@ -1097,7 +1114,7 @@ def _truth(history: _History, latent: _Latent,
 
 
 def _posterior(history: _History, evidence: _Evidence, day: int,
-              window: _Window) -> np.ndarray:
+               window: _Window) -> np.ndarray:
     """P(customer within the horizon | history before lead day ``day``, not a customer).
 
     The forward algorithm of the hidden chain (chattiness x state), one step per day.
@@ -1147,7 +1164,7 @@ def _evidence(history: _History, window: _Window) -> _Evidence:
     visits = history.visits.where(history.visits.second < days * DAY)
     cell = visits.lead * days + visits.second // DAY
     counts = np.bincount(cell, minlength=n * days).reshape(n, days)
-    boosts = np.log(np.stack([PROCESSES[p].boost for p in range(len(PROCESSES))]))
+    boosts = np.log(np.stack([process.boost for process in PROCESSES]))
     loglik = _scatter(cell, boosts[visits.process], n, days)
     sends = history.sends.where(history.sends.second < days * DAY)
     loglik += _scatter(sends.lead * days + sends.second // DAY,

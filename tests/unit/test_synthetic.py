@@ -197,10 +197,9 @@ def test_customers_are_exactly_the_converted_snapshots(small: SimulatedFunnel) -
     expected = ((at >= truth["as_of"]) & (at < horizon_end)).fillna(False)
     assert (truth["converted"] == expected.astype(int)).all()
     assert not (at < truth["as_of"]).any()
-    omitted = len(small.leads) * len(SNAPSHOT_DAYS) - len(truth)
-    assert omitted == sum(int((won < small.leads.set_index("lead_id").loc[won.index,
-                                                                           "created_at"]
-                               + pd.Timedelta(days=d)).sum()) for d in SNAPSHOT_DAYS)
+    won_after_days = _ages(small, won.reset_index(), "timestamp")
+    omitted = sum(int((won_after_days < day).sum()) for day in SNAPSHOT_DAYS)
+    assert len(truth) == len(small.leads) * len(SNAPSHOT_DAYS) - omitted
 
 
 def test_stage_rates_are_in_the_ranges_b2b_teams_report(large: SimulatedFunnel) -> None:
@@ -327,3 +326,15 @@ def test_fit_and_engagement_interact() -> None:
     low, low_demo, high, high_demo = _oracle([[], [(28.5, DEMO)], [], [(28.5, DEMO)]],
                                              fit=[-1.0, -1.0, 1.0, 1.0])
     assert high_demo - high > 10 * (low_demo - low) > 0
+
+
+def test_at_creation_the_truth_is_a_function_of_firmographics_only() -> None:
+    funnel = simulate_funnel(2_000, 3, [0, 14], 30)
+    at_creation = funnel.truth.loc[funnel.truth["days_after_creation"] == 0].merge(
+        funnel.leads, on="lead_id")
+    profile = ["industry", "company_size", "country", "seniority", "lead_source"]
+    spread = at_creation.groupby(profile)["true_probability"].agg(np.ptp)
+    assert len(at_creation) == len(funnel.leads) and (spread < 1e-12).all()
+    later = funnel.truth.loc[funnel.truth["days_after_creation"] == 14].merge(
+        funnel.leads, on="lead_id")
+    assert (later.groupby(profile)["true_probability"].nunique() > 1).any()
