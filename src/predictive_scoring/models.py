@@ -1,0 +1,256 @@
+"""Estimators: the feature preprocessor and classifier as one scikit-learn pipeline,
+early stopping, calibration, and the :class:`LeadScorer` every scoring path loads.
+
+The pipeline is ``ColumnTransformer -> LGBMClassifier`` (categoricals as ordinal codes
+handled natively by LightGBM; unseen or missing categories become missing values) or
+``ColumnTransformer -> LogisticRegression`` (one-hot with an infrequent bucket, arcsinh
+and standardised numbers with missing-value indicators). A :class:`Calibrator` fitted on
+the validation slice turns the raw output into an honest probability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from predictive_scoring.config import Attributes, ModelConfig, RulesConfig
+from predictive_scoring.features import FeatureSpec, behaviour_features
+from predictive_scoring.rules import score_points
+from predictive_scoring.stages import Stage, stage_for_values
+
+EARLY_STOPPING_KEY = "early_stopping_rounds"
+MISSING_CATEGORY = "__missing__"
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """The model's input columns and which group (fit or engagement) each belongs to."""
+
+    categorical: tuple[str, ...]
+    numeric: tuple[str, ...]
+    groups: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def all(self) -> list[str]:
+        """Every input column, categorical first."""
+        return [*self.categorical, *self.numeric]
+
+
+def feature_columns(attributes: Attributes, spec: FeatureSpec | None) -> FeatureColumns:
+    """Attributes are fit, behaviour features are engagement."""
+    behaviour = tuple(spec.feature_names) if spec else ()
+    groups = {c: "fit" for c in [*attributes.categorical, *attributes.numeric]}
+    groups |= {c: "engagement" for c in behaviour}
+    return FeatureColumns(tuple(attributes.categorical),
+                          (*attributes.numeric, *behaviour), groups)
+
+
+def model_frame(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
+    """The model's input: categoricals as object text (NaN when missing), numbers float."""
+    data = {c: frame[c].astype(object).where(frame[c].notna(), np.nan)
+            for c in columns.categorical}
+    data |= {c: pd.to_numeric(frame[c], errors="coerce").astype("float64")
+             for c in columns.numeric}
+    return pd.DataFrame(data, index=frame.index, columns=columns.all)
+
+
+def build_pipeline(model: ModelConfig, columns: FeatureColumns) -> Pipeline:
+    """Preprocessor and classifier as one pipeline (not yet fitted)."""
+    params = {k: v for k, v in model.params.items() if k != EARLY_STOPPING_KEY}
+    if model.kind == "lightgbm":
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                 encoded_missing_value=np.nan)
+        prep = ColumnTransformer([("categorical", encoder, list(columns.categorical)),
+                                  ("numeric", "passthrough", list(columns.numeric))])
+        return Pipeline([("prep", prep), ("classifier", lgb.LGBMClassifier(**params))])
+    one_hot = Pipeline([
+        ("fill", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
+        ("encode", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20,
+                                 sparse_output=False)),
+    ])
+    numbers = Pipeline([
+        ("squash", FunctionTransformer(np.arcsinh, feature_names_out="one-to-one")),
+        ("fill", SimpleImputer(strategy="median", add_indicator=True,
+                               keep_empty_features=True)),
+        ("scale", StandardScaler()),
+    ])
+    prep = ColumnTransformer([("categorical", one_hot, list(columns.categorical)),
+                              ("numeric", numbers, list(columns.numeric))])
+    return Pipeline([("prep", prep), ("classifier", LogisticRegression(**params))])
+
+
+def fit_pipeline(pipeline: Pipeline, model: ModelConfig, train: tuple[pd.DataFrame, np.ndarray],
+                 valid: tuple[pd.DataFrame, np.ndarray]) -> Pipeline:
+    """Fit the pipeline; LightGBM stops early on the validation slice.
+
+    Args:
+        pipeline: From :func:`build_pipeline`.
+        model: Its config (``early_stopping_rounds`` is read from its params).
+        train: Training features and labels.
+        valid: Validation features and labels.
+
+    Returns:
+        The same pipeline, fitted.
+    """
+    prep, classifier = pipeline[:-1], pipeline[-1]
+    x_train = prep.fit_transform(*train)
+    if model.kind != "lightgbm":
+        classifier.fit(x_train, train[1])
+        return pipeline
+    n_categorical = len(pipeline.named_steps["prep"].transformers[0][2])
+    rounds = model.params.get(EARLY_STOPPING_KEY)
+    callbacks = [lgb.early_stopping(rounds, verbose=False)] if rounds else []
+    classifier.fit(x_train, train[1], eval_set=[(prep.transform(valid[0]), valid[1])],
+                   categorical_feature=list(range(n_categorical)), callbacks=callbacks)
+    return pipeline
+
+
+# ------------------------------------------------------------------ calibration
+@dataclass(frozen=True)
+class Calibrator:
+    """Maps the classifier's raw probability to a calibrated one.
+
+    Attributes:
+        method: ``isotonic`` or ``sigmoid`` (Platt scaling on the raw log-odds).
+        fitted: The fitted ``IsotonicRegression`` or ``LogisticRegression``.
+    """
+
+    method: Literal["isotonic", "sigmoid"]
+    fitted: Any
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for raw ones."""
+        if self.method == "isotonic":
+            return np.clip(self.fitted.predict(raw), 0.0, 1.0)
+        return self.fitted.predict_proba(_logit(raw)[:, None])[:, 1]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    clipped = np.clip(p, 1e-7, 1 - 1e-7)
+    return np.log(clipped / (1 - clipped))
+
+
+def fit_calibrator(method: Literal["isotonic", "sigmoid"], raw: np.ndarray,
+                   y: np.ndarray) -> Calibrator:
+    """Fit one calibration method on raw probabilities and labels."""
+    if method == "isotonic":
+        fitted = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+    else:
+        fitted = LogisticRegression(C=1e6).fit(_logit(raw)[:, None], y)
+    return Calibrator(method, fitted)
+
+
+def choose_calibrator(raw: np.ndarray, y: np.ndarray, seed: int) -> tuple[Calibrator,
+                                                                          dict[str, float]]:
+    """Pick isotonic or sigmoid by 2-fold cross-validated log loss on the validation slice,
+    then refit the winner on all of it.
+
+    Returns:
+        The fitted calibrator and the cross-validated log loss of each method.
+    """
+    folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
+    losses = {}
+    for method in ("isotonic", "sigmoid"):
+        predicted = np.empty(len(y))
+        for fit_rows, test_rows in folds.split(raw, y):
+            predicted[test_rows] = fit_calibrator(method, raw[fit_rows], y[fit_rows])(
+                raw[test_rows])
+        losses[method] = float(log_loss(y, np.clip(predicted, 1e-15, 1 - 1e-15)))
+    best = min(losses, key=losses.get)
+    return fit_calibrator(best, raw, y), losses
+
+
+def score_0_100(probability: np.ndarray) -> np.ndarray:
+    """The 0-100 score CRMs show: the calibrated probability in percent, rounded."""
+    return np.rint(np.asarray(probability) * 100).astype(np.int64)
+
+
+# ------------------------------------------------------------------ the scorer
+@dataclass
+class LeadScorer:
+    """Everything needed to score a raw lead: the object inside every model bundle.
+
+    Attributes:
+        dataset: Name of the dataset config it was trained on.
+        shape: ``events`` (leads + events, scored as of a moment) or ``table``.
+        columns: Model input columns and their groups.
+        feature_spec: Behaviour vocabulary (events shape), else None.
+        pipeline: Fitted preprocessor + classifier.
+        calibrator: Fitted calibration.
+        stage_thresholds: Minimum calibrated probability of each suggested stage.
+        rules: The points baseline scored next to the model.
+        metadata: Free-form facts (trained at, metrics, model kind...).
+    """
+
+    dataset: str
+    shape: Literal["events", "table"]
+    columns: FeatureColumns
+    feature_spec: FeatureSpec | None
+    pipeline: Pipeline
+    calibrator: Calibrator
+    stage_thresholds: dict[Stage, float]
+    rules: RulesConfig
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def features(self, leads: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
+        """Model input for leads (events shape: ``as_of`` and ``created_at`` per row)."""
+        frame = leads
+        if self.feature_spec is not None:
+            behaviour = behaviour_features(self.feature_spec, leads, _events_or_empty(events))
+            frame = pd.concat([leads.drop(columns=behaviour.columns, errors="ignore"),
+                               behaviour], axis=1)
+        missing = [c for c in self.columns.all if c not in frame]
+        frame = frame.assign(**dict.fromkeys(missing, np.nan))
+        return model_frame(frame, self.columns)
+
+    def probability(self, features: pd.DataFrame) -> np.ndarray:
+        """Calibrated conversion probability from model input."""
+        return self.calibrator(self.pipeline.predict_proba(features)[:, 1])
+
+    def score(self, leads: pd.DataFrame, events: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Probability, score, suggested stage and the rules' points and stage per lead.
+
+        Args:
+            leads: One row per lead with ``lead_id`` and the attribute columns (missing
+                ones are treated as unknown); events shape also ``as_of`` and
+                ``created_at`` (tz-aware UTC).
+            events: Contract events of these leads (events shape), or None.
+
+        Returns:
+            One row per input row, same order: lead_id, probability, score,
+            suggested_stage, rule_points, rule_stage.
+        """
+        probability = self.probability(self.features(leads, events))
+        rule_input = leads.assign(**{f.field: np.nan for f in self.rules.attribute_rules
+                                     if f.field not in leads})
+        points = score_points(self.rules, rule_input,
+                              _events_or_empty(events) if self.shape == "events" else None)
+        return pd.DataFrame({
+            "lead_id": leads["lead_id"].to_numpy(),
+            "probability": probability,
+            "score": score_0_100(probability),
+            "suggested_stage": stage_for_values(probability, self.stage_thresholds),
+            "rule_points": points.points,
+            "rule_stage": points.stage,
+        }, index=leads.index)
+
+
+def _events_or_empty(events: pd.DataFrame | None) -> pd.DataFrame:
+    if events is not None:
+        return events
+    return pd.DataFrame({"lead_id": pd.Series(dtype="string"),
+                         "timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
+                         "event_type": pd.Series(dtype="string"),
+                         "detail": pd.Series(dtype="string")})
