@@ -32,6 +32,22 @@ class StrictModel(BaseModel):
 
 
 # --------------------------------------------------------------------------- base.yaml
+class TrainingConfig(StrictModel):
+    """How models are trained, checked and promoted (the same for every dataset)."""
+
+    seed: int
+    valid_fraction: float = Field(gt=0, lt=0.5)
+    test_fraction: float = Field(gt=0, lt=0.5)
+    min_class_examples: int = Field(ge=1, description="fewer positives or negatives in "
+                                    "training stops the run")
+    leakage_auc: float = Field(gt=0.5, le=1.0, description="a column alone above this test "
+                               "AUC is flagged as leakage")
+    ece_bins: int = Field(ge=2)
+    handoff_stage: Stage = Field(description="the rules' stage from which leads go to sales")
+    promotion_metric: str
+    promotion_higher_is_better: bool
+
+
 class BaseConfig(StrictModel):
     """Project-wide settings: tracking store, registry name and paths."""
 
@@ -40,6 +56,7 @@ class BaseConfig(StrictModel):
     registry_name: str
     data_dir: str = Field(description=f"public datasets; the {DATA_DIR_ENV} env var wins")
     output_dir: str
+    training: TrainingConfig
 
     def resolved_data_dir(self) -> Path:
         """The dataset folder: the environment variable if set, else ``data_dir``."""

@@ -32,6 +32,8 @@ from predictive_scoring.stages import Stage, stage_for_values
 
 EARLY_STOPPING_KEY = "early_stopping_rounds"
 MISSING_CATEGORY = "__missing__"
+ISOTONIC_FLOOR = 1e-4
+"""Isotonic steps can reach 0 or 1 on a small slice; no lead is ever certain."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def fit_pipeline(pipeline: Pipeline, model: ModelConfig, train: tuple[pd.DataFra
     n_categorical = len(pipeline.named_steps["prep"].transformers[0][2])
     rounds = model.params.get(EARLY_STOPPING_KEY)
     callbacks = [lgb.early_stopping(rounds, verbose=False)] if rounds else []
-    classifier.fit(x_train, train[1], eval_set=[(prep.transform(valid[0]), valid[1])],
+    classifier.fit(x_train, train[1], eval_X=(prep.transform(valid[0]),), eval_y=(valid[1],),
                    categorical_feature=list(range(n_categorical)), callbacks=callbacks)
     return pipeline
 
@@ -133,7 +135,7 @@ class Calibrator:
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for raw ones."""
         if self.method == "isotonic":
-            return np.clip(self.fitted.predict(raw), 0.0, 1.0)
+            return np.clip(self.fitted.predict(raw), ISOTONIC_FLOOR, 1 - ISOTONIC_FLOOR)
         return self.fitted.predict_proba(_logit(raw)[:, None])[:, 1]
 
 

@@ -1,0 +1,453 @@
+"""Figures for the scorer comparison report: ROC, precision-recall, calibration, gain, scores.
+
+This module only draws: the numbers come from :mod:`predictive_scoring.evaluate` (gain,
+calibration, stage tables) and from scikit-learn (ROC and precision-recall curves). Each
+function builds a fresh :class:`matplotlib.figure.Figure` without pyplot, so nothing here
+touches matplotlib's global state or needs a display, and figures can be built in threads.
+:func:`save_figures` writes them as PNGs.
+
+Scorers are passed as ``{name: score}`` in a dict, and a scorer's colour follows its
+position in that dict (Okabe-Ito colours, safe for colour-blind readers): pass the scorers
+in the same order to every figure, e.g. ``{"model": p, "rules (points)": points}``, and
+each keeps its colour throughout the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+from predictive_scoring.evaluate import (
+    calibration_table,
+    expected_calibration_error,
+    gain_at,
+    gain_curve,
+)
+
+Vector = np.ndarray | pd.Series
+
+DPI = 110
+"""Resolution of the saved PNGs; with :data:`FIGSIZE` a figure is about 800 x 550 px."""
+
+FIGSIZE = (800 / DPI, 550 / DPI)
+
+SCORER_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000")
+"""Okabe-Ito colours (yellow left out: too pale on white), given to scorers in dict order."""
+
+REFERENCE_COLOUR = "#7F7F7F"
+CONVERTED_COLOUR = "#D55E00"
+NOT_CONVERTED_COLOUR = "#8C8C8C"
+
+STAGE_TABLE_COLUMNS = ("leads", "conversion_rate")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _new_figure(nrows: int = 1, ncols: int = 1, **subplots: object) -> tuple[Figure, object]:
+    """A report-sized figure with constrained layout, and its axes (one or an array)."""
+    figure = Figure(figsize=FIGSIZE, layout="constrained")
+    return figure, figure.subplots(nrows, ncols, **subplots)
+
+
+def _colours(names: Sequence[str]) -> dict[str, str]:
+    """Colour of each scorer, by its position among ``names``."""
+    return {name: SCORER_COLOURS[i % len(SCORER_COLOURS)] for i, name in enumerate(names)}
+
+
+def _outcomes(y: Vector) -> np.ndarray:
+    """The labels as an int array of 0/1, or ValueError naming the first bad value."""
+    values = np.asarray(y)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"y must be a non-empty one-dimensional array; got shape {values.shape}")
+    bad = ~np.isin(values, (0, 1))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"y must hold only 0 and 1; found {values[row]!r} at row {row}")
+    return values.astype(int)
+
+
+def _scorer_arrays(y: np.ndarray, scorers: Mapping[str, Vector]) -> dict[str, np.ndarray]:
+    """Each score as a float array, or ValueError when there is none or a length is wrong."""
+    if not scorers:
+        raise ValueError("scorers is empty: pass at least one {name: score} pair")
+    arrays = {str(name): np.asarray(score, dtype=float) for name, score in scorers.items()}
+    for name, score in arrays.items():
+        if score.shape != y.shape:
+            raise ValueError(f"score {name!r} has shape {score.shape} but y has {y.shape}; "
+                             "pass one score per lead")
+    return arrays
+
+
+def _one_outcome(y: np.ndarray) -> str | None:
+    """Why a ranking curve is not defined (all leads share one outcome), or None."""
+    if np.unique(y).size == 2:
+        return None
+    outcome = "converted" if y[0] == 1 else "did not convert"
+    return f"not defined: all {y.size:,} leads {outcome}"
+
+
+def _note_undefined(ax: Axes, reason: str) -> None:
+    """Write ``reason`` across the middle of an axes whose curves were left out."""
+    ax.text(0.5, 0.5, reason, transform=ax.transAxes, ha="center", va="center",
+            fontsize=11, color=REFERENCE_COLOUR, wrap=True)
+
+
+def _percent_axes(ax: Axes, xlabel: str, ylabel: str) -> None:
+    """Label both axes and show their 0-1 values as percentages."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1))
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    ax.grid(alpha=0.3)
+
+
+def _titled(title: str, reason: str | None) -> str:
+    """The title, with the reason a figure is empty appended when there is one."""
+    return title if reason is None else f"{title} ({reason})"
+
+
+# ------------------------------------------------------------------ ranking curves
+def roc_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
+    """ROC curves of several scorers on one axes, with each AUC in the legend.
+
+    When all leads share one outcome the curves are not defined: the figure then holds
+    only the chance diagonal, and its title and a note in the axes say why.
+
+    Args:
+        y: Conversion labels (0/1).
+        scorers: Scores by scorer name (higher = more likely to convert), e.g.
+            ``{"model": p, "rules (points)": points, "oracle": truth}``.
+
+    Returns:
+        A figure with one axes: a line per scorer, then the chance diagonal.
+    """
+    labels = _outcomes(y)
+    scores, reason = _scorer_arrays(labels, scorers), _one_outcome(labels)
+    figure, ax = _new_figure()
+    for (name, score), colour in zip(scores.items(), _colours(list(scores)).values(),
+                                     strict=True):
+        if reason is None:
+            false_positive, true_positive, _ = roc_curve(labels, score)
+            auc = roc_auc_score(labels, score)
+            ax.plot(false_positive, true_positive, color=colour, lw=2,
+                    label=f"{name} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", color=REFERENCE_COLOUR, label="chance (AUC 0.500)")
+    if reason is not None:
+        _note_undefined(ax, reason)
+    _percent_axes(ax, "false positive rate (% of non-converters selected)",
+                  "true positive rate (% of converters selected)")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), title=_titled("ROC curves", reason))
+    ax.legend(loc="lower right")
+    return figure
+
+
+def pr_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
+    """Precision-recall curves of several scorers, with average precision in the legend.
+
+    The horizontal base-rate line is what selecting leads at random gives. When all
+    leads share one outcome the curves are not defined (no converters to recall, or no
+    ranking to judge): the figure then says so in its title and in the axes.
+
+    Args:
+        y: Conversion labels (0/1).
+        scorers: Scores by scorer name (higher = more likely to convert).
+
+    Returns:
+        A figure with one axes: a step line per scorer, then the base-rate line.
+    """
+    labels = _outcomes(y)
+    scores, reason = _scorer_arrays(labels, scorers), _one_outcome(labels)
+    figure, ax = _new_figure()
+    for (name, score), colour in zip(scores.items(), _colours(list(scores)).values(),
+                                     strict=True):
+        if reason is None:
+            precision, recall, _ = precision_recall_curve(labels, score)
+            average_precision = average_precision_score(labels, score)
+            ax.plot(recall, precision, drawstyle="steps-post", color=colour, lw=2,
+                    label=f"{name} (AP {average_precision:.3f})")
+    base_rate = labels.mean()
+    ax.axhline(base_rate, ls="--", color=REFERENCE_COLOUR, label=f"base rate {base_rate:.1%}")
+    if reason is not None:
+        _note_undefined(ax, reason)
+    _percent_axes(ax, "recall (% of converters selected)",
+                  "precision (% of selected leads that converted)")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), title=_titled("Precision-recall curves", reason))
+    ax.legend(loc="upper right")
+    return figure
+
+
+# ---------------------------------------------------------------------- calibration
+def _calibration_tables(
+    y: np.ndarray, probabilities: Mapping[str, Vector], n_bins: int
+) -> dict[str, tuple[pd.DataFrame, float]]:
+    """Per scorer: its quantile-bin calibration table and its ECE."""
+    return {str(name): (calibration_table(y, p, n_bins), expected_calibration_error(y, p, n_bins))
+            for name, p in probabilities.items()}
+
+
+def _probability_range(tables: Mapping[str, tuple[pd.DataFrame, float]]) -> float:
+    """Upper end of the axes: just above every prediction and observed rate, at most 1.
+
+    Conversion probabilities are often all small; zooming in keeps the bins apart
+    instead of crowding them into a corner of the unit square.
+    """
+    highest = max(max(table["highest_predicted"].max(), table["observed_rate"].max())
+                  for table, _ in tables.values())
+    return float(min(1.0, 1.05 * highest)) if highest > 0 else 1.0
+
+
+def calibration_figure(y: Vector, probabilities: Mapping[str, Vector], n_bins: int) -> Figure:
+    """Reliability diagram per scorer, with a histogram of its predictions underneath.
+
+    The top axes plots each quantile bin's observed conversion rate against its mean
+    prediction (:func:`~predictive_scoring.evaluate.calibration_table`), next to the
+    diagonal of perfect calibration; the legend gives each scorer's ECE. Both axes run
+    from 0 to just above the largest prediction or observed rate.
+
+    Args:
+        y: Conversion labels (0/1).
+        probabilities: Predicted conversion probabilities by scorer name (for the
+            rules: points mapped with ``isotonic_points_to_probability``).
+        n_bins: The most equal-frequency bins per scorer.
+
+    Returns:
+        A figure with two axes sharing the x axis: reliability on top, histogram below.
+    """
+    labels = _outcomes(y)
+    tables = _calibration_tables(labels, probabilities, n_bins)
+    upper, colours = _probability_range(tables), _colours(list(tables))
+    figure, (reliability, histogram) = _new_figure(
+        2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 1)})
+    reliability.plot([0, upper], [0, upper], ls="--", color=REFERENCE_COLOUR,
+                     label="perfectly calibrated")
+    edges = np.linspace(0, upper, 41)
+    for name, (table, ece) in tables.items():
+        reliability.plot(table["mean_predicted"], table["observed_rate"], marker="o",
+                         color=colours[name], lw=1.5, label=f"{name} (ECE {ece:.3f})")
+        predicted = np.asarray(probabilities[name], dtype=float)
+        histogram.hist(predicted, bins=edges, histtype="step", lw=1.5, color=colours[name],
+                       weights=np.full(predicted.size, 1 / predicted.size))
+    _percent_axes(reliability, "", "observed conversion rate (% of leads in bin)")
+    reliability.set(xlim=(0, upper), ylim=(0, upper),
+                    title=f"Calibration: observed vs predicted ({n_bins} equal-frequency bins)")
+    reliability.legend(loc="upper left")
+    _percent_axes(histogram, "predicted conversion probability (%)", "share of leads")
+    return figure
+
+
+# ----------------------------------------------------------------------------- gain
+def _spread(heights: np.ndarray, gap: float) -> np.ndarray:
+    """Label heights moved apart to at least ``gap`` from each other, order kept."""
+    order = np.argsort(heights)
+    placed = np.array(heights, dtype=float)
+    for previous, current in zip(order[:-1], order[1:], strict=True):
+        placed[current] = max(placed[current], placed[previous] + gap)
+    return placed
+
+
+def _annotate_gains(ax: Axes, gains: dict[str, np.ndarray], marks: np.ndarray) -> None:
+    """Mark each scorer's gain at each fraction, labels stacked so they do not overlap."""
+    colours = _colours(list(gains))
+    for column, mark in enumerate(marks):
+        ax.axvline(mark, ls=":", lw=1, color=REFERENCE_COLOUR)
+        at_mark = np.array([gain[column] for gain in gains.values()])
+        for (name, gain), height in zip(gains.items(), _spread(at_mark, 0.055), strict=True):
+            ax.scatter(mark, gain[column], color=colours[name], s=30, zorder=3)
+            ax.annotate(f"{gain[column]:.0%}", (mark, height), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=8,
+                        color=colours[name], fontweight="bold",
+                        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
+                              "alpha": 0.8})
+
+
+def gain_figure(
+    y: Vector, scorers: Mapping[str, Vector], marks: Sequence[float] = (0.05, 0.1, 0.2)
+) -> Figure:
+    """Cumulative gain curves with the random and perfect lines, gains marked at ``marks``.
+
+    Curves come from :func:`~predictive_scoring.evaluate.gain_curve`: tied scores form
+    straight segments (the expected curve under a random order within the tie), so
+    points-based scores with big ties are drawn fairly. Each scorer's gain at each mark
+    (:func:`~predictive_scoring.evaluate.gain_at`) is labelled on its curve. Without
+    any converter the curves are not defined and the figure says so.
+
+    Args:
+        y: Conversion labels (0/1).
+        scorers: Scores by scorer name (higher = more likely to convert).
+        marks: Fractions of leads contacted at which to label the gains, each in (0, 1].
+
+    Returns:
+        A figure with one axes: a line per scorer, the random and perfect lines, and a
+        dotted guide per mark.
+    """
+    labels = _outcomes(y)
+    scores, base_rate = _scorer_arrays(labels, scorers), labels.mean()
+    reason = None if base_rate > 0 else f"not defined: none of the {labels.size:,} leads converted"
+    figure, ax = _new_figure()
+    colours, gains = _colours(list(scores)), {}
+    for name, score in scores.items():
+        if reason is None:
+            ax.plot(*gain_curve(labels, score), color=colours[name], lw=2, label=name)
+            gains[name] = gain_at(labels, score, marks)
+    ax.plot([0, 1], [0, 1], ls="--", color=REFERENCE_COLOUR, label="random order")
+    if reason is None:
+        ax.plot([0, base_rate, 1], [0, 1, 1], ls=":", color="black", label="perfect ranking")
+        _annotate_gains(ax, gains, np.asarray(marks, dtype=float))
+    else:
+        _note_undefined(ax, reason)
+    _percent_axes(ax, "leads contacted (% of all leads, best score first)",
+                  "converters captured (% of all converters)")
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), title=_titled("Cumulative gain", reason))
+    ax.legend(loc="lower right")
+    return figure
+
+
+# ------------------------------------------------------------------ distributions
+def _points_bins(points: np.ndarray) -> np.ndarray:
+    """Bin edges for rule points: whole-point bins centred on integers, about 40 at most."""
+    low, high = np.floor(points.min()), np.ceil(points.max())
+    width = max(1.0, float(np.ceil((high - low + 1) / 40)))
+    return np.arange(low - width / 2, high + width, width)
+
+
+def _outcome_histogram(ax: Axes, values: np.ndarray, y: np.ndarray, edges: np.ndarray) -> None:
+    """Histogram of ``values`` per outcome, each normalised to 100% of its own leads."""
+    for outcome, label, colour, style in (
+        (0, "did not convert", NOT_CONVERTED_COLOUR, "stepfilled"),
+        (1, "converted", CONVERTED_COLOUR, "step"),
+    ):
+        chosen = values[y == outcome]
+        if chosen.size:
+            ax.hist(chosen, bins=edges, weights=np.full(chosen.size, 1 / chosen.size),
+                    histtype=style, color=colour, lw=2, alpha=0.6 if outcome == 0 else 1.0,
+                    label=f"{label} (n={chosen.size:,})")
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    ax.set_ylabel("share of the outcome's leads (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+
+
+def score_distribution_figure(
+    model_score_0_100: Vector, rule_points: Vector, y: Vector
+) -> Figure:
+    """Side-by-side histograms of the model's 0-100 score and the rules' points, by outcome.
+
+    Each outcome's histogram sums to 100% of its own leads, so the few converters show
+    as clearly as the many non-converters and the overlap of the two shapes is what
+    tells a good scorer.
+
+    Args:
+        model_score_0_100: The model's score of each lead, from 0 to 100.
+        rule_points: The rules' points of each lead.
+        y: Conversion labels (0/1).
+
+    Returns:
+        A figure with two axes: the model's score on the left, the rules' on the right.
+    """
+    labels = _outcomes(y)
+    scores = _scorer_arrays(labels, {"model_score_0_100": model_score_0_100,
+                                     "rule_points": rule_points})
+    model_score, points = scores["model_score_0_100"], scores["rule_points"]
+    if not ((model_score >= 0) & (model_score <= 100)).all():
+        row = int(np.argmax(~((model_score >= 0) & (model_score <= 100))))
+        raise ValueError(f"model_score_0_100 must lie in [0, 100]; found {model_score[row]} "
+                         f"at row {row}")
+    figure, (model_ax, rules_ax) = _new_figure(1, 2)
+    _outcome_histogram(model_ax, model_score, labels, np.linspace(0, 100, 21))
+    model_ax.set(xlabel="model score (0-100)", title="Model score", xlim=(0, 100))
+    _outcome_histogram(rules_ax, points, labels, _points_bins(points))
+    rules_ax.set(xlabel="rule points", title="Rules (points)")
+    figure.suptitle("Score distribution by outcome")
+    return figure
+
+
+# ---------------------------------------------------------------------------- stages
+def _check_stage_tables(table_model: pd.DataFrame, table_rules: pd.DataFrame) -> None:
+    """ValueError unless both tables have the needed columns and the same stages."""
+    for name, table in (("table_model", table_model), ("table_rules", table_rules)):
+        missing = [column for column in STAGE_TABLE_COLUMNS if column not in table.columns]
+        if missing:
+            raise ValueError(f"{name} lacks columns {missing}; pass the frame from "
+                             "evaluate.stage_conversion")
+    if list(table_model.index) != list(table_rules.index):
+        raise ValueError(f"the tables list different stages: model {list(table_model.index)}, "
+                         f"rules {list(table_rules.index)}")
+
+
+def stage_conversion_figure(
+    table_model: pd.DataFrame,
+    table_rules: pd.DataFrame,
+    names: tuple[str, str] = ("model", "rules (points)"),
+) -> Figure:
+    """Grouped bars of the conversion rate per funnel stage, model next to rules.
+
+    Each bar is labelled with the number of leads in the stage; an empty stage gets no
+    bar, only its ``0`` label.
+
+    Args:
+        table_model: Stage table of the model's stages, from
+            :func:`~predictive_scoring.evaluate.stage_conversion`.
+        table_rules: Stage table of the rules' stages, over the same stages.
+        names: Legend names of the two scorers, in the order used for every figure.
+
+    Returns:
+        A figure with one axes holding two bar groups (model first).
+    """
+    _check_stage_tables(table_model, table_rules)
+    figure, ax = _new_figure()
+    positions, width = np.arange(len(table_model)), 0.4
+    colours = _colours(names)
+    for offset, name, table in ((-width / 2, names[0], table_model),
+                                (width / 2, names[1], table_rules)):
+        rates = table["conversion_rate"].to_numpy(dtype=float)
+        bars = ax.bar(positions + offset, np.nan_to_num(rates), width, color=colours[name],
+                      label=name)
+        ax.bar_label(bars, labels=[f"{int(n):,}" for n in table["leads"]], fontsize=7,
+                     padding=2)
+    ax.set_xticks(positions, [str(stage) for stage in table_model.index])
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    ax.margins(y=0.12)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set(xlabel="stage (bar labels: leads in the stage)",
+           ylabel="conversion rate (% of the stage's leads)",
+           title="Conversion rate by stage: model vs rules")
+    ax.legend(loc="upper left")
+    return figure
+
+
+# ---------------------------------------------------------------------------- output
+def save_figures(figures: Mapping[str, Figure], out_dir: Path) -> list[Path]:
+    """Write each figure to ``out_dir / f"{name}.png"``, creating the folder if needed.
+
+    The figures stay open (they hold no global state; drop them to free memory).
+
+    Args:
+        figures: Figures by file name without extension, e.g. ``{"roc": roc_figure(...)}``.
+        out_dir: The folder to write to.
+
+    Returns:
+        The written paths, in the order of ``figures``.
+    """
+    for name in figures:
+        if not name or Path(name).name != name or name in {".", ".."}:
+            raise ValueError(f"figure name {name!r} must be a plain file name without "
+                             "folders, e.g. 'roc'")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, figure in figures.items():
+        path = out_dir / f"{name}.png"
+        figure.savefig(path, dpi=DPI)
+        paths.append(path)
+    return paths

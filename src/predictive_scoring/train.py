@@ -1,0 +1,294 @@
+"""Training: examples -> split -> fit -> calibrate -> evaluate against the rules.
+
+Each step is a small function of what the step before returned; :func:`train_model`
+runs them in order. Logging to MLflow and writing files are left to the caller (the CLI),
+so everything here can be tested without a tracking store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from predictive_scoring import evaluate
+from predictive_scoring.config import (
+    BaseConfig,
+    DatasetConfig,
+    ModelConfig,
+    RulesConfig,
+    TrainingConfig,
+)
+from predictive_scoring.data import (
+    EventsDataset,
+    Snapshots,
+    TableDataset,
+    build_snapshots,
+    data_end_of,
+)
+from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
+from predictive_scoring.models import (
+    FeatureColumns,
+    LeadScorer,
+    build_pipeline,
+    choose_calibrator,
+    feature_columns,
+    fit_pipeline,
+    model_frame,
+)
+from predictive_scoring.rules import score_points
+from predictive_scoring.stages import FUNNEL, Stage, stage_for_values
+
+SPLITS = ("train", "valid", "test")
+
+
+class TrainingError(ValueError):
+    """Training cannot go on (too little data, leakage under --strict, ...)."""
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Labelled examples with everything needed to fit and to compare with the rules.
+
+    Attributes:
+        frame: One row per example: ``lead_id``, attribute columns, behaviour features,
+            and (events shape) ``as_of`` and ``created_at``.
+        label: 0/1 outcome per example.
+        order: Time per example for a time-ordered split (lead creation, or the table's
+            time column), or None when the data has no time.
+        truth: True probability per example (simulated data), or None.
+        rule_points: The points baseline's total per example.
+        rule_stage: The points baseline's stage per example.
+        columns: Model input columns.
+        spec: Behaviour vocabulary (events shape), else None.
+    """
+
+    frame: pd.DataFrame
+    label: np.ndarray
+    order: pd.Series | None
+    truth: np.ndarray | None
+    rule_points: np.ndarray
+    rule_stage: np.ndarray
+    columns: FeatureColumns
+    spec: FeatureSpec | None
+
+
+def examples_from_table(dataset: TableDataset, config: DatasetConfig,
+                        rules: RulesConfig) -> Examples:
+    """Examples of a table-shaped dataset: one per row."""
+    table = dataset.table.reset_index(drop=True)
+    points = score_points(rules, table, None)
+    order = table.get("time")
+    return Examples(table, table["target"].to_numpy(np.int8), order, None, points.points,
+                    points.stage, feature_columns(config.attributes, None), None)
+
+
+def examples_from_events(dataset: EventsDataset, config: DatasetConfig, rules: RulesConfig,
+                         train_leads: pd.Index | None = None) -> tuple[Examples, Snapshots]:
+    """Snapshot examples of an events-shaped dataset, with behaviour features.
+
+    Args:
+        dataset: The validated dataset.
+        config: Its config (snapshots and feature settings).
+        rules: The points baseline to score each snapshot with.
+        train_leads: Leads whose events fit the behaviour vocabulary (default: all).
+
+    Returns:
+        The examples and the snapshot bookkeeping (what was left out and why).
+    """
+    snapshots = build_snapshots(dataset, config.snapshots, data_end_of(dataset))
+    frame = snapshots.frame
+    events = dataset.events
+    vocabulary = events if train_leads is None else events.loc[
+        events["lead_id"].isin(train_leads)]
+    spec = fit_feature_spec(vocabulary["event_type"].to_numpy(object),
+                            vocabulary["detail"].to_numpy(object), config.features)
+    frame = pd.concat([frame, behaviour_features(spec, frame, events)], axis=1)
+    points = score_points(rules, frame, events)
+    truth = _truth_of(frame, dataset.truth)
+    return Examples(frame, frame["label"].to_numpy(np.int8), frame["created_at"], truth,
+                    points.points, points.stage, feature_columns(config.attributes, spec),
+                    spec), snapshots
+
+
+def _truth_of(frame: pd.DataFrame, truth: pd.DataFrame | None) -> np.ndarray | None:
+    if truth is None:
+        return None
+    keyed = truth.set_index(["lead_id", "as_of"])["true_probability"]
+    values = keyed.reindex(pd.MultiIndex.from_frame(frame[["lead_id", "as_of"]])).to_numpy()
+    return None if np.isnan(values).any() else values.astype(float)
+
+
+# ------------------------------------------------------------------------ split
+def split_rows(examples: Examples, training: TrainingConfig) -> dict[str, np.ndarray]:
+    """Row positions of the train, valid and test slices.
+
+    With time: leads ordered by their earliest time; the earliest go to train, the next
+    to valid, the latest to test, so test data is later than training data. Without time:
+    stratified random slices with the configured seed. A lead's rows never straddle
+    slices.
+    """
+    if examples.order is None:
+        return _stratified_split(examples.label, training)
+    first_seen = examples.order.groupby(examples.frame["lead_id"].to_numpy()).min()
+    ranked = first_seen.sort_values(kind="stable").index
+    n = len(ranked)
+    n_test, n_valid = round(n * training.test_fraction), round(n * training.valid_fraction)
+    slice_of = pd.Series(np.repeat(np.array(SPLITS), [n - n_valid - n_test, n_valid, n_test]),
+                         index=ranked)
+    assigned = slice_of.reindex(examples.frame["lead_id"]).to_numpy()
+    return {name: np.flatnonzero(assigned == name) for name in SPLITS}
+
+
+def _stratified_split(label: np.ndarray, training: TrainingConfig) -> dict[str, np.ndarray]:
+    rows = np.arange(len(label))
+    held_out = training.valid_fraction + training.test_fraction
+    train, rest = train_test_split(rows, test_size=held_out, stratify=label,
+                                   random_state=training.seed)
+    valid, test = train_test_split(rest, test_size=training.test_fraction / held_out,
+                                   stratify=label[rest], random_state=training.seed)
+    return {"train": np.sort(train), "valid": np.sort(valid), "test": np.sort(test)}
+
+
+def check_enough_data(label: np.ndarray, training: TrainingConfig) -> None:
+    """Stop when the training slice has too few positives or negatives to learn from."""
+    positives, negatives = int(label.sum()), int(len(label) - label.sum())
+    minimum = training.min_class_examples
+    if positives < minimum or negatives < minimum:
+        raise TrainingError(
+            f"too little data to learn from: the training slice has {positives} converted "
+            f"and {negatives} not converted examples, and at least {minimum} of each are "
+            "needed (commercial scoring tools ask for 40 to 120 conversions). Until there "
+            "is more history, score leads with the rules baseline: `predictive-scoring "
+            "rules --config ...`.")
+
+
+# ---------------------------------------------------------------------- leakage
+def leakage_warnings(frame: pd.DataFrame, label: np.ndarray, rows: dict[str, np.ndarray],
+                     columns: FeatureColumns, threshold: float) -> list[str]:
+    """Columns that give the outcome away: alone above ``threshold`` test AUC, or (for
+    attribute columns; a behaviour feature is empty whenever its event never happened)
+    filled in for one class only in training."""
+    warnings = []
+    train, test = rows["train"], rows["test"]
+    for column in columns.all:
+        values = frame[column]
+        auc = _single_column_auc(values.iloc[train], label[train], values.iloc[test],
+                                 label[test], column in columns.categorical)
+        if auc > threshold:
+            warnings.append(f"leakage: column '{column}' alone gives a test ROC-AUC of "
+                            f"{auc:.3f}; it is probably filled in after the outcome")
+        if columns.groups.get(column) != "fit":
+            continue
+        filled = values.iloc[train].notna().to_numpy()
+        by_class = [filled[label[train] == k].any() for k in (0, 1)]
+        if by_class[0] != by_class[1]:
+            which = "converted" if by_class[1] else "not converted"
+            warnings.append(f"leakage: column '{column}' is filled in only for {which} "
+                            "examples")
+    return warnings
+
+
+def _single_column_auc(train: pd.Series, y_train: np.ndarray, test: pd.Series,
+                       y_test: np.ndarray, categorical: bool) -> float:
+    if len(np.unique(y_test)) < 2:
+        return float("nan")
+    if categorical:
+        rates = pd.Series(y_train, index=train.to_numpy()).groupby(level=0).mean()
+        score = test.map(rates).astype(float).fillna(float(y_train.mean())).to_numpy()
+    else:
+        numbers = pd.to_numeric(test, errors="coerce").astype(float)
+        score = numbers.fillna(numbers.min() - 1 if numbers.notna().any() else 0).to_numpy()
+    auc = roc_auc_score(y_test, score)
+    return max(auc, 1 - auc)
+
+
+# ------------------------------------------------------------------------ fit
+@dataclass
+class TrainedModel:
+    """A trained scorer with its evaluation."""
+
+    scorer: LeadScorer
+    metrics: dict[str, Any]
+    rows: dict[str, np.ndarray]
+    test_probability: np.ndarray
+    calibration_losses: dict[str, float] = field(default_factory=dict)
+
+
+def rule_stage_shares(stages: np.ndarray, rules: RulesConfig) -> tuple[list[Stage],
+                                                                       dict[Stage, float]]:
+    """The funnel stages the rules define, in order, and the share of leads in each."""
+    order = [s for s in FUNNEL if s in rules.stage_thresholds]
+    counts = pd.Series(stages).value_counts()
+    shares = {s: float(counts.get(s.value, 0)) / len(stages) for s in order}
+    return order, shares
+
+
+def train_model(examples: Examples, dataset: DatasetConfig, model: ModelConfig,
+                rules: RulesConfig, base: BaseConfig,
+                rows: dict[str, np.ndarray]) -> TrainedModel:
+    """Fit, calibrate, set stage thresholds and evaluate on the test slice."""
+    training = base.training
+    X = model_frame(examples.frame, examples.columns)
+    y = examples.label
+    part = {name: (X.iloc[r], y[r]) for name, r in rows.items()}
+    check_enough_data(part["train"][1], training)
+    pipeline = fit_pipeline(build_pipeline(model, examples.columns), model, part["train"],
+                            part["valid"])
+    raw_valid = pipeline.predict_proba(part["valid"][0])[:, 1]
+    calibrator, losses = choose_calibrator(raw_valid, part["valid"][1], training.seed)
+    p_train = calibrator(pipeline.predict_proba(part["train"][0])[:, 1])
+    order, shares = rule_stage_shares(examples.rule_stage[rows["train"]], rules)
+    thresholds = evaluate.stage_thresholds_matching_shares(p_train, shares, order)
+    scorer = LeadScorer(dataset.name, dataset.shape, examples.columns, examples.spec,
+                        pipeline, calibrator, thresholds, rules,
+                        {"model_kind": model.kind, "calibration": calibrator.method,
+                         "trained_at": datetime.now(UTC).isoformat(timespec="seconds")})
+    p_test = scorer.probability(part["test"][0])
+    metrics = comparison_metrics(examples, rows, p_test, thresholds, base, rules)
+    scorer.metadata["test_metrics"] = metrics["model"]
+    return TrainedModel(scorer, metrics, rows, p_test, losses)
+
+
+def comparison_metrics(examples: Examples, rows: dict[str, np.ndarray], p_test: np.ndarray,
+                       thresholds: dict[Stage, float], base: BaseConfig,
+                       rules: RulesConfig) -> dict[str, Any]:
+    """metrics.json: model, rules and (simulated data) oracle on the same test rows."""
+    training = base.training
+    train, test = rows["train"], rows["test"]
+    y_test = examples.label[test]
+    order, _ = rule_stage_shares(examples.rule_stage[train], rules)
+    names = [s.value for s in order]
+    volume = evaluate.volume_of_stages(examples.rule_stage[test], training.handoff_stage.value,
+                                       names)
+    points_to_p = evaluate.isotonic_points_to_probability(examples.rule_points[train],
+                                                          examples.label[train])
+    rules_block = evaluate.probability_metrics(y_test, points_to_p(examples.rule_points[test]),
+                                               volume, training.ece_bins)
+    rules_block["captured_at_rules_volume"] = evaluate.captured_at_volume(
+        y_test, examples.rule_points[test], volume)
+    oracle = (evaluate.probability_metrics(y_test, examples.truth[test], volume,
+                                           training.ece_bins)
+              if examples.truth is not None else None)
+    return {
+        "n_train": len(train), "n_valid": len(rows["valid"]),
+        "n_test": len(test), "positive_rate_test": float(y_test.mean()),
+        "handoff_volume_test": volume,
+        "model": evaluate.probability_metrics(y_test, p_test, volume, training.ece_bins),
+        "rules": rules_block,
+        "oracle": oracle,
+        "stages": {"model": _stage_block(y_test, stage_for_values(p_test, thresholds), names),
+                   "rules": _stage_block(y_test, examples.rule_stage[test], names)},
+    }
+
+
+def _stage_block(y: np.ndarray, stages: np.ndarray, order: list[str]) -> dict[str, Any]:
+    table = evaluate.stage_conversion(y, stages, order)
+    return {stage: {k: float(v) for k, v in row.items()} for stage, row in
+            table.to_dict(orient="index").items()}
+

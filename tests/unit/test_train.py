@@ -1,0 +1,138 @@
+"""Training on small simulated and hand-made data: split, guards, leakage, quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predictive_scoring.config import (
+    BaseConfig,
+    DatasetConfig,
+    ModelConfig,
+    RulesConfig,
+    load_config,
+)
+from predictive_scoring.data import load_events_dataset
+from predictive_scoring.models import FeatureColumns
+from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.train import (
+    Examples,
+    TrainingError,
+    check_enough_data,
+    examples_from_events,
+    leakage_warnings,
+    split_rows,
+    train_model,
+)
+from tests.conftest import REPO
+
+BASE = load_config(REPO / "configs/base.yaml", BaseConfig)
+SIMULATED = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
+RULES = load_config(REPO / "configs/rules/classic_points.yaml", RulesConfig)
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Examples, DatasetConfig]:
+    root = tmp_path_factory.mktemp("sim")
+    snapshots = SIMULATED.snapshots
+    funnel = simulate_funnel(6_000, 11, snapshots.days_after_creation, snapshots.horizon_days)
+    write_funnel(funnel, root, "parquet")
+    files = SIMULATED.files.model_copy(update={k: f"{k}.parquet" for k in
+                                               ("leads", "events", "stage_changes", "truth")})
+    config = SIMULATED.model_copy(update={"root": str(root), "files": files})
+    examples, _ = examples_from_events(load_events_dataset(config, Path(".")), config, RULES)
+    return examples, config
+
+
+def test_time_split_keeps_leads_whole_and_tests_on_the_latest(simulated: tuple) -> None:
+    examples, _ = simulated
+    rows = split_rows(examples, BASE.training)
+    assert sum(len(r) for r in rows.values()) == len(examples.frame)
+    leads = {name: set(examples.frame["lead_id"].iloc[r]) for name, r in rows.items()}
+    assert not leads["train"] & leads["test"] and not leads["valid"] & leads["test"]
+    assert not leads["train"] & leads["valid"]
+    created = examples.frame["created_at"]
+    assert created.iloc[rows["train"]].max() <= created.iloc[rows["valid"]].min()
+    assert created.iloc[rows["valid"]].max() <= created.iloc[rows["test"]].min()
+    n_leads = examples.frame["lead_id"].nunique()
+    assert len(leads["test"]) == round(n_leads * BASE.training.test_fraction)
+
+
+def test_random_split_is_stratified_and_repeatable() -> None:
+    label = np.r_[np.ones(100), np.zeros(900)].astype(np.int8)
+    frame = pd.DataFrame({"lead_id": [str(i) for i in range(1000)]})
+    examples = Examples(frame, label, None, None, np.zeros(1000), np.zeros(1000),
+                        FeatureColumns((), ()), None)
+    first, second = split_rows(examples, BASE.training), split_rows(examples, BASE.training)
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name])
+        assert label[first[name]].mean() == pytest.approx(0.1, abs=0.01)
+    assert len(first["test"]) == 200 and len(first["valid"]) == 200
+
+
+@pytest.mark.parametrize(("positives", "negatives"), [(39, 500), (500, 39)])
+def test_too_little_data_stops_and_points_at_the_rules(positives: int, negatives: int) -> None:
+    label = np.r_[np.ones(positives), np.zeros(negatives)]
+    with pytest.raises(TrainingError) as caught:
+        check_enough_data(label, BASE.training)
+    message = str(caught.value)
+    assert f"{positives} converted and {negatives} not converted" in message
+    assert "predictive-scoring rules" in message
+
+
+def test_leakage_is_named() -> None:
+    rng = np.random.default_rng(0)
+    label = (rng.random(2000) < 0.2).astype(np.int8)
+    frame = pd.DataFrame({
+        "honest": rng.normal(size=2000) + label * 0.5,
+        "deal_size": np.where(label == 1, rng.uniform(1, 9, 2000), 0.0),  # alone: AUC 1
+        "segment": np.where(label == 1, "retail", None),  # filled for converted only
+        "origin": rng.choice(["web", "ads"], 2000),
+    })
+    columns = FeatureColumns(("segment", "origin"), ("honest", "deal_size"),
+                             {"segment": "fit", "origin": "fit", "honest": "fit",
+                              "deal_size": "fit"})
+    rows = {"train": np.arange(1200), "valid": np.arange(1200, 1600),
+            "test": np.arange(1600, 2000)}
+    warnings = leakage_warnings(frame, label, rows, columns, BASE.training.leakage_auc)
+    assert any("'deal_size' alone gives a test ROC-AUC of 1.000" in w for w in warnings)
+    assert any("'segment' is filled in only for converted" in w for w in warnings)
+    assert not any("'honest'" in w or "'origin'" in w for w in warnings)
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "logreg"])
+def test_model_beats_the_points_and_stays_calibrated(simulated: tuple, kind: str) -> None:
+    examples, config = simulated
+    model = load_config(REPO / f"configs/models/{kind}.yaml", ModelConfig)
+    rows = split_rows(examples, BASE.training)
+    trained = train_model(examples, config, model, RULES, BASE, rows)
+    metrics = trained.metrics
+    assert metrics["model"]["roc_auc"] > metrics["rules"]["roc_auc"] + 0.03
+    assert metrics["oracle"]["roc_auc"] > metrics["model"]["roc_auc"] - 0.08
+    assert metrics["model"]["ece"] < 0.03
+    assert metrics["model"]["captured_at_rules_volume"] >= metrics["rules"][
+        "captured_at_rules_volume"]
+    # the suggested stages hold the rules' shares of the training leads, roughly, on test
+    shares_model = {s: v["share_of_leads"] for s, v in metrics["stages"]["model"].items()}
+    shares_rules = {s: v["share_of_leads"] for s, v in metrics["stages"]["rules"].items()}
+    for stage, share in shares_rules.items():
+        assert shares_model[stage] == pytest.approx(share, abs=0.12)
+
+
+def test_scorer_scores_raw_leads_like_training(simulated: tuple) -> None:
+    examples, config = simulated
+    model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
+    rows = split_rows(examples, BASE.training)
+    trained = train_model(examples, config, model, RULES, BASE, rows)
+    test = examples.frame.iloc[rows["test"]]
+    raw = test[["lead_id", "created_at", "as_of", *config.attributes.categorical,
+                *config.attributes.numeric]]
+    events = load_events_dataset(config, Path(".")).events
+    scored = trained.scorer.score(raw, events)
+    np.testing.assert_allclose(scored["probability"].to_numpy(), trained.test_probability)
+    np.testing.assert_allclose(scored["rule_points"].to_numpy(),
+                               examples.rule_points[rows["test"]])
+    assert scored["score"].between(0, 100).all()
