@@ -4,11 +4,13 @@ package. Errors print one clear paragraph and exit non-zero, never a traceback."
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
+import numpy as np
 import pandas as pd
 import typer
 import yaml
@@ -22,6 +24,7 @@ from predictive_scoring.config import (
     BaseConfig,
     ConfigError,
     DatasetConfig,
+    ModelConfig,
     RulesConfig,
     load_config,
 )
@@ -37,8 +40,19 @@ from predictive_scoring.data import (
     parse_timestamps,
     write_quarantine,
 )
+from predictive_scoring.models import score_0_100
+from predictive_scoring.plots import (
+    calibration_figure,
+    gain_figure,
+    pr_figure,
+    roc_figure,
+    save_figures,
+    score_distribution_figure,
+    stage_conversion_figure,
+)
 from predictive_scoring.stages import FUNNEL, funnel_conversion, headline_rates
 from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.train import TrainingRun, run_training
 
 app = typer.Typer(help="Lead scoring learned from historical lead behaviour, next to the "
                   "classic hand-set points.", no_args_is_help=True,
@@ -304,6 +318,101 @@ def show_funnel(dataset: EventsDataset) -> None:
     rates = headline_rates(conversion)
     console.print("Headline rates: " + ", ".join(
         f"{name.replace('_', ' ')} [bold]{value:.1%}[/]" for name, value in rates.items()))
+
+
+class ModelKind(StrEnum):
+    """The estimators configs/models/ describes."""
+
+    LIGHTGBM = "lightgbm"
+    LOGREG = "logreg"
+
+
+MODELS_DIR = Path("configs/models")
+
+
+@app.command()
+@friendly
+def train(
+    config: ConfigOption,
+    model: Annotated[ModelKind, typer.Option(help="Estimator (configs/models/NAME.yaml).")]
+    = ModelKind.LIGHTGBM,
+    output: Annotated[Path | None, typer.Option(
+        help="Folder for metrics.json and plots (default: <output_dir>/<dataset>).")] = None,
+    strict: Annotated[bool, typer.Option(help="Fail on leakage warnings.")] = False,
+    on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Train a conversion model and compare it with the points on the same test leads."""
+    out = output or _default_out(base_config, config)
+    run_train(config, model, out, strict, on_bad_rows, base_config)
+
+
+def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool,
+              on_bad_rows: OnBadRows, base_config: Path) -> TrainingRun:
+    """Load, train, compare, write metrics.json and plots; return the run."""
+    config, dataset = _load(config_path, base_config, on_bad_rows, out / "quarantine")
+    base = load_config(base_config, BaseConfig)
+    rules_config = load_config(Path(config.rules), RulesConfig)
+    model_config = load_config(MODELS_DIR / f"{model.value}.yaml", ModelConfig)
+    with console.status(f"Training {model.value} on '{config.name}'..."):
+        run = run_training(dataset, config, model_config, rules_config, base, strict)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(run.metrics, indent=2, default=_json_value),
+                                      encoding="utf-8")
+    plots = save_figures(training_figures(run, base), out / "plots")
+    show_comparison(run.metrics)
+    console.print(f"Metrics -> [bold]{out / 'metrics.json'}[/]; plots -> {plots[0].parent}")
+    return run
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def training_figures(run: TrainingRun, base: BaseConfig) -> dict[str, object]:
+    """The plots a person reads after training: model vs rules (vs oracle) on test."""
+    test = run.trained.rows["test"]
+    examples = run.examples
+    y = examples.label[test]
+    p_model = run.trained.test_probability
+    scorers = {"model": p_model, "rules (points)": examples.rule_points[test]}
+    probabilities = {"model": p_model}
+    if examples.truth is not None:
+        scorers["oracle"] = probabilities["oracle"] = examples.truth[test]
+    stages = run.metrics["stages"]
+    return {
+        "roc": roc_figure(y, scorers),
+        "precision_recall": pr_figure(y, scorers),
+        "calibration": calibration_figure(y, probabilities, base.training.ece_bins),
+        "gain": gain_figure(y, scorers, (0.05, 0.1, 0.2)),
+        "score_distributions": score_distribution_figure(score_0_100(p_model),
+                                                         examples.rule_points[test], y),
+        "stage_conversion": stage_conversion_figure(
+            pd.DataFrame.from_dict(stages["model"], orient="index"),
+            pd.DataFrame.from_dict(stages["rules"], orient="index")),
+    }
+
+
+def show_comparison(metrics: dict) -> None:
+    """Print model vs rules (vs oracle) on the same test rows, and the warnings."""
+    names = [n for n in ("model", "rules", "oracle") if metrics.get(n)]
+    keys = ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10",
+            "captured_at_rules_volume"]
+    frame = pd.DataFrame({"metric": keys} | {n: [metrics[n][k] for k in keys] for n in names})
+    console.print(_table(
+        f"'{metrics['dataset']}': {metrics['n_test']:,} test examples, "
+        f"{metrics['positive_rate_test']:.2%} converted", frame, dict.fromkeys(names, ".4f")))
+    volume = metrics["handoff_volume_test"]
+    console.print(
+        f"At the rules' hand-off volume ({volume:,} test leads in MQL or later), the model's "
+        f"selection holds [bold]{metrics['model']['captured_at_rules_volume']:.1%}[/] of the "
+        f"eventual customers, the rules' {metrics['rules']['captured_at_rules_volume']:.1%}.")
+    for warning in metrics["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for note in metrics["notes"]:
+        console.print(f"note: {escape(note)}")
 
 
 @app.command()

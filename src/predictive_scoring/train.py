@@ -78,42 +78,43 @@ class Examples:
     spec: FeatureSpec | None
 
 
-def examples_from_table(dataset: TableDataset, config: DatasetConfig,
-                        rules: RulesConfig) -> Examples:
-    """Examples of a table-shaped dataset: one per row."""
+def examples_from_table(dataset: TableDataset, config: DatasetConfig, rules: RulesConfig,
+                        training: TrainingConfig) -> tuple[Examples, dict[str, np.ndarray]]:
+    """Examples of a table-shaped dataset (one per row) and the row positions of each slice."""
     table = dataset.table.reset_index(drop=True)
     points = score_points(rules, table, None)
     order = table.get("time")
-    return Examples(table, table["target"].to_numpy(np.int8), order, None, points.points,
-                    points.stage, feature_columns(config.attributes, None), None)
+    label = table["target"].to_numpy(np.int8)
+    examples = Examples(table, label, order, None, points.points, points.stage,
+                        feature_columns(config.attributes, None), None)
+    return examples, split_rows(table["lead_id"], order, label, training)
 
 
 def examples_from_events(dataset: EventsDataset, config: DatasetConfig, rules: RulesConfig,
-                         train_leads: pd.Index | None = None) -> tuple[Examples, Snapshots]:
-    """Snapshot examples of an events-shaped dataset, with behaviour features.
+                         training: TrainingConfig) -> tuple[Examples, dict[str, np.ndarray],
+                                                            Snapshots]:
+    """Snapshot examples of an events-shaped dataset, split, with behaviour features.
 
-    Args:
-        dataset: The validated dataset.
-        config: Its config (snapshots and feature settings).
-        rules: The points baseline to score each snapshot with.
-        train_leads: Leads whose events fit the behaviour vocabulary (default: all).
+    The split comes first so that the behaviour vocabulary is learnt from the training
+    leads' events only.
 
     Returns:
-        The examples and the snapshot bookkeeping (what was left out and why).
+        The examples, the row positions of each slice, and the snapshot bookkeeping.
     """
     snapshots = build_snapshots(dataset, config.snapshots, data_end_of(dataset))
     frame = snapshots.frame
+    label = frame["label"].to_numpy(np.int8)
+    rows = split_rows(frame["lead_id"], frame["created_at"], label, training)
     events = dataset.events
-    vocabulary = events if train_leads is None else events.loc[
-        events["lead_id"].isin(train_leads)]
-    spec = fit_feature_spec(vocabulary["event_type"].to_numpy(object),
-                            vocabulary["detail"].to_numpy(object), config.features)
+    train_events = events.loc[events["lead_id"].isin(frame["lead_id"].iloc[rows["train"]])]
+    spec = fit_feature_spec(train_events["event_type"].to_numpy(object),
+                            train_events["detail"].to_numpy(object), config.features)
     frame = pd.concat([frame, behaviour_features(spec, frame, events)], axis=1)
     points = score_points(rules, frame, events)
-    truth = _truth_of(frame, dataset.truth)
-    return Examples(frame, frame["label"].to_numpy(np.int8), frame["created_at"], truth,
-                    points.points, points.stage, feature_columns(config.attributes, spec),
-                    spec), snapshots
+    examples = Examples(frame, label, frame["created_at"], _truth_of(frame, dataset.truth),
+                        points.points, points.stage, feature_columns(config.attributes, spec),
+                        spec)
+    return examples, rows, snapshots
 
 
 def _truth_of(frame: pd.DataFrame, truth: pd.DataFrame | None) -> np.ndarray | None:
@@ -125,23 +126,24 @@ def _truth_of(frame: pd.DataFrame, truth: pd.DataFrame | None) -> np.ndarray | N
 
 
 # ------------------------------------------------------------------------ split
-def split_rows(examples: Examples, training: TrainingConfig) -> dict[str, np.ndarray]:
+def split_rows(lead_id: pd.Series, order: pd.Series | None, label: np.ndarray,
+               training: TrainingConfig) -> dict[str, np.ndarray]:
     """Row positions of the train, valid and test slices.
 
-    With time: leads ordered by their earliest time; the earliest go to train, the next
-    to valid, the latest to test, so test data is later than training data. Without time:
-    stratified random slices with the configured seed. A lead's rows never straddle
-    slices.
+    With time (``order``): leads ordered by their earliest time; the earliest go to
+    train, the next to valid, the latest to test, so test data is later than training
+    data. Without time: stratified random slices with the configured seed. A lead's rows
+    never straddle slices.
     """
-    if examples.order is None:
-        return _stratified_split(examples.label, training)
-    first_seen = examples.order.groupby(examples.frame["lead_id"].to_numpy()).min()
+    if order is None:
+        return _stratified_split(label, training)
+    first_seen = order.groupby(lead_id.to_numpy()).min()
     ranked = first_seen.sort_values(kind="stable").index
     n = len(ranked)
     n_test, n_valid = round(n * training.test_fraction), round(n * training.valid_fraction)
     slice_of = pd.Series(np.repeat(np.array(SPLITS), [n - n_valid - n_test, n_valid, n_test]),
                          index=ranked)
-    assigned = slice_of.reindex(examples.frame["lead_id"]).to_numpy()
+    assigned = slice_of.reindex(lead_id.to_numpy()).to_numpy()
     return {name: np.flatnonzero(assigned == name) for name in SPLITS}
 
 
@@ -292,3 +294,50 @@ def _stage_block(y: np.ndarray, stages: np.ndarray, order: list[str]) -> dict[st
     return {stage: {k: float(v) for k, v in row.items()} for stage, row in
             table.to_dict(orient="index").items()}
 
+
+
+# ------------------------------------------------------------------ one run
+@dataclass
+class TrainingRun:
+    """Everything one training run produced, for the CLI to write and log."""
+
+    examples: Examples
+    trained: TrainedModel
+    metrics: dict[str, Any]
+    warnings: list[str]
+
+
+def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
+                   rules: RulesConfig, training: TrainingConfig
+                   ) -> tuple[Examples, dict[str, np.ndarray], list[str]]:
+    """Examples and slices of either shape, with notes on what was left out."""
+    if isinstance(dataset, TableDataset):
+        examples, rows = examples_from_table(dataset, config, rules, training)
+        notes = [f"left out as filled in after the outcome: {c}"
+                 for c in dataset.dropped_for_leakage]
+        return examples, rows, notes
+    examples, rows, snapshots = examples_from_events(dataset, config, rules, training)
+    notes = [f"{snapshots.n_past_target:,} snapshots left out: lead already past the "
+             f"target stage; {snapshots.n_censored:,} left out: horizon runs past the end "
+             "of the data"]
+    return examples, rows, notes
+
+
+def run_training(dataset: EventsDataset | TableDataset, config: DatasetConfig,
+                 model: ModelConfig, rules: RulesConfig, base: BaseConfig,
+                 strict: bool) -> TrainingRun:
+    """Examples -> leakage check -> fit -> calibrate -> evaluate, as metrics.json holds it.
+
+    Raises:
+        TrainingError: Too little data, or leakage warnings when ``strict``.
+    """
+    examples, rows, notes = build_examples(dataset, config, rules, base.training)
+    warnings = leakage_warnings(examples.frame, examples.label, rows, examples.columns,
+                                base.training.leakage_auc)
+    if strict and warnings:
+        raise TrainingError("stopped by --strict: " + "; ".join(warnings))
+    trained = train_model(examples, config, model, rules, base, rows)
+    metrics = {"dataset": config.name, "model_kind": model.kind, **trained.metrics,
+               "calibration": trained.scorer.calibrator.method, "warnings": warnings,
+               "notes": notes}
+    return TrainingRun(examples, trained, metrics, warnings)

@@ -35,7 +35,8 @@ RULES = load_config(REPO / "configs/rules/classic_points.yaml", RulesConfig)
 
 
 @pytest.fixture(scope="module")
-def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Examples, DatasetConfig]:
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Examples, DatasetConfig,
+                                                                 dict[str, np.ndarray]]:
     root = tmp_path_factory.mktemp("sim")
     snapshots = SIMULATED.snapshots
     funnel = simulate_funnel(6_000, 11, snapshots.days_after_creation, snapshots.horizon_days)
@@ -43,14 +44,18 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Examples, Datas
     files = SIMULATED.files.model_copy(update={k: f"{k}.parquet" for k in
                                                ("leads", "events", "stage_changes", "truth")})
     config = SIMULATED.model_copy(update={"root": str(root), "files": files})
-    examples, _ = examples_from_events(load_events_dataset(config, Path(".")), config, RULES)
-    return examples, config
+    examples, rows, _ = examples_from_events(load_events_dataset(config, Path(".")), config,
+                                             RULES, BASE.training)
+    return examples, config, rows
 
 
 def test_time_split_keeps_leads_whole_and_tests_on_the_latest(simulated: tuple) -> None:
-    examples, _ = simulated
-    rows = split_rows(examples, BASE.training)
+    examples, _, rows = simulated
     assert sum(len(r) for r in rows.values()) == len(examples.frame)
+    train_leads = set(examples.frame["lead_id"].iloc[rows["train"]])
+    events = load_events_dataset(simulated[1], Path(".")).events
+    train_types = set(events.loc[events["lead_id"].isin(train_leads), "event_type"])
+    assert set(examples.spec.event_types) <= train_types  # vocabulary from training only
     leads = {name: set(examples.frame["lead_id"].iloc[r]) for name, r in rows.items()}
     assert not leads["train"] & leads["test"] and not leads["valid"] & leads["test"]
     assert not leads["train"] & leads["valid"]
@@ -64,9 +69,8 @@ def test_time_split_keeps_leads_whole_and_tests_on_the_latest(simulated: tuple) 
 def test_random_split_is_stratified_and_repeatable() -> None:
     label = np.r_[np.ones(100), np.zeros(900)].astype(np.int8)
     frame = pd.DataFrame({"lead_id": [str(i) for i in range(1000)]})
-    examples = Examples(frame, label, None, None, np.zeros(1000), np.zeros(1000),
-                        FeatureColumns((), ()), None)
-    first, second = split_rows(examples, BASE.training), split_rows(examples, BASE.training)
+    first = split_rows(frame["lead_id"], None, label, BASE.training)
+    second = split_rows(frame["lead_id"], None, label, BASE.training)
     for name in first:
         np.testing.assert_array_equal(first[name], second[name])
         assert label[first[name]].mean() == pytest.approx(0.1, abs=0.01)
@@ -105,9 +109,8 @@ def test_leakage_is_named() -> None:
 
 @pytest.mark.parametrize("kind", ["lightgbm", "logreg"])
 def test_model_beats_the_points_and_stays_calibrated(simulated: tuple, kind: str) -> None:
-    examples, config = simulated
+    examples, config, rows = simulated
     model = load_config(REPO / f"configs/models/{kind}.yaml", ModelConfig)
-    rows = split_rows(examples, BASE.training)
     trained = train_model(examples, config, model, RULES, BASE, rows)
     metrics = trained.metrics
     assert metrics["model"]["roc_auc"] > metrics["rules"]["roc_auc"] + 0.03
@@ -123,9 +126,8 @@ def test_model_beats_the_points_and_stays_calibrated(simulated: tuple, kind: str
 
 
 def test_scorer_scores_raw_leads_like_training(simulated: tuple) -> None:
-    examples, config = simulated
+    examples, config, rows = simulated
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
-    rows = split_rows(examples, BASE.training)
     trained = train_model(examples, config, model, RULES, BASE, rows)
     test = examples.frame.iloc[rows["test"]]
     raw = test[["lead_id", "created_at", "as_of", *config.attributes.categorical,
