@@ -2,14 +2,14 @@
 
 This module only draws: the numbers come from :mod:`predictive_scoring.evaluate` (gain,
 calibration, stage tables) and from scikit-learn (ROC and precision-recall curves). Each
-function builds a fresh :class:`matplotlib.figure.Figure` without pyplot, so nothing here
-touches matplotlib's global state or needs a display, and figures can be built in threads.
-:func:`save_figures` writes them as PNGs.
+function builds a fresh :class:`matplotlib.figure.Figure` without pyplot: no backend to
+choose, no display needed, no global figure registry to fill or close. :func:`save_figures`
+writes the figures as PNGs.
 
-Scorers are passed as ``{name: score}`` in a dict, and a scorer's colour follows its
-position in that dict (Okabe-Ito colours, safe for colour-blind readers): pass the scorers
-in the same order to every figure, e.g. ``{"model": p, "rules (points)": points}``, and
-each keeps its colour throughout the report.
+Scorers are passed as ``{name: score}`` in a dict. Colours are Okabe-Ito (safe for
+colour-blind readers) and stay with the scorer across figures: the report's own names
+(``"model"``, ``"rules (points)"``, ``"oracle"``) always get the same colour, even in a
+figure that leaves one of them out; other names take the remaining colours in dict order.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter
 from sklearn.metrics import (
     average_precision_score,
     precision_recall_curve,
@@ -44,7 +44,11 @@ DPI = 110
 FIGSIZE = (800 / DPI, 550 / DPI)
 
 SCORER_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000")
-"""Okabe-Ito colours (yellow left out: too pale on white), given to scorers in dict order."""
+"""Okabe-Ito colours (yellow left out: too pale on white)."""
+
+NAMED_COLOURS = {"model": SCORER_COLOURS[0], "rules (points)": SCORER_COLOURS[1],
+                 "oracle": SCORER_COLOURS[2]}
+"""Fixed colours of the report's scorers, so each looks the same in every figure."""
 
 REFERENCE_COLOUR = "#7F7F7F"
 CONVERTED_COLOUR = "#D55E00"
@@ -54,15 +58,21 @@ STAGE_TABLE_COLUMNS = ("leads", "conversion_rate")
 
 
 # ----------------------------------------------------------------------------- helpers
-def _new_figure(nrows: int = 1, ncols: int = 1, **subplots: object) -> tuple[Figure, object]:
-    """A report-sized figure with constrained layout, and its axes (one or an array)."""
-    figure = Figure(figsize=FIGSIZE, layout="constrained")
-    return figure, figure.subplots(nrows, ncols, **subplots)
+def _new_figure() -> Figure:
+    """An empty report-sized figure (about 800 x 550 px when saved) with constrained layout."""
+    return Figure(figsize=FIGSIZE, layout="constrained")
+
+
+def _percent(share: float, _position: int | None = None) -> str:
+    """Tick label of a share: 0.05 -> '5%', 0.025 -> '2.5%' (no trailing '.0')."""
+    return f"{100 * share:.4g}%"
 
 
 def _colours(names: Sequence[str]) -> dict[str, str]:
-    """Colour of each scorer, by its position among ``names``."""
-    return {name: SCORER_COLOURS[i % len(SCORER_COLOURS)] for i, name in enumerate(names)}
+    """Colour of each scorer: its fixed colour if it has one, else the next unused colour."""
+    taken = {NAMED_COLOURS[name] for name in names if name in NAMED_COLOURS}
+    spare = iter([colour for colour in SCORER_COLOURS if colour not in taken] * len(names))
+    return {name: NAMED_COLOURS.get(name) or next(spare) for name in names}
 
 
 def _outcomes(y: Vector) -> np.ndarray:
@@ -73,12 +83,12 @@ def _outcomes(y: Vector) -> np.ndarray:
     bad = ~np.isin(values, (0, 1))
     if bad.any():
         row = int(np.argmax(bad))
-        raise ValueError(f"y must hold only 0 and 1; found {values[row]!r} at row {row}")
+        raise ValueError(f"y must hold only 0 and 1; found {values[row].item()!r} at row {row}")
     return values.astype(int)
 
 
 def _scorer_arrays(y: np.ndarray, scorers: Mapping[str, Vector]) -> dict[str, np.ndarray]:
-    """Each score as a float array, or ValueError when there is none or a length is wrong."""
+    """Each score as a float array; ValueError if none, or one is misshaped or not finite."""
     if not scorers:
         raise ValueError("scorers is empty: pass at least one {name: score} pair")
     arrays = {str(name): np.asarray(score, dtype=float) for name, score in scorers.items()}
@@ -86,6 +96,9 @@ def _scorer_arrays(y: np.ndarray, scorers: Mapping[str, Vector]) -> dict[str, np
         if score.shape != y.shape:
             raise ValueError(f"score {name!r} has shape {score.shape} but y has {y.shape}; "
                              "pass one score per lead")
+        if not np.isfinite(score).all():
+            row = int(np.argmax(~np.isfinite(score)))
+            raise ValueError(f"score {name!r} must be finite; found {score[row]} at row {row}")
     return arrays
 
 
@@ -93,22 +106,24 @@ def _one_outcome(y: np.ndarray) -> str | None:
     """Why a ranking curve is not defined (all leads share one outcome), or None."""
     if np.unique(y).size == 2:
         return None
-    outcome = "converted" if y[0] == 1 else "did not convert"
-    return f"not defined: all {y.size:,} leads {outcome}"
+    if y[0] == 1:
+        return f"not defined: all {y.size:,} leads converted"
+    return f"not defined: none of the {y.size:,} leads converted"
 
 
 def _note_undefined(ax: Axes, reason: str) -> None:
     """Write ``reason`` across the middle of an axes whose curves were left out."""
     ax.text(0.5, 0.5, reason, transform=ax.transAxes, ha="center", va="center",
-            fontsize=11, color=REFERENCE_COLOUR, wrap=True)
+            fontsize=11, color=REFERENCE_COLOUR, wrap=True,
+            bbox={"boxstyle": "round", "fc": "white", "ec": REFERENCE_COLOUR})
 
 
 def _percent_axes(ax: Axes, xlabel: str, ylabel: str) -> None:
     """Label both axes and show their 0-1 values as percentages."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1))
-    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    ax.xaxis.set_major_formatter(FuncFormatter(_percent))
+    ax.yaxis.set_major_formatter(FuncFormatter(_percent))
     ax.grid(alpha=0.3)
 
 
@@ -134,15 +149,15 @@ def roc_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
     """
     labels = _outcomes(y)
     scores, reason = _scorer_arrays(labels, scorers), _one_outcome(labels)
-    figure, ax = _new_figure()
-    for (name, score), colour in zip(scores.items(), _colours(list(scores)).values(),
-                                     strict=True):
-        if reason is None:
-            false_positive, true_positive, _ = roc_curve(labels, score)
-            auc = roc_auc_score(labels, score)
+    figure = _new_figure()
+    ax = figure.subplots()
+    if reason is None:
+        for name, colour in _colours(list(scores)).items():
+            false_positive, true_positive, _ = roc_curve(labels, scores[name])
+            auc = roc_auc_score(labels, scores[name])
             ax.plot(false_positive, true_positive, color=colour, lw=2,
-                    label=f"{name} (AUC {auc:.3f})")
-    ax.plot([0, 1], [0, 1], ls="--", color=REFERENCE_COLOUR, label="chance (AUC 0.500)")
+                    label=f"{name}, AUC {auc:.3f}")
+    ax.plot([0, 1], [0, 1], ls="--", color=REFERENCE_COLOUR, label="chance, AUC 0.500")
     if reason is not None:
         _note_undefined(ax, reason)
     _percent_axes(ax, "false positive rate (% of non-converters selected)",
@@ -168,14 +183,14 @@ def pr_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
     """
     labels = _outcomes(y)
     scores, reason = _scorer_arrays(labels, scorers), _one_outcome(labels)
-    figure, ax = _new_figure()
-    for (name, score), colour in zip(scores.items(), _colours(list(scores)).values(),
-                                     strict=True):
-        if reason is None:
-            precision, recall, _ = precision_recall_curve(labels, score)
-            average_precision = average_precision_score(labels, score)
+    figure = _new_figure()
+    ax = figure.subplots()
+    if reason is None:
+        for name, colour in _colours(list(scores)).items():
+            precision, recall, _ = precision_recall_curve(labels, scores[name])
+            average_precision = average_precision_score(labels, scores[name])
             ax.plot(recall, precision, drawstyle="steps-post", color=colour, lw=2,
-                    label=f"{name} (AP {average_precision:.3f})")
+                    label=f"{name}, AP {average_precision:.3f}")
     base_rate = labels.mean()
     ax.axhline(base_rate, ls="--", color=REFERENCE_COLOUR, label=f"base rate {base_rate:.1%}")
     if reason is not None:
@@ -189,22 +204,29 @@ def pr_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
 
 # ---------------------------------------------------------------------- calibration
 def _calibration_tables(
-    y: np.ndarray, probabilities: Mapping[str, Vector], n_bins: int
+    y: np.ndarray, predictions: Mapping[str, np.ndarray], n_bins: int
 ) -> dict[str, tuple[pd.DataFrame, float]]:
     """Per scorer: its quantile-bin calibration table and its ECE."""
-    return {str(name): (calibration_table(y, p, n_bins), expected_calibration_error(y, p, n_bins))
-            for name, p in probabilities.items()}
+    return {name: (calibration_table(y, p, n_bins), expected_calibration_error(y, p, n_bins))
+            for name, p in predictions.items()}
 
 
 def _probability_range(tables: Mapping[str, tuple[pd.DataFrame, float]]) -> float:
-    """Upper end of the axes: just above every prediction and observed rate, at most 1.
+    """Upper end of the axes: just above every bin's mean prediction and rate, at most 1.
 
     Conversion probabilities are often all small; zooming in keeps the bins apart
     instead of crowding them into a corner of the unit square.
     """
-    highest = max(max(table["highest_predicted"].max(), table["observed_rate"].max())
+    highest = max(max(table["mean_predicted"].max(), table["observed_rate"].max())
                   for table, _ in tables.values())
-    return float(min(1.0, 1.05 * highest)) if highest > 0 else 1.0
+    return float(min(1.0, 1.1 * highest)) if highest > 0 else 1.0
+
+
+def _prediction_histogram(ax: Axes, predicted: np.ndarray, upper: float, colour: str) -> None:
+    """Share of leads per prediction bin up to ``upper``; the last bin takes all above it."""
+    edges = np.linspace(0, upper, 41)
+    ax.hist(np.minimum(predicted, upper), bins=edges, histtype="step", lw=1.5, color=colour,
+            weights=np.full(predicted.size, 1 / predicted.size))
 
 
 def calibration_figure(y: Vector, probabilities: Mapping[str, Vector], n_bins: int) -> Figure:
@@ -212,8 +234,9 @@ def calibration_figure(y: Vector, probabilities: Mapping[str, Vector], n_bins: i
 
     The top axes plots each quantile bin's observed conversion rate against its mean
     prediction (:func:`~predictive_scoring.evaluate.calibration_table`), next to the
-    diagonal of perfect calibration; the legend gives each scorer's ECE. Both axes run
-    from 0 to just above the largest prediction or observed rate.
+    diagonal of perfect calibration; the legend gives each scorer's ECE. The axes run
+    from 0 to just above the largest bin mean or observed rate; the histogram's last bin
+    also counts the predictions beyond that.
 
     Args:
         y: Conversion labels (0/1).
@@ -225,19 +248,18 @@ def calibration_figure(y: Vector, probabilities: Mapping[str, Vector], n_bins: i
         A figure with two axes sharing the x axis: reliability on top, histogram below.
     """
     labels = _outcomes(y)
-    tables = _calibration_tables(labels, probabilities, n_bins)
+    predictions = _scorer_arrays(labels, probabilities)
+    tables = _calibration_tables(labels, predictions, n_bins)
     upper, colours = _probability_range(tables), _colours(list(tables))
-    figure, (reliability, histogram) = _new_figure(
-        2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 1)})
+    figure = _new_figure()
+    reliability, histogram = figure.subplots(2, 1, sharex=True,
+                                             gridspec_kw={"height_ratios": (3, 1)})
     reliability.plot([0, upper], [0, upper], ls="--", color=REFERENCE_COLOUR,
                      label="perfectly calibrated")
-    edges = np.linspace(0, upper, 41)
     for name, (table, ece) in tables.items():
         reliability.plot(table["mean_predicted"], table["observed_rate"], marker="o",
-                         color=colours[name], lw=1.5, label=f"{name} (ECE {ece:.3f})")
-        predicted = np.asarray(probabilities[name], dtype=float)
-        histogram.hist(predicted, bins=edges, histtype="step", lw=1.5, color=colours[name],
-                       weights=np.full(predicted.size, 1 / predicted.size))
+                         color=colours[name], lw=1.5, label=f"{name}, ECE {ece:.3f}")
+        _prediction_histogram(histogram, predictions[name], upper, colours[name])
     _percent_axes(reliability, "", "observed conversion rate (% of leads in bin)")
     reliability.set(xlim=(0, upper), ylim=(0, upper),
                     title=f"Calibration: observed vs predicted ({n_bins} equal-frequency bins)")
@@ -247,26 +269,36 @@ def calibration_figure(y: Vector, probabilities: Mapping[str, Vector], n_bins: i
 
 
 # ----------------------------------------------------------------------------- gain
-def _spread(heights: np.ndarray, gap: float) -> np.ndarray:
-    """Label heights moved apart to at least ``gap`` from each other, order kept."""
-    order = np.argsort(heights)
-    placed = np.array(heights, dtype=float)
-    for previous, current in zip(order[:-1], order[1:], strict=True):
-        placed[current] = max(placed[current], placed[previous] + gap)
-    return placed
+def _stacked_labels(gains: np.ndarray, gap: float) -> tuple[np.ndarray, bool]:
+    """Heights for the gain labels at one mark, and whether they go left of the mark.
+
+    Gain curves never fall, so the area left of the mark and above the highest gain,
+    and the area right of it and below the lowest gain, hold no curve: the labels are
+    stacked in the first, highest gain on top, or in the second when the first would
+    leave the axes.
+
+    Returns:
+        One height per gain, and True for left of the mark (False: right of it).
+    """
+    steps = gap * np.arange(1, gains.size + 1)
+    heights, order = np.empty(gains.size), np.argsort(gains, kind="stable")
+    above = gains.max() + steps[-1] <= 1.0
+    heights[order] = gains.max() + steps if above else gains.min() - steps[::-1]
+    return heights, above
 
 
 def _annotate_gains(ax: Axes, gains: dict[str, np.ndarray], marks: np.ndarray) -> None:
-    """Mark each scorer's gain at each fraction, labels stacked so they do not overlap."""
+    """Dot each scorer's gain at each mark, and label it in its colour clear of the curves."""
     colours = _colours(list(gains))
     for column, mark in enumerate(marks):
         ax.axvline(mark, ls=":", lw=1, color=REFERENCE_COLOUR)
         at_mark = np.array([gain[column] for gain in gains.values()])
-        for (name, gain), height in zip(gains.items(), _spread(at_mark, 0.055), strict=True):
-            ax.scatter(mark, gain[column], color=colours[name], s=30, zorder=3)
-            ax.annotate(f"{gain[column]:.0%}", (mark, height), xytext=(4, 0),
-                        textcoords="offset points", va="center", fontsize=8,
-                        color=colours[name], fontweight="bold",
+        heights, left = _stacked_labels(at_mark, 0.045)
+        for name, gain, height in zip(gains, at_mark, heights, strict=True):
+            ax.scatter(mark, gain, color=colours[name], s=30, zorder=3)
+            ax.annotate(f"{gain:.0%}", (mark, height), xytext=(-3 if left else 3, 0),
+                        textcoords="offset points", ha="right" if left else "left",
+                        va="center", fontsize=8, color=colours[name], fontweight="bold",
                         bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
                               "alpha": 0.8})
 
@@ -293,16 +325,16 @@ def gain_figure(
     """
     labels = _outcomes(y)
     scores, base_rate = _scorer_arrays(labels, scorers), labels.mean()
-    reason = None if base_rate > 0 else f"not defined: none of the {labels.size:,} leads converted"
-    figure, ax = _new_figure()
-    colours, gains = _colours(list(scores)), {}
-    for name, score in scores.items():
-        if reason is None:
-            ax.plot(*gain_curve(labels, score), color=colours[name], lw=2, label=name)
-            gains[name] = gain_at(labels, score, marks)
+    reason = None if base_rate > 0 else _one_outcome(labels)
+    figure = _new_figure()
+    ax = figure.subplots()
+    if reason is None:
+        for name, colour in _colours(list(scores)).items():
+            ax.plot(*gain_curve(labels, scores[name]), color=colour, lw=2, label=name)
     ax.plot([0, 1], [0, 1], ls="--", color=REFERENCE_COLOUR, label="random order")
     if reason is None:
         ax.plot([0, base_rate, 1], [0, 1, 1], ls=":", color="black", label="perfect ranking")
+        gains = {name: gain_at(labels, score, marks) for name, score in scores.items()}
         _annotate_gains(ax, gains, np.asarray(marks, dtype=float))
     else:
         _note_undefined(ax, reason)
@@ -315,7 +347,7 @@ def gain_figure(
 
 # ------------------------------------------------------------------ distributions
 def _points_bins(points: np.ndarray) -> np.ndarray:
-    """Bin edges for rule points: whole-point bins centred on integers, about 40 at most."""
+    """Bin edges for rule points: bins a whole number of points wide, 40 at most."""
     low, high = np.floor(points.min()), np.ceil(points.max())
     width = max(1.0, float(np.ceil((high - low + 1) / 40)))
     return np.arange(low - width / 2, high + width, width)
@@ -332,7 +364,8 @@ def _outcome_histogram(ax: Axes, values: np.ndarray, y: np.ndarray, edges: np.nd
             ax.hist(chosen, bins=edges, weights=np.full(chosen.size, 1 / chosen.size),
                     histtype=style, color=colour, lw=2, alpha=0.6 if outcome == 0 else 1.0,
                     label=f"{label} (n={chosen.size:,})")
-    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    ax.set_ylim(0, 1.2 * ax.get_ylim()[1])  # headroom keeps the legend off the bars
+    ax.yaxis.set_major_formatter(FuncFormatter(_percent))
     ax.set_ylabel("share of the outcome's leads (%)")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
@@ -345,7 +378,8 @@ def score_distribution_figure(
 
     Each outcome's histogram sums to 100% of its own leads, so the few converters show
     as clearly as the many non-converters and the overlap of the two shapes is what
-    tells a good scorer.
+    tells a good scorer. The model's axis runs from 0 to the next multiple of 10 above
+    its highest score.
 
     Args:
         model_score_0_100: The model's score of each lead, from 0 to 100.
@@ -363,9 +397,12 @@ def score_distribution_figure(
         row = int(np.argmax(~((model_score >= 0) & (model_score <= 100))))
         raise ValueError(f"model_score_0_100 must lie in [0, 100]; found {model_score[row]} "
                          f"at row {row}")
-    figure, (model_ax, rules_ax) = _new_figure(1, 2)
-    _outcome_histogram(model_ax, model_score, labels, np.linspace(0, 100, 21))
-    model_ax.set(xlabel="model score (0-100)", title="Model score", xlim=(0, 100))
+    figure = _new_figure()
+    model_ax, rules_ax = figure.subplots(1, 2)
+    # Scores often sit low on the 0-100 scale; 20 bins over the used range show the shapes.
+    upper = max(10.0, min(100.0, 10 * np.ceil(model_score.max() / 10)))
+    _outcome_histogram(model_ax, model_score, labels, np.linspace(0, upper, 21))
+    model_ax.set(xlabel="model score (0-100 scale)", title="Model score", xlim=(0, upper))
     _outcome_histogram(rules_ax, points, labels, _points_bins(points))
     rules_ax.set(xlabel="rule points", title="Rules (points)")
     figure.suptitle("Score distribution by outcome")
@@ -399,13 +436,15 @@ def stage_conversion_figure(
         table_model: Stage table of the model's stages, from
             :func:`~predictive_scoring.evaluate.stage_conversion`.
         table_rules: Stage table of the rules' stages, over the same stages.
-        names: Legend names of the two scorers, in the order used for every figure.
+        names: Legend names of the model and the rules (they pick the bar colours as in
+            the other figures).
 
     Returns:
         A figure with one axes holding two bar groups (model first).
     """
     _check_stage_tables(table_model, table_rules)
-    figure, ax = _new_figure()
+    figure = _new_figure()
+    ax = figure.subplots()
     positions, width = np.arange(len(table_model)), 0.4
     colours = _colours(names)
     for offset, name, table in ((-width / 2, names[0], table_model),
@@ -416,13 +455,13 @@ def stage_conversion_figure(
         ax.bar_label(bars, labels=[f"{int(n):,}" for n in table["leads"]], fontsize=7,
                      padding=2)
     ax.set_xticks(positions, [str(stage) for stage in table_model.index])
-    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    ax.yaxis.set_major_formatter(FuncFormatter(_percent))
     ax.margins(y=0.12)
     ax.grid(axis="y", alpha=0.3)
     ax.set(xlabel="stage (bar labels: leads in the stage)",
            ylabel="conversion rate (% of the stage's leads)",
            title="Conversion rate by stage: model vs rules")
-    ax.legend(loc="upper left")
+    ax.legend(loc="best")
     return figure
 
 
