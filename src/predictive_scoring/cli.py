@@ -20,24 +20,31 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from predictive_scoring import rules as points
+from predictive_scoring import tracking
 from predictive_scoring.config import (
     BaseConfig,
+    ColumnNames,
     ConfigError,
     DatasetConfig,
     ModelConfig,
+    ReadOptions,
     RulesConfig,
     load_config,
 )
 from predictive_scoring.data import (
+    ROW,
     DataValidationError,
     EventsDataset,
     TableDataset,
     all_problems,
     checks_summary,
     data_end_of,
+    dataset_files,
     describe_problems,
+    fingerprint,
     load_dataset,
     parse_timestamps,
+    read_scoring_events,
     write_quarantine,
 )
 from predictive_scoring.models import score_0_100
@@ -50,9 +57,10 @@ from predictive_scoring.plots import (
     score_distribution_figure,
     stage_conversion_figure,
 )
+from predictive_scoring.predict import count_rows, score_file
 from predictive_scoring.stages import FUNNEL, funnel_conversion, headline_rates
 from predictive_scoring.synthetic import simulate_funnel, write_funnel
-from predictive_scoring.train import TrainingRun, run_training
+from predictive_scoring.train import TrainingRun, bundle_example, run_training
 
 app = typer.Typer(help="Lead scoring learned from historical lead behaviour, next to the "
                   "classic hand-set points.", no_args_is_help=True,
@@ -243,7 +251,8 @@ def rules_command(
     dataset_config, dataset = _load(config, base_config, on_bad_rows,
                                     output.parent / "quarantine")
     rules_config = load_config(rules or Path(dataset_config.rules), RulesConfig)
-    scored = score_with_rules(rules_config, dataset, parse_as_of(as_of, dataset_config))
+    scored = score_with_rules(rules_config, dataset,
+                              parse_timestamp_option(as_of, dataset_config.read))
     _write_frame(scored, output)
     show_rule_stages(scored, rules_config)
     console.print(f"Scored {len(scored):,} leads -> [bold]{output}[/]")
@@ -278,11 +287,11 @@ def score_with_rules(rules_config: RulesConfig, dataset: EventsDataset | TableDa
                          fired_rules=result.fired_text()).reset_index(drop=True)
 
 
-def parse_as_of(text: str | None, config: DatasetConfig) -> pd.Timestamp | None:
+def parse_timestamp_option(text: str | None, read: ReadOptions) -> pd.Timestamp | None:
     """The ``--as-of`` option as a UTC timestamp, read like the dataset's timestamps."""
     if text is None:
         return None
-    parsed = parse_timestamps(pd.Series([text]), config.read)
+    parsed = parse_timestamps(pd.Series([text]), read)
     if parsed.isna().iloc[0]:
         raise ValueError(f"--as-of {text!r} is not a timestamp (use ISO 8601, e.g. "
                          "2025-06-30T00:00:00Z)")
@@ -339,30 +348,80 @@ def train(
     output: Annotated[Path | None, typer.Option(
         help="Folder for metrics.json and plots (default: <output_dir>/<dataset>).")] = None,
     strict: Annotated[bool, typer.Option(help="Fail on leakage warnings.")] = False,
+    register: Annotated[bool, typer.Option(
+        help="Register the model (alias challenger; champion when it beats the current "
+        "one). --no-register still logs the run.")] = True,
     on_bad_rows: BadRowsOption = OnBadRows.FAIL,
     base_config: BaseOption = DEFAULT_BASE,
 ) -> None:
     """Train a conversion model and compare it with the points on the same test leads."""
     out = output or _default_out(base_config, config)
-    run_train(config, model, out, strict, on_bad_rows, base_config)
+    run_train(config, model, out, strict, register, on_bad_rows, base_config)
 
 
-def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool,
+def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, register: bool,
               on_bad_rows: OnBadRows, base_config: Path) -> TrainingRun:
-    """Load, train, compare, write metrics.json and plots; return the run."""
+    """Load, train, compare, write metrics.json and plots, log and register; return the run."""
     config, dataset = _load(config_path, base_config, on_bad_rows, out / "quarantine")
     base = load_config(base_config, BaseConfig)
-    rules_config = load_config(Path(config.rules), RulesConfig)
-    model_config = load_config(MODELS_DIR / f"{model.value}.yaml", ModelConfig)
+    rules_path = Path(config.rules)
+    model_path = MODELS_DIR / f"{model.value}.yaml"
+    rules_config = load_config(rules_path, RulesConfig)
+    model_config = load_config(model_path, ModelConfig)
     with console.status(f"Training {model.value} on '{config.name}'..."):
         run = run_training(dataset, config, model_config, rules_config, base, strict)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(run.metrics, indent=2, default=_json_value),
-                                      encoding="utf-8")
+    metrics_path = out / "metrics.json"
+    metrics_path.write_text(json.dumps(run.metrics, indent=2, default=_json_value),
+                            encoding="utf-8")
     plots = save_figures(training_figures(run, base), out / "plots")
     show_comparison(run.metrics)
-    console.print(f"Metrics -> [bold]{out / 'metrics.json'}[/]; plots -> {plots[0].parent}")
+    console.print(f"Metrics -> [bold]{metrics_path}[/]; plots -> {plots[0].parent}")
+    with console.status("Logging the run and the model to MLflow..."):
+        version = log_training(run, dataset, config, model_config, base,
+                               [config_path, base_config, rules_path, model_path],
+                               [metrics_path, *plots], register)
+    _report_registry(base, version, run)
     return run
+
+
+def log_training(run: TrainingRun, dataset: EventsDataset | TableDataset,
+                 config: DatasetConfig, model_config: ModelConfig, base: BaseConfig,
+                 config_files: list[Path], outputs: list[Path], register: bool) -> str | None:
+    """Log params, metrics, files and the bundle; register it. Returns the version."""
+    tracking.use_tracking(base)
+    events = dataset.events if isinstance(dataset, EventsDataset) else None
+    fingerprint_value = fingerprint(dataset_files(config, base.resolved_data_dir()))
+    with tracking.start_run(config.name, f"{model_config.kind}-{fingerprint_value[:6]}",
+                            artifact_location=tracking.artifact_location(base)):
+        tracking.log_params({"dataset": config.name, "model_kind": model_config.kind,
+                             "calibration": run.metrics["calibration"], **model_config.params})
+        tracking.set_tags({"dataset_fingerprint": fingerprint_value,
+                           "warnings": len(run.warnings)})
+        tracking.log_metrics(run.metrics["model"])
+        tracking.log_metrics({k: run.metrics[k] for k in ("rules", "oracle") if run.metrics[k]})
+        tracking.log_dict({"warnings": run.warnings, "notes": run.metrics["notes"]},
+                          "warnings.json")
+        tracking.log_files(config_files, "configs")
+        tracking.log_files(outputs, "results")
+        info = tracking.log_bundle(run.trained.scorer, bundle_example(run, events, 3),
+                                   base.model_name(config.name) if register else None)
+    return str(info.registered_model_version) if register else None
+
+
+def _report_registry(base: BaseConfig, version: str | None, run: TrainingRun) -> None:
+    if version is None:
+        console.print("Logged to MLflow (not registered).")
+        return
+    training = base.training
+    name = base.model_name(run.metrics["dataset"])
+    promoted = tracking.promote_if_better(
+        name, version, training.promotion_metric,
+        training.promotion_higher_is_better, run.metrics["model"][training.promotion_metric])
+    verdict = "is the new [bold]champion[/]" if promoted else "is the challenger"
+    value = run.metrics["model"][training.promotion_metric]
+    console.print(f"Registered '{name}' version {version}: it {verdict} "
+                  f"({training.promotion_metric} {value:.4f}).")
 
 
 def _json_value(value: object) -> object:
@@ -415,6 +474,96 @@ def show_comparison(metrics: dict) -> None:
         console.print(f"note: {escape(note)}")
 
 
+DatasetName = Annotated[str, typer.Option("--dataset", help="Dataset name (its config's "
+                        "`name`); each dataset has its own registered model.")]
+
+
+@app.command()
+@friendly
+def promote(
+    dataset: DatasetName,
+    version: Annotated[str, typer.Option(help="Registered version to make champion.")],
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Make a registered version the champion (the one serving and scoring load)."""
+    base = load_config(base_config, BaseConfig)
+    tracking.use_tracking(base)
+    tracking.promote(base.model_name(dataset), version)
+    console.print(f"'{base.model_name(dataset)}' version {version} is now the champion.")
+
+
+@app.command()
+@friendly
+def rollback(dataset: DatasetName, base_config: BaseOption = DEFAULT_BASE) -> None:
+    """Give the champion alias back to the version that held it before."""
+    base = load_config(base_config, BaseConfig)
+    tracking.use_tracking(base)
+    version = tracking.rollback(base.model_name(dataset))
+    console.print(f"'{base.model_name(dataset)}' champion rolled back to version {version}.")
+
+
+@app.command()
+@friendly
+def export(
+    dataset: DatasetName,
+    out: Annotated[Path, typer.Option(help="Folder for the bundle (e.g. models/champion).")],
+    alias: Annotated[str, typer.Option(help="Registry alias to export.")] = "champion",
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Copy a registered bundle to a folder that loads without a tracking server."""
+    base = load_config(base_config, BaseConfig)
+    tracking.use_tracking(base)
+    path = tracking.export_bundle(base.model_name(dataset), alias, out)
+    console.print(f"Exported '{base.model_name(dataset)}@{alias}' -> [bold]{path}[/]")
+
+
+@app.command()
+@friendly
+def score(
+    model: Annotated[str, typer.Option(help="models:/NAME@champion, models:/NAME/VERSION, "
+                                       "runs:/..., or an exported folder.")],
+    input: Annotated[Path, typer.Option("--input", help="Leads to score (.csv/.parquet).")],
+    output: Annotated[Path, typer.Option(help="Scores (.csv or .parquet).")],
+    events: Annotated[Path | None, typer.Option(help="The leads' events (events shape).")]
+    = None,
+    as_of: Annotated[str | None, typer.Option(
+        help="Score as of this time (ISO 8601) where a row has no as_of; default: now.")]
+    = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk (bounds memory).")]
+    = 200_000,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Score a file of leads: probability, score, suggested stage, and the rules' points."""
+    base = load_config(base_config, BaseConfig)
+    tracking.use_tracking(base)
+    with console.status(f"Loading {model}..."):
+        scorer = tracking.load_scorer(model)
+    read = ReadOptions()
+    moment = parse_timestamp_option(as_of, read) or pd.Timestamp.now(tz="UTC")
+    event_frame = _scoring_events(events, read, output) if events else None
+    total = count_rows(input, read)
+    with _progress() as progress:
+        task = progress.add_task("Scoring leads", total=total)
+        summary = score_file(scorer, input, event_frame, moment, output, chunk_rows, read,
+                             lambda done: progress.update(task, completed=done))
+    console.print(f"Read {summary.rows_in:,} rows: {summary.rows_scored:,} scored, "
+                  f"{summary.rows_failed:,} could not be scored -> [bold]{output}[/]")
+    if summary.quarantine:
+        console.print(f"[yellow]Rows that could not be scored (with reasons):[/] "
+                      f"{summary.quarantine}")
+
+
+def _scoring_events(path: Path, read: ReadOptions, output: Path) -> pd.DataFrame:
+    with console.status(f"Reading events from {path}..."):
+        events, bad = read_scoring_events(path, read, ColumnNames())
+    if len(bad):
+        quarantine = output.with_name(f"{output.stem}.events.quarantine.csv")
+        quarantine.parent.mkdir(parents=True, exist_ok=True)
+        bad.rename(columns={ROW: "row"}).to_csv(quarantine, index=False)
+        console.print(f"[yellow]{len(bad):,} event rows could not be used[/] -> {quarantine}")
+    return events
+
+
 @app.command()
 @friendly
 def quickstart(
@@ -425,7 +574,8 @@ def quickstart(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     base_config: BaseOption = DEFAULT_BASE,
 ) -> None:
-    """The main job end to end: simulate a funnel, validate it, score it with the points."""
+    """The main job end to end: simulate, validate, score with the points, train, compare
+    and register the model, on the embedded defaults (local SQLite MLflow store)."""
     base = load_config(base_config, BaseConfig)
     out = out or Path(base.output_dir) / "quickstart"
     config_path = run_simulation(leads, seed, out / "data", FileFormat.CSV, SIMULATED_CONFIG)
@@ -435,8 +585,10 @@ def quickstart(
     scored = score_with_rules(rules_config, dataset, None)
     _write_frame(scored, out / "rule_scores.csv")
     show_rule_stages(scored, rules_config)
-    console.print(f"[green]Done.[/] Points for {len(scored):,} leads -> "
-                  f"{out / 'rule_scores.csv'}")
+    run_train(config_path, ModelKind.LIGHTGBM, out, False, True, OnBadRows.FAIL, base_config)
+    console.print(f"[green]Done.[/] Everything is under {out}; the run is in the MLflow store "
+                  f"({tracking.tracking_uri(base)}): `mlflow ui --backend-store-uri "
+                  f"{tracking.tracking_uri(base)}` shows it.")
 
 
 if __name__ == "__main__":

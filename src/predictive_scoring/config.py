@@ -58,6 +58,10 @@ class BaseConfig(StrictModel):
     output_dir: str
     training: TrainingConfig
 
+    def model_name(self, dataset: str) -> str:
+        """The registered model of a dataset: each dataset has its own champion."""
+        return f"{self.registry_name}-{dataset}"
+
     def resolved_data_dir(self) -> Path:
         """The dataset folder: the environment variable if set, else ``data_dir``."""
         return Path(os.environ.get(DATA_DIR_ENV) or self.data_dir)

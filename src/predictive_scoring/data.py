@@ -10,6 +10,7 @@ row 1 is the first line under the header of a CSV file.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from predictive_scoring.config import DatasetConfig, ReadOptions, SnapshotConfig
+from predictive_scoring.config import ColumnNames, DatasetConfig, ReadOptions, SnapshotConfig
 from predictive_scoring.stages import FUNNEL, Stage
 
 ROW = "_row"
@@ -533,3 +534,50 @@ def load_dataset(config: DatasetConfig, data_dir: Path) -> EventsDataset | Table
     if config.shape == "events":
         return load_events_dataset(config, data_dir)
     return load_table_dataset(config, data_dir)
+
+
+def fingerprint(paths: Sequence[Path]) -> str:
+    """A short SHA-256 of the files' bytes: which data a model was trained on."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def dataset_files(config: DatasetConfig, data_dir: Path) -> list[Path]:
+    """The files a dataset config reads."""
+    root = config.root_dir(data_dir)
+    if config.shape == "table":
+        return [root / config.table.file]
+    files = config.files
+    return [root / files.leads, root / files.events, root / files.stage_changes]
+
+
+def read_scoring_events(path: Path, read: ReadOptions,
+                        columns: ColumnNames) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Events to score with: the usable rows, and the rows that are not (with reasons).
+
+    Events of leads that are not being scored are harmless and kept; an event without a
+    lead, a parseable timestamp or a type cannot be used.
+    """
+    raw = read_frame(path, read)
+    required = {"lead_id": columns.lead_id, "timestamp": columns.timestamp,
+                "event_type": columns.event_type}
+    require_columns(str(path), raw, required)
+    renames = {v: k for k, v in required.items()}
+    if columns.detail is not None and columns.detail in raw:
+        renames[columns.detail] = "detail"
+    frame = raw.rename(columns=renames)
+    stamp = parse_timestamps(frame["timestamp"], read)
+    problems = [_missing(str(path), frame, "lead_id"), _missing(str(path), frame, "event_type"),
+                _time_problems(str(path), frame, "timestamp", stamp)]
+    frame = frame.assign(parsed_timestamp=stamp,
+                         lead_id=frame["lead_id"].astype("string").str.strip())
+    if "detail" not in frame:
+        frame["detail"] = pd.Series(pd.NA, index=frame.index, dtype="string")
+    check = _split(str(path), raw, _parsed_time(frame)[["lead_id", "timestamp", "event_type",
+                                                       "detail", ROW]], problems)
+    return check.kept, check.quarantined

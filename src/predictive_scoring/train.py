@@ -341,3 +341,26 @@ def run_training(dataset: EventsDataset | TableDataset, config: DatasetConfig,
                "calibration": trained.scorer.calibrator.method, "warnings": warnings,
                "notes": notes}
     return TrainingRun(examples, trained, metrics, warnings)
+
+
+def bundle_example(run: TrainingRun, events: pd.DataFrame | None, n_leads: int) -> pd.DataFrame:
+    """A few raw test leads in the bundle's input format (events as lists of dicts)."""
+    test = run.trained.rows["test"][:n_leads]
+    frame = run.examples.frame.iloc[test]
+    columns = run.examples.columns
+    spec = run.examples.spec
+    raw = [c for c in columns.all if spec is None or c not in spec.feature_names]
+    raw += [r.field for r in run.trained.scorer.rules.attribute_rules if r.field not in raw]
+    if spec is None:
+        return frame[["lead_id", *raw]].reset_index(drop=True)
+    example = frame[["lead_id", "created_at", "as_of", *raw]].reset_index(drop=True)
+    example["events"] = [_event_dicts(events, lead, as_of) for lead, as_of in
+                         zip(example["lead_id"], example["as_of"], strict=True)]
+    return example.assign(created_at=example["created_at"].map(pd.Timestamp.isoformat),
+                          as_of=example["as_of"].map(pd.Timestamp.isoformat))
+
+
+def _event_dicts(events: pd.DataFrame, lead: str, as_of: pd.Timestamp) -> list[dict]:
+    own = events.loc[(events["lead_id"] == lead) & (events["timestamp"] < as_of)]
+    return [{"timestamp": t.isoformat(), "event_type": e, "detail": None if pd.isna(d) else d}
+            for t, e, d in zip(own["timestamp"], own["event_type"], own["detail"], strict=True)]
