@@ -1,0 +1,122 @@
+"""simulate -> train into a temporary MLflow store -> load @champion -> score, via the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from predictive_scoring import tracking
+from predictive_scoring.cli import app
+
+runner = CliRunner()
+METRIC_KEYS = {"roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10",
+               "captured_at_rules_volume"}
+
+
+def invoke(*args: object, env: dict[str, str]) -> object:
+    result = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200", **env})
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    root = tmp_path_factory.mktemp("train_cli")
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
+    result = invoke("simulate", "--leads", 5000, "--seed", 5, "--out", root / "sim", env=env)
+    assert result.exit_code == 0, result.output
+    result = invoke("train", "--config", root / "sim" / "dataset.yaml", "--output",
+                    root / "run1", env=env)
+    assert result.exit_code == 0, result.output
+    return {"root": root, "env": env, "first": result.output}
+
+
+def test_train_writes_metrics_json_in_the_documented_shape(store: dict) -> None:
+    metrics = json.loads((store["root"] / "run1" / "metrics.json").read_text())
+    assert {"dataset", "n_train", "n_test", "positive_rate_test", "model", "rules", "oracle",
+            "stages", "warnings"} <= set(metrics)
+    for block in ("model", "rules", "oracle"):
+        assert set(metrics[block]) >= METRIC_KEYS
+    assert set(metrics["stages"]) == {"model", "rules"}
+    assert 0.6 < metrics["model"]["roc_auc"] < 1  # quality is tested in tests/unit/test_train
+    plots = sorted(p.name for p in (store["root"] / "run1" / "plots").glob("*.png"))
+    assert plots == ["calibration.png", "gain.png", "precision_recall.png", "roc.png",
+                     "score_distributions.png", "stage_conversion.png"]
+    assert "version 1: it is the new champion" in store["first"]
+
+
+def test_second_model_is_challenger_or_champion_by_the_metric(store: dict) -> None:
+    result = invoke("train", "--config", store["root"] / "sim" / "dataset.yaml", "--model",
+                    "logreg", "--output", store["root"] / "run2", env=store["env"])
+    assert result.exit_code == 0, result.output
+    first = json.loads((store["root"] / "run1" / "metrics.json").read_text())
+    second = json.loads((store["root"] / "run2" / "metrics.json").read_text())
+    better = second["model"]["roc_auc"] > first["model"]["roc_auc"]
+    expected = "is the new champion" if better else "is the challenger"
+    assert f"version 2: it {expected}" in result.output
+
+
+def test_promote_rollback_export_and_score(store: dict, tmp_path: Path) -> None:
+    env = store["env"]
+    assert invoke("promote", "--dataset", "simulated", "--version", 2, env=env).exit_code == 0
+    result = invoke("rollback", "--dataset", "simulated", env=env)
+    assert result.exit_code == 0, result.output
+    assert "rolled back to version 1" in result.output
+    bad = invoke("promote", "--dataset", "simulated", "--version", 99, env=env)
+    assert bad.exit_code == 1 and "99" in bad.output
+    out = tmp_path / "bundle"
+    assert invoke("export", "--dataset", "simulated", "--out", out, env=env).exit_code == 0
+    sim = store["root"] / "sim"
+    scores = tmp_path / "scores.csv"
+    result = invoke("score", "--model", out, "--input", sim / "leads.csv", "--events",
+                    sim / "events.csv", "--as-of", "2025-08-01T00:00:00Z", "--output", scores,
+                    env=env)
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(scores)
+    leads = pd.read_csv(sim / "leads.csv", parse_dates=["created_at"])
+    assert len(scored) == len(leads)  # every row comes out, scored or with its reason
+    late = leads["created_at"] > pd.Timestamp("2025-08-01", tz="UTC")
+    assert scored.loc[late.to_numpy(), "error"].eq("created after as_of").all()
+    assert scored.loc[~late.to_numpy(), "probability"].between(0, 1).all()
+    # the registry's champion scores exactly like the exported folder
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+        champion = tracking.load_scorer("models:/lead-scoring-simulated@champion")
+    exported = tracking.load_scorer(out)
+    frame = leads.loc[~late].head(50).assign(as_of=pd.Timestamp("2025-08-01", tz="UTC"))
+    events = pd.read_csv(sim / "events.csv", parse_dates=["timestamp"])
+    pd.testing.assert_frame_equal(champion.score(frame, events), exported.score(frame, events))
+
+
+def test_score_reports_bad_rows_without_losing_them(store: dict, tmp_path: Path) -> None:
+    sim = store["root"] / "sim"
+    leads = pd.read_csv(sim / "leads.csv", dtype=str).head(30)
+    leads.loc[4, "created_at"] = "sometime"
+    leads.loc[9, "employees"] = "many"
+    path = tmp_path / "leads.csv"
+    leads.to_csv(path, index=False)
+    scores = tmp_path / "scores.csv"
+    result = invoke("score", "--model", "models:/lead-scoring-simulated@champion", "--input",
+                    path, "--output", scores, "--chunk-rows", 7, env=store["env"])
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(scores)
+    assert len(scored) == 30 and list(scored["lead_id"]) == list(leads["lead_id"])
+    assert scored.loc[4, "error"] == "created_at is missing or not a timestamp"
+    assert scored.loc[9, "error"] == "employees is not a number"
+    assert scored["probability"].notna().sum() == 28
+    quarantine = pd.read_csv(tmp_path / "scores.quarantine.csv")
+    assert list(quarantine["row"]) == [5, 10]
+    assert "28 scored, 2 could not be scored" in result.output
+
+
+def test_too_little_data_stops_with_advice(tmp_path: Path) -> None:
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    assert invoke("simulate", "--leads", 300, "--out", tmp_path / "s", env=env).exit_code == 0
+    result = invoke("train", "--config", tmp_path / "s" / "dataset.yaml", "--output",
+                    tmp_path / "o", env=env)
+    assert result.exit_code == 1
+    assert "too little data" in result.output and "rules" in result.output
