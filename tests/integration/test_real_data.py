@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from predictive_scoring.config import DatasetConfig, load_config
+from predictive_scoring.config import (
+    BaseConfig,
+    DatasetConfig,
+    ModelConfig,
+    RulesConfig,
+    load_config,
+)
 from predictive_scoring.data import all_problems, load_dataset
+from predictive_scoring.train import run_training
 from tests.conftest import REPO
 
 PUBLISHED = {  # dataset config -> (rows, positives) from SOURCE.md
@@ -48,3 +55,26 @@ def test_olist_first_contact_dates_are_utc(data_dir: Path) -> None:
     assert str(time.dtype) == "datetime64[ns, UTC]"
     assert time.min().strftime("%Y-%m-%d") == "2017-06-14"
     assert time.max().strftime("%Y-%m-%d") == "2018-05-31"
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(("name", "rows"), [("bank_marketing", 15_000),
+                                            ("online_shoppers", None), ("olist_mqls", None)])
+def test_model_beats_the_hand_set_points_on_real_data(name: str, rows: int | None,
+                                                      data_dir: Path,
+                                                      tmp_path: Path) -> None:
+    config = load_config(REPO / "configs" / "datasets" / f"{name}.yaml", DatasetConfig)
+    if rows:  # a slice keeps the suite fast; the benchmarks train on everything
+        source = config.root_dir(data_dir) / config.table.file
+        sliced = tmp_path / config.table.file
+        sliced.write_text("".join(source.open(encoding="utf-8").readlines()[: rows + 1]))
+        config = config.model_copy(update={"root": str(tmp_path)})
+    base = load_config(REPO / "configs/base.yaml", BaseConfig)
+    run = run_training(load_dataset(config, data_dir), config,
+                       load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
+                       load_config(REPO / config.rules, RulesConfig), base, strict=False)
+    metrics = run.metrics
+    assert metrics["model"]["roc_auc"] > metrics["rules"]["roc_auc"] + 0.05
+    assert metrics["model"]["ece"] < 0.05
+    assert metrics["oracle"] is None
+    assert run.warnings == []
