@@ -206,6 +206,13 @@ class LeadScorer:
     rules: RulesConfig
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def raw_attributes(self) -> list[str]:
+        """The lead fields the scorer reads: model attributes, then rule fields."""
+        computed = set(self.feature_spec.feature_names) if self.feature_spec else set()
+        fields = [c for c in self.columns.all if c not in computed]
+        fields += [rule.field for rule in self.rules.attribute_rules]
+        return list(dict.fromkeys(fields))
+
     def features(self, leads: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
         """Model input for leads (events shape: ``as_of`` and ``created_at`` per row)."""
         frame = leads

@@ -255,12 +255,9 @@ def _has_events(cell: Any) -> bool:
 
 
 def raw_input_columns(scorer: LeadScorer) -> list[str]:
-    """The raw columns the scorer reads: ids, times, attributes and rule fields."""
-    computed = set(scorer.feature_spec.feature_names) if scorer.feature_spec else set()
+    """The raw columns the bundle reads: ids, times, events, attributes and rule fields."""
     times = ["created_at", "as_of", EVENTS_COLUMN] if scorer.shape == "events" else []
-    attributes = [c for c in scorer.columns.all if c not in computed]
-    attributes += [rule.field for rule in scorer.rules.attribute_rules]
-    return list(dict.fromkeys(["lead_id", *times, *attributes]))
+    return list(dict.fromkeys(["lead_id", *times, *scorer.raw_attributes()]))
 
 
 def bundle_signature(scorer: LeadScorer, input_example: pd.DataFrame) -> ModelSignature:
@@ -548,12 +545,13 @@ def run_metric(name: str, version: str | int, metric: str) -> float:
     run_id = client.get_model_version(name, str(version)).run_id
     if not run_id:
         raise ValueError(f"'{name}' version {version} was not logged from a run, so it has "
-                         f"no {metric} to compare; move the champion with promote()")
+                         f"no {metric} to compare; move the champion by hand "
+                         "(`predictive-scoring promote`)")
     metrics = client.get_run(run_id).data.metrics
     if metric not in metrics:
         raise ValueError(f"run {run_id} of '{name}' version {version} has no metric "
                          f"'{metric}' (it has {sorted(metrics)}); compare the versions "
-                         "yourself and move the champion with promote()")
+                         "yourself and move the champion by hand (`predictive-scoring promote`)")
     return metrics[metric]
 
 
@@ -595,7 +593,8 @@ def rollback(name: str) -> str:
     previous = _client().get_model_version(name, current).tags.get(PREVIOUS_CHAMPION_TAG)
     if not previous:
         raise ValueError(f"nothing to roll back to: champion version {current} of '{name}' "
-                         "replaced no earlier champion; pick one with promote()")
+                         "replaced no earlier champion; pick one by hand "
+                         "(`predictive-scoring promote`)")
     _client().set_registered_model_alias(name, CHAMPION, _require_version(name, previous))
     return previous
 

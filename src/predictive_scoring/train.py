@@ -347,11 +347,8 @@ def bundle_example(run: TrainingRun, events: pd.DataFrame | None, n_leads: int) 
     """A few raw test leads in the bundle's input format (events as lists of dicts)."""
     test = run.trained.rows["test"][:n_leads]
     frame = run.examples.frame.iloc[test]
-    columns = run.examples.columns
-    spec = run.examples.spec
-    raw = [c for c in columns.all if spec is None or c not in spec.feature_names]
-    raw += [r.field for r in run.trained.scorer.rules.attribute_rules if r.field not in raw]
-    if spec is None:
+    raw = run.trained.scorer.raw_attributes()
+    if run.examples.spec is None:
         return frame[["lead_id", *raw]].reset_index(drop=True)
     example = frame[["lead_id", "created_at", "as_of", *raw]].reset_index(drop=True)
     example["events"] = [_event_dicts(events, lead, as_of) for lead, as_of in
