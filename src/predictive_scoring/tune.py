@@ -161,7 +161,7 @@ def tune(examples: Examples, rows: dict[str, np.ndarray], dataset_config: Datase
     """
     _check_search(model_config, n_trials)
     features = model_frame(examples.frame, examples.columns)
-    train, valid = (_slice_of(features, examples.label, rows[name]) for name in ("train", "test"))
+    train, valid = (_slice_of(features, examples.label, rows[name]) for name in ("train", "valid"))
     check_enough_data(train[1], base.training)
 
     def objective(trial: optuna.Trial) -> float:
