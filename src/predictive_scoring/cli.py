@@ -60,7 +60,14 @@ from predictive_scoring.plots import (
 from predictive_scoring.predict import count_rows, score_file
 from predictive_scoring.stages import FUNNEL, funnel_conversion, headline_rates
 from predictive_scoring.synthetic import simulate_funnel, write_funnel
-from predictive_scoring.train import TrainingRun, bundle_example, run_training
+from predictive_scoring.train import (
+    Examples,
+    ModelChooser,
+    TrainingRun,
+    bundle_example,
+    run_training,
+)
+from predictive_scoring.tune import tune, tuned_config
 
 app = typer.Typer(help="Lead scoring learned from historical lead behaviour, next to the "
                   "classic hand-set points.", no_args_is_help=True,
@@ -351,25 +358,68 @@ def train(
     register: Annotated[bool, typer.Option(
         help="Register the model (alias challenger; champion when it beats the current "
         "one). --no-register still logs the run.")] = True,
+    tune_trials: Annotated[int, typer.Option(
+        "--tune", min=0, help="Hyper-parameter search trials on the validation slice "
+        "(Optuna TPE), each a nested MLflow run; 0: train with the config's values.")] = 0,
     on_bad_rows: BadRowsOption = OnBadRows.FAIL,
     base_config: BaseOption = DEFAULT_BASE,
 ) -> None:
     """Train a conversion model and compare it with the points on the same test leads."""
     out = output or _default_out(base_config, config)
-    run_train(config, model, out, strict, register, on_bad_rows, base_config)
+    run_train(config, model, out, strict, register, on_bad_rows, base_config, tune_trials)
 
 
 def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, register: bool,
-              on_bad_rows: OnBadRows, base_config: Path) -> TrainingRun:
-    """Load, train, compare, write metrics.json and plots, log and register; return the run."""
+              on_bad_rows: OnBadRows, base_config: Path, tune_trials: int = 0) -> TrainingRun:
+    """Load, (tune,) train, compare, write metrics.json and plots, log and register."""
     config, dataset = _load(config_path, base_config, on_bad_rows, out / "quarantine")
     base = load_config(base_config, BaseConfig)
     rules_path = Path(config.rules)
     model_path = MODELS_DIR / f"{model.value}.yaml"
     rules_config = load_config(rules_path, RulesConfig)
     model_config = load_config(model_path, ModelConfig)
-    with console.status(f"Training {model.value} on '{config.name}'..."):
-        run = run_training(dataset, config, model_config, rules_config, base, strict)
+    tracking.use_tracking(base)
+    data_fingerprint = fingerprint(dataset_files(config, base.resolved_data_dir()))
+    with tracking.start_run(config.name, f"{model.value}-{data_fingerprint[:6]}",
+                            artifact_location=tracking.artifact_location(base)):
+        chooser = _tuner(config, rules_config, base, tune_trials) if tune_trials else None
+        with console.status(f"Training {model.value} on '{config.name}'..."):
+            run = run_training(dataset, config, model_config, rules_config, base, strict,
+                               chooser)
+        outputs = write_training_outputs(run, base, out)
+        with console.status("Logging the run and the model to MLflow..."):
+            version = log_training(run, dataset, config, base, data_fingerprint,
+                                   [config_path, base_config, rules_path, model_path],
+                                   outputs, register)
+    _report_registry(base, version, run)
+    return run
+
+
+def _tuner(config: DatasetConfig, rules_config: RulesConfig, base: BaseConfig,
+           n_trials: int) -> ModelChooser:
+    """A model chooser that runs the search, one nested MLflow run per trial."""
+
+    def choose(examples: Examples, rows: dict, model: ModelConfig) -> ModelConfig:
+        with _progress() as progress:
+            task = progress.add_task(f"Tuning {model.kind}", total=n_trials)
+
+            def log_trial(number: int, params: dict, value: float) -> None:
+                with tracking.start_run(config.name, f"trial-{number}", nested=True):
+                    tracking.log_params(params)
+                    tracking.log_metrics({"valid_log_loss": value})
+                progress.update(task, advance=1)
+
+            result = tune(examples, rows, config, model, rules_config, base, n_trials,
+                          log_trial)
+        console.print(f"Best of {n_trials} trials (validation log loss "
+                      f"{result.best_value:.4f}): {result.best_params}")
+        return tuned_config(model, result.best_params)
+
+    return choose
+
+
+def write_training_outputs(run: TrainingRun, base: BaseConfig, out: Path) -> list[Path]:
+    """metrics.json and the plots; print the comparison. Returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.json"
     metrics_path.write_text(json.dumps(run.metrics, indent=2, default=_json_value),
@@ -377,35 +427,30 @@ def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, regi
     plots = save_figures(training_figures(run, base), out / "plots")
     show_comparison(run.metrics)
     console.print(f"Metrics -> [bold]{metrics_path}[/]; plots -> {plots[0].parent}")
-    with console.status("Logging the run and the model to MLflow..."):
-        version = log_training(run, dataset, config, model_config, base,
-                               [config_path, base_config, rules_path, model_path],
-                               [metrics_path, *plots], register)
-    _report_registry(base, version, run)
-    return run
+    return [metrics_path, *plots]
 
 
 def log_training(run: TrainingRun, dataset: EventsDataset | TableDataset,
-                 config: DatasetConfig, model_config: ModelConfig, base: BaseConfig,
+                 config: DatasetConfig, base: BaseConfig, data_fingerprint: str,
                  config_files: list[Path], outputs: list[Path], register: bool) -> str | None:
-    """Log params, metrics, files and the bundle; register it. Returns the version."""
-    tracking.use_tracking(base)
+    """Log params, metrics, files and the bundle in the active run; register the bundle.
+
+    Returns:
+        The registered version, or None when not registering.
+    """
     events = dataset.events if isinstance(dataset, EventsDataset) else None
-    fingerprint_value = fingerprint(dataset_files(config, base.resolved_data_dir()))
-    with tracking.start_run(config.name, f"{model_config.kind}-{fingerprint_value[:6]}",
-                            artifact_location=tracking.artifact_location(base)):
-        tracking.log_params({"dataset": config.name, "model_kind": model_config.kind,
-                             "calibration": run.metrics["calibration"], **model_config.params})
-        tracking.set_tags({"dataset_fingerprint": fingerprint_value,
-                           "warnings": len(run.warnings)})
-        tracking.log_metrics(run.metrics["model"])
-        tracking.log_metrics({k: run.metrics[k] for k in ("rules", "oracle") if run.metrics[k]})
-        tracking.log_dict({"warnings": run.warnings, "notes": run.metrics["notes"]},
-                          "warnings.json")
-        tracking.log_files(config_files, "configs")
-        tracking.log_files(outputs, "results")
-        info = tracking.log_bundle(run.trained.scorer, bundle_example(run, events, 3),
-                                   base.model_name(config.name) if register else None)
+    tracking.log_params({"dataset": config.name, "model_kind": run.metrics["model_kind"],
+                         "calibration": run.metrics["calibration"], **run.metrics["params"]})
+    tracking.set_tags({"dataset_fingerprint": data_fingerprint,
+                       "warnings": len(run.warnings)})
+    tracking.log_metrics(run.metrics["model"])
+    tracking.log_metrics({k: run.metrics[k] for k in ("rules", "oracle") if run.metrics[k]})
+    tracking.log_dict({"warnings": run.warnings, "notes": run.metrics["notes"]},
+                      "warnings.json")
+    tracking.log_files(config_files, "configs")
+    tracking.log_files(outputs, "results")
+    info = tracking.log_bundle(run.trained.scorer, bundle_example(run, events, 3),
+                               base.model_name(config.name) if register else None)
     return str(info.registered_model_version) if register else None
 
 

@@ -7,6 +7,7 @@ so everything here can be tested without a tracking store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -323,10 +324,23 @@ def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
     return examples, rows, notes
 
 
+ModelChooser = Callable[[Examples, dict[str, np.ndarray], ModelConfig], ModelConfig]
+"""Picks the hyper-parameters to train with (e.g. a search on the validation slice)."""
+
+
 def run_training(dataset: EventsDataset | TableDataset, config: DatasetConfig,
                  model: ModelConfig, rules: RulesConfig, base: BaseConfig,
-                 strict: bool) -> TrainingRun:
-    """Examples -> leakage check -> fit -> calibrate -> evaluate, as metrics.json holds it.
+                 strict: bool, choose_model: ModelChooser | None = None) -> TrainingRun:
+    """Examples -> leakage check -> (tune) -> fit -> calibrate -> evaluate.
+
+    Args:
+        dataset: The validated dataset.
+        config: Its config.
+        model: The estimator's config.
+        rules: The points baseline.
+        base: Project settings.
+        strict: Leakage warnings stop the run.
+        choose_model: Optional search that returns the config to train with.
 
     Raises:
         TrainingError: Too little data, or leakage warnings when ``strict``.
@@ -336,10 +350,13 @@ def run_training(dataset: EventsDataset | TableDataset, config: DatasetConfig,
                                 base.training.leakage_auc)
     if strict and warnings:
         raise TrainingError("stopped by --strict: " + "; ".join(warnings))
+    check_enough_data(examples.label[rows["train"]], base.training)
+    if choose_model is not None:
+        model = choose_model(examples, rows, model)
     trained = train_model(examples, config, model, rules, base, rows)
-    metrics = {"dataset": config.name, "model_kind": model.kind, **trained.metrics,
-               "calibration": trained.scorer.calibrator.method, "warnings": warnings,
-               "notes": notes}
+    metrics = {"dataset": config.name, "model_kind": model.kind, "params": model.params,
+               **trained.metrics, "calibration": trained.scorer.calibrator.method,
+               "warnings": warnings, "notes": notes}
     return TrainingRun(examples, trained, metrics, warnings)
 
 

@@ -15,8 +15,8 @@ runner = CliRunner()
 ENV = {"COLUMNS": "240", "NO_COLOR": "1"}
 
 
-def invoke(*args: str | Path) -> object:
-    result = runner.invoke(app, [str(a) for a in args], env=ENV)
+def invoke(*args: str | Path, env: dict[str, str] | None = None) -> object:
+    result = runner.invoke(app, [str(a) for a in args], env={**ENV, **(env or {})})
     assert "Traceback" not in result.output
     return result
 
@@ -86,10 +86,15 @@ def test_funnel_prints_headline_rates(simulated: Path) -> None:
 
 
 def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
-    result = invoke("quickstart", "--leads", 400, "--out", tmp_path / "qs")
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    result = invoke("quickstart", "--leads", 3000, "--out", tmp_path / "qs",
+                    env={"MLFLOW_TRACKING_URI": store})
     assert result.exit_code == 0, result.output
-    assert len(pd.read_csv(tmp_path / "qs" / "rule_scores.csv")) == 400
+    assert len(pd.read_csv(tmp_path / "qs" / "rule_scores.csv")) == 3000
     assert (tmp_path / "qs" / "data" / "dataset.yaml").exists()
+    assert (tmp_path / "qs" / "metrics.json").exists()
+    assert "version 1: it is the new champion" in result.output
+    assert store in result.output
 
 
 # ------------------------------------------------------------------ broken input

@@ -120,3 +120,22 @@ def test_too_little_data_stops_with_advice(tmp_path: Path) -> None:
                     tmp_path / "o", env=env)
     assert result.exit_code == 1
     assert "too little data" in result.output and "rules" in result.output
+
+
+def test_tune_logs_a_nested_run_per_trial(store: dict, tmp_path: Path) -> None:
+    import mlflow
+
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    result = invoke("train", "--config", store["root"] / "sim" / "dataset.yaml", "--model",
+                    "logreg", "--tune", 3, "--no-register", "--output", tmp_path / "o", env=env)
+    assert result.exit_code == 0, result.output
+    assert "Best of 3 trials" in result.output and "not registered" in result.output
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(search_all_experiments=True)
+    parents = runs.loc[runs["tags.mlflow.parentRunId"].isna()]
+    trials = runs.loc[runs["tags.mlflow.parentRunId"].notna()]
+    assert len(parents) == 1 and len(trials) == 3
+    assert set(trials["tags.mlflow.parentRunId"]) == {parents["run_id"].iloc[0]}
+    assert trials["metrics.valid_log_loss"].notna().all()
+    tuned_c = json.loads((tmp_path / "o" / "metrics.json").read_text())["params"]["C"]
+    assert float(parents["params.C"].iloc[0]) == pytest.approx(tuned_c)
