@@ -133,6 +133,24 @@ def _titled(title: str, reason: str | None) -> str:
 
 
 # ------------------------------------------------------------------ ranking curves
+def _ranking_axes(y: Vector, scorers: Mapping[str, Vector]
+                  ) -> tuple[Figure, Axes, np.ndarray, dict[str, np.ndarray], str | None]:
+    """A new one-axes figure with the checked labels, scores and why curves are undefined."""
+    labels = _outcomes(y)
+    figure = _new_figure()
+    return (figure, figure.subplots(), labels, _scorer_arrays(labels, scorers),
+            _one_outcome(labels))
+
+
+def _finish_ranking(ax: Axes, reason: str | None, title: str,
+                    axis_labels: tuple[str, str]) -> None:
+    """Note an undefined figure, label the percent axes, set limits and the title."""
+    if reason is not None:
+        _note_undefined(ax, reason)
+    _percent_axes(ax, *axis_labels)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), title=_titled(title, reason))
+
+
 def roc_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
     """ROC curves of several scorers on one axes, with each AUC in the legend.
 
@@ -147,10 +165,7 @@ def roc_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
     Returns:
         A figure with one axes: a line per scorer, then the chance diagonal.
     """
-    labels = _outcomes(y)
-    scores, reason = _scorer_arrays(labels, scorers), _one_outcome(labels)
-    figure = _new_figure()
-    ax = figure.subplots()
+    figure, ax, labels, scores, reason = _ranking_axes(y, scorers)
     if reason is None:
         for name, colour in _colours(list(scores)).items():
             false_positive, true_positive, _ = roc_curve(labels, scores[name])
@@ -158,11 +173,9 @@ def roc_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
             ax.plot(false_positive, true_positive, color=colour, lw=2,
                     label=f"{name}, AUC {auc:.3f}")
     ax.plot([0, 1], [0, 1], ls="--", color=REFERENCE_COLOUR, label="chance, AUC 0.500")
-    if reason is not None:
-        _note_undefined(ax, reason)
-    _percent_axes(ax, "false positive rate (% of non-converters selected)",
-                  "true positive rate (% of converters selected)")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), title=_titled("ROC curves", reason))
+    _finish_ranking(ax, reason, "ROC curves",
+                    ("false positive rate (% of non-converters selected)",
+                     "true positive rate (% of converters selected)"))
     ax.legend(loc="lower right")
     return figure
 
@@ -181,10 +194,7 @@ def pr_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
     Returns:
         A figure with one axes: a step line per scorer, then the base-rate line.
     """
-    labels = _outcomes(y)
-    scores, reason = _scorer_arrays(labels, scorers), _one_outcome(labels)
-    figure = _new_figure()
-    ax = figure.subplots()
+    figure, ax, labels, scores, reason = _ranking_axes(y, scorers)
     if reason is None:
         for name, colour in _colours(list(scores)).items():
             precision, recall, _ = precision_recall_curve(labels, scores[name])
@@ -193,11 +203,9 @@ def pr_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
                     label=f"{name}, AP {average_precision:.3f}")
     base_rate = labels.mean()
     ax.axhline(base_rate, ls="--", color=REFERENCE_COLOUR, label=f"base rate {base_rate:.1%}")
-    if reason is not None:
-        _note_undefined(ax, reason)
-    _percent_axes(ax, "recall (% of converters selected)",
-                  "precision (% of selected leads that converted)")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), title=_titled("Precision-recall curves", reason))
+    _finish_ranking(ax, reason, "Precision-recall curves",
+                    ("recall (% of converters selected)",
+                     "precision (% of selected leads that converted)"))
     ax.legend(loc="upper right")
     return figure
 
