@@ -26,7 +26,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from predictive_scoring.config import Attributes, ModelConfig, RulesConfig
-from predictive_scoring.features import FeatureSpec, behaviour_features
+from predictive_scoring.features import (
+    NS_PER_DAY,
+    FeatureSpec,
+    SnapshotEvents,
+    featurise,
+    snapshot_events,
+    utc_ns,
+)
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
 
@@ -213,16 +220,25 @@ class LeadScorer:
         fields += [rule.field for rule in self.rules.attribute_rules]
         return list(dict.fromkeys(fields))
 
-    def features(self, leads: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
-        """Model input for leads (events shape: ``as_of`` and ``created_at`` per row)."""
+    def features(self, leads: pd.DataFrame,
+                 encoded: SnapshotEvents | None = None) -> pd.DataFrame:
+        """Model input for leads; events shape: ``encoded`` from :meth:`encode`."""
         frame = leads
         if self.feature_spec is not None:
-            behaviour = behaviour_features(self.feature_spec, leads, _events_or_empty(events))
+            tenure = (encoded.snapshot_as_of - utc_ns(leads["created_at"], "leads")) / NS_PER_DAY
+            behaviour = pd.DataFrame(featurise(self.feature_spec, encoded, tenure),
+                                     index=leads.index, columns=self.feature_spec.feature_names)
             frame = pd.concat([leads.drop(columns=behaviour.columns, errors="ignore"),
                                behaviour], axis=1)
         missing = [c for c in self.columns.all if c not in frame]
         frame = frame.assign(**dict.fromkeys(missing, np.nan))
         return model_frame(frame, self.columns)
+
+    def encode(self, leads: pd.DataFrame, events: pd.DataFrame | None) -> SnapshotEvents | None:
+        """Leads and their events encoded once for features and rules (events shape)."""
+        if self.shape != "events":
+            return None
+        return snapshot_events(leads, _events_or_empty(events))
 
     def probability(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated conversion probability from model input."""
@@ -241,11 +257,11 @@ class LeadScorer:
             One row per input row, same order: lead_id, probability, score,
             suggested_stage, rule_points, rule_stage.
         """
-        probability = self.probability(self.features(leads, events))
+        encoded = self.encode(leads, events)
+        probability = self.probability(self.features(leads, encoded))
         rule_input = leads.assign(**{f.field: np.nan for f in self.rules.attribute_rules
                                      if f.field not in leads})
-        points = score_points(self.rules, rule_input,
-                              _events_or_empty(events) if self.shape == "events" else None)
+        points = score_points(self.rules, rule_input, encoded)
         return pd.DataFrame({
             "lead_id": leads["lead_id"].to_numpy(),
             "probability": probability,

@@ -30,7 +30,7 @@ from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from predictive_scoring.config import AttributeRule, EventRule, NumberOrText, RulesConfig
-from predictive_scoring.features import PointInTime, lookup_codes, snapshot_events
+from predictive_scoring.features import PointInTime, SnapshotEvents, lookup_codes, snapshot_events
 from predictive_scoring.stages import stage_for_values
 
 _FACTORIZE_FROM = 512
@@ -399,7 +399,7 @@ def _missing_field(rule: AttributeRule, columns: list[str]) -> str:
 
 # ----------------------------------------------------------------------- frames
 def score_points(rules: RulesConfig, leads: pd.DataFrame,
-                 events: pd.DataFrame | None) -> PointsResult:
+                 events: pd.DataFrame | SnapshotEvents | None) -> PointsResult:
     """Score leads (or snapshots of leads) with a points system.
 
     Args:
@@ -408,8 +408,10 @@ def score_points(rules: RulesConfig, leads: pd.DataFrame,
             the rules read and, when events are given, ``as_of`` (tz-aware UTC). The
             same lead may appear several times with different ``as_of``.
         events: Contract events frame (``lead_id``, ``timestamp`` tz-aware UTC,
-            ``event_type``, optional ``detail``), or None for table-shaped data: event
-            rules then give 0. Only events strictly before a row's ``as_of`` count.
+            ``event_type``, optional ``detail``), the same already encoded for these
+            rows (:class:`SnapshotEvents`, so a caller that also builds features encodes
+            once), or None for table-shaped data: event rules then give 0. Only events
+            strictly before a row's ``as_of`` count.
 
     Returns:
         Points, stage and per-rule trail, one row per row of ``leads`` (same order).
@@ -433,10 +435,10 @@ def _result(rules: RulesConfig, event_points: np.ndarray,
 
 
 def _event_points(rules: Sequence[EventRule], leads: pd.DataFrame,
-                  events: pd.DataFrame) -> np.ndarray:
+                  events: pd.DataFrame | SnapshotEvents) -> np.ndarray:
     if not rules:
         return np.zeros((len(leads), 0))
-    data = snapshot_events(leads, events)
+    data = events if isinstance(events, SnapshotEvents) else snapshot_events(leads, events)
     return event_rule_points(rules, data.pit, len(leads), data.event_types, data.event_details)
 
 
