@@ -193,11 +193,31 @@ def profile(folder: str, shape: str) -> dict[str, Any]:
     stats = pstats.Stats(profiler, stream=io.StringIO())
     total = stats.total_tt
     rows = [{"function": _name(key), "calls": value[1], "tottime": value[2],
-             "cumtime": value[3]} for key, value in stats.stats.items()]
+             "cumtime": value[3], "from": _callers(stats.stats, key)}
+            for key, value in stats.stats.items()]
     own = sorted(rows, key=lambda r: r["tottime"], reverse=True)[:PROFILE_TOP]
     package = [r for r in rows if "predictive_scoring" in r["function"]]
     cumulative = sorted(package, key=lambda r: r["cumtime"], reverse=True)[:PROFILE_TOP]
     return {"shape": shape, "total_s": total, "own": own, "cumulative": cumulative}
+
+
+def _callers(table: dict, key: tuple[str, int, str], top: int = 2) -> str:
+    """Where a function's own time comes from: its main callers (own seconds by caller),
+    each followed up to the nearest package function that led to it."""
+    callers = sorted(table[key][4].items(), key=lambda item: item[1][2], reverse=True)
+    return "; ".join(f"{_package_frame(table, caller)} ({timing[2]:.2f} s)"
+                     for caller, timing in callers[:top] if timing[2] >= 0.01)
+
+
+def _package_frame(table: dict, key: tuple[str, int, str]) -> str:
+    seen = set()
+    while "predictive_scoring" not in key[0] and key in table and key not in seen:
+        seen.add(key)
+        callers = table[key][4]
+        if not callers:
+            break
+        key = max(callers, key=lambda caller: callers[caller][3])
+    return _name(key)
 
 
 def _name(key: tuple[str, int, str]) -> str:
@@ -336,10 +356,12 @@ def write_results(results: dict[str, Any], args: argparse.Namespace) -> None:
 def profile_lines(profile: dict[str, Any]) -> list[str]:
     lines = ["", f"#### Where the time goes: {profile['shape']} shape (`cProfile` of "
              f"`score_file`, {profile['total_s']:.1f} s under the profiler)", "",
-             "Top functions by own time:", "", "| function | calls | own (s) | cumulative (s) |",
-             "|---|---:|---:|---:|"]
+             "Top functions by own time (called from: the nearest package function up each "
+             "main caller's chain, with the own seconds through it):", "",
+             "| function | calls | own (s) | cumulative (s) | called from |",
+             "|---|---:|---:|---:|---|"]
     lines += [f"| `{r['function']}` | {r['calls']:,} | {r['tottime']:.2f} "
-              f"| {r['cumtime']:.2f} |" for r in profile["own"]]
+              f"| {r['cumtime']:.2f} | {r['from']} |" for r in profile["own"]]
     lines += ["", "Package functions by cumulative time:", "",
               "| function | calls | own (s) | cumulative (s) |", "|---|---:|---:|---:|"]
     lines += [f"| `{r['function']}` | {r['calls']:,} | {r['tottime']:.2f} "
