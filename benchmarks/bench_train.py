@@ -52,8 +52,12 @@ behaviour features are the 13 event-type keys (12 types + ``__other__``) and no
 SPEED_TARGET_S, SPEED_MEMORY_GB = 120.0, 8.0
 GIB_LIMIT = SPEED_MEMORY_GB * 1e9 / 2**30
 BORDERLINE = 0.25
-"""A speed or memory figure within 25% of its target is measured twice more (median of
-three): other processes may share the 2 cores."""
+"""A target run (the ~80-feature set) within 25% of its time or memory target is measured
+until three uncontended runs are in (their median is reported)."""
+UNCONTENDED, MAX_ATTEMPTS = 1.75, 6
+"""A training run counts when it got at least 1.75 CPU seconds per wall second (2 threads
+on 2 cores): other processes share this machine and LightGBM's threads slow down badly
+when one of them loses its core."""
 QUALITY_MARGIN = 0.15
 """A LightGBM quality check within 15% of its limit is trained twice more (median)."""
 
@@ -272,16 +276,27 @@ def measure_speed(leads: int, variants: list[str]) -> dict[str, Any]:
         sim = child(case="simulate", folder=folder, leads=leads)
         print(sim, flush=True)
         for variant in variants:
-            runs = [child(case="speed", folder=folder, variant=variant)]
-            print(runs[-1], flush=True)
-            if (abs(runs[0]["train_s"] / SPEED_TARGET_S - 1) < BORDERLINE
-                    or abs(runs[0]["peak_gib"] / GIB_LIMIT - 1) < BORDERLINE):
-                runs += [child(case="speed", folder=folder, variant=variant) for _ in range(2)]
-                print(runs[1:], flush=True)
-            median = statistics.median(r["train_s"] for r in runs)
-            chosen = min(runs, key=lambda r: abs(r["train_s"] - median))
-            rows.append({**chosen, "repeats": [r["train_s"] for r in runs]})
+            runs: list[dict[str, Any]] = []
+            clean: list[dict[str, Any]] = []
+            wanted = 1
+            while len(clean) < wanted and len(runs) < MAX_ATTEMPTS:
+                runs.append(child(case="speed", folder=folder, variant=variant))
+                print(runs[-1], flush=True)
+                clean = [r for r in runs if r["cpu_per_s"] >= UNCONTENDED]
+                if clean and variant == "reduced" and _borderline(clean[0]):
+                    wanted = 3
+            counted = clean or runs
+            median = statistics.median(r["train_s"] for r in counted)
+            chosen = min(counted, key=lambda r: abs(r["train_s"] - median))
+            rows.append({**chosen, "train_s": median, "counted": len(counted),
+                         "attempts": [(r["train_s"], r["cpu_per_s"]) for r in runs]})
     return {"simulation": sim, "rows": rows}
+
+
+def _borderline(run: dict[str, Any]) -> bool:
+    peak = run["peak_train_gib"] if run["peak_train_gib"] is not None else run["peak_gib"]
+    return (abs(run["train_s"] / SPEED_TARGET_S - 1) < BORDERLINE
+            or abs(peak / GIB_LIMIT - 1) < BORDERLINE)
 
 
 # ------------------------------------------------------------------ report
@@ -389,8 +404,7 @@ def speed_lines(result: dict[str, Any]) -> list[str]:
     for r in result["rows"]:
         name = ("full (default config)" if r["variant"] == "full" else
                 f"reduced (`detail_event_types: {REDUCED_DETAIL_TYPES}`)")
-        repeats = (" (median of " + ", ".join(f"{s:.0f}" for s in r["repeats"]) + ")"
-                   if len(r["repeats"]) > 1 else "")
+        repeats = (f" (median of {r['counted']})" if r["counted"] > 1 else "")
         peak_train = r["peak_train_gib"] if r["peak_train_gib"] is not None else r["peak_gib"]
         ok = r["train_s"] < SPEED_TARGET_S and peak_train < GIB_LIMIT
         lines.append(f"| {name} | {r['snapshots']:,} ({r['n_train']:,} / {r['n_valid']:,}) "
@@ -418,9 +432,15 @@ def speed_lines(result: dict[str, Any]) -> list[str]:
               "after loading, after building the examples (load and examples are not part of "
               "the target), and while training: the peak after resetting it (`clear_refs`) "
               "just before `train_model`, so it includes the examples held in memory. 8 GB = "
-              "7.45 GiB. A row within 25% of a target is the median of three processes; "
-              "1-minute load averages at the start of training: " + "; ".join(
-                  f"{r['variant']} {r['load_avg']:.1f}" for r in result["rows"]) + "."]
+              "7.45 GiB.", "",
+              "Other processes share this machine, and LightGBM's two threads slow down 2-4x "
+              "when one loses its core, so a run counts only with CPU use >= "
+              f"{UNCONTENDED}; the ~80-feature row, when within 25% of a target, is the "
+              "median of three counted runs (each a fresh process). Every run, train_model "
+              "seconds (CPU use): " + "; ".join(
+                  f"{r['variant']}: " + ", ".join(f"{t:.0f} s ({c:.2f})"
+                                                  for t, c in r["attempts"])
+                  for r in result["rows"]) + "."]
     return lines
 
 
