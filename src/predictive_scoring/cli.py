@@ -59,7 +59,7 @@ from predictive_scoring.plots import (
 )
 from predictive_scoring.predict import count_rows, score_file
 from predictive_scoring.stages import FUNNEL, funnel_conversion, headline_rates
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.synthetic import simulate_funnel, write_crm_export, write_funnel
 from predictive_scoring.train import (
     Examples,
     ModelChooser,
@@ -92,6 +92,13 @@ class FileFormat(StrEnum):
     PARQUET = "parquet"
 
 
+class Layout(StrEnum):
+    """How the simulator lays out its files."""
+
+    CONTRACT = "contract"
+    CRM = "crm"
+
+
 BaseOption = Annotated[Path, typer.Option("--base-config", help="Project settings file.")]
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Dataset config YAML.")]
 BadRowsOption = Annotated[OnBadRows, typer.Option(
@@ -99,6 +106,7 @@ BadRowsOption = Annotated[OnBadRows, typer.Option(
     "a quarantine folder next to the output and go on with the rest.")]
 DEFAULT_BASE = Path("configs/base.yaml")
 SIMULATED_CONFIG = Path("configs/datasets/simulated.yaml")
+CRM_EXAMPLE_CONFIG = Path("configs/datasets/example_crm_export.yaml")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -180,26 +188,35 @@ def simulate(
     = 7,
     file_format: Annotated[FileFormat, typer.Option("--format", help="File format.")]
     = FileFormat.CSV,
-    dataset_config: Annotated[Path, typer.Option(
-        help="Dataset config whose snapshot settings set the truth file's snapshots.")]
-    = SIMULATED_CONFIG,
+    layout: Annotated[Layout, typer.Option(
+        help="contract: the project's own file layout, with the true probabilities; crm: "
+        "laid out like a HubSpot export (CSV, its column, activity and stage names, local "
+        "times), as configs/datasets/example_crm_export.yaml reads it.")] = Layout.CONTRACT,
+    dataset_config: Annotated[Path | None, typer.Option(
+        help="Dataset config whose snapshot settings set the truth file's snapshots "
+        "(default: simulated.yaml, or example_crm_export.yaml for --layout crm).")] = None,
 ) -> None:
     """Simulate a B2B funnel with known true conversion probabilities."""
-    path = run_simulation(leads, seed, out, file_format, dataset_config)
+    path = run_simulation(leads, seed, out, file_format, dataset_config, layout)
     console.print(f"Dataset config for these files: [bold]{path}[/]")
 
 
 def run_simulation(n_leads: int, seed: int, out: Path, file_format: FileFormat,
-                   dataset_config: Path) -> Path:
+                   dataset_config: Path | None = None,
+                   layout: Layout = Layout.CONTRACT) -> Path:
     """Simulate, write the files and a dataset config pointing at them; return its path."""
-    config = load_config(dataset_config, DatasetConfig)
+    if layout is Layout.CRM and file_format is not FileFormat.CSV:
+        raise ValueError("--layout crm writes CSV files, as CRMs export them; drop --format")
+    default = CRM_EXAMPLE_CONFIG if layout is Layout.CRM else SIMULATED_CONFIG
+    config = load_config(dataset_config or default, DatasetConfig)
     with _progress() as progress:
         task = progress.add_task("Simulating leads", total=n_leads)
         funnel = simulate_funnel(n_leads, seed, config.snapshots.days_after_creation,
                                  config.snapshots.horizon_days,
                                  progress=lambda done: progress.update(task, completed=done))
     with console.status(f"Writing {file_format.value} files to {out}..."):
-        written = write_funnel(funnel, out, file_format.value)
+        written = (write_crm_export(funnel, out) if layout is Layout.CRM
+                   else write_funnel(funnel, out, file_format.value))
     sizes = pd.DataFrame({"file": [str(p) for p in written.values()],
                           "rows": [len(getattr(funnel, name)) for name in written]})
     console.print(_table("Simulated funnel", sizes, {"rows": ","}))

@@ -150,27 +150,39 @@ def parse_timestamps(values: pd.Series, read: ReadOptions) -> pd.Series:
 
     Values with an offset (``Z``, ``+02:00``) are converted to UTC; values without one
     are taken in ``read.timezone``. Already-parsed datetimes are normalised the same way.
+    Wall-clock times a daylight-saving change makes ambiguous (the repeated hour in
+    autumn) are read as the first of the two instants, and times it skips (spring) are
+    moved forward to the first valid instant: CRM exports without offsets hold both, and
+    an hour's doubt beats losing the row.
     """
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_dtype(values):
-        return values.dt.tz_localize(read.timezone).dt.tz_convert("UTC")
+        return _localised(values, read.timezone)
     text = values.astype("string").str.strip()
     fmt = read.timestamp_format or "ISO8601"
     has_offset = text.str.contains(_OFFSET_AT_END, na=False)
     aware = pd.to_datetime(text.where(has_offset), format=fmt, utc=True, errors="coerce")
     naive = pd.to_datetime(text.where(~has_offset), format=fmt, errors="coerce")
     if not isinstance(naive.dtype, pd.DatetimeTZDtype):
-        naive = naive.dt.tz_localize(read.timezone, ambiguous="NaT",
-                                     nonexistent="shift_forward").dt.tz_convert("UTC")
+        naive = _localised(naive, read.timezone)
     return aware.where(has_offset, naive).astype("datetime64[ns, UTC]")
 
 
-def _time_problems(file: str, frame: pd.DataFrame, column: str,
-                   parsed: pd.Series) -> pd.DataFrame:
+def _localised(naive: pd.Series, timezone: str) -> pd.Series:
+    """Naive wall-clock times in ``timezone`` as UTC (see :func:`parse_timestamps`)."""
+    first_of_two = np.ones(len(naive), dtype=bool)  # True: the daylight-saving instant
+    return naive.dt.tz_localize(timezone, ambiguous=first_of_two,
+                                nonexistent="shift_forward").dt.tz_convert("UTC")
+
+
+def _time_problems(file: str, frame: pd.DataFrame, column: str, parsed: pd.Series,
+                   read: ReadOptions) -> pd.DataFrame:
     bad = parsed.isna()
+    expected = (f"format {read.timestamp_format!r}" if read.timestamp_format
+                else "ISO 8601, e.g. 2025-03-04T10:15:00Z")
     reason = pd.Series("missing timestamp", index=frame.index).where(
-        frame[column].isna(), "not a timestamp (expected ISO 8601, e.g. 2025-03-04T10:15:00Z)")
+        frame[column].isna(), f"not a timestamp (expected {expected})")
     return _problems(file, frame, bad, column, reason)
 
 
@@ -203,7 +215,7 @@ def check_leads(file: str, raw: pd.DataFrame, config: DatasetConfig) -> TableChe
     frame["lead_id"] = frame["lead_id"].astype("string").str.strip()
     created = parse_timestamps(frame["created_at"], config.read)
     problems = [_missing(file, frame, "lead_id"),
-                _time_problems(file, frame, "created_at", created),
+                _time_problems(file, frame, "created_at", created, config.read),
                 _duplicate_ids(file, frame),
                 *_numeric_problems(file, frame, config.attributes.numeric)]
     parsed = _with_numeric(frame.assign(created_at=created), config.attributes.numeric)
@@ -276,7 +288,7 @@ def _timed_child(file: str, raw: pd.DataFrame, config: DatasetConfig,
     frame["lead_id"] = frame["lead_id"].astype("string").str.strip()
     stamp = parse_timestamps(frame["timestamp"], config.read)
     problems = [_missing(file, frame, "lead_id"), _lead_problems(file, frame, leads),
-                _time_problems(file, frame, "timestamp", stamp)]
+                _time_problems(file, frame, "timestamp", stamp, config.read)]
     return frame.assign(parsed_timestamp=stamp), problems
 
 
@@ -293,7 +305,9 @@ def check_events(file: str, raw: pd.DataFrame, config: DatasetConfig,
         renames[cols.detail] = "detail"
     frame, problems = _timed_child(file, raw, config, leads, renames)
     frame["event_type"] = frame["event_type"].astype("string").str.strip()
-    created = frame["lead_id"].map(leads.created_at)
+    # reindex, not map: map fails on an empty datetime lookup (every lead quarantined)
+    created = pd.to_datetime(pd.Series(leads.created_at.reindex(frame["lead_id"]).to_numpy(),
+                                       index=frame.index), utc=True)
     early = frame["parsed_timestamp"] < created
     reason = "event before its lead was created (" + created.astype("string") + ")"
     problems += [_missing(file, frame, "event_type"),
@@ -399,7 +413,7 @@ def _check_table(file: str, raw: pd.DataFrame, config: DatasetConfig) -> TableDa
     frame = frame.assign(target=target)
     if spec.time_column:
         time = parse_timestamps(frame[spec.time_column], config.read)
-        problems.append(_time_problems(file, frame, spec.time_column, time))
+        problems.append(_time_problems(file, frame, spec.time_column, time, config.read))
         frame = frame.assign(time=time)
         columns.append("time")
     parsed = _with_numeric(frame, config.attributes.numeric)[[*columns, ROW]]
@@ -573,7 +587,7 @@ def read_scoring_events(path: Path, read: ReadOptions,
     frame = raw.rename(columns=renames)
     stamp = parse_timestamps(frame["timestamp"], read)
     problems = [_missing(str(path), frame, "lead_id"), _missing(str(path), frame, "event_type"),
-                _time_problems(str(path), frame, "timestamp", stamp)]
+                _time_problems(str(path), frame, "timestamp", stamp, read)]
     frame = frame.assign(parsed_timestamp=stamp,
                          lead_id=frame["lead_id"].astype("string").str.strip())
     if "detail" not in frame:
