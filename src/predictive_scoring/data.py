@@ -293,7 +293,8 @@ def check_events(file: str, raw: pd.DataFrame, config: DatasetConfig,
         renames[cols.detail] = "detail"
     frame, problems = _timed_child(file, raw, config, leads, renames)
     frame["event_type"] = frame["event_type"].astype("string").str.strip()
-    created = frame["lead_id"].map(leads.created_at)
+    created = pd.Series(leads.created_at.reindex(frame["lead_id"]).to_numpy(),
+                        index=frame.index, dtype="datetime64[ns, UTC]")
     early = frame["parsed_timestamp"] < created
     reason = "event before its lead was created (" + created.astype("string") + ")"
     problems += [_missing(file, frame, "event_type"),
@@ -353,8 +354,12 @@ def load_truth(path: Path, read: ReadOptions) -> pd.DataFrame | None:
     """The simulator's true probabilities, or None when the file is absent."""
     if not path.exists():
         return None
-    frame = read_frame(path, read)
-    require_columns(str(path), frame, {c: c for c in ("lead_id", "as_of", "true_probability")})
+    return parse_truth(str(path), read_frame(path, read), read)
+
+
+def parse_truth(file: str, frame: pd.DataFrame, read: ReadOptions) -> pd.DataFrame:
+    """``lead_id``, ``as_of`` (UTC) and ``true_probability`` from a truth file as read."""
+    require_columns(file, frame, {c: c for c in ("lead_id", "as_of", "true_probability")})
     return pd.DataFrame({"lead_id": frame["lead_id"].astype("string"),
                          "as_of": parse_timestamps(frame["as_of"], read),
                          "true_probability": pd.to_numeric(frame["true_probability"])})
