@@ -745,7 +745,11 @@ class PartitionFailure:
     errors: tuple[str, ...]
 
 
-class PartitionsFailed(RuntimeError):
+class IncompleteOutput(RuntimeError):
+    """The scores folder does not hold every input row."""
+
+
+class PartitionsFailed(IncompleteOutput):
     """Partitions failed on every attempt: the output is incomplete."""
 
     def __init__(self, failures: Sequence[PartitionFailure], output: Path):
@@ -875,7 +879,7 @@ def score_distributed(client: Client, scorer: LeadScorer, leads: str | Path,
 
     Raises:
         PartitionsFailed: Some partition failed on every attempt.
-        RuntimeError: Rows out differ from rows in.
+        IncompleteOutput: Rows out differ from rows in.
         ValueError: ``output`` holds files, or no Parquet input was found.
     """
     read = read or ReadOptions()
@@ -917,7 +921,7 @@ def _checked_counts(scored: list[PartitionScores], source: ParquetSource,
     rows_in = sum(s.rows_in for s in scored)
     written = sum(pq.ParquetFile(s.path).metadata.num_rows for s in scored)
     if not rows_in == written == source.n_rows:
-        raise RuntimeError(f"row counts disagree: {source.n_rows:,} rows in {source.label}, "
+        raise IncompleteOutput(f"row counts disagree: {source.n_rows:,} rows in {source.label}, "
                            f"{rows_in:,} read by the partitions, {written:,} written to "
                            f"{output}; the output is not complete")
     return rows_in, sum(s.rows_scored for s in scored)
