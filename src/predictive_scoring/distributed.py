@@ -514,29 +514,41 @@ class TrainingInputs:
     quarantine_dir: Path | None = None
 
 
-def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
-                      report: Report = _silent) -> DistributedTraining:
-    """Validate, snapshot, featurise, train, calibrate and evaluate on a Dask cluster.
+@dataclass
+class PartitionedExamples:
+    """Examples built on the cluster: they stay there, partition by partition.
 
-    Args:
-        client: A connected Dask client; every worker must read the dataset's paths.
-        inputs: The configs (an events-shaped dataset of Parquet files, folders or
-            globs; a LightGBM model) and the bad-rows policy.
-        n_partitions: Partitions of leads (each a set of whole leads).
-        report: Called with the name of each stage as it starts.
+    Attributes:
+        checks: Futures of each partition's validation (kept rows included).
+        snapshots: Futures of each partition's snapshots.
+        examples: Futures of each partition's examples frame (features, rules' points,
+            ``slice``, ``true_probability``).
+        spec: The behaviour vocabulary learnt from the training leads' events.
+        facts: Each partition's validation facts.
+        summary: Rows read, kept and quarantined per table.
+        quarantine_files: Files written for bad rows (quarantine policy).
+    """
+
+    checks: list[Future]
+    snapshots: list[Future]
+    examples: list[Future]
+    spec: FeatureSpec
+    summary: pd.DataFrame
+    quarantine_files: list[Path]
+
+
+def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
+                               report: Report = _silent) -> PartitionedExamples:
+    """Validate, snapshot, split and featurise an events dataset partition by partition.
 
     Raises:
         DataValidationError: Bad rows under the ``fail`` policy.
-        TrainingError: Too little data, or leakage warnings when ``strict``.
-        ValueError: A table shape or a model other than LightGBM.
+        ValueError: A table-shaped dataset.
     """
     config, base = inputs.config, inputs.base
     if config.shape != "events":
         raise ValueError("--engine dask trains on events-shaped datasets (leads, events and "
                          "stage changes as Parquet); this dataset config has shape 'table'")
-    if inputs.model.kind != "lightgbm":
-        raise ValueError(f"--engine dask trains LightGBM (lightgbm.dask), not "
-                         f"{inputs.model.kind}; use --model lightgbm or --engine local")
     report("Reading and validating the tables by lead")
     sources = _sources(config, base)
     tables = {name: partitions(client, read_by_lead(source, _lead_column(config, name),
@@ -562,8 +574,34 @@ def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
     truth = tables.get("truth") or [None] * n_partitions
     examples = client.map(partition_examples, checks, snapshots, truth, bounds=bounds,
                           spec=spec, rules=inputs.rules, read=config.read)
+    return PartitionedExamples(checks, snapshots, examples, spec,
+                               check_summary(facts, located), quarantine_files)
+
+
+def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
+                      report: Report = _silent) -> DistributedTraining:
+    """Validate, snapshot, featurise, train, calibrate and evaluate on a Dask cluster.
+
+    Args:
+        client: A connected Dask client; every worker must read the dataset's paths.
+        inputs: The configs (an events-shaped dataset of Parquet files, folders or
+            globs; a LightGBM model) and the bad-rows policy.
+        n_partitions: Partitions of leads (each a set of whole leads).
+        report: Called with the name of each stage as it starts.
+
+    Raises:
+        DataValidationError: Bad rows under the ``fail`` policy.
+        TrainingError: Too little data, or leakage warnings when ``strict``.
+        ValueError: A table shape or a model other than LightGBM.
+    """
+    config, base = inputs.config, inputs.base
+    if inputs.model.kind != "lightgbm":
+        raise ValueError(f"--engine dask trains LightGBM (lightgbm.dask), not "
+                         f"{inputs.model.kind}; use --model lightgbm or --engine local")
+    built = build_examples_distributed(client, inputs, n_partitions, report)
+    examples = built.examples
     frame = pd.concat(client.gather(client.map(outcomes, examples)), ignore_index=True)
-    columns = feature_columns(config.attributes, spec)
+    columns = feature_columns(config.attributes, built.spec)
     rows = {name: np.flatnonzero(frame[SLICE].to_numpy() == name) for name in SPLITS}
     label = frame["label"].to_numpy(np.int8)
     check_enough_data(label[rows["train"]], base.training)
@@ -580,14 +618,14 @@ def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
     run_examples = Examples(frame, label, frame["created_at"],
                             None if np.isnan(truth_values).any() else truth_values,
                             frame["rule_points"].to_numpy(float),
-                            frame["rule_stage"].to_numpy(object), columns, spec)
+                            frame["rule_stage"].to_numpy(object), columns, built.spec)
     trained = finish_training(run_examples, rows, pipeline,
                               {name: raw_all[r] for name, r in rows.items()}, config,
                               inputs.model, inputs.rules, base)
-    notes = [snapshot_note(*_left_out(client, snapshots))]
+    notes = [snapshot_note(*_left_out(client, built.snapshots))]
     run = training_run(run_examples, trained, config, inputs.model, warnings, notes)
-    example = _bundle_example(client, examples, checks, trained.scorer)
-    return DistributedTraining(run, example, check_summary(facts, located), quarantine_files,
+    example = _bundle_example(client, examples, built.checks, trained.scorer)
+    return DistributedTraining(run, example, built.summary, built.quarantine_files,
                                n_partitions)
 
 
