@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -19,8 +20,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from predictive_scoring import distributed, tracking
 from predictive_scoring import rules as points
-from predictive_scoring import tracking
 from predictive_scoring.config import (
     BaseConfig,
     ColumnNames,
@@ -47,6 +48,7 @@ from predictive_scoring.data import (
     read_scoring_events,
     write_quarantine,
 )
+from predictive_scoring.distributed import IncompleteOutput
 from predictive_scoring.models import score_0_100
 from predictive_scoring.plots import (
     calibration_figure,
@@ -105,6 +107,25 @@ BadRowsOption = Annotated[OnBadRows, typer.Option(
     "--on-bad-rows", help="fail: stop on the first bad file; quarantine: write bad rows to "
     "a quarantine folder next to the output and go on with the rest.")]
 DEFAULT_BASE = Path("configs/base.yaml")
+
+
+class Engine(StrEnum):
+    """Where training and scoring run."""
+
+    LOCAL = "local"
+    DASK = "dask"
+
+
+EngineOption = Annotated[Engine, typer.Option(
+    help="local: this machine (the default); dask: a Dask cluster (needs the [dask] extra; "
+    "inputs are Parquet files, folders or globs every worker can read).")]
+SchedulerOption = Annotated[str, typer.Option(
+    help="--engine dask: a running scheduler's address (tcp://host:8786), or 'local' for "
+    "a cluster of worker processes on this machine.")]
+WorkersOption = Annotated[int, typer.Option(
+    min=1, help="--engine dask --scheduler local: worker processes (one thread each).")]
+PartitionsOption = Annotated[int, typer.Option(
+    min=1, help="--engine dask: partitions of leads (more bounds each worker's memory).")]
 SIMULATED_CONFIG = Path("configs/datasets/simulated.yaml")
 CRM_EXAMPLE_CONFIG = Path("configs/datasets/example_crm_export.yaml")
 
@@ -125,7 +146,7 @@ def friendly(command: F) -> F:
             _fail(f"bad configuration: {exc}", 2)
         except DataValidationError as exc:
             _fail(str(exc), 1)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, IncompleteOutput) as exc:
             _fail(str(exc), 1)
 
     return run  # type: ignore[return-value]
@@ -379,10 +400,21 @@ def train(
         "--tune", min=0, help="Hyper-parameter search trials on the validation slice "
         "(Optuna TPE), each a nested MLflow run; 0: train with the config's values.")] = 0,
     on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    engine: EngineOption = Engine.LOCAL,
+    scheduler: SchedulerOption = "local",
+    workers: WorkersOption = 2,
+    partitions: PartitionsOption = 8,
     base_config: BaseOption = DEFAULT_BASE,
 ) -> None:
     """Train a conversion model and compare it with the points on the same test leads."""
     out = output or _default_out(base_config, config)
+    if engine is Engine.DASK:
+        if tune_trials:
+            raise ValueError("--tune runs with --engine local; tune there, then train on "
+                             "the cluster with the tuned values in configs/models/")
+        run_train_dask(config, model, out, strict, register, on_bad_rows, base_config,
+                       DaskOptions(scheduler, workers, partitions))
+        return
     run_train(config, model, out, strict, register, on_bad_rows, base_config, tune_trials)
 
 
@@ -404,12 +436,58 @@ def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, regi
             run = run_training(dataset, config, model_config, rules_config, base, strict,
                                chooser)
         outputs = write_training_outputs(run, base, out)
+        events = dataset.events if isinstance(dataset, EventsDataset) else None
         with console.status("Logging the run and the model to MLflow..."):
-            version = log_training(run, dataset, config, base, data_fingerprint,
+            version = log_training(run, bundle_example(run, events, 3), config, base,
+                                   data_fingerprint,
                                    [config_path, base_config, rules_path, model_path],
                                    outputs, register)
     _report_registry(base, version, run)
     return run
+
+
+@dataclass(frozen=True)
+class DaskOptions:
+    """Where a Dask run goes and how finely it splits the leads."""
+
+    scheduler: str
+    workers: int
+    partitions: int
+
+
+def run_train_dask(config_path: Path, model: ModelKind, out: Path, strict: bool,
+                   register: bool, on_bad_rows: OnBadRows, base_config: Path,
+                   options: DaskOptions) -> TrainingRun:
+    """Train on a Dask cluster, then write, log and register as :func:`run_train` does."""
+    config = load_config(config_path, DatasetConfig)
+    base = load_config(base_config, BaseConfig)
+    rules_path, model_path = Path(config.rules), MODELS_DIR / f"{model.value}.yaml"
+    inputs = distributed.TrainingInputs(
+        config, load_config(model_path, ModelConfig), load_config(rules_path, RulesConfig),
+        base, strict, on_bad_rows.value, out / "quarantine")
+    tracking.use_tracking(base)
+    data_fingerprint = fingerprint(distributed.dataset_files(config, base.resolved_data_dir()))
+    with tracking.start_run(config.name, f"{model.value}-dask-{data_fingerprint[:6]}",
+                            artifact_location=tracking.artifact_location(base)), \
+            distributed.dask_client(options.scheduler, options.workers) as client, \
+            console.status(f"Training {model.value} on '{config.name}' with Dask...") as status:
+        console.print(f"Dask cluster: {client.dashboard_link or client.scheduler.address}")
+        result = distributed.train_distributed(
+            client, inputs, options.partitions,
+            lambda stage: status.update(f"{stage} ({options.partitions} partitions)..."))
+        console.print(_table(f"Dataset '{config.name}' (events, by lead)", result.summary,
+                             {c: "," for c in ("read", "kept", "quarantined", "problems")}))
+        if result.quarantine_files:
+            console.print("Quarantined rows written to "
+                          f"{', '.join(map(str, result.quarantine_files))}")
+        outputs = write_training_outputs(result.run, base, out)
+        tracking.set_tags({"engine": "dask", "partitions": options.partitions})
+        status.update("Logging the run and the model to MLflow...")
+        version = log_training(result.run, result.example, config, base, data_fingerprint,
+                               [config_path, base_config, rules_path, model_path], outputs,
+                               register)
+    _report_registry(base, version, result.run)
+    return result.run
 
 
 def _tuner(config: DatasetConfig, rules_config: RulesConfig, base: BaseConfig,
@@ -447,15 +525,24 @@ def write_training_outputs(run: TrainingRun, base: BaseConfig, out: Path) -> lis
     return [metrics_path, *plots]
 
 
-def log_training(run: TrainingRun, dataset: EventsDataset | TableDataset,
-                 config: DatasetConfig, base: BaseConfig, data_fingerprint: str,
-                 config_files: list[Path], outputs: list[Path], register: bool) -> str | None:
+def log_training(run: TrainingRun, example: pd.DataFrame, config: DatasetConfig,
+                 base: BaseConfig, data_fingerprint: str, config_files: list[Path],
+                 outputs: list[Path], register: bool) -> str | None:
     """Log params, metrics, files and the bundle in the active run; register the bundle.
+
+    Args:
+        run: The training run.
+        example: A few raw leads in the bundle's input format.
+        config: The dataset config.
+        base: Project settings.
+        data_fingerprint: Digest of the data files.
+        config_files: Config files to keep with the run.
+        outputs: metrics.json and the plots.
+        register: Register the bundle.
 
     Returns:
         The registered version, or None when not registering.
     """
-    events = dataset.events if isinstance(dataset, EventsDataset) else None
     tracking.log_params({"dataset": config.name, "model_kind": run.metrics["model_kind"],
                          "calibration": run.metrics["calibration"], **run.metrics["params"]})
     tracking.set_tags({"dataset_fingerprint": data_fingerprint,
@@ -466,7 +553,7 @@ def log_training(run: TrainingRun, dataset: EventsDataset | TableDataset,
                       "warnings.json")
     tracking.log_files(config_files, "configs")
     tracking.log_files(outputs, "results")
-    info = tracking.log_bundle(run.trained.scorer, bundle_example(run, events, 3),
+    info = tracking.log_bundle(run.trained.scorer, example,
                                base.model_name(config.name) if register else None)
     return str(info.registered_model_version) if register else None
 
@@ -593,15 +680,28 @@ def score(
     = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk (bounds memory).")]
     = 200_000,
+    engine: EngineOption = Engine.LOCAL,
+    scheduler: SchedulerOption = "local",
+    workers: WorkersOption = 2,
+    partitions: PartitionsOption = 8,
+    retries: Annotated[int, typer.Option(
+        min=0, help="--engine dask: extra attempts for a partition that fails.")] = 2,
     base_config: BaseOption = DEFAULT_BASE,
 ) -> None:
-    """Score a file of leads: probability, score, suggested stage, and the rules' points."""
+    """Score a file of leads: probability, score, suggested stage, and the rules' points.
+
+    With --engine dask, --input and --events are Parquet files, folders or globs and
+    --output is a folder of part files (one per partition)."""
     base = load_config(base_config, BaseConfig)
     tracking.use_tracking(base)
     with console.status(f"Loading {model}..."):
         scorer = tracking.load_scorer(model)
     read = ReadOptions()
     moment = parse_timestamp_option(as_of, read) or pd.Timestamp.now(tz="UTC")
+    if engine is Engine.DASK:
+        score_dask(scorer, input, events, moment, output,
+                   DaskOptions(scheduler, workers, partitions), retries)
+        return
     event_frame = _scoring_events(events, read, output) if events else None
     total = count_rows(input, read)
     with _progress() as progress:
@@ -613,6 +713,26 @@ def score(
     if summary.quarantine:
         console.print(f"[yellow]Rows that could not be scored (with reasons):[/] "
                       f"{summary.quarantine}")
+
+
+def score_dask(scorer: object, leads: Path, events: Path | None, moment: pd.Timestamp,
+               output: Path, options: DaskOptions, retries: int) -> None:
+    """Score Parquet leads partition by partition on a Dask cluster; print the summary."""
+    with distributed.dask_client(options.scheduler, options.workers) as client, \
+            _progress() as progress:
+        task = progress.add_task("Scoring partitions", total=options.partitions)
+        summary = distributed.score_distributed(
+            client, scorer, leads, events, moment, output, options.partitions, retries,
+            done=lambda n: progress.update(task, completed=n))
+    for partition, attempts in summary.retried.items():
+        console.print(f"[yellow]partition {partition} failed {len(attempts)} time(s) and "
+                      f"succeeded on retry;[/] last error: {escape(attempts[-1])}")
+    console.print(f"Read {summary.rows_in:,} rows: {summary.rows_scored:,} scored, "
+                  f"{summary.rows_failed:,} could not be scored -> [bold]{output}[/] "
+                  f"({summary.partitions} part files; rows in = rows out)")
+    for path in (summary.quarantine, summary.events_quarantine):
+        if path:
+            console.print(f"[yellow]Rows that could not be used (with reasons):[/] {path}")
 
 
 def _scoring_events(path: Path, read: ReadOptions, output: Path) -> pd.DataFrame:

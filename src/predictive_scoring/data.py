@@ -367,8 +367,12 @@ def load_truth(path: Path, read: ReadOptions) -> pd.DataFrame | None:
     """The simulator's true probabilities, or None when the file is absent."""
     if not path.exists():
         return None
-    frame = read_frame(path, read)
-    require_columns(str(path), frame, {c: c for c in ("lead_id", "as_of", "true_probability")})
+    return parse_truth(str(path), read_frame(path, read), read)
+
+
+def parse_truth(file: str, frame: pd.DataFrame, read: ReadOptions) -> pd.DataFrame:
+    """``lead_id``, ``as_of`` (UTC) and ``true_probability`` from a truth file as read."""
+    require_columns(file, frame, {c: c for c in ("lead_id", "as_of", "true_probability")})
     return pd.DataFrame({"lead_id": frame["lead_id"].astype("string"),
                          "as_of": parse_timestamps(frame["as_of"], read),
                          "true_probability": pd.to_numeric(frame["true_probability"])})
@@ -449,13 +453,15 @@ class Snapshots:
     n_censored: int
 
 
-def candidate_as_of(leads: pd.DataFrame, config: SnapshotConfig,
-                    data_end: pd.Timestamp) -> pd.DataFrame:
+def candidate_as_of(leads: pd.DataFrame, config: SnapshotConfig, data_end: pd.Timestamp,
+                    first_created: pd.Timestamp | None = None) -> pd.DataFrame:
     """One row per candidate snapshot: ``lead_id``, ``created_at``, ``as_of``.
 
     ``days_after_creation`` gives ``created_at + d days`` for each d; ``every_days``
     gives calendar snapshots at midnight UTC every N days from the first lead's
-    creation day until ``data_end``, for every lead created before each date.
+    creation day (``first_created`` when given: the first of all leads, for a caller
+    that passes a part of them) until ``data_end``, for every lead created before
+    each date.
     """
     base = leads[["lead_id", "created_at"]]
     if config.days_after_creation is not None:
@@ -463,7 +469,7 @@ def candidate_as_of(leads: pd.DataFrame, config: SnapshotConfig,
         frame = base.loc[base.index.repeat(len(offsets))].reset_index(drop=True)
         frame["as_of"] = frame["created_at"] + np.tile(offsets, len(base))
         return frame
-    start = base["created_at"].min().floor("D")
+    start = (base["created_at"].min() if first_created is None else first_created).floor("D")
     dates = pd.date_range(start, data_end, freq=f"{config.every_days}D")
     frame = base.merge(pd.DataFrame({"as_of": dates}), how="cross")
     return frame.loc[frame["as_of"] > frame["created_at"]].reset_index(drop=True)
@@ -484,15 +490,17 @@ def data_end_of(dataset: EventsDataset) -> pd.Timestamp:
 
 
 def build_snapshots(dataset: EventsDataset, config: SnapshotConfig,
-                    data_end: pd.Timestamp) -> Snapshots:
+                    data_end: pd.Timestamp,
+                    first_created: pd.Timestamp | None = None) -> Snapshots:
     """Training examples with labels, with no look-ahead.
 
     The label is 1 when the lead first reaches the target stage (or a stage beyond it)
     in ``[as_of, as_of + horizon_days)``. Snapshots of leads that reached it before
     ``as_of``, and snapshots whose horizon ends after ``data_end`` (label not yet
-    known), are left out and counted.
+    known), are left out and counted. ``first_created`` anchors calendar snapshots
+    (see :func:`candidate_as_of`) when ``dataset`` holds a part of all leads.
     """
-    candidates = candidate_as_of(dataset.leads, config, data_end)
+    candidates = candidate_as_of(dataset.leads, config, data_end, first_created)
     first = first_reach(dataset.stage_changes, config.target_stage)
     reached = pd.Series(first.reindex(candidates["lead_id"]).to_numpy(),
                         index=candidates.index, dtype="datetime64[ns, UTC]")
@@ -577,26 +585,38 @@ def read_scoring_events(path: Path, read: ReadOptions,
     Events of leads that are not being scored are harmless and kept; an event without a
     lead, a parseable timestamp or a type cannot be used.
     """
-    raw = read_frame(path, read)
-    required = {"lead_id": columns.lead_id, "timestamp": columns.timestamp,
-                "event_type": columns.event_type}
-    require_columns(str(path), raw, required)
-    renames = {v: k for k, v in required.items()}
-    if columns.detail is not None and columns.detail in raw:
-        renames[columns.detail] = "detail"
-    frame = raw.rename(columns=renames)
-    stamp = parse_timestamps(frame["timestamp"], read)
-    problems = [_missing(str(path), frame, "lead_id"), _missing(str(path), frame, "event_type"),
-                _time_problems(str(path), frame, "timestamp", stamp, read)]
-    frame = frame.assign(parsed_timestamp=stamp,
-                         lead_id=frame["lead_id"].astype("string").str.strip())
-    if "detail" not in frame:
-        frame["detail"] = pd.Series(pd.NA, index=frame.index, dtype="string")
-    check = _split(str(path), raw, _parsed_time(frame)[["lead_id", "timestamp", "event_type",
-                                                       "detail", ROW]], problems)
+    check = check_scoring_events(str(path), read_frame(path, read), read, columns)
     # Scoring looks events up by lead chunk after chunk: category codes make that ~50x
     # faster than matching Arrow strings, and coded types and details are looked up in
     # the model's vocabulary once per category instead of once per event.
     kept = check.kept
     coded = {c: kept[c].astype("category") for c in ("lead_id", "event_type", "detail")}
     return kept.assign(**coded), check.quarantined
+
+
+def check_scoring_events(file: str, raw: pd.DataFrame, read: ReadOptions,
+                         columns: ColumnNames) -> TableCheck:
+    """Validate events read for scoring (numbered with ``_row``): lead, time and type set.
+
+    Args:
+        file: The file's name for problem messages.
+        raw: The rows as read, with their row numbers in ``_row``.
+        read: How text timestamps are read.
+        columns: The contract columns' names in the file.
+    """
+    required = {"lead_id": columns.lead_id, "timestamp": columns.timestamp,
+                "event_type": columns.event_type}
+    require_columns(file, raw, required)
+    renames = {v: k for k, v in required.items()}
+    if columns.detail is not None and columns.detail in raw:
+        renames[columns.detail] = "detail"
+    frame = raw.rename(columns=renames)
+    stamp = parse_timestamps(frame["timestamp"], read)
+    problems = [_missing(file, frame, "lead_id"), _missing(file, frame, "event_type"),
+                _time_problems(file, frame, "timestamp", stamp, read)]
+    frame = frame.assign(parsed_timestamp=stamp,
+                         lead_id=frame["lead_id"].astype("string").str.strip())
+    if "detail" not in frame:
+        frame["detail"] = pd.Series(pd.NA, index=frame.index, dtype="string")
+    return _split(file, raw, _parsed_time(frame)[["lead_id", "timestamp", "event_type",
+                                                  "detail", ROW]], problems)

@@ -112,9 +112,21 @@ def fit_feature_spec(
     Returns:
         A spec keeping every key seen at least ``min_key_count`` times.
     """
-    minimum = config.min_key_count
+    return spec_from_counts(*key_counts(event_types, details, config), config)
+
+
+def key_counts(
+    event_types: Sequence[str], details: Sequence[object] | None, config: FeatureConfig
+) -> tuple[Counter[str], Counter[tuple[str, str]]]:
+    """How often each event type and each ``(type, detail)`` pair occurs.
+
+    Counts of disjoint groups of events add up to the counts of all of them, so each
+    partition of a large dataset can count its own events (see distributed.py).
+
+    Returns:
+        Counts per event type and per ``(event type, detail)`` pair with a detail.
+    """
     type_counts = Counter(event_types)
-    types = tuple(sorted(t for t, n in type_counts.items() if n >= minimum))
     pair_counts: Counter[tuple[str, str]] = Counter()
     if details is not None:
         allowed = set(config.detail_event_types or type_counts)
@@ -122,6 +134,14 @@ def fit_feature_spec(
             (t, d) for t, d in zip(event_types, details, strict=True)
             if isinstance(d, str) and d and t in allowed
         )
+    return type_counts, pair_counts
+
+
+def spec_from_counts(type_counts: Counter[str], pair_counts: Counter[tuple[str, str]],
+                     config: FeatureConfig) -> FeatureSpec:
+    """The spec keeping every key counted at least ``min_key_count`` times."""
+    minimum = config.min_key_count
+    types = tuple(sorted(t for t, n in type_counts.items() if n >= minimum))
     pairs = tuple(sorted(p for p, n in pair_counts.items() if n >= minimum))
     return FeatureSpec(types, pairs, tuple(sorted(config.windows_days)),
                        config.trend_recent_days, config.trend_baseline_days)
