@@ -19,8 +19,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from predictive_scoring import evaluate, tracking
 from predictive_scoring import rules as points
-from predictive_scoring import tracking
 from predictive_scoring.config import (
     BaseConfig,
     ColumnNames,
@@ -47,6 +47,7 @@ from predictive_scoring.data import (
     read_scoring_events,
     write_quarantine,
 )
+from predictive_scoring.learned_points import LearnSettings, comparison, learn_points, write_rules
 from predictive_scoring.models import score_0_100
 from predictive_scoring.plots import (
     calibration_figure,
@@ -65,6 +66,7 @@ from predictive_scoring.train import (
     ModelChooser,
     TrainingRun,
     bundle_example,
+    examples_for_scorer,
     run_training,
 )
 from predictive_scoring.tune import tune, tuned_config
@@ -607,6 +609,54 @@ def _scoring_events(path: Path, read: ReadOptions, output: Path) -> pd.DataFrame
         bad.rename(columns={ROW: "row"}).to_csv(quarantine, index=False)
         console.print(f"[yellow]{len(bad):,} event rows could not be used[/] -> {quarantine}")
     return events
+
+
+@app.command("learn-points")
+@friendly
+def learn_points_command(
+    model: Annotated[str, typer.Option(help="models:/NAME@champion, models:/NAME/VERSION, "
+                                       "runs:/..., or an exported folder.")],
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="Points table to write (YAML, the rules format), "
+                                      "e.g. configs/rules/learned.yaml.")],
+    points_per_doubling: Annotated[float, typer.Option(
+        min=1, help="Points that double a lead's odds of converting (the table's scale).")]
+    = LearnSettings.points_per_doubling,
+    on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Turn a model into a points table the rules engine (and a CRM) can use, and compare it
+    with the model and the hand-set points on the same test leads."""
+    base = load_config(base_config, BaseConfig)
+    tracking.use_tracking(base)
+    with console.status(f"Loading {model}..."):
+        scorer = tracking.load_scorer(model)
+    dataset_config, dataset = _load(config, base_config, on_bad_rows, out.parent / "quarantine")
+    with console.status("Rebuilding the training and test examples..."):
+        examples, rows = examples_for_scorer(scorer, dataset, dataset_config, base.training)
+    events = dataset.events if isinstance(dataset, EventsDataset) else None
+    with console.status("Learning points from the model..."):
+        learned = learn_points(scorer, examples.frame, events, rows["train"],
+                               LearnSettings(points_per_doubling=points_per_doubling))
+    write_rules(learned.rules, out, f"Learned points: `predictive-scoring learn-points "
+                f"--model {tracking.redact(model)}`.")
+    test = rows["test"]
+    table = comparison(scorer, learned, examples.frame.iloc[test], events,
+                       examples.label[test], examples.rule_points[test],
+                       _handoff_volume(examples, rows, scorer.rules, base))
+    console.print(_table(f"'{dataset_config.name}': {len(test):,} test examples, ranked by "
+                         "each scorer", table.reset_index(), dict.fromkeys(table.columns, ".4f")))
+    console.print(f"{len(learned.rules.event_rules)} event rules and "
+                  f"{len(learned.rules.attribute_rules)} attribute rules (of "
+                  f"{learned.n_candidates} candidates) -> [bold]{out}[/]")
+
+
+def _handoff_volume(examples: Examples, rows: dict, rules_config: RulesConfig,
+                    base: BaseConfig) -> int:
+    """Test leads the hand-set rules put at the hand-off stage or later."""
+    names = [s.value for s in FUNNEL if s in rules_config.stage_thresholds]
+    return evaluate.volume_of_stages(examples.rule_stage[rows["test"]],
+                                     base.training.handoff_stage.value, names)
 
 
 @app.command()

@@ -369,6 +369,36 @@ def probability_metrics(y: Vector, p: Vector, volume: int, ece_bins: int) -> dic
     }
 
 
+def ranking_table(y: Vector, scores: Mapping[str, Vector], volume: int) -> pd.DataFrame:
+    """Ranking quality of several scorers on the same leads, one row per scorer.
+
+    Only the order matters, so points tables and probabilities compare directly.
+
+    Args:
+        y: Conversion labels (0/1).
+        scores: Score per lead by scorer name (higher = more likely to convert).
+        volume: Hand-off volume for ``captured_at_volume`` (e.g. the rules' MQL+ count).
+
+    Returns:
+        Frame indexed by ``scorer`` with ``roc_auc``, ``pr_auc`` (NaN with one class),
+        ``gain_at_10`` and ``captured_at_volume``.
+    """
+    labels = _labels(y)
+    both_classes = np.unique(labels).size == 2
+    rows = {}
+    for name, score in scores.items():
+        _same_length(y=y, **{name: score})
+        values = _scores(score, name)
+        rows[name] = {
+            "roc_auc": float(roc_auc_score(labels, values)) if both_classes else np.nan,
+            "pr_auc": (float(average_precision_score(labels, values)) if both_classes
+                       else np.nan),
+            "gain_at_10": float(gain_at(labels, values, [0.10])[0]),
+            "captured_at_volume": captured_at_volume(labels, values, volume),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("scorer")
+
+
 def isotonic_points_to_probability(
     points_train: Vector, y_train: Vector
 ) -> Callable[[Vector], np.ndarray]:

@@ -227,8 +227,7 @@ def informative_columns(matrix: np.ndarray, min_share: float) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------ the fit
-def distil(matrix: np.ndarray, target: np.ndarray, settings: LearnSettings
-           ) -> tuple[np.ndarray, float]:
+def distil(matrix: np.ndarray, target: np.ndarray, settings: LearnSettings) -> np.ndarray:
     """Lasso regression of the model's log-odds on the candidate columns.
 
     Columns are standardised for the fit (so the penalty treats a 0/1 flag and a count
@@ -240,7 +239,7 @@ def distil(matrix: np.ndarray, target: np.ndarray, settings: LearnSettings
         settings: Cross-validation folds and seed.
 
     Returns:
-        Coefficients (log-odds per unit) and the intercept (log-odds at all zeros).
+        Coefficients: log-odds per unit of each column.
     """
     mean, scale = matrix.mean(axis=0), matrix.std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
@@ -250,8 +249,7 @@ def distil(matrix: np.ndarray, target: np.ndarray, settings: LearnSettings
     lasso.fit(standardised, target)
     refit = Lasso(alpha=_one_standard_error_alpha(lasso), max_iter=5000, tol=1e-3,
                   selection="random", random_state=settings.seed).fit(standardised, target)
-    coefficients = refit.coef_ / scale
-    return coefficients, float(refit.intercept_ - coefficients @ mean)
+    return refit.coef_ / scale
 
 
 def _one_standard_error_alpha(lasso: LassoCV) -> float:
@@ -274,7 +272,7 @@ def to_points(candidates: Sequence[EventRule | AttributeRule], coefficients: np.
     factor = points_per_doubling / math.log(2)
     event_rules, attribute_rules = [], []
     for rule, coefficient in zip(candidates, coefficients, strict=True):
-        points = int(round(coefficient * factor))
+        points = round(float(coefficient) * factor)
         if points == 0:
             continue
         if isinstance(rule, EventRule):
@@ -287,24 +285,23 @@ def to_points(candidates: Sequence[EventRule | AttributeRule], coefficients: np.
 
 def points_stage_thresholds(points: np.ndarray, shares: dict[Stage, float]
                             ) -> dict[Stage, float]:
-    """Whole-point stage thresholds giving each stage its share of the rows.
+    """Stage thresholds on a points total giving each stage its share of the rows.
 
     The points are mapped monotonically onto [0, 1) so that
     :func:`~predictive_scoring.evaluate.stage_thresholds_matching_shares` can cut them,
-    and its cuts mapped back and rounded up (totals are whole numbers, so rounding up
-    moves no lead); an empty stage squeezed between two neighbours still gets a
-    threshold one point above the stage before.
+    and its cuts mapped back. A stage that holds leads starts at a total some lead has
+    (a whole number); an empty stage squeezed between two totals gets a threshold
+    between them (e.g. 6.5), which no whole-point total reaches.
     """
     low, span = float(points.min()), float(points.max() - points.min() + 1)
-    order = [stage for stage in shares]
-    cuts = evaluate.stage_thresholds_matching_shares((points - low) / span, shares, order)
-    thresholds: dict[Stage, float] = {}
-    previous = -math.inf
-    for stage in order:
-        bar = max(math.ceil(low + cuts[stage] * span), previous + 1)
-        thresholds[stage] = float(bar)
-        previous = bar
-    return thresholds
+    cuts = evaluate.stage_thresholds_matching_shares((points - low) / span, shares,
+                                                     list(shares))
+    return {stage: _readable(low + cut * span) for stage, cut in cuts.items()}
+
+
+def _readable(bar: float) -> float:
+    whole = round(bar)
+    return float(whole) if abs(bar - whole) < 1e-6 else round(bar, 3)
 
 
 def stage_shares(stages: np.ndarray, thresholds: dict[Stage, float]) -> dict[Stage, float]:
@@ -337,7 +334,7 @@ def learn_points(scorer: LeadScorer, frame: pd.DataFrame, events: pd.DataFrame |
     matrix = _rule_matrix(candidates, train, events)
     keep = informative_columns(matrix, settings.min_share)
     kept = [candidates[i] for i in keep]
-    coefficients, intercept = distil(matrix[:, keep], target, settings)
+    coefficients = distil(matrix[:, keep], target, settings)
     event_rules, attribute_rules = to_points(kept, coefficients, settings.points_per_doubling)
     unstaged = RulesConfig(name="learned_points", event_rules=event_rules,
                            attribute_rules=attribute_rules, stage_thresholds={})
@@ -374,12 +371,37 @@ def _description(scorer: LeadScorer, settings: LearnSettings, n_candidates: int)
             "give each stage the model's share of training leads.")
 
 
+def comparison(scorer: LeadScorer, learned: LearnedPoints, frame: pd.DataFrame,
+               events: pd.DataFrame | None, label: np.ndarray, hand_points: np.ndarray,
+               handoff_volume: int) -> pd.DataFrame:
+    """Model, learned points and hand-set points ranked on the same rows.
+
+    Args:
+        scorer: The trained scorer.
+        learned: Its learned points table.
+        frame: The rows to compare on (the test slice), as for :func:`learn_points`.
+        events: The leads' events (events shape), or None.
+        label: Their outcomes (0/1).
+        hand_points: The hand-set points of the same rows.
+        handoff_volume: Leads handed to sales (the hand-set rules' MQL+ count).
+
+    Returns:
+        :func:`~predictive_scoring.evaluate.ranking_table` with rows ``model``,
+        ``learned points`` and ``hand-set points``.
+    """
+    probability = scorer.probability(scorer.features(frame, scorer.encode(frame, events)))
+    learned_total = score_points(learned.rules, frame, events).points
+    return evaluate.ranking_table(label, {"model": probability,
+                                          "learned points": learned_total,
+                                          "hand-set points": hand_points}, handoff_volume)
+
+
 # ------------------------------------------------------------------------ output
 def rules_yaml(rules: RulesConfig, header: str) -> str:
     """The table as YAML in the layout of ``configs/rules/*.yaml`` (one rule per line)."""
     body = rules.model_dump(mode="json", exclude_defaults=True)
     lines = [*(f"# {line}" for line in header.splitlines()), f"name: {body['name']}",
-             "description: >", *textwrap.wrap(body.get("description", ""), 86,
+             "description: >-", *textwrap.wrap(body.get("description", ""), 86,
                                                initial_indent="  ", subsequent_indent="  ")]
     for section in ("event_rules", "attribute_rules"):
         if body.get(section):
