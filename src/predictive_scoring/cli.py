@@ -59,6 +59,7 @@ from predictive_scoring.plots import (
     stage_conversion_figure,
 )
 from predictive_scoring.predict import count_rows, score_file
+from predictive_scoring.report import report_data, write_report
 from predictive_scoring.stages import FUNNEL, funnel_conversion, headline_rates
 from predictive_scoring.synthetic import simulate_funnel, write_funnel
 from predictive_scoring.train import (
@@ -67,6 +68,7 @@ from predictive_scoring.train import (
     TrainingRun,
     bundle_example,
     examples_for_scorer,
+    leakage_warnings,
     run_training,
 )
 from predictive_scoring.tune import tune, tuned_config
@@ -388,13 +390,38 @@ def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, regi
         with console.status(f"Training {model.value} on '{config.name}'..."):
             run = run_training(dataset, config, model_config, rules_config, base, strict,
                                chooser)
-        outputs = write_training_outputs(run, base, out)
+        with console.status("Learning points from the model and writing the report..."):
+            extras = learn_and_report(run, dataset, base, out)
+        outputs = [*write_training_outputs(run, base, out), *extras]
         with console.status("Logging the run and the model to MLflow..."):
             version = log_training(run, dataset, config, base, data_fingerprint,
                                    [config_path, base_config, rules_path, model_path],
                                    outputs, register)
     _report_registry(base, version, run)
     return run
+
+
+def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
+                     base: BaseConfig, out: Path) -> list[Path]:
+    """learned_points.yaml and report.html of a training run; the learned table's test
+    metrics go into ``run.metrics["learned_points"]``. Returns the files written."""
+    events = dataset.events if isinstance(dataset, EventsDataset) else None
+    scorer, rows = run.trained.scorer, run.trained.rows
+    learned = learn_points(scorer, run.examples.frame, events, rows["train"])
+    data = report_data(scorer, run.examples, rows, events, learned,
+                       base.training.handoff_stage, _dataset_funnel(dataset), run.warnings,
+                       run.metrics["notes"])
+    run.metrics["learned_points"] = {k: float(v) for k, v in
+                                     data.ranking.loc["learned points"].items()}
+    header = "Learned points of this training run (predictive-scoring train)."
+    return [write_rules(learned.rules, out / "learned_points.yaml", header),
+            write_report(data, out / "report.html")]
+
+
+def _dataset_funnel(dataset: EventsDataset | TableDataset) -> pd.DataFrame | None:
+    if isinstance(dataset, EventsDataset):
+        return funnel_conversion(dataset.stage_changes, len(dataset.leads))
+    return None
 
 
 def _tuner(config: DatasetConfig, rules_config: RulesConfig, base: BaseConfig,
@@ -633,7 +660,7 @@ def learn_points_command(
         scorer = tracking.load_scorer(model)
     dataset_config, dataset = _load(config, base_config, on_bad_rows, out.parent / "quarantine")
     with console.status("Rebuilding the training and test examples..."):
-        examples, rows = examples_for_scorer(scorer, dataset, dataset_config, base.training)
+        examples, rows, _ = examples_for_scorer(scorer, dataset, dataset_config, base.training)
     events = dataset.events if isinstance(dataset, EventsDataset) else None
     with console.status("Learning points from the model..."):
         learned = learn_points(scorer, examples.frame, events, rows["train"],
@@ -649,6 +676,45 @@ def learn_points_command(
     console.print(f"{len(learned.rules.event_rules)} event rules and "
                   f"{len(learned.rules.attribute_rules)} attribute rules (of "
                   f"{learned.n_candidates} candidates) -> [bold]{out}[/]")
+
+
+@app.command()
+@friendly
+def report(
+    model: Annotated[str, typer.Option(help="models:/NAME@champion, models:/NAME/VERSION, "
+                                       "runs:/..., or an exported folder.")],
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="The HTML report to write.")] = Path("report.html"),
+    points_out: Annotated[Path | None, typer.Option(
+        help="Also write the learned points table (YAML) here.")] = None,
+    on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """The marketing-ops comparison report (one self-contained HTML file): model vs
+    hand-set points vs learned points on the model's test leads."""
+    base = load_config(base_config, BaseConfig)
+    tracking.use_tracking(base)
+    with console.status(f"Loading {model}..."):
+        scorer = tracking.load_scorer(model)
+    dataset_config, dataset = _load(config, base_config, on_bad_rows, out.parent / "quarantine")
+    events = dataset.events if isinstance(dataset, EventsDataset) else None
+    with console.status("Rebuilding the examples and learning points from the model..."):
+        examples, rows, notes = examples_for_scorer(scorer, dataset, dataset_config,
+                                                    base.training)
+        warnings = leakage_warnings(examples.frame, examples.label, rows, examples.columns,
+                                    base.training.leakage_auc)
+        learned = learn_points(scorer, examples.frame, events, rows["train"])
+    with console.status("Drawing the figures and writing the report..."):
+        data = report_data(scorer, examples, rows, events, learned,
+                           base.training.handoff_stage, _dataset_funnel(dataset), warnings,
+                           notes)
+        write_report(data, out)
+    if points_out is not None:
+        write_rules(learned.rules, points_out, f"Learned points: `predictive-scoring report "
+                    f"--model {tracking.redact(model)}`.")
+    console.print(_table("Ranked on the test leads", data.ranking.reset_index(),
+                         dict.fromkeys(data.ranking.columns, ".4f")))
+    console.print(f"Report -> [bold]{out}[/]")
 
 
 def _handoff_volume(examples: Examples, rows: dict, rules_config: RulesConfig,

@@ -333,6 +333,57 @@ def volume_of_stages(stages: Vector, at_or_above: str, order: Sequence[str]) -> 
     return int((_stage_positions(stages, order) >= names.index(str(at_or_above))).sum())
 
 
+def stage_crosstab(y: Vector, rule_stages: Vector, model_stages: Vector,
+                   order: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rule stage against suggested stage: how many leads, and how they converted.
+
+    Args:
+        y: Conversion labels (0/1).
+        rule_stages: Each lead's stage from the rules' points.
+        model_stages: Each lead's stage suggested by the model.
+        order: The stages in funnel order.
+
+    Returns:
+        ``(leads, conversion_rate)``, both indexed by rule stage (rows) and suggested
+        stage (columns) in funnel order; a conversion rate is NaN for an empty cell.
+    """
+    _same_length(y=y, rule_stages=rule_stages, model_stages=model_stages)
+    labels = _labels(y)
+    names = _stage_names(order)
+    cell = (_stage_positions(rule_stages, order) * len(names)
+            + _stage_positions(model_stages, order))
+    size = len(names) ** 2
+    leads = np.bincount(cell, minlength=size).reshape(len(names), len(names))
+    positives = np.bincount(cell, weights=labels, minlength=size).reshape(leads.shape)
+    rate = np.divide(positives, leads, out=np.full(leads.shape, np.nan), where=leads > 0)
+    rows = pd.Index(names, name="rule_stage")
+    columns = pd.Index(names, name="suggested_stage")
+    return (pd.DataFrame(leads, index=rows, columns=columns),
+            pd.DataFrame(rate, index=rows, columns=columns))
+
+
+def stage_moves(y: Vector, rule_stages: Vector, model_stages: Vector,
+                order: Sequence[str]) -> pd.DataFrame:
+    """Leads the model moves up, keeps, or moves down from their rule stage, and how each
+    group really converted.
+
+    Returns:
+        Frame indexed by ``move`` (``up``, ``same``, ``down``) with ``leads``,
+        ``share_of_leads`` and ``conversion_rate`` (NaN for an empty group).
+    """
+    _same_length(y=y, rule_stages=rule_stages, model_stages=model_stages)
+    labels = _labels(y)
+    step = _stage_positions(model_stages, order) - _stage_positions(rule_stages, order)
+    groups = {"up": step > 0, "same": step == 0, "down": step < 0}
+    leads = np.array([int(chosen.sum()) for chosen in groups.values()])
+    converted = np.array([labels[chosen].sum() for chosen in groups.values()])
+    return pd.DataFrame(
+        {"leads": leads, "share_of_leads": leads / len(labels),
+         "conversion_rate": np.divide(converted, leads, out=np.full(3, np.nan),
+                                      where=leads > 0)},
+        index=pd.Index(list(groups), name="move"))
+
+
 # ------------------------------------------------------------ probability metrics
 def probability_metrics(y: Vector, p: Vector, volume: int, ece_bins: int) -> dict[str, float]:
     """The per-scorer block of ``metrics.json``: discrimination, calibration and gain.

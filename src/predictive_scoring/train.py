@@ -326,8 +326,9 @@ def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
 
 def examples_for_scorer(scorer: LeadScorer, dataset: EventsDataset | TableDataset,
                         config: DatasetConfig, training: TrainingConfig
-                        ) -> tuple[Examples, dict[str, np.ndarray]]:
-    """The examples and slices a scorer was trained and tested on, rebuilt from its data.
+                        ) -> tuple[Examples, dict[str, np.ndarray], list[str]]:
+    """The examples and slices a scorer was trained and tested on, rebuilt from its data,
+    with notes on what was left out (see :func:`build_examples`).
 
     The split is a pure function of the data and the training settings, so the test
     slice is the one the scorer never saw (as long as the data has not changed since).
@@ -338,8 +339,7 @@ def examples_for_scorer(scorer: LeadScorer, dataset: EventsDataset | TableDatase
     if config.name != scorer.dataset:
         raise ValueError(f"the model was trained on dataset '{scorer.dataset}' but the config "
                          f"describes '{config.name}'; pass the config it was trained on")
-    examples, rows, _ = build_examples(dataset, config, scorer.rules, training)
-    return examples, rows
+    return build_examples(dataset, config, scorer.rules, training)
 
 
 ModelChooser = Callable[[Examples, dict[str, np.ndarray], ModelConfig], ModelConfig]
