@@ -207,7 +207,7 @@ main { max-width: 1100px; margin: 0 auto; padding: 1.5rem 2rem 4rem; }
 h1 { font-size: 1.7rem; margin-bottom: 0.2rem; }
 h2 { border-bottom: 2px solid #0072B2; padding-bottom: 0.2rem; margin-top: 2.5rem; }
 .facts { color: #57606a; margin: 0.2rem 0 1rem; }
-.facts span { margin-right: 1.2rem; white-space: nowrap; }
+.facts span { margin-right: 1.2rem; display: inline-block; }
 .headline { background: #eef6fb; border-left: 4px solid #0072B2; padding: 0.8rem 1rem; }
 .warning { background: #fff8e6; border-left: 4px solid #E69F00; padding: 0.5rem 1rem;
            margin: 0.4rem 0; }
