@@ -409,7 +409,7 @@ def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
     scorer, rows = run.trained.scorer, run.trained.rows
     learned = learn_points(scorer, run.examples.frame, events, rows["train"])
     data = report_data(scorer, run.examples, rows, events, learned,
-                       base.training.handoff_stage, _dataset_funnel(dataset), run.warnings,
+                       base.training.handoff_stage, dataset_funnel(dataset), run.warnings,
                        run.metrics["notes"])
     run.metrics["learned_points"] = {k: float(v) for k, v in
                                      data.ranking.loc["learned points"].items()}
@@ -418,7 +418,8 @@ def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
             write_report(data, out / "report.html")]
 
 
-def _dataset_funnel(dataset: EventsDataset | TableDataset) -> pd.DataFrame | None:
+def dataset_funnel(dataset: EventsDataset | TableDataset) -> pd.DataFrame | None:
+    """Leads reaching each funnel stage (events shape); None for a table (no stages)."""
     if isinstance(dataset, EventsDataset):
         return funnel_conversion(dataset.stage_changes, len(dataset.leads))
     return None
@@ -706,7 +707,7 @@ def report(
         learned = learn_points(scorer, examples.frame, events, rows["train"])
     with console.status("Drawing the figures and writing the report..."):
         data = report_data(scorer, examples, rows, events, learned,
-                           base.training.handoff_stage, _dataset_funnel(dataset), warnings,
+                           base.training.handoff_stage, dataset_funnel(dataset), warnings,
                            notes)
         write_report(data, out)
     if points_out is not None:
