@@ -249,7 +249,9 @@ def distil(matrix: np.ndarray, target: np.ndarray, settings: LearnSettings) -> n
     lasso.fit(standardised, target)
     refit = Lasso(alpha=_one_standard_error_alpha(lasso), max_iter=5000, tol=1e-3,
                   selection="random", random_state=settings.seed).fit(standardised, target)
-    return refit.coef_ / scale
+    # on a weak signal the sparser fit can keep nothing: then the best fit it is
+    coefficients = refit.coef_ if np.any(refit.coef_) else lasso.coef_
+    return coefficients / scale
 
 
 def _one_standard_error_alpha(lasso: LassoCV) -> float:
