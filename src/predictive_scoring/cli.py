@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from predictive_scoring import distributed, tracking
+from predictive_scoring import distributed, evaluate, tracking
 from predictive_scoring import rules as points
 from predictive_scoring.config import (
     BaseConfig,
@@ -49,6 +49,7 @@ from predictive_scoring.data import (
     write_quarantine,
 )
 from predictive_scoring.distributed import IncompleteOutput
+from predictive_scoring.learned_points import LearnSettings, comparison, learn_points, write_rules
 from predictive_scoring.models import score_0_100
 from predictive_scoring.plots import (
     calibration_figure,
@@ -60,6 +61,7 @@ from predictive_scoring.plots import (
     stage_conversion_figure,
 )
 from predictive_scoring.predict import count_rows, score_file
+from predictive_scoring.report import report_data, write_report
 from predictive_scoring.stages import FUNNEL, funnel_conversion, headline_rates
 from predictive_scoring.synthetic import simulate_funnel, write_crm_export, write_funnel
 from predictive_scoring.train import (
@@ -67,6 +69,8 @@ from predictive_scoring.train import (
     ModelChooser,
     TrainingRun,
     bundle_example,
+    examples_for_scorer,
+    leakage_warnings,
     run_training,
 )
 from predictive_scoring.tune import tune, tuned_config
@@ -435,7 +439,9 @@ def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, regi
         with console.status(f"Training {model.value} on '{config.name}'..."):
             run = run_training(dataset, config, model_config, rules_config, base, strict,
                                chooser)
-        outputs = write_training_outputs(run, base, out)
+        with console.status("Learning points from the model and writing the report..."):
+            extras = learn_and_report(run, dataset, base, out)
+        outputs = [*write_training_outputs(run, base, out), *extras]
         events = dataset.events if isinstance(dataset, EventsDataset) else None
         with console.status("Logging the run and the model to MLflow..."):
             version = log_training(run, bundle_example(run, events, 3), config, base,
@@ -488,6 +494,30 @@ def run_train_dask(config_path: Path, model: ModelKind, out: Path, strict: bool,
                                register)
     _report_registry(base, version, result.run)
     return result.run
+
+
+def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
+                     base: BaseConfig, out: Path) -> list[Path]:
+    """learned_points.yaml and report.html of a training run; the learned table's test
+    metrics go into ``run.metrics["learned_points"]``. Returns the files written."""
+    events = dataset.events if isinstance(dataset, EventsDataset) else None
+    scorer, rows = run.trained.scorer, run.trained.rows
+    learned = learn_points(scorer, run.examples.frame, events, rows["train"])
+    data = report_data(scorer, run.examples, rows, events, learned,
+                       base.training.handoff_stage, dataset_funnel(dataset), run.warnings,
+                       run.metrics["notes"])
+    run.metrics["learned_points"] = {k: float(v) for k, v in
+                                     data.ranking.loc["learned points"].items()}
+    header = "Learned points of this training run (predictive-scoring train)."
+    return [write_rules(learned.rules, out / "learned_points.yaml", header),
+            write_report(data, out / "report.html")]
+
+
+def dataset_funnel(dataset: EventsDataset | TableDataset) -> pd.DataFrame | None:
+    """Leads reaching each funnel stage (events shape); None for a table (no stages)."""
+    if isinstance(dataset, EventsDataset):
+        return funnel_conversion(dataset.stage_changes, len(dataset.leads))
+    return None
 
 
 def _tuner(config: DatasetConfig, rules_config: RulesConfig, base: BaseConfig,
@@ -744,6 +774,93 @@ def _scoring_events(path: Path, read: ReadOptions, output: Path) -> pd.DataFrame
         bad.rename(columns={ROW: "row"}).to_csv(quarantine, index=False)
         console.print(f"[yellow]{len(bad):,} event rows could not be used[/] -> {quarantine}")
     return events
+
+
+@app.command("learn-points")
+@friendly
+def learn_points_command(
+    model: Annotated[str, typer.Option(help="models:/NAME@champion, models:/NAME/VERSION, "
+                                       "runs:/..., or an exported folder.")],
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="Points table to write (YAML, the rules format), "
+                                      "e.g. configs/rules/learned.yaml.")],
+    points_per_doubling: Annotated[float, typer.Option(
+        min=1, help="Points that double a lead's odds of converting (the table's scale).")]
+    = LearnSettings.points_per_doubling,
+    on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Turn a model into a points table the rules engine (and a CRM) can use, and compare it
+    with the model and the hand-set points on the same test leads."""
+    base = load_config(base_config, BaseConfig)
+    tracking.use_tracking(base)
+    with console.status(f"Loading {model}..."):
+        scorer = tracking.load_scorer(model)
+    dataset_config, dataset = _load(config, base_config, on_bad_rows, out.parent / "quarantine")
+    with console.status("Rebuilding the training and test examples..."):
+        examples, rows, _ = examples_for_scorer(scorer, dataset, dataset_config, base.training)
+    events = dataset.events if isinstance(dataset, EventsDataset) else None
+    with console.status("Learning points from the model..."):
+        learned = learn_points(scorer, examples.frame, events, rows["train"],
+                               LearnSettings(points_per_doubling=points_per_doubling))
+    write_rules(learned.rules, out, f"Learned points: `predictive-scoring learn-points "
+                f"--model {tracking.redact(model)}`.")
+    test = rows["test"]
+    table = comparison(scorer, learned, examples.frame.iloc[test], events,
+                       examples.label[test], examples.rule_points[test],
+                       _handoff_volume(examples, rows, scorer.rules, base))
+    console.print(_table(f"'{dataset_config.name}': {len(test):,} test examples, ranked by "
+                         "each scorer", table.reset_index(), dict.fromkeys(table.columns, ".4f")))
+    console.print(f"{len(learned.rules.event_rules)} event rules and "
+                  f"{len(learned.rules.attribute_rules)} attribute rules (of "
+                  f"{learned.n_candidates} candidates) -> [bold]{out}[/]")
+
+
+@app.command()
+@friendly
+def report(
+    model: Annotated[str, typer.Option(help="models:/NAME@champion, models:/NAME/VERSION, "
+                                       "runs:/..., or an exported folder.")],
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="The HTML report to write.")] = Path("report.html"),
+    points_out: Annotated[Path | None, typer.Option(
+        help="Also write the learned points table (YAML) here.")] = None,
+    on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """The marketing-ops comparison report (one self-contained HTML file): model vs
+    hand-set points vs learned points on the model's test leads."""
+    base = load_config(base_config, BaseConfig)
+    tracking.use_tracking(base)
+    with console.status(f"Loading {model}..."):
+        scorer = tracking.load_scorer(model)
+    dataset_config, dataset = _load(config, base_config, on_bad_rows, out.parent / "quarantine")
+    events = dataset.events if isinstance(dataset, EventsDataset) else None
+    with console.status("Rebuilding the examples and learning points from the model..."):
+        examples, rows, notes = examples_for_scorer(scorer, dataset, dataset_config,
+                                                    base.training)
+        warnings = leakage_warnings(examples.frame, examples.label, rows, examples.columns,
+                                    base.training.leakage_auc)
+        learned = learn_points(scorer, examples.frame, events, rows["train"])
+    with console.status("Drawing the figures and writing the report..."):
+        data = report_data(scorer, examples, rows, events, learned,
+                           base.training.handoff_stage, dataset_funnel(dataset), warnings,
+                           notes)
+        write_report(data, out)
+    if points_out is not None:
+        write_rules(learned.rules, points_out, f"Learned points: `predictive-scoring report "
+                    f"--model {tracking.redact(model)}`.")
+    console.print(_table("Ranked on the test leads", data.ranking.reset_index(),
+                         dict.fromkeys(data.ranking.columns, ".4f")))
+    console.print(f"Report -> [bold]{out}[/]")
+
+
+def _handoff_volume(examples: Examples, rows: dict, rules_config: RulesConfig,
+                    base: BaseConfig) -> int:
+    """Test leads the hand-set rules put at the hand-off stage or later."""
+    names = [s.value for s in FUNNEL if s in rules_config.stage_thresholds]
+    return evaluate.volume_of_stages(examples.rule_stage[rows["test"]],
+                                     base.training.handoff_stage.value, names)
 
 
 @app.command()

@@ -357,6 +357,24 @@ def snapshot_note(n_past_target: int, n_censored: int) -> str:
             f"{n_censored:,} left out: horizon runs past the end of the data")
 
 
+def examples_for_scorer(scorer: LeadScorer, dataset: EventsDataset | TableDataset,
+                        config: DatasetConfig, training: TrainingConfig
+                        ) -> tuple[Examples, dict[str, np.ndarray], list[str]]:
+    """The examples and slices a scorer was trained and tested on, rebuilt from its data,
+    with notes on what was left out (see :func:`build_examples`).
+
+    The split is a pure function of the data and the training settings, so the test
+    slice is the one the scorer never saw (as long as the data has not changed since).
+
+    Raises:
+        ValueError: The config describes another dataset than the scorer's.
+    """
+    if config.name != scorer.dataset:
+        raise ValueError(f"the model was trained on dataset '{scorer.dataset}' but the config "
+                         f"describes '{config.name}'; pass the config it was trained on")
+    return build_examples(dataset, config, scorer.rules, training)
+
+
 ModelChooser = Callable[[Examples, dict[str, np.ndarray], ModelConfig], ModelConfig]
 """Picks the hyper-parameters to train with (e.g. a search on the validation slice)."""
 
