@@ -51,9 +51,13 @@ def chromium() -> str:
     """The Chromium binary; installed with apt-get when missing, else the tests skip."""
     found = shutil.which("chromium")
     if found is None and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True,
-                       timeout=900, check=False)
-        found = shutil.which("chromium")
+        for command in (["apt-get", "install", "-y", "-qq", "chromium"],
+                        ["apt-get", "update", "-qq"],  # a fresh machine has no index yet
+                        ["apt-get", "install", "-y", "-qq", "chromium"]):
+            subprocess.run(command, capture_output=True, timeout=900, check=False)
+            found = shutil.which("chromium")
+            if found:
+                break
     if found is None:
         pytest.skip("headless Chromium is not installed and `apt-get install -y chromium` "
                     "could not install it (no root or no package index)")
