@@ -64,7 +64,7 @@ def prepare_chunk(chunk: pd.DataFrame, scorer: LeadScorer, as_of: pd.Timestamp,
     frame["lead_id"] = frame["lead_id"].astype("string").str.strip()
     error = error.mask(frame["lead_id"].isna(), "lead_id is empty")
     for column in scorer.columns.numeric:
-        if column in frame and scorer.columns.groups.get(column) == "fit":
+        if column in frame and column not in scorer.columns.behaviour:
             numbers = pd.to_numeric(frame[column], errors="coerce")
             bad = numbers.isna() & frame[column].notna()
             error = error.mask(bad & (error == ""), f"{column} is not a number")

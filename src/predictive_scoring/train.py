@@ -87,7 +87,8 @@ def examples_from_table(dataset: TableDataset, config: DatasetConfig, rules: Rul
     order = table.get("time")
     label = table["target"].to_numpy(np.int8)
     examples = Examples(table, label, order, None, points.points, points.stage,
-                        feature_columns(config.attributes, None), None)
+                        feature_columns(config.attributes, None, config.feature_groups),
+                        None)
     return examples, split_rows(table["lead_id"], order, label, training)
 
 
@@ -113,7 +114,8 @@ def examples_from_events(dataset: EventsDataset, config: DatasetConfig, rules: R
     frame = pd.concat([frame, behaviour_features(spec, frame, events)], axis=1)
     points = score_points(rules, frame, events)
     examples = Examples(frame, label, frame["created_at"], _truth_of(frame, dataset.truth),
-                        points.points, points.stage, feature_columns(config.attributes, spec),
+                        points.points, points.stage, feature_columns(config.attributes, spec,
+                                                        config.feature_groups),
                         spec)
     return examples, rows, snapshots
 
@@ -186,7 +188,7 @@ def leakage_warnings(frame: pd.DataFrame, label: np.ndarray, rows: dict[str, np.
         if auc > threshold:
             warnings.append(f"leakage: column '{column}' alone gives a test ROC-AUC of "
                             f"{auc:.3f}; it is probably filled in after the outcome")
-        if columns.groups.get(column) != "fit":
+        if column in columns.behaviour:
             continue
         filled = values.iloc[train].notna().to_numpy()
         by_class = [filled[label[train] == k].any() for k in (0, 1)]
