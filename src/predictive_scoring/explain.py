@@ -263,6 +263,38 @@ def group_importance(contrib: Contributions, groups: Mapping[str, str]) -> pd.Da
     return frame.sort_values("mean_abs", ascending=False, kind="stable").reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class GlobalWeights:
+    """What drives the model over a batch of leads (logged with every training run).
+
+    Attributes:
+        contributions: The leads' contributions.
+        features: Their model input (for the beeswarm's colours).
+        importance: :func:`global_importance` of the fields.
+        groups: :func:`group_importance` of fit vs engagement.
+    """
+
+    contributions: Contributions
+    features: pd.DataFrame
+    importance: pd.DataFrame
+    groups: pd.DataFrame
+
+
+def global_weights(scorer: LeadScorer, features: pd.DataFrame) -> GlobalWeights:
+    """Contributions and mean absolute weights per field and per group of some leads."""
+    contrib = contributions(scorer, features)
+    groups = scorer.columns.groups
+    return GlobalWeights(contrib, features, global_importance(contrib, groups),
+                         group_importance(contrib, groups))
+
+
+def sample_rows(n_rows: int, most: int, seed: int) -> np.ndarray:
+    """At most ``most`` sorted row positions out of ``n_rows``, drawn without replacement."""
+    if n_rows <= most:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, most, replace=False))
+
+
 # ------------------------------------------------------------------ score points
 def score_effects(scorer: LeadScorer, contrib: Contributions) -> tuple[np.ndarray, np.ndarray]:
     """Contributions in score points (0-100 scale) that add up to the score change.

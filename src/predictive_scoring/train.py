@@ -32,6 +32,13 @@ from predictive_scoring.data import (
     build_snapshots,
     data_end_of,
 )
+from predictive_scoring.explain import (
+    METADATA_KEY,
+    GlobalWeights,
+    explanation_metadata,
+    global_weights,
+    sample_rows,
+)
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
 from predictive_scoring.models import (
     FeatureColumns,
@@ -46,6 +53,10 @@ from predictive_scoring.rules import score_points
 from predictive_scoring.stages import FUNNEL, Stage, stage_for_values
 
 SPLITS = ("train", "valid", "test")
+EXPLANATION_ROWS = 5_000
+"""Rows (a seeded sample of a slice) for the grade cut points (training slice) and for
+the global weights and their plots (test slice): quartiles and mean absolute SHAP values
+are stable at this size, and it bounds the cost of explaining a big training set."""
 
 
 class TrainingError(ValueError):
@@ -254,6 +265,9 @@ def train_model(examples: Examples, dataset: DatasetConfig, model: ModelConfig,
                         pipeline, calibrator, thresholds, rules,
                         {"model_kind": model.kind, "calibration": calibrator.method,
                          "trained_at": datetime.now(UTC).isoformat(timespec="seconds")})
+    explained = sample_rows(len(rows["train"]), EXPLANATION_ROWS, training.seed)
+    scorer.metadata[METADATA_KEY] = explanation_metadata(scorer,
+                                                         part["train"][0].iloc[explained])
     p_test = scorer.probability(part["test"][0])
     metrics = comparison_metrics(examples, rows, p_test, thresholds, base, rules)
     scorer.metadata["test_metrics"] = metrics["model"]
@@ -308,6 +322,7 @@ class TrainingRun:
     trained: TrainedModel
     metrics: dict[str, Any]
     warnings: list[str]
+    weights: GlobalWeights
 
 
 def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
@@ -359,7 +374,16 @@ def run_training(dataset: EventsDataset | TableDataset, config: DatasetConfig,
     metrics = {"dataset": config.name, "model_kind": model.kind, "params": model.params,
                **trained.metrics, "calibration": trained.scorer.calibrator.method,
                "warnings": warnings, "notes": notes}
-    return TrainingRun(examples, trained, metrics, warnings)
+    return TrainingRun(examples, trained, metrics, warnings, test_weights(examples, trained,
+                                                                          base.training.seed))
+
+
+def test_weights(examples: Examples, trained: TrainedModel, seed: int) -> GlobalWeights:
+    """Global weights of the trained model on (a sample of) the test slice."""
+    test = trained.rows["test"]
+    picked = test[sample_rows(len(test), EXPLANATION_ROWS, seed)]
+    return global_weights(trained.scorer, model_frame(examples.frame.iloc[picked],
+                                                      examples.columns))
 
 
 def bundle_example(run: TrainingRun, events: pd.DataFrame | None, n_leads: int) -> pd.DataFrame:
