@@ -310,10 +310,15 @@ th { background: #f6f8fa; }
 td.text, th.text { text-align: left; }
 .side-by-side { display: flex; gap: 1.5rem; flex-wrap: wrap; align-items: flex-start; }
 .side-by-side > div { flex: 1 1 480px; overflow-x: auto; }
-.side-by-side.narrow > div { flex: 1 1 300px; }
+.side-by-side.narrow { gap: 1rem; }
+.side-by-side.narrow > div { flex: 0 0 auto; }
+.side-by-side.narrow table { font-size: 0.85rem; }
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
 figcaption { color: #57606a; font-size: 0.9rem; }
+table.leads { font-size: 0.82rem; width: 100%; }
+table.leads td { white-space: normal; }
+table.leads td:first-child { white-space: nowrap; }
 """
 
 
@@ -477,10 +482,17 @@ def _crosstab_section(data: ReportData, uris: dict[str, str]) -> str:
 def _drivers_section(data: ReportData, uris: dict[str, str]) -> str:
     weights = data.weights
     n_leads = len(weights.contributions.values)
-    groups = weights.groups.set_index("group")
-    top = weights.importance.head(10).assign(
-        share=lambda t: t["mean_abs"] / weights.importance["mean_abs"].sum())
-    fields_table = _table(top, {"mean_abs": ".3f", "share": ".1%"}, index=False)
+    total = weights.importance["mean_abs"].sum()
+    top = weights.importance.head(10)
+    fields = pd.DataFrame({"field": top["feature"], "group": top["group"],
+                           "mean |SHAP|": top["mean_abs"],
+                           "share of all fields": top["mean_abs"] / total})
+    groups = pd.DataFrame({"group": weights.groups["group"], "fields":
+                           weights.groups["features"], "mean |SHAP|":
+                           weights.groups["mean_abs"]})
+    groups_table = _table(groups, {"mean |SHAP|": ".3f"}, index=False)
+    fields_table = _table(fields, {"mean |SHAP|": ".3f", "share of all fields": ".1%"},
+                          index=False)
     return (
         f"<p>How far each field moves the model's log-odds, on average over {n_leads:,} "
         "test leads (mean absolute SHAP value; the contributions of a lead add up exactly "
@@ -488,7 +500,7 @@ def _drivers_section(data: ReportData, uris: dict[str, str]) -> str:
         "(behaviour); a group's weight sums its fields per lead first.</p>"
         '<div class="side-by-side">'
         f"<div><h3>Strongest fields</h3>{fields_table}</div>"
-        f"<div><h3>Fit vs engagement</h3>{_table(groups, {'mean_abs': '.3f'})}</div></div>"
+        f"<div><h3>Fit vs engagement</h3>{groups_table}</div></div>"
         + _figure(uris["importance"], "Mean |SHAP value| of the strongest fields (coloured "
                   "by group) and of the groups.")
         + _figure(uris["beeswarm"], "Each test lead's contribution per field: right of zero "
@@ -502,18 +514,20 @@ def _quadrant_section(data: ReportData, uris: dict[str, str]) -> str:
                 "leads cannot be split into fit vs engagement; declare the activity "
                 "columns under <code>feature_groups.engagement</code> in the dataset "
                 "config.</p>")
-    tables = segment_conversion(data.y, data.explained)
-    formats = {"leads": ",", "share_of_leads": ".1%", "conversion_rate": ".1%",
-               "share_of_positives": ".1%"}
-    blocks = "".join(f"<div><h3>By {_e(name)}</h3>{_table(table, formats)}</div>"
-                     for name, table in tables.items())
+    shown = {"leads": "leads", "share_of_leads": "share", "conversion_rate": "converted",
+             "share_of_positives": "of converters"}
+    formats = {"leads": ",", "share": ".1%", "converted": ".1%", "of converters": ".1%"}
+    blocks = "".join(
+        f"<div><h3>By {_e(name)}</h3>{_table(table.rename(columns=shown), formats)}</div>"
+        for name, table in segment_conversion(data.y, data.explained).items())
     return (
         "<p>Each test lead's log-odds split into what its attributes add (fit) and what "
         "its behaviour adds (engagement). Fit grades A-D and engagement levels hot to cold "
         "cut these at the training leads' quartiles; the quadrants cross the halves: "
         "<b>sales-ready</b> (good fit, engaged: call now), <b>nurture</b> (good fit, not "
         "active yet), <b>check fit</b> (active, weak fit: qualify first), <b>low "
-        "priority</b>. The tables say how the test leads of each really converted.</p>"
+        "priority</b>. The tables say how the test leads of each really converted "
+        "(<i>of converters</i>: the share of all converted test leads found there).</p>"
         + _figure(uris["quadrant"], "Fit against engagement per test lead; the lines are "
                   "the training leads' medians.")
         + f'<div class="side-by-side narrow">{blocks}</div>')
@@ -541,17 +555,41 @@ def _examples_section(data: ReportData) -> str:
     if data.examples.empty:
         return ("<p>The points and the model agree on who is handed to sales: no test lead "
                 "is handed off by one and not the other.</p>")
-    parts = []
+    parts = [f"<p>Each lead's two verdicts side by side: the rules that fired (points "
+             f"rounded) and the model's {N_REASONS} strongest reasons each way, in score "
+             "points (0-100) away from the average lead's score.</p>"]
     for rated, group in data.examples.groupby("rated", sort=False):
-        what = ("handed to sales by the points, but the model says not yet"
+        what = ("Handed to sales by the points, but the model says not yet."
                 if rated.startswith("over") else
-                "the model would hand these to sales, the points do not")
-        what += (f"; the model's reasons are its {N_REASONS} strongest fields each way, in "
-                 "score points from the average lead's score")
-        parts.append(f"<h3>{_e(rated.capitalize())}</h3><p>{_e(what)}.</p>"
-                     + _table(group.drop(columns="rated"), {"rule_points": "g",
-                                                             "model_score": "d"}, index=False))
+                "The model would hand these to sales; the points do not.")
+        parts.append(f"<h3>{_e(rated.capitalize())}</h3><p>{_e(what)}</p>"
+                     + _example_table(group))
     return "".join(parts)
+
+
+def _example_table(leads: pd.DataFrame) -> str:
+    """One row per lead: who, the rules' verdict and why, the model's verdict and why."""
+    head = "".join(f'<th class="text">{name}</th>' for name in
+                   ("lead", "rules: points and stage", "rules fired", "model: score and stage",
+                    "model's reasons up", "model's reasons down"))
+    rows = []
+    for lead in leads.itertuples(index=False):
+        when = f"<br>as of {_e(lead.as_of)}" if hasattr(lead, "as_of") else ""
+        cells = (f"<b>{_e(lead.lead_id)}</b>{when}<br>converted: {_e(lead.converted)}",
+                 f"{lead.rule_points:.1f}: <b>{_e(lead.rule_stage)}</b>",
+                 _lines(lead.rules_fired),
+                 f"{lead.model_score}: <b>{_e(lead.suggested_stage)}</b><br>"
+                 f"{_e(lead.quadrant)}",
+                 _lines(lead.reasons_up), _lines(lead.reasons_down))
+        rows.append("<tr>" + "".join(f'<td class="text">{c}</td>' for c in cells) + "</tr>")
+    return (f'<table class="leads"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _lines(joined: str) -> str:
+    """``"a; b"`` (how rules fired and reasons are joined) as escaped lines; ``-`` if none."""
+    items = [item for item in str(joined).split("; ") if item]
+    return "<br>".join(_e(item) for item in items) if items else "-"
 
 
 def _warnings_section(data: ReportData) -> str:
