@@ -74,6 +74,7 @@ from predictive_scoring.train import (
     examples_for_scorer,
     leakage_warnings,
     run_training,
+    test_weights,
 )
 from predictive_scoring.tune import tune, tuned_config
 
@@ -505,7 +506,7 @@ def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
     events = dataset.events if isinstance(dataset, EventsDataset) else None
     scorer, rows = run.trained.scorer, run.trained.rows
     learned = learn_points(scorer, run.examples.frame, events, rows["train"])
-    data = report_data(scorer, run.examples, rows, events, learned,
+    data = report_data(scorer, run.examples, rows, events, learned, run.weights,
                        base.training.handoff_stage, dataset_funnel(dataset), run.warnings,
                        run.metrics["notes"])
     run.metrics["learned_points"] = {k: float(v) for k, v in
@@ -872,7 +873,8 @@ def report(
                                     base.training.leakage_auc)
         learned = learn_points(scorer, examples.frame, events, rows["train"])
     with console.status("Drawing the figures and writing the report..."):
-        data = report_data(scorer, examples, rows, events, learned,
+        weights = test_weights(scorer, examples, rows["test"], base.training.seed)
+        data = report_data(scorer, examples, rows, events, learned, weights,
                            base.training.handoff_stage, dataset_funnel(dataset), warnings,
                            notes)
         write_report(data, out)

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 from sklearn.metrics import (
     average_precision_score,
@@ -624,9 +625,8 @@ def importance_figure(importance: pd.DataFrame, groups: pd.DataFrame,
                    color=[_group_colour(g) for g in top["group"]])
     fields_ax.set(xlabel="mean |SHAP value| (log-odds)",
                   title=f"What drives the score: top {len(top)} of {len(importance)} fields")
-    for group in dict.fromkeys(top["group"]):
-        fields_ax.barh([], [], color=_group_colour(group), label=group)
-    fields_ax.legend(loc="lower right")
+    fields_ax.legend(handles=[Patch(color=_group_colour(group), label=group)
+                              for group in dict.fromkeys(top["group"])], loc="lower right")
     fields_ax.tick_params(axis="y", labelsize=8)
     ordered = groups.iloc[::-1]
     groups_ax.barh(ordered["group"], ordered["mean_abs"],

@@ -425,7 +425,7 @@ def run_training(dataset: EventsDataset | TableDataset, config: DatasetConfig,
     if choose_model is not None:
         model = choose_model(examples, rows, model)
     trained = train_model(examples, config, model, rules, base, rows)
-    weights = test_weights(examples, trained, base.training.seed)
+    weights = test_weights(trained.scorer, examples, rows["test"], base.training.seed)
     return training_run(examples, trained, config, model, warnings, notes, weights)
 
 
@@ -439,12 +439,21 @@ def training_run(examples: Examples, trained: TrainedModel, config: DatasetConfi
     return TrainingRun(examples, trained, metrics, warnings, weights)
 
 
-def test_weights(examples: Examples, trained: TrainedModel, seed: int) -> GlobalWeights:
-    """Global weights of the trained model on (a sample of) the test slice."""
-    test = trained.rows["test"]
+def test_weights(scorer: LeadScorer, examples: Examples, test: np.ndarray,
+                 seed: int) -> GlobalWeights:
+    """Global weights of a scorer on (a seeded sample of) its test slice.
+
+    The sample depends only on the slice's size and the seed, so the report rebuilt from
+    a registered model shows the weights its training run logged.
+
+    Args:
+        scorer: The trained scorer.
+        examples: Its examples.
+        test: Row positions of the test slice.
+        seed: The training seed.
+    """
     picked = test[sample_rows(len(test), EXPLANATION_ROWS, seed)]
-    return global_weights(trained.scorer, model_frame(examples.frame.iloc[picked],
-                                                      examples.columns))
+    return global_weights(scorer, model_frame(examples.frame.iloc[picked], examples.columns))
 
 
 def bundle_example(run: TrainingRun, events: pd.DataFrame | None, n_leads: int) -> pd.DataFrame:

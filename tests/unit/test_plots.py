@@ -412,3 +412,7 @@ def test_importance_bars_follow_the_table_coloured_by_group() -> None:
     assert [round(b.get_width(), 6) for b in bars] == [0.2, 0.9]  # strongest on top
     assert to_hex(bars[1].get_facecolor()) == GROUP_COLOURS["engagement"].lower()
     assert [t.get_text() for t in groups_ax.get_yticklabels()] == ["fit", "engagement"]
+    legend = fields_ax.get_legend()
+    assert {text.get_text(): to_hex(patch.get_facecolor()) for text, patch in
+            zip(legend.get_texts(), legend.get_patches(), strict=True)} == {
+        group: colour.lower() for group, colour in GROUP_COLOURS.items()}
