@@ -355,7 +355,7 @@ def reasons(scorer: LeadScorer, features: FeatureValues, contrib: Contributions,
 
     Returns:
         Per lead: up to k reasons raising the score (strongest first), then up to k
-        lowering it (strongest first).
+        lowering it (strongest first). Effects that round to 0.0 points are no reason.
     """
     _, effects = score_effects(scorer, contrib)
     n_fields = len(contrib.fields)
@@ -364,7 +364,7 @@ def reasons(scorer: LeadScorer, features: FeatureValues, contrib: Contributions,
     picks = np.concatenate([order[:, ::-1][:, :k], order[:, :k]], axis=1)
     signs = np.concatenate([np.ones(k), -np.ones(k)])
     chosen = np.take_along_axis(effects, picks, axis=1)
-    keep = chosen * signs > 0
+    keep = chosen * signs >= MIN_REASON_POINTS
     columns: dict[str, np.ndarray] = {}
     out = []
     for row, (fields, wanted) in enumerate(zip(picks, keep, strict=True)):
@@ -388,6 +388,10 @@ def _reason(scorer: LeadScorer, field: str, value: Any, effect: float) -> Reason
 
 def _missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+MIN_REASON_POINTS = 0.05
+"""A smaller effect shows as "+0.0" points: not worth a salesperson's attention."""
 
 
 def _points(effect: float) -> str:

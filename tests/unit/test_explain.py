@@ -146,6 +146,10 @@ def test_reasons_are_the_strongest_pushes_each_way(scorers: dict, test_features:
         downs = [r.effect for r in lead if r.effect < 0]
         assert len(ups) + len(downs) == len(lead) and len(ups) <= 3 and len(downs) <= 3
         assert ups == sorted(ups, reverse=True) and downs == sorted(downs)
+        floor = explain.MIN_REASON_POINTS  # smaller pushes would read "+0.0": no reason
+        assert bool(ups) == (effects[row].max() >= floor)
+        assert bool(downs) == (effects[row].min() <= -floor)
+        assert all(abs(r.effect) >= floor for r in lead)
         if ups:
             assert ups[0] == pytest.approx(effects[row].max())
         if downs:
