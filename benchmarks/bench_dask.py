@@ -3,8 +3,14 @@ then examples (validation, snapshots, behaviour features, rules' points), traini
 (leakage check, LightGBM fit with early stopping, calibration, evaluation) and batch
 scoring, each engine on the same files.
 
-Usage: ``python -m benchmarks.bench_dask [--leads 300000] [--workers 2] [--partitions 8]
-[--variant reduced|full] [--large-leads 5000000] [--large-steps simulate dask]``.
+Usage: ``python -m benchmarks.bench_dask [--cases compare scale large] [--leads 300000]
+[--workers 2] [--partitions 8] [--variant reduced|full] [--scale-leads 1000000]
+[--large-leads 5000000] [--large-steps simulate dask]``.
+
+Cases: ``compare`` runs both engines on ``--leads`` leads (examples, training, scoring);
+``scale`` the Dask training alone on ``--scale-leads``; ``large`` simulates
+``--large-leads`` to Parquet (and trains on Dask with ``--large-steps simulate dask``),
+and scales the largest measured runs to that size as an estimate.
 
 Every measurement runs in a fresh process. The Dask runs start a LocalCluster of
 ``--workers`` worker processes (one thread each) on 127.0.0.1 in that process; its peak
@@ -60,7 +66,7 @@ SEED = 7
 REDUCED_DETAIL_TYPES = ["demo_request"]
 """As bench_train's reduced variant: ~80 features (event-type keys, no detail pairs)."""
 AUC_TOLERANCE = 0.005
-LEADS_PER_PART = 500_000
+LEADS_PER_PART = 100_000
 CHUNK_ROWS = 200_000
 """The ``score`` command's default ``--chunk-rows``."""
 SAMPLE_S = 0.2
@@ -312,6 +318,18 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     return {"simulation": sim, "train": train, "score": score}
 
 
+def scale(args: argparse.Namespace) -> dict[str, Any]:
+    """The Dask path alone on ``--scale-leads`` leads (how its memory and time grow)."""
+    with tempfile.TemporaryDirectory(prefix="bench_dask_scale_") as folder:
+        sim = child(case="simulate", folder=folder, leads=args.scale_leads,
+                    scoring_input=False)
+        if "error" in sim:
+            return {"simulation": sim}
+        run = child(case="dask_train", folder=folder, variant=args.variant,
+                    workers=args.workers, partitions=args.scale_partitions)
+    return {"simulation": sim, "dask": run}
+
+
 def large(args: argparse.Namespace) -> dict[str, Any]:
     """``--large-leads`` simulated part by part; the Dask training on them if asked."""
     with tempfile.TemporaryDirectory(prefix="bench_dask_large_") as folder:
@@ -338,41 +356,51 @@ def _load(run: dict[str, Any]) -> str:
     return " -> ".join(f"{v:.1f}" for v in run["load_avg"])
 
 
+TRAIN_HEADER = [
+    "| engine | snapshots (train / valid / test) | features | examples (s) "
+    "| examples: events/s | training (s) | total (s) | snapshots/s | best round "
+    "| test ROC-AUC | oracle ROC-AUC | driver peak (GiB) | worker peaks: examples | worker "
+    "peaks: training | worker peaks (ru_maxrss) | load avg |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+
+
+def train_row(engine: str, run: dict[str, Any], events: int) -> str:
+    """One training run as a row under :data:`TRAIN_HEADER`."""
+    if "error" in run:
+        return f"| {engine} | failed: {run['error']} |" + " |" * 14
+    oracle = f"{run['oracle_roc_auc']:.4f}" if run["oracle_roc_auc"] else "-"
+    return (f"| {engine} | {run['snapshots']:,} ({run['n_train']:,} / {run['n_valid']:,} / "
+            f"{run['n_test']:,}) | {run['features']} | {run['examples_s']:.0f} "
+            f"| {events / run['examples_s']:,.0f} | {run['train_s']:.0f} "
+            f"| {run['total_s']:.0f} | {run['snapshots'] / run['total_s']:,.0f} "
+            f"| {run['best_round']} | {run['roc_auc']:.4f} | {oracle} "
+            f"| {run['driver_peak_gib']:.2f} | {_step_peaks(run, 'examples')} "
+            f"| {_step_peaks(run, 'training')} "
+            f"| {_gib(run.get('worker_peaks_gib', [])) or '-'} | {_load(run)} |")
+
+
+def _simulated(sim: dict[str, Any]) -> str:
+    return (f"Simulated {sim['leads']:,} leads ({sim['events']:,} events) part by part "
+            f"({LEADS_PER_PART:,} leads per part, one part in memory at a time) into "
+            f"{sim['parts']} Parquet part file(s) per table ({sim['parquet_mb']:,.0f} MB) in "
+            f"{sim['seconds']:.0f} s, peak {sim['peak_gib']:.2f} GiB (load avg "
+            f"{sim['load_avg']:.1f} at the start).")
+
+
 def compare_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
     sim = result["simulation"]
     lines = [f"### Both engines on {args.leads:,} simulated leads", ""]
     if "error" in sim:
         return [*lines, f"Simulation failed: {sim['error']}"]
-    lines += [f"Simulated {sim['leads']:,} leads ({sim['events']:,} events) part by part "
-              f"into {sim['parts']} Parquet part file(s) per table ({sim['parquet_mb']:.0f} MB) "
-              f"in {sim['seconds']:.0f} s, peak {sim['peak_gib']:.2f} GiB. Feature set: "
-              f"{args.variant}" + (f" (`detail_event_types: {REDUCED_DETAIL_TYPES}`)"
-                                   if args.variant == "reduced" else " (default config)")
+    lines += [_simulated(sim) + " Feature set: " + args.variant
+              + (f" (`detail_event_types: {REDUCED_DETAIL_TYPES}`)"
+                 if args.variant == "reduced" else " (default config)")
               + f"; model: `{MODEL}` (early stopping on the validation slice). Dask: "
               f"LocalCluster of {args.workers} worker processes x 1 thread on 127.0.0.1, "
               f"{args.partitions} lead partitions; local: one process, LightGBM on 2 "
-              "threads.", "",
-              "| engine | snapshots (train / valid / test) | features | examples (s) "
-              "| examples: events/s | training (s) | total (s) | snapshots/s | best round "
-              "| test ROC-AUC "
-              "| oracle ROC-AUC | driver peak (GiB) | worker peaks: examples | worker peaks: "
-              "training | worker peaks (ru_maxrss) | load avg |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "threads.", "", *TRAIN_HEADER]
     train = result["train"]
-    for engine, run in train.items():
-        if "error" in run:
-            lines.append(f"| {engine} | failed: {run['error']} |" + " |" * 14)
-            continue
-        oracle = f"{run['oracle_roc_auc']:.4f}" if run["oracle_roc_auc"] else "-"
-        lines.append(
-            f"| {engine} | {run['snapshots']:,} ({run['n_train']:,} / {run['n_valid']:,} / "
-            f"{run['n_test']:,}) | {run['features']} | {run['examples_s']:.0f} "
-            f"| {sim['events'] / run['examples_s']:,.0f} | {run['train_s']:.0f} "
-            f"| {run['total_s']:.0f} "
-            f"| {run['snapshots'] / run['total_s']:,.0f} | {run['best_round']} "
-            f"| {run['roc_auc']:.4f} | {oracle} | {run['driver_peak_gib']:.2f} "
-            f"| {_step_peaks(run, 'examples')} | {_step_peaks(run, 'training')} "
-            f"| {_gib(run.get('worker_peaks_gib', [])) or '-'} | {_load(run)} |")
+    lines += [train_row(engine, run, sim["events"]) for engine, run in train.items()]
     if all("error" not in r for r in train.values()):
         gap = train["dask"]["roc_auc"] - train["local"]["roc_auc"]
         same = train["dask"]["n_test"] == train["local"]["n_test"]
@@ -380,95 +408,121 @@ def compare_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]
         lines += ["", f"Equal quality: Dask - local test ROC-AUC = {gap:+.4f} on "
                   f"{'the same' if same else 'DIFFERENT'} {train['local']['n_test']:,} test "
                   f"snapshots: **{verdict}** (target within {AUC_TOLERANCE})."]
-    score = result["score"]
-    if score:
-        lines += ["", "| batch scoring | leads | seconds | leads/s | driver peak (GiB) "
-                  "| worker peaks, sampled (GiB) | worker peaks, ru_maxrss (GiB) | load avg |",
-                  "|---|---:|---:|---:|---:|---:|---:|---|"]
-        for engine, run in score.items():
-            if "error" in run:
-                lines.append(f"| {engine} | failed: {run['error']} | | | | | | |")
-                continue
-            lines.append(f"| {engine} | {run['rows']:,} | {run['seconds']:.0f} "
-                         f"| {run['rows'] / run['seconds']:,.0f} "
-                         f"| {run['driver_peak_gib']:.2f} | {_step_peaks(run, 'scoring')} "
-                         f"| {_gib(run.get('worker_peaks_gib', [])) or '-'} | {_load(run)} |")
-        lines += ["", f"Scoring: every simulated lead at one moment (`as_of` = the last "
-                  f"creation time, {sim['as_of'][:10]}) with all its events, each engine "
-                  "with the bundle it trained; local: `read_scoring_events` of the events "
-                  f"folder, then `score_file` in chunks of {CHUNK_ROWS:,} rows; Dask: "
-                  f"`score_distributed` into a folder of {args.partitions} part files (rows "
-                  "in = rows out checked)."]
-    lines += ["", "Examples: local = loading and validating the Parquet folders plus "
-              "`build_examples`; Dask = reading, shuffling by lead, validating, snapshots, "
-              "vocabulary and features per partition (until the leakage check starts). "
-              "Training: leakage check, fit, calibration, thresholds and test evaluation. "
-              "Driver peak is the process's `ru_maxrss` (for Dask: client and scheduler). "
-              "Worker peaks: sampled resident memory of each worker process per step "
-              f"(psutil every {SAMPLE_S} s), and each worker's own `ru_maxrss` at the end. "
-              "Load avg: 1-minute load average at the start and at the end of the run (2 "
-              "cores, shared with other work)."]
-    dask_run = train.get("dask", {})
-    if "stages" in dask_run:
-        lines += ["", "Dask stages (seconds from the start): " + "; ".join(
-            f"{stage} {t:.0f}" for stage, t in dask_run["stages"]) + "."]
-    return lines
+    return [*lines, *score_lines(result, args), "", *NOTES,
+            *_stage_lines(train.get("dask", {}))]
+
+
+def score_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    score, sim = result["score"], result["simulation"]
+    if not score:
+        return []
+    lines = ["", "| batch scoring | leads | seconds | leads/s | driver peak (GiB) "
+             "| worker peaks, sampled (GiB) | worker peaks, ru_maxrss (GiB) | load avg |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for engine, run in score.items():
+        if "error" in run:
+            lines.append(f"| {engine} | failed: {run['error']} | | | | | | |")
+            continue
+        lines.append(f"| {engine} | {run['rows']:,} | {run['seconds']:.0f} "
+                     f"| {run['rows'] / run['seconds']:,.0f} "
+                     f"| {run['driver_peak_gib']:.2f} | {_step_peaks(run, 'scoring')} "
+                     f"| {_gib(run.get('worker_peaks_gib', [])) or '-'} | {_load(run)} |")
+    return [*lines, "", f"Scoring: every simulated lead at one moment (`as_of` = the last "
+            f"creation time, {sim['as_of'][:10]}) with all its events, each engine with the "
+            "bundle it trained; local: `read_scoring_events` of the events folder, then "
+            f"`score_file` in chunks of {CHUNK_ROWS:,} rows; Dask: `score_distributed` into "
+            f"a folder of {args.partitions} part files (rows in = rows out checked)."]
+
+
+NOTES = [
+    "Examples: local = loading and validating the Parquet folders plus `build_examples`; "
+    "Dask = reading, shuffling by lead, validating, snapshots, vocabulary and features per "
+    "partition (until the leakage check starts). Training: leakage check, fit, calibration, "
+    "thresholds and test evaluation. Driver peak is the process's `ru_maxrss` (for Dask: "
+    "client and scheduler). Worker peaks: sampled resident memory of each worker process per "
+    f"step (psutil every {SAMPLE_S} s), and each worker's own `ru_maxrss` at the end. Load "
+    "avg: 1-minute load average at the start and at the end of the run (2 cores, shared "
+    "with other work)."]
+
+
+def _stage_lines(run: dict[str, Any]) -> list[str]:
+    if "stages" not in run:
+        return []
+    return ["", f"Dask stages at {run['snapshots']:,} snapshots (seconds from the start): "
+            + "; ".join(f"{stage} {t:.0f}" for stage, t in run["stages"]) + "."]
+
+
+def scale_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    sim = result["simulation"]
+    lines = [f"### Dask alone on {args.scale_leads:,} simulated leads", ""]
+    if "error" in sim:
+        return [*lines, f"Simulation failed: {sim['error']}"]
+    return [*lines, _simulated(sim) + f" Same settings, {args.scale_partitions} lead "
+            "partitions.", "", *TRAIN_HEADER,
+            train_row("dask", result["dask"], sim["events"]),
+            *_stage_lines(result["dask"])]
 
 
 def large_lines(result: dict[str, Any], args: argparse.Namespace,
-                compared: dict[str, Any] | None) -> list[str]:
+                measured: list[tuple[int, dict[str, Any]]]) -> list[str]:
     sim = result["simulation"]
     lines = [f"### {args.large_leads:,} simulated leads", ""]
     if "error" in sim:
         return [*lines, f"Simulation part by part failed: {sim['error']}"]
-    lines.append(f"Simulated part by part ({LEADS_PER_PART:,} leads per part, one part in "
-                 f"memory at a time): {sim['leads']:,} leads, {sim['events']:,} events, "
-                 f"{sim['parts']} part files per table, {sim['parquet_mb']:,.0f} MB of "
-                 f"Parquet, in {sim['seconds']:.0f} s with peak memory "
-                 f"{sim['peak_gib']:.2f} GiB (load avg {sim['load_avg']:.1f} at the start).")
+    lines.append(_simulated(sim))
     run = result.get("dask")
-    if run is not None and "error" in run:
-        lines += ["", f"Dask training on them ({args.workers} workers, "
-                  f"{args.large_partitions} partitions) failed: {run['error']}"]
-    elif run is not None:
-        lines += ["", f"Dask training on them ({args.workers} workers, "
-                  f"{args.large_partitions} partitions): {run['snapshots']:,} snapshots, "
-                  f"examples {run['examples_s']:.0f} s, training {run['train_s']:.0f} s, "
-                  f"test ROC-AUC {run['roc_auc']:.4f}, driver peak "
-                  f"{run['driver_peak_gib']:.2f} GiB, worker peaks "
-                  f"{_gib(run['worker_peaks_gib'])} GiB."]
-    return [*lines, *scaled_lines(compared, args)]
+    if run is not None:
+        lines += ["", f"Dask training on them ({args.large_partitions} partitions):", "",
+                  *TRAIN_HEADER, train_row("dask", run, sim["events"])]
+    return [*lines, *scaled_lines(measured, args, run is not None)]
 
 
-def scaled_lines(compared: dict[str, Any] | None, args: argparse.Namespace) -> list[str]:
-    """The comparison's measured peaks and times scaled linearly to ``--large-leads``."""
-    if not compared or any("error" in r for r in compared.get("train", {}).values()):
+def scaled_lines(measured: list[tuple[int, dict[str, Any]]], args: argparse.Namespace,
+                 ran: bool) -> list[str]:
+    """The largest measured runs of each engine, scaled linearly to ``--large-leads``."""
+    largest = {}
+    for leads, run in measured:
+        if "error" not in run and leads >= largest.get(run["engine"], (0, None))[0]:
+            largest[run["engine"]] = (leads, run)
+    if not largest:
         return []
-    factor = args.large_leads / args.leads
-    local, dask = compared["train"]["local"], compared["train"]["dask"]
-    workers = sum(dask["worker_peaks_gib"]) + dask["driver_peak_gib"]
-    return ["", f"Scaled linearly from the {args.leads:,}-lead comparison above (x{factor:.1f}; "
-            "an estimate, not a measurement): the single-machine path would peak at "
-            f"~{local['driver_peak_gib'] * factor:.0f} GiB and take "
-            f"~{local['total_s'] * factor / 60:.0f} min to train; the Dask path's processes "
-            f"together (driver and {args.workers} workers) ~{workers * factor:.0f} GiB and "
-            f"~{dask['total_s'] * factor / 60:.0f} min; this machine has "
-            f"{_memory_gib():.0f} GiB. Both paths hold the whole data set in memory at "
-            "once: the single-machine path its tables and examples in one process, the "
-            "Dask path every partition's tables, validated rows, snapshots, examples and "
-            "model input on the workers until training ends. Dask divides that memory "
-            f"among workers, so {args.large_leads:,} leads need a cluster with about that "
-            f"much memory in all (at least {math.ceil(workers * factor / _memory_gib())} "
-            "machines like this one), not this machine alone; the Dask training was "
-            "therefore not run at this size here (`--large-steps simulate dask` runs it)."]
+    parts = []
+    total = 0.0
+    for engine, (leads, run) in sorted(largest.items()):
+        factor = args.large_leads / leads
+        memory = run["driver_peak_gib"] + sum(run.get("worker_peaks_gib", []))
+        total = max(total, memory * factor)
+        who = ("one process" if engine == "local"
+               else f"driver and {args.workers} workers together")
+        parts.append(f"{engine} (from {leads:,} leads, x{factor:.1f}): ~{memory * factor:.0f} "
+                     f"GiB ({who}) and ~{run['total_s'] * factor / 60:.0f} min to train")
+    lines = ["", "Scaled linearly from the largest measured run of each engine (an "
+             "estimate, not a measurement): " + "; ".join(parts) + f". This machine has "
+             f"{_memory_gib():.0f} GiB. Both paths hold the whole data set in memory while "
+             "training: the single-machine path its tables and examples in one process, the "
+             "Dask path every partition's tables, validated rows, snapshots, examples and "
+             "model input on the workers until training ends. Dask divides that memory "
+             f"among its workers, so {args.large_leads:,} leads need a cluster with about "
+             f"that much memory in all (at least {math.ceil(total / _memory_gib())} machines "
+             "like this one), not this machine alone."]
+    if not ran:
+        lines[-1] += (" The Dask training was therefore not run at this size here "
+                      "(`--large-steps simulate dask` runs it).")
+    return lines
 
 
 def write_results(sections: dict[str, Any], args: argparse.Namespace) -> None:
     lines = ["## Dask engine (`python -m benchmarks.bench_dask`)", "", machine_info(), ""]
+    measured: list[tuple[int, dict[str, Any]]] = []
     if "compare" in sections:
         lines += [*compare_lines(sections["compare"], args), ""]
+        measured += [(args.leads, r) for r in sections["compare"].get("train", {}).values()]
+    if "scale" in sections:
+        lines += [*scale_lines(sections["scale"], args), ""]
+        if "dask" in sections["scale"]:
+            measured.append((args.scale_leads, sections["scale"]["dask"]))
     if "large" in sections:
-        lines += [*large_lines(sections["large"], args, sections.get("compare")), ""]
+        lines += [*large_lines(sections["large"], args, measured), ""]
     update_section("bench_dask", "\n".join(lines))
     print("\n".join(lines))
 
@@ -476,13 +530,16 @@ def write_results(sections: dict[str, Any], args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", choices=["compare", "large"],
-                        default=["compare", "large"])
+    parser.add_argument("--cases", nargs="+", choices=["compare", "scale", "large"],
+                        default=["compare", "scale", "large"])
     parser.add_argument("--leads", type=int, default=300_000,
                         help="simulated leads for the comparison of both engines")
     parser.add_argument("--variant", choices=["reduced", "full"], default="reduced")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--scale-leads", type=int, default=1_000_000,
+                        help="simulated leads for the Dask path alone (how it grows)")
+    parser.add_argument("--scale-partitions", type=int, default=16)
     parser.add_argument("--large-leads", type=int, default=5_000_000)
     parser.add_argument("--large-steps", nargs="+", choices=["simulate", "dask"],
                         default=["simulate"])
@@ -496,6 +553,8 @@ def main() -> None:
     sections: dict[str, Any] = {}
     if "compare" in args.cases:
         sections["compare"] = compare(args)
+    if "scale" in args.cases:
+        sections["scale"] = scale(args)
     if "large" in args.cases:
         sections["large"] = large(args)
     write_results(sections, args)
