@@ -111,7 +111,7 @@ leads of a block; Python loops run over processes, days and snapshot days only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -365,20 +365,79 @@ def simulate_funnel(n_leads: int, seed: int, snapshot_days: Sequence[int],
     Raises:
         ValueError: A count, seed or day that cannot be used.
     """
+    return next(simulate_funnel_parts(n_leads, seed, snapshot_days, horizon_days, n_leads,
+                                      progress))
+
+
+def simulate_funnel_parts(n_leads: int, seed: int, snapshot_days: Sequence[int],
+                          horizon_days: int, leads_per_part: int,
+                          progress: Callable[[int], None] | None = None
+                          ) -> Iterator[SimulatedFunnel]:
+    """:func:`simulate_funnel`'s funnel, a run of whole leads at a time.
+
+    Only one part is in memory at once, so funnels larger than memory can be written part
+    by part. The parts put together (in order) are exactly ``simulate_funnel(n_leads,
+    seed, ...)``: same lead ids, rows and values.
+
+    Args:
+        n_leads: Number of leads in all parts (at least 1).
+        seed: Non-negative random seed.
+        snapshot_days: Days after creation of each lead's snapshots.
+        horizon_days: Label horizon in days.
+        leads_per_part: Leads per part, rounded down to whole blocks of ``BLOCK`` leads
+            (at least one block); the last part holds the rest, and ``n_leads`` or more
+            makes one part.
+        progress: Called with the number of leads finished after each block.
+
+    Yields:
+        The parts, in lead order.
+
+    Raises:
+        ValueError: A count, seed or day that cannot be used.
+    """
     window = _Window.of(_checked_days(n_leads, seed, snapshot_days, horizon_days),
                         horizon_days)
+    if leads_per_part < 1:
+        raise ValueError(f"leads_per_part must be at least 1, got {leads_per_part}")
     created = _creation_seconds(n_leads, seed)
     campaigns = _campaigns(seed, window)
-    blocks = []
-    for first in range(0, n_leads, BLOCK):
-        stop = min(first + BLOCK, n_leads)
-        rng = np.random.default_rng(np.random.SeedSequence(
-            seed, spawn_key=(_STREAM_BLOCKS, first // BLOCK)))
-        blocks.append(_simulate_block(rng, created[first:stop], campaigns, window)
-                      .shifted(first))
-        if progress is not None:
-            progress(stop)
-    return _assemble(blocks, created)
+    step = (n_leads if leads_per_part >= n_leads
+            else max(BLOCK, leads_per_part // BLOCK * BLOCK))
+    for part_first in range(0, n_leads, step):
+        part_stop = min(part_first + step, n_leads)
+        blocks = []
+        for first in range(part_first, part_stop, BLOCK):
+            stop = min(first + BLOCK, part_stop)
+            rng = np.random.default_rng(np.random.SeedSequence(
+                seed, spawn_key=(_STREAM_BLOCKS, first // BLOCK)))
+            blocks.append(_simulate_block(rng, created[first:stop], campaigns, window)
+                          .shifted(first - part_first))
+            if progress is not None:
+                progress(stop)
+        yield _assemble(blocks, created[part_first:part_stop], part_first)
+
+
+def write_funnel_parts(parts: Iterable[SimulatedFunnel], out_dir: Path) -> dict[str, Path]:
+    """Write each table as a folder of Parquet part files, one file per funnel part.
+
+    Table ``events`` goes to ``out_dir/events.parquet/part-00000.parquet``, ... (a folder
+    that Parquet readers, and the data contract's ``.parquet`` paths, read as one table).
+
+    Args:
+        parts: Funnel parts, e.g. from :func:`simulate_funnel_parts`.
+        out_dir: Folder for the table folders (created if missing).
+
+    Returns:
+        Table name -> its folder.
+    """
+    folders = {name: out_dir / f"{name}.parquet" for name in TABLES}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    for number, part in enumerate(parts):
+        for name, folder in folders.items():
+            pa_parquet.write_table(_arrow_table(getattr(part, name)),
+                                   folder / f"part-{number:05d}.parquet")
+    return folders
 
 
 def write_funnel(funnel: SimulatedFunnel, out_dir: Path,
@@ -1318,9 +1377,14 @@ def _censored(history: _History, loglik: np.ndarray, day: int) -> np.ndarray:
 
 
 # ====================================================================== assembling
-def _assemble(blocks: list[_Block], created: np.ndarray) -> SimulatedFunnel:
-    """The four DataFrames, built one column at a time to bound memory."""
-    ids = pa.array([f"L{i:07d}" for i in range(1, len(created) + 1)], type=pa.string())
+def _assemble(blocks: list[_Block], created: np.ndarray, first_lead: int = 0
+              ) -> SimulatedFunnel:
+    """The four DataFrames, built one column at a time to bound memory.
+
+    ``created`` and the blocks' lead indexes are those of leads ``first_lead``, ... (the
+    ids count on from there)."""
+    ids = pa.array([f"L{i:07d}" for i in range(first_lead + 1, first_lead + len(created) + 1)],
+                   type=pa.string())
     return SimulatedFunnel(_leads_frame(ids, created, blocks), _events_frame(ids, blocks),
                            _stages_frame(ids, blocks), _truth_frame(ids, created, blocks))
 

@@ -338,3 +338,28 @@ def test_at_creation_the_truth_is_a_function_of_firmographics_only() -> None:
     later = funnel.truth.loc[funnel.truth["days_after_creation"] == 14].merge(
         funnel.leads, on="lead_id")
     assert (later.groupby(profile)["true_probability"].nunique() > 1).any()
+
+
+def test_parts_put_together_are_the_whole_funnel(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    monkeypatch.setattr(synthetic, "BLOCK", 500)
+    whole = simulate_funnel(2_300, 3, SNAPSHOT_DAYS, HORIZON)
+    done: list[int] = []
+    parts = list(synthetic.simulate_funnel_parts(2_300, 3, SNAPSHOT_DAYS, HORIZON, 1_200,
+                                                 done.append))
+    assert [len(p.leads) for p in parts] == [1_000, 1_000, 300]
+    assert done == [500, 1_000, 1_500, 2_000, 2_300]
+    for name in synthetic.TABLES:
+        together = pd.concat([getattr(p, name) for p in parts], ignore_index=True)
+        pd.testing.assert_frame_equal(together, getattr(whole, name))
+    folders = synthetic.write_funnel_parts(iter(parts), tmp_path)
+    assert sorted(f.name for f in folders["events"].iterdir()) == [
+        "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    read = pd.read_parquet(folders["events"])
+    assert len(read) == len(whole.events)
+    assert read["lead_id"].astype(str).tolist() == whole.events["lead_id"].tolist()
+
+
+def test_parts_refuse_a_part_without_leads() -> None:
+    with pytest.raises(ValueError, match="leads_per_part"):
+        next(synthetic.simulate_funnel_parts(100, 1, SNAPSHOT_DAYS, HORIZON, 0))

@@ -1,0 +1,564 @@
+"""The Dask engine against the single-machine path: simulated leads to Parquet folders,
+then examples (validation, snapshots, behaviour features, rules' points), training
+(leakage check, LightGBM fit with early stopping, calibration, evaluation) and batch
+scoring, each engine on the same files.
+
+Usage: ``python -m benchmarks.bench_dask [--cases compare scale large] [--leads 300000]
+[--workers 2] [--partitions 8] [--variant reduced|full] [--scale-leads 1000000]
+[--large-leads 5000000] [--large-steps simulate dask]``.
+
+Cases: ``compare`` runs both engines on ``--leads`` leads (examples, training, scoring);
+``scale`` the Dask training alone on ``--scale-leads``; ``large`` simulates
+``--large-leads`` to Parquet (and trains on Dask with ``--large-steps simulate dask``),
+and scales the largest measured runs to that size as an estimate.
+
+Every measurement runs in a fresh process. The Dask runs start a LocalCluster of
+``--workers`` worker processes (one thread each) on 127.0.0.1 in that process; its peak
+memory is the driver's (client and scheduler), and each worker's peak is both sampled
+(psutil, every 0.2 s, per step) and read at the end from the worker's own ``ru_maxrss``.
+The simulated data is written part by part (``simulate_funnel_parts``), so simulation
+never holds more than one part in memory.
+
+Targets (issue 7): the Dask model of equal quality (test ROC-AUC within 0.005 of the
+single-machine model's on the same test rows); 5M simulated leads if they fit in this
+machine's memory and a reasonable time, else the largest size that does, and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pickle
+import resource
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from benchmarks._results import _memory_gib, machine_info, peak_rss_gib, run_child, update_section
+from predictive_scoring import distributed as dist
+from predictive_scoring import train as training
+from predictive_scoring.config import (
+    BaseConfig,
+    ColumnNames,
+    DatasetConfig,
+    ModelConfig,
+    ReadOptions,
+    RulesConfig,
+    load_config,
+)
+from predictive_scoring.data import load_dataset, read_scoring_events
+from predictive_scoring.predict import score_file
+from predictive_scoring.synthetic import simulate_funnel_parts, write_funnel_parts
+
+SIMULATED = Path("configs/datasets/simulated.yaml")
+BASE = Path("configs/base.yaml")
+MODEL = Path("configs/models/lightgbm.yaml")
+SEED = 7
+REDUCED_DETAIL_TYPES = ["demo_request"]
+"""As bench_train's reduced variant: ~80 features (event-type keys, no detail pairs)."""
+AUC_TOLERANCE = 0.005
+LEADS_PER_PART = 100_000
+CHUNK_ROWS = 200_000
+"""The ``score`` command's default ``--chunk-rows``."""
+SAMPLE_S = 0.2
+READ = ReadOptions()
+GIB = 2**30
+
+
+# ------------------------------------------------------------------ helpers
+def dataset_config(folder: Path, variant: str) -> DatasetConfig:
+    """The simulated dataset config pointed at the Parquet folders in ``folder``."""
+    config = load_config(SIMULATED, DatasetConfig)
+    files = config.files.model_copy(update={k: f"{k}.parquet" for k in
+                                            ("leads", "events", "stage_changes", "truth")})
+    update: dict[str, Any] = {"root": str(folder), "files": files}
+    if variant == "reduced":
+        update["features"] = config.features.model_copy(
+            update={"detail_event_types": REDUCED_DETAIL_TYPES})
+    return config.model_copy(update=update)
+
+
+def child(**spec: Any) -> dict[str, Any]:
+    """Run one measurement in a fresh process; a failure is returned, not raised."""
+    try:
+        output = run_child("benchmarks.bench_dask", "--child", json.dumps(spec))
+    except Exception as exc:  # a run that does not fit must not stop the others
+        stderr = str(getattr(exc, "stderr", "") or exc).strip().splitlines()
+        return {"case": spec["case"], "error": stderr[-1] if stderr else repr(exc)}
+    result = json.loads(output.strip().splitlines()[-1])
+    print(result, flush=True)
+    return result
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(name: str, times: dict[str, float], function: Callable) -> Callable:
+    @wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            times[name] = times.get(name, 0.0) + time.perf_counter() - start
+    return run
+
+
+class PeakSampler:
+    """Samples the resident memory of some processes in a thread; peaks per step."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        import psutil
+
+        self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self._current = dict.fromkeys(pids, 0)
+        self.steps: dict[str, dict[str, float]] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, process in self._processes.items():
+                try:
+                    rss = process.memory_info().rss
+                except Exception:  # a worker restarting for a moment
+                    continue
+                with self._lock:
+                    self._current[name] = max(self._current[name], rss)
+            self._stop.wait(SAMPLE_S)
+
+    def end_step(self, step: str) -> None:
+        """Record the peaks since the previous step ended under ``step``; start anew."""
+        with self._lock:
+            self.steps[step] = {n: v / GIB for n, v in self._current.items()}
+            self._current = dict.fromkeys(self._current, 0)
+
+
+def _worker_pids(client: Any) -> dict[str, int]:
+    pids = client.run(os.getpid)
+    return {f"worker {i + 1}": pid for i, (_, pid) in enumerate(sorted(pids.items()))}
+
+
+def _worker_peaks(client: Any) -> list[float]:
+    """Each worker process's own peak resident memory (``ru_maxrss``), GiB."""
+    peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return [peaks[address] / 2**20 for address in sorted(peaks)]
+
+
+def _load_average() -> float:
+    return os.getloadavg()[0]
+
+
+# ------------------------------------------------------------------ child cases
+def simulate(folder: str, leads: int, scoring_input: bool) -> dict[str, Any]:
+    """Simulate ``leads`` leads part by part into Parquet folders; the scoring input."""
+    root = Path(folder)
+    snapshots = load_config(SIMULATED, DatasetConfig).snapshots
+    load, start = _load_average(), time.perf_counter()
+    parts = simulate_funnel_parts(leads, SEED, snapshots.days_after_creation,
+                                  snapshots.horizon_days, LEADS_PER_PART)
+    folders = write_funnel_parts(parts, root)
+    seconds = time.perf_counter() - start
+    events = sum(pq.ParquetFile(f).metadata.num_rows for f in folders["events"].iterdir())
+    size = sum(f.stat().st_size for d in folders.values() for f in d.iterdir())
+    result = {"leads": leads, "events": events, "seconds": seconds,
+              "parts": len(list(folders["events"].iterdir())), "parquet_mb": size / 1e6,
+              "peak_gib": peak_rss_gib(), "load_avg": load}
+    if scoring_input:
+        table = pq.read_table(folders["leads"])
+        as_of = pd.Timestamp(table.column("created_at").to_pandas().max())
+        pq.write_table(table, root / "score_leads.parquet", row_group_size=CHUNK_ROWS)
+        result["as_of"] = as_of.isoformat()
+    return result
+
+
+def local_train(folder: str, variant: str) -> dict[str, Any]:
+    """The single-machine path: load, ``run_training`` (examples timed apart)."""
+    config = dataset_config(Path(folder), variant)
+    base = load_config(BASE, BaseConfig)
+    load, cpu = _load_average(), _cpu_seconds()
+    start = time.perf_counter()
+    dataset = load_dataset(config, Path("."))
+    loaded = time.perf_counter()
+    steps: dict[str, float] = {}
+    training.build_examples = _timed("examples", steps, training.build_examples)
+    run = training.run_training(dataset, config, load_config(MODEL, ModelConfig),
+                                load_config(Path(config.rules), RulesConfig), base,
+                                strict=False)
+    end = time.perf_counter()
+    (Path(folder) / "scorer_local.pkl").write_bytes(pickle.dumps(run.trained.scorer))
+    return {"engine": "local", **_run_facts(run), "load_s": loaded - start,
+            "examples_s": loaded - start + steps["examples"],
+            "train_s": end - loaded - steps["examples"], "total_s": end - start,
+            "cpu_per_s": (_cpu_seconds() - cpu) / (end - start),
+            "driver_peak_gib": peak_rss_gib(), "load_avg": [load, _load_average()]}
+
+
+def _run_facts(run: training.TrainingRun) -> dict[str, Any]:
+    metrics = run.metrics
+    classifier = run.trained.scorer.pipeline[-1]
+    return {"snapshots": len(run.examples.frame), "n_train": metrics["n_train"],
+            "n_valid": metrics["n_valid"], "n_test": metrics["n_test"],
+            "features": len(run.examples.columns.all), "calibration": metrics["calibration"],
+            "best_round": getattr(classifier, "best_iteration_", None),
+            "roc_auc": metrics["model"]["roc_auc"], "log_loss": metrics["model"]["log_loss"],
+            "oracle_roc_auc": (metrics["oracle"] or {}).get("roc_auc")}
+
+
+def dask_train(folder: str, variant: str, workers: int, partitions: int) -> dict[str, Any]:
+    """The Dask path on a fresh LocalCluster: ``train_distributed``, timed by stage."""
+    config = dataset_config(Path(folder), variant)
+    inputs = dist.TrainingInputs(config, load_config(MODEL, ModelConfig),
+                                 load_config(Path(config.rules), RulesConfig),
+                                 load_config(BASE, BaseConfig))
+    marks: list[tuple[str, float]] = []
+    with dist.dask_client("local", workers) as client, \
+            PeakSampler(_worker_pids(client)) as sampler:
+        load, cpu = _load_average(), _cpu_seconds()
+        start = time.perf_counter()
+
+        def report(stage: str) -> None:
+            marks.append((stage, time.perf_counter()))
+            if stage.startswith("Checking for leakage"):
+                sampler.end_step("examples")
+            print(f"{marks[-1][1] - start:7.1f} s  {stage}", flush=True)
+
+        result = dist.train_distributed(client, inputs, partitions, report)
+        end = time.perf_counter()
+        sampler.end_step("training")
+        worker_peaks = _worker_peaks(client)
+    (Path(folder) / "scorer_dask.pkl").write_bytes(pickle.dumps(result.run.trained.scorer))
+    examples_end = next(t for s, t in marks if s.startswith("Checking for leakage"))
+    return {"engine": "dask", **_run_facts(result.run), "workers": workers,
+            "partitions": partitions, "examples_s": examples_end - start,
+            "train_s": end - examples_end, "total_s": end - start,
+            "stages": [(s, t - start) for s, t in marks],
+            "driver_cpu_per_s": (_cpu_seconds() - cpu) / (end - start),
+            "driver_peak_gib": peak_rss_gib(), "worker_step_peaks_gib": sampler.steps,
+            "worker_peaks_gib": worker_peaks, "load_avg": [load, _load_average()]}
+
+
+def local_score(folder: str, engine_of_scorer: str, as_of: str) -> dict[str, Any]:
+    """``score_file`` on the scoring input with the events folder (as the CLI does)."""
+    root = Path(folder)
+    scorer = pickle.loads((root / f"scorer_{engine_of_scorer}.pkl").read_bytes())
+    load, start = _load_average(), time.perf_counter()
+    events, _ = read_scoring_events(root / "events.parquet", READ, ColumnNames())
+    read = time.perf_counter()
+    summary = score_file(scorer, root / "score_leads.parquet", events, pd.Timestamp(as_of),
+                         root / "scores_local.parquet", CHUNK_ROWS, READ)
+    end = time.perf_counter()
+    return {"engine": "local", "rows": summary.rows_in, "scored": summary.rows_scored,
+            "events_read_s": read - start, "seconds": end - start,
+            "driver_peak_gib": peak_rss_gib(), "load_avg": [load, _load_average()]}
+
+
+def dask_score(folder: str, engine_of_scorer: str, as_of: str, workers: int,
+               partitions: int) -> dict[str, Any]:
+    """``score_distributed`` of the same input on a fresh LocalCluster."""
+    root = Path(folder)
+    scorer = pickle.loads((root / f"scorer_{engine_of_scorer}.pkl").read_bytes())
+    with dist.dask_client("local", workers) as client, \
+            PeakSampler(_worker_pids(client)) as sampler:
+        load, start = _load_average(), time.perf_counter()
+        summary = dist.score_distributed(client, scorer, root / "score_leads.parquet",
+                                         root / "events.parquet", pd.Timestamp(as_of),
+                                         root / "scores_dask", partitions)
+        end = time.perf_counter()
+        sampler.end_step("scoring")
+        worker_peaks = _worker_peaks(client)
+    return {"engine": "dask", "rows": summary.rows_in, "scored": summary.rows_scored,
+            "retried": len(summary.retried), "seconds": end - start,
+            "driver_peak_gib": peak_rss_gib(), "worker_step_peaks_gib": sampler.steps,
+            "worker_peaks_gib": worker_peaks, "load_avg": [load, _load_average()]}
+
+
+CASES: dict[str, Callable[..., dict[str, Any]]] = {
+    "simulate": simulate, "local_train": local_train, "dask_train": dask_train,
+    "local_score": local_score, "dask_score": dask_score}
+
+
+# ------------------------------------------------------------------ parent
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    """Both engines on the same ``--leads`` simulated leads."""
+    dask = {"workers": args.workers, "partitions": args.partitions}
+    with tempfile.TemporaryDirectory(prefix="bench_dask_") as folder:
+        sim = child(case="simulate", folder=folder, leads=args.leads, scoring_input=True)
+        if "error" in sim:
+            return {"simulation": sim}
+        train = {"local": child(case="local_train", folder=folder, variant=args.variant),
+                 "dask": child(case="dask_train", folder=folder, variant=args.variant, **dask)}
+        score = {}
+        if "error" not in train["local"]:
+            score["local"] = child(case="local_score", folder=folder, engine_of_scorer="local",
+                                   as_of=sim["as_of"])
+        if "error" not in train["dask"]:
+            score["dask"] = child(case="dask_score", folder=folder, engine_of_scorer="dask",
+                                  as_of=sim["as_of"], **dask)
+    return {"simulation": sim, "train": train, "score": score}
+
+
+def scale(args: argparse.Namespace) -> dict[str, Any]:
+    """The Dask path alone on ``--scale-leads`` leads (how its memory and time grow)."""
+    with tempfile.TemporaryDirectory(prefix="bench_dask_scale_") as folder:
+        sim = child(case="simulate", folder=folder, leads=args.scale_leads,
+                    scoring_input=False)
+        if "error" in sim:
+            return {"simulation": sim}
+        run = child(case="dask_train", folder=folder, variant=args.variant,
+                    workers=args.workers, partitions=args.scale_partitions)
+    return {"simulation": sim, "dask": run}
+
+
+def large(args: argparse.Namespace) -> dict[str, Any]:
+    """``--large-leads`` simulated part by part; the Dask training on them if asked."""
+    with tempfile.TemporaryDirectory(prefix="bench_dask_large_") as folder:
+        sim = child(case="simulate", folder=folder, leads=args.large_leads,
+                    scoring_input=False)
+        result: dict[str, Any] = {"simulation": sim}
+        if "dask" in args.large_steps and "error" not in sim:
+            result["dask"] = child(case="dask_train", folder=folder, variant=args.variant,
+                                   workers=args.workers, partitions=args.large_partitions)
+    return result
+
+
+# ------------------------------------------------------------------ report
+def _gib(values: list[float]) -> str:
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
+def _step_peaks(run: dict[str, Any], step: str) -> str:
+    peaks = run.get("worker_step_peaks_gib", {}).get(step)
+    return _gib(list(peaks.values())) if peaks else "-"
+
+
+def _load(run: dict[str, Any]) -> str:
+    return " -> ".join(f"{v:.1f}" for v in run["load_avg"])
+
+
+TRAIN_HEADER = [
+    "| engine | snapshots (train / valid / test) | features | examples (s) "
+    "| examples: events/s | training (s) | total (s) | snapshots/s | best round "
+    "| test ROC-AUC | oracle ROC-AUC | driver peak (GiB) | worker peaks: examples | worker "
+    "peaks: training | worker peaks (ru_maxrss) | load avg |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+
+
+def train_row(engine: str, run: dict[str, Any], events: int) -> str:
+    """One training run as a row under :data:`TRAIN_HEADER`."""
+    if "error" in run:
+        return f"| {engine} | failed: {run['error']} |" + " |" * 14
+    oracle = f"{run['oracle_roc_auc']:.4f}" if run["oracle_roc_auc"] else "-"
+    return (f"| {engine} | {run['snapshots']:,} ({run['n_train']:,} / {run['n_valid']:,} / "
+            f"{run['n_test']:,}) | {run['features']} | {run['examples_s']:.0f} "
+            f"| {events / run['examples_s']:,.0f} | {run['train_s']:.0f} "
+            f"| {run['total_s']:.0f} | {run['snapshots'] / run['total_s']:,.0f} "
+            f"| {run['best_round']} | {run['roc_auc']:.4f} | {oracle} "
+            f"| {run['driver_peak_gib']:.2f} | {_step_peaks(run, 'examples')} "
+            f"| {_step_peaks(run, 'training')} "
+            f"| {_gib(run.get('worker_peaks_gib', [])) or '-'} | {_load(run)} |")
+
+
+def _simulated(sim: dict[str, Any]) -> str:
+    return (f"Simulated {sim['leads']:,} leads ({sim['events']:,} events) part by part "
+            f"({LEADS_PER_PART:,} leads per part, one part in memory at a time) into "
+            f"{sim['parts']} Parquet part file(s) per table ({sim['parquet_mb']:,.0f} MB) in "
+            f"{sim['seconds']:.0f} s, peak {sim['peak_gib']:.2f} GiB (load avg "
+            f"{sim['load_avg']:.1f} at the start).")
+
+
+def compare_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    sim = result["simulation"]
+    lines = [f"### Both engines on {args.leads:,} simulated leads", ""]
+    if "error" in sim:
+        return [*lines, f"Simulation failed: {sim['error']}"]
+    lines += [_simulated(sim) + " Feature set: " + args.variant
+              + (f" (`detail_event_types: {REDUCED_DETAIL_TYPES}`)"
+                 if args.variant == "reduced" else " (default config)")
+              + f"; model: `{MODEL}` (early stopping on the validation slice). Dask: "
+              f"LocalCluster of {args.workers} worker processes x 1 thread on 127.0.0.1, "
+              f"{args.partitions} lead partitions; local: one process, LightGBM on 2 "
+              "threads.", "", *TRAIN_HEADER]
+    train = result["train"]
+    lines += [train_row(engine, run, sim["events"]) for engine, run in train.items()]
+    if all("error" not in r for r in train.values()):
+        gap = train["dask"]["roc_auc"] - train["local"]["roc_auc"]
+        same = train["dask"]["n_test"] == train["local"]["n_test"]
+        verdict = "PASS" if abs(gap) <= AUC_TOLERANCE else "FAIL"
+        lines += ["", f"Equal quality: Dask - local test ROC-AUC = {gap:+.4f} on "
+                  f"{'the same' if same else 'DIFFERENT'} {train['local']['n_test']:,} test "
+                  f"snapshots: **{verdict}** (target within {AUC_TOLERANCE})."]
+    return [*lines, *score_lines(result, args), "", *NOTES,
+            *_stage_lines(train.get("dask", {}))]
+
+
+def score_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    score, sim = result["score"], result["simulation"]
+    if not score:
+        return []
+    lines = ["", "| batch scoring | leads | seconds | leads/s | driver peak (GiB) "
+             "| worker peaks, sampled (GiB) | worker peaks, ru_maxrss (GiB) | load avg |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for engine, run in score.items():
+        if "error" in run:
+            lines.append(f"| {engine} | failed: {run['error']} | | | | | | |")
+            continue
+        lines.append(f"| {engine} | {run['rows']:,} | {run['seconds']:.0f} "
+                     f"| {run['rows'] / run['seconds']:,.0f} "
+                     f"| {run['driver_peak_gib']:.2f} | {_step_peaks(run, 'scoring')} "
+                     f"| {_gib(run.get('worker_peaks_gib', [])) or '-'} | {_load(run)} |")
+    return [*lines, "", f"Scoring: every simulated lead at one moment (`as_of` = the last "
+            f"creation time, {sim['as_of'][:10]}) with all its events, each engine with the "
+            "bundle it trained; local: `read_scoring_events` of the events folder, then "
+            f"`score_file` in chunks of {CHUNK_ROWS:,} rows; Dask: `score_distributed` into "
+            f"a folder of {args.partitions} part files (rows in = rows out checked)."]
+
+
+NOTES = [
+    "Examples: local = loading and validating the Parquet folders plus `build_examples`; "
+    "Dask = reading, shuffling by lead, validating, snapshots, vocabulary and features per "
+    "partition (until the leakage check starts). Training: leakage check, fit, calibration, "
+    "thresholds and test evaluation. Driver peak is the process's `ru_maxrss` (for Dask: "
+    "client and scheduler). Worker peaks: sampled resident memory of each worker process per "
+    f"step (psutil every {SAMPLE_S} s), and each worker's own `ru_maxrss` at the end. Load "
+    "avg: 1-minute load average at the start and at the end of the run (2 cores, shared "
+    "with other work)."]
+
+
+def _stage_lines(run: dict[str, Any]) -> list[str]:
+    if "stages" not in run:
+        return []
+    return ["", f"Dask stages at {run['snapshots']:,} snapshots (seconds from the start): "
+            + "; ".join(f"{stage} {t:.0f}" for stage, t in run["stages"]) + "."]
+
+
+def scale_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    sim = result["simulation"]
+    lines = [f"### Dask alone on {args.scale_leads:,} simulated leads", ""]
+    if "error" in sim:
+        return [*lines, f"Simulation failed: {sim['error']}"]
+    return [*lines, _simulated(sim) + f" Same settings, {args.scale_partitions} lead "
+            "partitions.", "", *TRAIN_HEADER,
+            train_row("dask", result["dask"], sim["events"]),
+            *_stage_lines(result["dask"])]
+
+
+def large_lines(result: dict[str, Any], args: argparse.Namespace,
+                measured: list[tuple[int, dict[str, Any]]]) -> list[str]:
+    sim = result["simulation"]
+    lines = [f"### {args.large_leads:,} simulated leads", ""]
+    if "error" in sim:
+        return [*lines, f"Simulation part by part failed: {sim['error']}"]
+    lines.append(_simulated(sim))
+    run = result.get("dask")
+    if run is not None:
+        lines += ["", f"Dask training on them ({args.large_partitions} partitions):", "",
+                  *TRAIN_HEADER, train_row("dask", run, sim["events"])]
+    return [*lines, *scaled_lines(measured, args, run is not None)]
+
+
+def scaled_lines(measured: list[tuple[int, dict[str, Any]]], args: argparse.Namespace,
+                 ran: bool) -> list[str]:
+    """The largest measured runs of each engine, scaled linearly to ``--large-leads``."""
+    largest = {}
+    for leads, run in measured:
+        if "error" not in run and leads >= largest.get(run["engine"], (0, None))[0]:
+            largest[run["engine"]] = (leads, run)
+    if not largest:
+        return []
+    parts = []
+    total = 0.0
+    for engine, (leads, run) in sorted(largest.items()):
+        factor = args.large_leads / leads
+        memory = run["driver_peak_gib"] + sum(run.get("worker_peaks_gib", []))
+        total = max(total, memory * factor)
+        who = ("one process" if engine == "local"
+               else f"driver and {args.workers} workers together")
+        parts.append(f"{engine} (from {leads:,} leads, x{factor:.1f}): ~{memory * factor:.0f} "
+                     f"GiB ({who}) and ~{run['total_s'] * factor / 60:.0f} min to train")
+    lines = ["", "Scaled linearly from the largest measured run of each engine (an "
+             "estimate, not a measurement): " + "; ".join(parts) + f". This machine has "
+             f"{_memory_gib():.0f} GiB. Both paths hold the whole data set in memory while "
+             "training: the single-machine path its tables and examples in one process, the "
+             "Dask path every partition's tables, validated rows, snapshots, examples and "
+             "model input on the workers until training ends. Dask divides that memory "
+             f"among its workers, so {args.large_leads:,} leads need a cluster with about "
+             f"that much memory in all (at least {math.ceil(total / _memory_gib())} machines "
+             "like this one), not this machine alone."]
+    if not ran:
+        lines[-1] += (" The Dask training was therefore not run at this size here "
+                      "(`--large-steps simulate dask` runs it).")
+    return lines
+
+
+def write_results(sections: dict[str, Any], args: argparse.Namespace) -> None:
+    lines = ["## Dask engine (`python -m benchmarks.bench_dask`)", "", machine_info(), ""]
+    measured: list[tuple[int, dict[str, Any]]] = []
+    if "compare" in sections:
+        lines += [*compare_lines(sections["compare"], args), ""]
+        measured += [(args.leads, r) for r in sections["compare"].get("train", {}).values()]
+    if "scale" in sections:
+        lines += [*scale_lines(sections["scale"], args), ""]
+        if "dask" in sections["scale"]:
+            measured.append((args.scale_leads, sections["scale"]["dask"]))
+    if "large" in sections:
+        lines += [*large_lines(sections["large"], args, measured), ""]
+    update_section("bench_dask", "\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", nargs="+", choices=["compare", "scale", "large"],
+                        default=["compare", "scale", "large"])
+    parser.add_argument("--leads", type=int, default=300_000,
+                        help="simulated leads for the comparison of both engines")
+    parser.add_argument("--variant", choices=["reduced", "full"], default="reduced")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--scale-leads", type=int, default=1_000_000,
+                        help="simulated leads for the Dask path alone (how it grows)")
+    parser.add_argument("--scale-partitions", type=int, default=16)
+    parser.add_argument("--large-leads", type=int, default=5_000_000)
+    parser.add_argument("--large-steps", nargs="+", choices=["simulate", "dask"],
+                        default=["simulate"])
+    parser.add_argument("--large-partitions", type=int, default=64)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        spec = json.loads(args.child)
+        print(json.dumps(CASES[spec.pop("case")](**spec), default=float))
+        return
+    sections: dict[str, Any] = {}
+    if "compare" in args.cases:
+        sections["compare"] = compare(args)
+    if "scale" in args.cases:
+        sections["scale"] = scale(args)
+    if "large" in args.cases:
+        sections["large"] = large(args)
+    write_results(sections, args)
+
+
+if __name__ == "__main__":
+    main()
