@@ -760,7 +760,7 @@ def score(
     moment = parse_timestamp_option(as_of, read) or pd.Timestamp.now(tz="UTC")
     if engine is Engine.DASK:
         score_dask(scorer, input, events, moment, output,
-                   DaskOptions(scheduler, workers, partitions), retries)
+                   DaskOptions(scheduler, workers, partitions), retries, reasons)
         return
     event_frame = _scoring_events(events, read, output) if events else None
     total = count_rows(input, read)
@@ -776,14 +776,14 @@ def score(
 
 
 def score_dask(scorer: object, leads: Path, events: Path | None, moment: pd.Timestamp,
-               output: Path, options: DaskOptions, retries: int) -> None:
+               output: Path, options: DaskOptions, retries: int, reasons: int) -> None:
     """Score Parquet leads partition by partition on a Dask cluster; print the summary."""
     with distributed.dask_client(options.scheduler, options.workers) as client, \
             _progress() as progress:
         task = progress.add_task("Scoring partitions", total=options.partitions)
         summary = distributed.score_distributed(
             client, scorer, leads, events, moment, output, options.partitions, retries,
-            done=lambda n: progress.update(task, completed=n))
+            done=lambda n: progress.update(task, completed=n), reasons=reasons)
     for partition, attempts in summary.retried.items():
         console.print(f"[yellow]partition {partition} failed {len(attempts)} time(s) and "
                       f"succeeded on retry;[/] last error: {escape(attempts[-1])}")

@@ -66,7 +66,12 @@ from predictive_scoring.models import (
     feature_columns,
     model_frame,
 )
-from predictive_scoring.predict import OUTPUT_COLUMNS, prepare_chunk, score_chunk
+from predictive_scoring.predict import (
+    NUMBER_COLUMNS,
+    output_columns,
+    prepare_chunk,
+    score_chunk,
+)
 from predictive_scoring.train import (
     EXPLANATION_ROWS,
     SPLITS,
@@ -102,8 +107,16 @@ _OUTPUT_TYPES = {"lead_id": pa.string(), "as_of": pa.timestamp("ns", tz="UTC"),
                  "probability": pa.float64(), "score": pa.int64(),
                  "suggested_stage": pa.string(), "rule_points": pa.float64(),
                  "rule_stage": pa.string(), "error": pa.string()}
-OUTPUT_SCHEMA = pa.schema([(name, _OUTPUT_TYPES[name]) for name in OUTPUT_COLUMNS])
-"""Every scores part file's schema: predict.py's columns, typed even where all missing."""
+
+
+def output_schema(reasons: int | None) -> pa.Schema:
+    """Every scores part file's schema: predict.py's columns for ``reasons``, typed even
+    where a partition has them all missing (explanation numbers float, the rest text)."""
+    def kind(name: str) -> pa.DataType:
+        return _OUTPUT_TYPES.get(name, pa.float64() if name in NUMBER_COLUMNS else pa.string())
+    return pa.schema([(name, kind(name)) for name in output_columns(reasons)])
+
+
 Report = Callable[[str], None]
 
 
@@ -840,8 +853,9 @@ class DistributedScoreSummary:
 
 def score_partition(leads: pd.DataFrame, events: pd.DataFrame | None, scorer: LeadScorer,
                     as_of: pd.Timestamp, read: ReadOptions, output: str, partition: int,
-                    events_label: str) -> PartitionScores:
-    """predict.py's chunk scoring of one partition, written as ``part-NNNNN.parquet``.
+                    events_label: str, reasons: int | None = None) -> PartitionScores:
+    """predict.py's chunk scoring of one partition, written as ``part-NNNNN.parquet``
+    (``reasons`` as in :func:`~predictive_scoring.predict.score_chunk`).
 
     The file appears whole or not at all (written aside, then renamed), so a retried
     partition never leaves half a file.
@@ -853,12 +867,12 @@ def score_partition(leads: pd.DataFrame, events: pd.DataFrame | None, scorer: Le
         usable, bad_events = check.kept, check.quarantined
     chunk = leads.drop(columns=[BUCKET, ROW]).reset_index(drop=True)
     frame, error = prepare_chunk(chunk, scorer, as_of, read)
-    scores = score_chunk(scorer, frame, error, usable)
+    scores = score_chunk(scorer, frame, error, usable, reasons)
     scores["as_of"] = pd.to_datetime(scores["as_of"], utc=True)
     path = Path(output) / f"part-{partition:05d}.parquet"
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(pa.Table.from_pandas(scores, schema=OUTPUT_SCHEMA, preserve_index=False),
-                   staging)
+    pq.write_table(pa.Table.from_pandas(scores, schema=output_schema(reasons),
+                                        preserve_index=False), staging)
     staging.replace(path)
     bad = (error != "").to_numpy()
     bad_leads = leads.iloc[np.flatnonzero(bad)].drop(columns=BUCKET).assign(
@@ -918,7 +932,8 @@ def score_distributed(client: Client, scorer: LeadScorer, leads: str | Path,
                       events: str | Path | None, as_of: pd.Timestamp, output: Path,
                       n_partitions: int, retries: int = 2, read: ReadOptions | None = None,
                       job: PartitionJob = score_partition,
-                      done: Callable[[int], None] = lambda _: None) -> DistributedScoreSummary:
+                      done: Callable[[int], None] = lambda _: None,
+                      reasons: int | None = None) -> DistributedScoreSummary:
     """Score a Parquet table of leads partition by partition into a Parquet folder.
 
     Args:
@@ -935,6 +950,8 @@ def score_distributed(client: Client, scorer: LeadScorer, leads: str | Path,
         read: How text timestamps are read.
         job: The per-partition job (:func:`score_partition` or a wrapper of it).
         done: Called with the number of partitions finished.
+        reasons: None: scores only; 0: also fit vs engagement; k: also the top k reasons
+            up and down (as :func:`~predictive_scoring.predict.score_file`).
 
     Returns:
         The summary; rows that could not be scored have their reason in ``error`` and
@@ -961,7 +978,7 @@ def score_distributed(client: Client, scorer: LeadScorer, leads: str | Path,
     def submit(i: int) -> Future:
         return client.submit(job, lead_parts[i], event_parts[i], scorer_future, as_of, read,
                              str(output), i, event_source.label if event_source else "",
-                             pure=False)
+                             reasons, pure=False)
 
     results, errors, failures = run_partitions(client, submit, n_partitions, retries, done)
     if failures:

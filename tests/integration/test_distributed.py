@@ -144,8 +144,9 @@ def test_batch_scores_equal_single_machine_scores_for_the_same_bundle(
     scorer = on_cluster.run.trained.scorer
     out = tmp_path / "scores"
     summary = dist.score_distributed(client, scorer, funnel_dir / "leads.parquet",
-                                     funnel_dir / "events", AS_OF, out, PARTITIONS)
+                                     funnel_dir / "events", AS_OF, out, PARTITIONS, reasons=2)
     scored = pd.read_parquet(out)
+    assert {"fit_grade", "quadrant", "reason_up_2", "reason_down_2"} <= set(scored.columns)
     created = pd.read_parquet(funnel_dir / "leads.parquet")["created_at"]
     not_yet = int((created > AS_OF).sum())
     assert summary.rows_in == len(scored) == N_LEADS
@@ -154,7 +155,7 @@ def test_batch_scores_equal_single_machine_scores_for_the_same_bundle(
     events, _ = read_scoring_events(funnel_dir / "events.parquet", ReadOptions(), ColumnNames())
     local_out = tmp_path / "local.parquet"
     score_file(scorer, funnel_dir / "leads.parquet", events, AS_OF, local_out, 5000,
-               ReadOptions())
+               ReadOptions(), reasons=2)
     mine = scored.set_index("lead_id").sort_index()
     theirs = pd.read_parquet(local_out).set_index("lead_id").sort_index()
     assert mine.index.equals(theirs.index)
