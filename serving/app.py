@@ -146,6 +146,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=exc,
               extra={"fields": {"request_id": _request_id(request)}})
+    # Answered by the outermost middleware, outside RequestMiddleware: add the id here.
+    request_id = _request_id(request)
     return JSONResponse({"detail": "internal error; the service log has the details under "
-                         "this request id", "request_id": _request_id(request)},
-                        status_code=500)
+                         "this request id", "request_id": request_id},
+                        status_code=500, headers={"X-Request-ID": request_id or ""})
