@@ -40,6 +40,7 @@ API_KEY = "test-api-key-0123456789"
 ADMIN_KEY = "test-admin-key-0123456789"
 N_LEADS = 4000
 READY_SECONDS = 60
+FAST_FIT = {"n_jobs": 1, "learning_rate": 0.1}
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -69,8 +70,10 @@ def _train(root: Path, seed: int) -> Trained:
                                             ("leads", "events", "stage_changes", "truth")})
     config = config.model_copy(update={"root": str(root), "files": files})
     dataset = load_events_dataset(config, Path("."))
-    run = run_training(dataset, config,
-                       load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
+    model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
+    # One thread and a faster learning rate: a shared 2-core machine stalls 2-thread fits.
+    model = model.model_copy(update={"params": model.params | FAST_FIT})
+    run = run_training(dataset, config, model,
                        load_config(REPO / config.rules, RulesConfig),
                        load_config(REPO / "configs/base.yaml", BaseConfig), strict=False)
     test = run.examples.frame.iloc[run.trained.rows["test"]]
