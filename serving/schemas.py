@@ -37,11 +37,17 @@ LEAD_EXAMPLE: dict[str, Any] = {
 }
 
 
+EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+"""Timestamps are nanoseconds since 1970 in 64 bits, as in pandas: this range."""
+
+
 def _utc(moment: datetime) -> datetime:
     """Aware timestamps in UTC; naive ones are taken as UTC (as the data files are)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError("timestamp outside the supported range (years 1678 to 2261)")
+    return moment
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]

@@ -31,6 +31,7 @@ router = APIRouter(prefix="/v1", tags=["scores"], dependencies=[ApiKey])
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Body is not readable (not UTF-8 JSON)"},
     401: {"model": ErrorOut, "description": "Missing or unknown API key"},
     413: {"model": ErrorOut, "description": "Body over the size limit"},
     422: {"model": HTTPValidationErrorOut, "description": "Invalid request"},
