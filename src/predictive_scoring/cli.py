@@ -7,6 +7,7 @@ import functools
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -20,8 +21,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from predictive_scoring import distributed, evaluate, tracking
 from predictive_scoring import rules as points
-from predictive_scoring import tracking
 from predictive_scoring.config import (
     BaseConfig,
     ColumnNames,
@@ -48,6 +49,8 @@ from predictive_scoring.data import (
     read_scoring_events,
     write_quarantine,
 )
+from predictive_scoring.distributed import IncompleteOutput
+from predictive_scoring.learned_points import LearnSettings, comparison, learn_points, write_rules
 from predictive_scoring.models import score_0_100
 from predictive_scoring.plots import (
     calibration_figure,
@@ -59,13 +62,16 @@ from predictive_scoring.plots import (
     stage_conversion_figure,
 )
 from predictive_scoring.predict import count_rows, score_file
+from predictive_scoring.report import report_data, write_report
 from predictive_scoring.stages import FUNNEL, funnel_conversion, headline_rates
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.synthetic import simulate_funnel, write_crm_export, write_funnel
 from predictive_scoring.train import (
     Examples,
     ModelChooser,
     TrainingRun,
     bundle_example,
+    examples_for_scorer,
+    leakage_warnings,
     run_training,
 )
 from predictive_scoring.tune import tune, tuned_config
@@ -93,13 +99,40 @@ class FileFormat(StrEnum):
     PARQUET = "parquet"
 
 
+class Layout(StrEnum):
+    """How the simulator lays out its files."""
+
+    CONTRACT = "contract"
+    CRM = "crm"
+
+
 BaseOption = Annotated[Path, typer.Option("--base-config", help="Project settings file.")]
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Dataset config YAML.")]
 BadRowsOption = Annotated[OnBadRows, typer.Option(
     "--on-bad-rows", help="fail: stop on the first bad file; quarantine: write bad rows to "
     "a quarantine folder next to the output and go on with the rest.")]
 DEFAULT_BASE = Path("configs/base.yaml")
+
+
+class Engine(StrEnum):
+    """Where training and scoring run."""
+
+    LOCAL = "local"
+    DASK = "dask"
+
+
+EngineOption = Annotated[Engine, typer.Option(
+    help="local: this machine (the default); dask: a Dask cluster (needs the [dask] extra; "
+    "inputs are Parquet files, folders or globs every worker can read).")]
+SchedulerOption = Annotated[str, typer.Option(
+    help="--engine dask: a running scheduler's address (tcp://host:8786), or 'local' for "
+    "a cluster of worker processes on this machine.")]
+WorkersOption = Annotated[int, typer.Option(
+    min=1, help="--engine dask --scheduler local: worker processes (one thread each).")]
+PartitionsOption = Annotated[int, typer.Option(
+    min=1, help="--engine dask: partitions of leads (more bounds each worker's memory).")]
 SIMULATED_CONFIG = Path("configs/datasets/simulated.yaml")
+CRM_EXAMPLE_CONFIG = Path("configs/datasets/example_crm_export.yaml")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -118,7 +151,7 @@ def friendly(command: F) -> F:
             _fail(f"bad configuration: {exc}", 2)
         except DataValidationError as exc:
             _fail(str(exc), 1)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, IncompleteOutput) as exc:
             _fail(str(exc), 1)
 
     return run  # type: ignore[return-value]
@@ -181,26 +214,35 @@ def simulate(
     = 7,
     file_format: Annotated[FileFormat, typer.Option("--format", help="File format.")]
     = FileFormat.CSV,
-    dataset_config: Annotated[Path, typer.Option(
-        help="Dataset config whose snapshot settings set the truth file's snapshots.")]
-    = SIMULATED_CONFIG,
+    layout: Annotated[Layout, typer.Option(
+        help="contract: the project's own file layout, with the true probabilities; crm: "
+        "laid out like a HubSpot export (CSV, its column, activity and stage names, local "
+        "times), as configs/datasets/example_crm_export.yaml reads it.")] = Layout.CONTRACT,
+    dataset_config: Annotated[Path | None, typer.Option(
+        help="Dataset config whose snapshot settings set the truth file's snapshots "
+        "(default: simulated.yaml, or example_crm_export.yaml for --layout crm).")] = None,
 ) -> None:
     """Simulate a B2B funnel with known true conversion probabilities."""
-    path = run_simulation(leads, seed, out, file_format, dataset_config)
+    path = run_simulation(leads, seed, out, file_format, dataset_config, layout)
     console.print(f"Dataset config for these files: [bold]{path}[/]")
 
 
 def run_simulation(n_leads: int, seed: int, out: Path, file_format: FileFormat,
-                   dataset_config: Path) -> Path:
+                   dataset_config: Path | None = None,
+                   layout: Layout = Layout.CONTRACT) -> Path:
     """Simulate, write the files and a dataset config pointing at them; return its path."""
-    config = load_config(dataset_config, DatasetConfig)
+    if layout is Layout.CRM and file_format is not FileFormat.CSV:
+        raise ValueError("--layout crm writes CSV files, as CRMs export them; drop --format")
+    default = CRM_EXAMPLE_CONFIG if layout is Layout.CRM else SIMULATED_CONFIG
+    config = load_config(dataset_config or default, DatasetConfig)
     with _progress() as progress:
         task = progress.add_task("Simulating leads", total=n_leads)
         funnel = simulate_funnel(n_leads, seed, config.snapshots.days_after_creation,
                                  config.snapshots.horizon_days,
                                  progress=lambda done: progress.update(task, completed=done))
     with console.status(f"Writing {file_format.value} files to {out}..."):
-        written = write_funnel(funnel, out, file_format.value)
+        written = (write_crm_export(funnel, out) if layout is Layout.CRM
+                   else write_funnel(funnel, out, file_format.value))
     sizes = pd.DataFrame({"file": [str(p) for p in written.values()],
                           "rows": [len(getattr(funnel, name)) for name in written]})
     console.print(_table("Simulated funnel", sizes, {"rows": ","}))
@@ -363,10 +405,21 @@ def train(
         "--tune", min=0, help="Hyper-parameter search trials on the validation slice "
         "(Optuna TPE), each a nested MLflow run; 0: train with the config's values.")] = 0,
     on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    engine: EngineOption = Engine.LOCAL,
+    scheduler: SchedulerOption = "local",
+    workers: WorkersOption = 2,
+    partitions: PartitionsOption = 8,
     base_config: BaseOption = DEFAULT_BASE,
 ) -> None:
     """Train a conversion model and compare it with the points on the same test leads."""
     out = output or _default_out(base_config, config)
+    if engine is Engine.DASK:
+        if tune_trials:
+            raise ValueError("--tune runs with --engine local; tune there, then train on "
+                             "the cluster with the tuned values in configs/models/")
+        run_train_dask(config, model, out, strict, register, on_bad_rows, base_config,
+                       DaskOptions(scheduler, workers, partitions))
+        return
     run_train(config, model, out, strict, register, on_bad_rows, base_config, tune_trials)
 
 
@@ -387,13 +440,85 @@ def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, regi
         with console.status(f"Training {model.value} on '{config.name}'..."):
             run = run_training(dataset, config, model_config, rules_config, base, strict,
                                chooser)
-        outputs = write_training_outputs(run, base, out)
+        with console.status("Learning points from the model and writing the report..."):
+            extras = learn_and_report(run, dataset, base, out)
+        outputs = [*write_training_outputs(run, base, out), *extras]
+        events = dataset.events if isinstance(dataset, EventsDataset) else None
         with console.status("Logging the run and the model to MLflow..."):
-            version = log_training(run, dataset, config, base, data_fingerprint,
+            version = log_training(run, bundle_example(run, events, 3), config, base,
+                                   data_fingerprint,
                                    [config_path, base_config, rules_path, model_path],
                                    outputs, register)
     _report_registry(base, version, run)
     return run
+
+
+@dataclass(frozen=True)
+class DaskOptions:
+    """Where a Dask run goes and how finely it splits the leads."""
+
+    scheduler: str
+    workers: int
+    partitions: int
+
+
+def run_train_dask(config_path: Path, model: ModelKind, out: Path, strict: bool,
+                   register: bool, on_bad_rows: OnBadRows, base_config: Path,
+                   options: DaskOptions) -> TrainingRun:
+    """Train on a Dask cluster, then write, log and register as :func:`run_train` does."""
+    config = load_config(config_path, DatasetConfig)
+    base = load_config(base_config, BaseConfig)
+    rules_path, model_path = Path(config.rules), MODELS_DIR / f"{model.value}.yaml"
+    inputs = distributed.TrainingInputs(
+        config, load_config(model_path, ModelConfig), load_config(rules_path, RulesConfig),
+        base, strict, on_bad_rows.value, out / "quarantine")
+    tracking.use_tracking(base)
+    data_fingerprint = fingerprint(distributed.dataset_files(config, base.resolved_data_dir()))
+    with tracking.start_run(config.name, f"{model.value}-dask-{data_fingerprint[:6]}",
+                            artifact_location=tracking.artifact_location(base)), \
+            distributed.dask_client(options.scheduler, options.workers) as client, \
+            console.status(f"Training {model.value} on '{config.name}' with Dask...") as status:
+        console.print(f"Dask cluster: {client.dashboard_link or client.scheduler.address}")
+        result = distributed.train_distributed(
+            client, inputs, options.partitions,
+            lambda stage: status.update(f"{stage} ({options.partitions} partitions)..."))
+        console.print(_table(f"Dataset '{config.name}' (events, by lead)", result.summary,
+                             {c: "," for c in ("read", "kept", "quarantined", "problems")}))
+        if result.quarantine_files:
+            console.print("Quarantined rows written to "
+                          f"{', '.join(map(str, result.quarantine_files))}")
+        outputs = write_training_outputs(result.run, base, out)
+        tracking.set_tags({"engine": "dask", "partitions": options.partitions})
+        status.update("Logging the run and the model to MLflow...")
+        version = log_training(result.run, result.example, config, base, data_fingerprint,
+                               [config_path, base_config, rules_path, model_path], outputs,
+                               register)
+    _report_registry(base, version, result.run)
+    return result.run
+
+
+def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
+                     base: BaseConfig, out: Path) -> list[Path]:
+    """learned_points.yaml and report.html of a training run; the learned table's test
+    metrics go into ``run.metrics["learned_points"]``. Returns the files written."""
+    events = dataset.events if isinstance(dataset, EventsDataset) else None
+    scorer, rows = run.trained.scorer, run.trained.rows
+    learned = learn_points(scorer, run.examples.frame, events, rows["train"])
+    data = report_data(scorer, run.examples, rows, events, learned,
+                       base.training.handoff_stage, dataset_funnel(dataset), run.warnings,
+                       run.metrics["notes"])
+    run.metrics["learned_points"] = {k: float(v) for k, v in
+                                     data.ranking.loc["learned points"].items()}
+    header = "Learned points of this training run (predictive-scoring train)."
+    return [write_rules(learned.rules, out / "learned_points.yaml", header),
+            write_report(data, out / "report.html")]
+
+
+def dataset_funnel(dataset: EventsDataset | TableDataset) -> pd.DataFrame | None:
+    """Leads reaching each funnel stage (events shape); None for a table (no stages)."""
+    if isinstance(dataset, EventsDataset):
+        return funnel_conversion(dataset.stage_changes, len(dataset.leads))
+    return None
 
 
 def _tuner(config: DatasetConfig, rules_config: RulesConfig, base: BaseConfig,
@@ -431,15 +556,24 @@ def write_training_outputs(run: TrainingRun, base: BaseConfig, out: Path) -> lis
     return [metrics_path, *plots]
 
 
-def log_training(run: TrainingRun, dataset: EventsDataset | TableDataset,
-                 config: DatasetConfig, base: BaseConfig, data_fingerprint: str,
-                 config_files: list[Path], outputs: list[Path], register: bool) -> str | None:
+def log_training(run: TrainingRun, example: pd.DataFrame, config: DatasetConfig,
+                 base: BaseConfig, data_fingerprint: str, config_files: list[Path],
+                 outputs: list[Path], register: bool) -> str | None:
     """Log params, metrics, files and the bundle in the active run; register the bundle.
+
+    Args:
+        run: The training run.
+        example: A few raw leads in the bundle's input format.
+        config: The dataset config.
+        base: Project settings.
+        data_fingerprint: Digest of the data files.
+        config_files: Config files to keep with the run.
+        outputs: metrics.json and the plots.
+        register: Register the bundle.
 
     Returns:
         The registered version, or None when not registering.
     """
-    events = dataset.events if isinstance(dataset, EventsDataset) else None
     tracking.log_params({"dataset": config.name, "model_kind": run.metrics["model_kind"],
                          "calibration": run.metrics["calibration"], **run.metrics["params"]})
     tracking.set_tags({"dataset_fingerprint": data_fingerprint,
@@ -450,7 +584,7 @@ def log_training(run: TrainingRun, dataset: EventsDataset | TableDataset,
                       "warnings.json")
     tracking.log_files(config_files, "configs")
     tracking.log_files(outputs, "results")
-    info = tracking.log_bundle(run.trained.scorer, bundle_example(run, events, 3),
+    info = tracking.log_bundle(run.trained.scorer, example,
                                base.model_name(config.name) if register else None)
     return str(info.registered_model_version) if register else None
 
@@ -577,15 +711,28 @@ def score(
     = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk (bounds memory).")]
     = 200_000,
+    engine: EngineOption = Engine.LOCAL,
+    scheduler: SchedulerOption = "local",
+    workers: WorkersOption = 2,
+    partitions: PartitionsOption = 8,
+    retries: Annotated[int, typer.Option(
+        min=0, help="--engine dask: extra attempts for a partition that fails.")] = 2,
     base_config: BaseOption = DEFAULT_BASE,
 ) -> None:
-    """Score a file of leads: probability, score, suggested stage, and the rules' points."""
+    """Score a file of leads: probability, score, suggested stage, and the rules' points.
+
+    With --engine dask, --input and --events are Parquet files, folders or globs and
+    --output is a folder of part files (one per partition)."""
     base = load_config(base_config, BaseConfig)
     tracking.use_tracking(base)
     with console.status(f"Loading {model}..."):
         scorer = tracking.load_scorer(model)
     read = ReadOptions()
     moment = parse_timestamp_option(as_of, read) or pd.Timestamp.now(tz="UTC")
+    if engine is Engine.DASK:
+        score_dask(scorer, input, events, moment, output,
+                   DaskOptions(scheduler, workers, partitions), retries)
+        return
     event_frame = _scoring_events(events, read, output) if events else None
     total = count_rows(input, read)
     with _progress() as progress:
@@ -599,6 +746,26 @@ def score(
                       f"{summary.quarantine}")
 
 
+def score_dask(scorer: object, leads: Path, events: Path | None, moment: pd.Timestamp,
+               output: Path, options: DaskOptions, retries: int) -> None:
+    """Score Parquet leads partition by partition on a Dask cluster; print the summary."""
+    with distributed.dask_client(options.scheduler, options.workers) as client, \
+            _progress() as progress:
+        task = progress.add_task("Scoring partitions", total=options.partitions)
+        summary = distributed.score_distributed(
+            client, scorer, leads, events, moment, output, options.partitions, retries,
+            done=lambda n: progress.update(task, completed=n))
+    for partition, attempts in summary.retried.items():
+        console.print(f"[yellow]partition {partition} failed {len(attempts)} time(s) and "
+                      f"succeeded on retry;[/] last error: {escape(attempts[-1])}")
+    console.print(f"Read {summary.rows_in:,} rows: {summary.rows_scored:,} scored, "
+                  f"{summary.rows_failed:,} could not be scored -> [bold]{output}[/] "
+                  f"({summary.partitions} part files; rows in = rows out)")
+    for path in (summary.quarantine, summary.events_quarantine):
+        if path:
+            console.print(f"[yellow]Rows that could not be used (with reasons):[/] {path}")
+
+
 def _scoring_events(path: Path, read: ReadOptions, output: Path) -> pd.DataFrame:
     with console.status(f"Reading events from {path}..."):
         events, bad = read_scoring_events(path, read, ColumnNames())
@@ -608,6 +775,93 @@ def _scoring_events(path: Path, read: ReadOptions, output: Path) -> pd.DataFrame
         bad.rename(columns={ROW: "row"}).to_csv(quarantine, index=False)
         console.print(f"[yellow]{len(bad):,} event rows could not be used[/] -> {quarantine}")
     return events
+
+
+@app.command("learn-points")
+@friendly
+def learn_points_command(
+    model: Annotated[str, typer.Option(help="models:/NAME@champion, models:/NAME/VERSION, "
+                                       "runs:/..., or an exported folder.")],
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="Points table to write (YAML, the rules format), "
+                                      "e.g. configs/rules/learned.yaml.")],
+    points_per_doubling: Annotated[float, typer.Option(
+        min=1, help="Points that double a lead's odds of converting (the table's scale).")]
+    = LearnSettings.points_per_doubling,
+    on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Turn a model into a points table the rules engine (and a CRM) can use, and compare it
+    with the model and the hand-set points on the same test leads."""
+    base = load_config(base_config, BaseConfig)
+    tracking.use_tracking(base)
+    with console.status(f"Loading {model}..."):
+        scorer = tracking.load_scorer(model)
+    dataset_config, dataset = _load(config, base_config, on_bad_rows, out.parent / "quarantine")
+    with console.status("Rebuilding the training and test examples..."):
+        examples, rows, _ = examples_for_scorer(scorer, dataset, dataset_config, base.training)
+    events = dataset.events if isinstance(dataset, EventsDataset) else None
+    with console.status("Learning points from the model..."):
+        learned = learn_points(scorer, examples.frame, events, rows["train"],
+                               LearnSettings(points_per_doubling=points_per_doubling))
+    write_rules(learned.rules, out, f"Learned points: `predictive-scoring learn-points "
+                f"--model {tracking.redact(model)}`.")
+    test = rows["test"]
+    table = comparison(scorer, learned, examples.frame.iloc[test], events,
+                       examples.label[test], examples.rule_points[test],
+                       _handoff_volume(examples, rows, scorer.rules, base))
+    console.print(_table(f"'{dataset_config.name}': {len(test):,} test examples, ranked by "
+                         "each scorer", table.reset_index(), dict.fromkeys(table.columns, ".4f")))
+    console.print(f"{len(learned.rules.event_rules)} event rules and "
+                  f"{len(learned.rules.attribute_rules)} attribute rules (of "
+                  f"{learned.n_candidates} candidates) -> [bold]{out}[/]")
+
+
+@app.command()
+@friendly
+def report(
+    model: Annotated[str, typer.Option(help="models:/NAME@champion, models:/NAME/VERSION, "
+                                       "runs:/..., or an exported folder.")],
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="The HTML report to write.")] = Path("report.html"),
+    points_out: Annotated[Path | None, typer.Option(
+        help="Also write the learned points table (YAML) here.")] = None,
+    on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """The marketing-ops comparison report (one self-contained HTML file): model vs
+    hand-set points vs learned points on the model's test leads."""
+    base = load_config(base_config, BaseConfig)
+    tracking.use_tracking(base)
+    with console.status(f"Loading {model}..."):
+        scorer = tracking.load_scorer(model)
+    dataset_config, dataset = _load(config, base_config, on_bad_rows, out.parent / "quarantine")
+    events = dataset.events if isinstance(dataset, EventsDataset) else None
+    with console.status("Rebuilding the examples and learning points from the model..."):
+        examples, rows, notes = examples_for_scorer(scorer, dataset, dataset_config,
+                                                    base.training)
+        warnings = leakage_warnings(examples.frame, examples.label, rows, examples.columns,
+                                    base.training.leakage_auc)
+        learned = learn_points(scorer, examples.frame, events, rows["train"])
+    with console.status("Drawing the figures and writing the report..."):
+        data = report_data(scorer, examples, rows, events, learned,
+                           base.training.handoff_stage, dataset_funnel(dataset), warnings,
+                           notes)
+        write_report(data, out)
+    if points_out is not None:
+        write_rules(learned.rules, points_out, f"Learned points: `predictive-scoring report "
+                    f"--model {tracking.redact(model)}`.")
+    console.print(_table("Ranked on the test leads", data.ranking.reset_index(),
+                         dict.fromkeys(data.ranking.columns, ".4f")))
+    console.print(f"Report -> [bold]{out}[/]")
+
+
+def _handoff_volume(examples: Examples, rows: dict, rules_config: RulesConfig,
+                    base: BaseConfig) -> int:
+    """Test leads the hand-set rules put at the hand-off stage or later."""
+    names = [s.value for s in FUNNEL if s in rules_config.stage_thresholds]
+    return evaluate.volume_of_stages(examples.rule_stage[rows["test"]],
+                                     base.training.handoff_stage.value, names)
 
 
 SERVICE_ENV = "PREDICTIVE_SCORING_"

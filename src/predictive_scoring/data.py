@@ -150,27 +150,39 @@ def parse_timestamps(values: pd.Series, read: ReadOptions) -> pd.Series:
 
     Values with an offset (``Z``, ``+02:00``) are converted to UTC; values without one
     are taken in ``read.timezone``. Already-parsed datetimes are normalised the same way.
+    Wall-clock times a daylight-saving change makes ambiguous (the repeated hour in
+    autumn) are read as the first of the two instants, and times it skips (spring) are
+    moved forward to the first valid instant: CRM exports without offsets hold both, and
+    an hour's doubt beats losing the row.
     """
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_dtype(values):
-        return values.dt.tz_localize(read.timezone).dt.tz_convert("UTC")
+        return _localised(values, read.timezone)
     text = values.astype("string").str.strip()
     fmt = read.timestamp_format or "ISO8601"
     has_offset = text.str.contains(_OFFSET_AT_END, na=False)
     aware = pd.to_datetime(text.where(has_offset), format=fmt, utc=True, errors="coerce")
     naive = pd.to_datetime(text.where(~has_offset), format=fmt, errors="coerce")
     if not isinstance(naive.dtype, pd.DatetimeTZDtype):
-        naive = naive.dt.tz_localize(read.timezone, ambiguous="NaT",
-                                     nonexistent="shift_forward").dt.tz_convert("UTC")
+        naive = _localised(naive, read.timezone)
     return aware.where(has_offset, naive).astype("datetime64[ns, UTC]")
 
 
-def _time_problems(file: str, frame: pd.DataFrame, column: str,
-                   parsed: pd.Series) -> pd.DataFrame:
+def _localised(naive: pd.Series, timezone: str) -> pd.Series:
+    """Naive wall-clock times in ``timezone`` as UTC (see :func:`parse_timestamps`)."""
+    first_of_two = np.ones(len(naive), dtype=bool)  # True: the daylight-saving instant
+    return naive.dt.tz_localize(timezone, ambiguous=first_of_two,
+                                nonexistent="shift_forward").dt.tz_convert("UTC")
+
+
+def _time_problems(file: str, frame: pd.DataFrame, column: str, parsed: pd.Series,
+                   read: ReadOptions) -> pd.DataFrame:
     bad = parsed.isna()
+    expected = (f"format {read.timestamp_format!r}" if read.timestamp_format
+                else "ISO 8601, e.g. 2025-03-04T10:15:00Z")
     reason = pd.Series("missing timestamp", index=frame.index).where(
-        frame[column].isna(), "not a timestamp (expected ISO 8601, e.g. 2025-03-04T10:15:00Z)")
+        frame[column].isna(), f"not a timestamp (expected {expected})")
     return _problems(file, frame, bad, column, reason)
 
 
@@ -203,7 +215,7 @@ def check_leads(file: str, raw: pd.DataFrame, config: DatasetConfig) -> TableChe
     frame["lead_id"] = frame["lead_id"].astype("string").str.strip()
     created = parse_timestamps(frame["created_at"], config.read)
     problems = [_missing(file, frame, "lead_id"),
-                _time_problems(file, frame, "created_at", created),
+                _time_problems(file, frame, "created_at", created, config.read),
                 _duplicate_ids(file, frame),
                 *_numeric_problems(file, frame, config.attributes.numeric)]
     parsed = _with_numeric(frame.assign(created_at=created), config.attributes.numeric)
@@ -276,7 +288,7 @@ def _timed_child(file: str, raw: pd.DataFrame, config: DatasetConfig,
     frame["lead_id"] = frame["lead_id"].astype("string").str.strip()
     stamp = parse_timestamps(frame["timestamp"], config.read)
     problems = [_missing(file, frame, "lead_id"), _lead_problems(file, frame, leads),
-                _time_problems(file, frame, "timestamp", stamp)]
+                _time_problems(file, frame, "timestamp", stamp, config.read)]
     return frame.assign(parsed_timestamp=stamp), problems
 
 
@@ -293,7 +305,9 @@ def check_events(file: str, raw: pd.DataFrame, config: DatasetConfig,
         renames[cols.detail] = "detail"
     frame, problems = _timed_child(file, raw, config, leads, renames)
     frame["event_type"] = frame["event_type"].astype("string").str.strip()
-    created = frame["lead_id"].map(leads.created_at)
+    # reindex, not map: map fails on an empty datetime lookup (every lead quarantined)
+    created = pd.to_datetime(pd.Series(leads.created_at.reindex(frame["lead_id"]).to_numpy(),
+                                       index=frame.index), utc=True)
     early = frame["parsed_timestamp"] < created
     reason = "event before its lead was created (" + created.astype("string") + ")"
     problems += [_missing(file, frame, "event_type"),
@@ -353,8 +367,12 @@ def load_truth(path: Path, read: ReadOptions) -> pd.DataFrame | None:
     """The simulator's true probabilities, or None when the file is absent."""
     if not path.exists():
         return None
-    frame = read_frame(path, read)
-    require_columns(str(path), frame, {c: c for c in ("lead_id", "as_of", "true_probability")})
+    return parse_truth(str(path), read_frame(path, read), read)
+
+
+def parse_truth(file: str, frame: pd.DataFrame, read: ReadOptions) -> pd.DataFrame:
+    """``lead_id``, ``as_of`` (UTC) and ``true_probability`` from a truth file as read."""
+    require_columns(file, frame, {c: c for c in ("lead_id", "as_of", "true_probability")})
     return pd.DataFrame({"lead_id": frame["lead_id"].astype("string"),
                          "as_of": parse_timestamps(frame["as_of"], read),
                          "true_probability": pd.to_numeric(frame["true_probability"])})
@@ -399,7 +417,7 @@ def _check_table(file: str, raw: pd.DataFrame, config: DatasetConfig) -> TableDa
     frame = frame.assign(target=target)
     if spec.time_column:
         time = parse_timestamps(frame[spec.time_column], config.read)
-        problems.append(_time_problems(file, frame, spec.time_column, time))
+        problems.append(_time_problems(file, frame, spec.time_column, time, config.read))
         frame = frame.assign(time=time)
         columns.append("time")
     parsed = _with_numeric(frame, config.attributes.numeric)[[*columns, ROW]]
@@ -435,13 +453,15 @@ class Snapshots:
     n_censored: int
 
 
-def candidate_as_of(leads: pd.DataFrame, config: SnapshotConfig,
-                    data_end: pd.Timestamp) -> pd.DataFrame:
+def candidate_as_of(leads: pd.DataFrame, config: SnapshotConfig, data_end: pd.Timestamp,
+                    first_created: pd.Timestamp | None = None) -> pd.DataFrame:
     """One row per candidate snapshot: ``lead_id``, ``created_at``, ``as_of``.
 
     ``days_after_creation`` gives ``created_at + d days`` for each d; ``every_days``
     gives calendar snapshots at midnight UTC every N days from the first lead's
-    creation day until ``data_end``, for every lead created before each date.
+    creation day (``first_created`` when given: the first of all leads, for a caller
+    that passes a part of them) until ``data_end``, for every lead created before
+    each date.
     """
     base = leads[["lead_id", "created_at"]]
     if config.days_after_creation is not None:
@@ -449,7 +469,7 @@ def candidate_as_of(leads: pd.DataFrame, config: SnapshotConfig,
         frame = base.loc[base.index.repeat(len(offsets))].reset_index(drop=True)
         frame["as_of"] = frame["created_at"] + np.tile(offsets, len(base))
         return frame
-    start = base["created_at"].min().floor("D")
+    start = (base["created_at"].min() if first_created is None else first_created).floor("D")
     dates = pd.date_range(start, data_end, freq=f"{config.every_days}D")
     frame = base.merge(pd.DataFrame({"as_of": dates}), how="cross")
     return frame.loc[frame["as_of"] > frame["created_at"]].reset_index(drop=True)
@@ -470,15 +490,17 @@ def data_end_of(dataset: EventsDataset) -> pd.Timestamp:
 
 
 def build_snapshots(dataset: EventsDataset, config: SnapshotConfig,
-                    data_end: pd.Timestamp) -> Snapshots:
+                    data_end: pd.Timestamp,
+                    first_created: pd.Timestamp | None = None) -> Snapshots:
     """Training examples with labels, with no look-ahead.
 
     The label is 1 when the lead first reaches the target stage (or a stage beyond it)
     in ``[as_of, as_of + horizon_days)``. Snapshots of leads that reached it before
     ``as_of``, and snapshots whose horizon ends after ``data_end`` (label not yet
-    known), are left out and counted.
+    known), are left out and counted. ``first_created`` anchors calendar snapshots
+    (see :func:`candidate_as_of`) when ``dataset`` holds a part of all leads.
     """
-    candidates = candidate_as_of(dataset.leads, config, data_end)
+    candidates = candidate_as_of(dataset.leads, config, data_end, first_created)
     first = first_reach(dataset.stage_changes, config.target_stage)
     reached = pd.Series(first.reindex(candidates["lead_id"]).to_numpy(),
                         index=candidates.index, dtype="datetime64[ns, UTC]")
@@ -563,24 +585,38 @@ def read_scoring_events(path: Path, read: ReadOptions,
     Events of leads that are not being scored are harmless and kept; an event without a
     lead, a parseable timestamp or a type cannot be used.
     """
-    raw = read_frame(path, read)
+    check = check_scoring_events(str(path), read_frame(path, read), read, columns)
+    # Scoring looks events up by lead chunk after chunk: category codes make that ~50x
+    # faster than matching Arrow strings, and coded types and details are looked up in
+    # the model's vocabulary once per category instead of once per event.
+    kept = check.kept
+    coded = {c: kept[c].astype("category") for c in ("lead_id", "event_type", "detail")}
+    return kept.assign(**coded), check.quarantined
+
+
+def check_scoring_events(file: str, raw: pd.DataFrame, read: ReadOptions,
+                         columns: ColumnNames) -> TableCheck:
+    """Validate events read for scoring (numbered with ``_row``): lead, time and type set.
+
+    Args:
+        file: The file's name for problem messages.
+        raw: The rows as read, with their row numbers in ``_row``.
+        read: How text timestamps are read.
+        columns: The contract columns' names in the file.
+    """
     required = {"lead_id": columns.lead_id, "timestamp": columns.timestamp,
                 "event_type": columns.event_type}
-    require_columns(str(path), raw, required)
+    require_columns(file, raw, required)
     renames = {v: k for k, v in required.items()}
     if columns.detail is not None and columns.detail in raw:
         renames[columns.detail] = "detail"
     frame = raw.rename(columns=renames)
     stamp = parse_timestamps(frame["timestamp"], read)
-    problems = [_missing(str(path), frame, "lead_id"), _missing(str(path), frame, "event_type"),
-                _time_problems(str(path), frame, "timestamp", stamp)]
+    problems = [_missing(file, frame, "lead_id"), _missing(file, frame, "event_type"),
+                _time_problems(file, frame, "timestamp", stamp, read)]
     frame = frame.assign(parsed_timestamp=stamp,
                          lead_id=frame["lead_id"].astype("string").str.strip())
     if "detail" not in frame:
         frame["detail"] = pd.Series(pd.NA, index=frame.index, dtype="string")
-    check = _split(str(path), raw, _parsed_time(frame)[["lead_id", "timestamp", "event_type",
-                                                       "detail", ROW]], problems)
-    # Scoring looks events up by lead chunk after chunk: category codes make that ~50x
-    # faster than matching Arrow strings.
-    return check.kept.assign(lead_id=check.kept["lead_id"].astype("category")), \
-        check.quarantined
+    return _split(file, raw, _parsed_time(frame)[["lead_id", "timestamp", "event_type",
+                                                  "detail", ROW]], problems)

@@ -333,6 +333,57 @@ def volume_of_stages(stages: Vector, at_or_above: str, order: Sequence[str]) -> 
     return int((_stage_positions(stages, order) >= names.index(str(at_or_above))).sum())
 
 
+def stage_crosstab(y: Vector, rule_stages: Vector, model_stages: Vector,
+                   order: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rule stage against suggested stage: how many leads, and how they converted.
+
+    Args:
+        y: Conversion labels (0/1).
+        rule_stages: Each lead's stage from the rules' points.
+        model_stages: Each lead's stage suggested by the model.
+        order: The stages in funnel order.
+
+    Returns:
+        ``(leads, conversion_rate)``, both indexed by rule stage (rows) and suggested
+        stage (columns) in funnel order; a conversion rate is NaN for an empty cell.
+    """
+    _same_length(y=y, rule_stages=rule_stages, model_stages=model_stages)
+    labels = _labels(y)
+    names = _stage_names(order)
+    cell = (_stage_positions(rule_stages, order) * len(names)
+            + _stage_positions(model_stages, order))
+    size = len(names) ** 2
+    leads = np.bincount(cell, minlength=size).reshape(len(names), len(names))
+    positives = np.bincount(cell, weights=labels, minlength=size).reshape(leads.shape)
+    rate = np.divide(positives, leads, out=np.full(leads.shape, np.nan), where=leads > 0)
+    rows = pd.Index(names, name="rule_stage")
+    columns = pd.Index(names, name="suggested_stage")
+    return (pd.DataFrame(leads, index=rows, columns=columns),
+            pd.DataFrame(rate, index=rows, columns=columns))
+
+
+def stage_moves(y: Vector, rule_stages: Vector, model_stages: Vector,
+                order: Sequence[str]) -> pd.DataFrame:
+    """Leads the model moves up, keeps, or moves down from their rule stage, and how each
+    group really converted.
+
+    Returns:
+        Frame indexed by ``move`` (``up``, ``same``, ``down``) with ``leads``,
+        ``share_of_leads`` and ``conversion_rate`` (NaN for an empty group).
+    """
+    _same_length(y=y, rule_stages=rule_stages, model_stages=model_stages)
+    labels = _labels(y)
+    step = _stage_positions(model_stages, order) - _stage_positions(rule_stages, order)
+    groups = {"up": step > 0, "same": step == 0, "down": step < 0}
+    leads = np.array([int(chosen.sum()) for chosen in groups.values()])
+    converted = np.array([labels[chosen].sum() for chosen in groups.values()])
+    return pd.DataFrame(
+        {"leads": leads, "share_of_leads": leads / len(labels),
+         "conversion_rate": np.divide(converted, leads, out=np.full(3, np.nan),
+                                      where=leads > 0)},
+        index=pd.Index(list(groups), name="move"))
+
+
 # ------------------------------------------------------------ probability metrics
 def probability_metrics(y: Vector, p: Vector, volume: int, ece_bins: int) -> dict[str, float]:
     """The per-scorer block of ``metrics.json``: discrimination, calibration and gain.
@@ -367,6 +418,36 @@ def probability_metrics(y: Vector, p: Vector, volume: int, ece_bins: int) -> dic
         "gain_at_20": float(gains[2]),
         "lift_at_5": float(gains[0] / 0.05), "lift_at_20": float(gains[2] / 0.20),
     }
+
+
+def ranking_table(y: Vector, scores: Mapping[str, Vector], volume: int) -> pd.DataFrame:
+    """Ranking quality of several scorers on the same leads, one row per scorer.
+
+    Only the order matters, so points tables and probabilities compare directly.
+
+    Args:
+        y: Conversion labels (0/1).
+        scores: Score per lead by scorer name (higher = more likely to convert).
+        volume: Hand-off volume for ``captured_at_volume`` (e.g. the rules' MQL+ count).
+
+    Returns:
+        Frame indexed by ``scorer`` with ``roc_auc``, ``pr_auc`` (NaN with one class),
+        ``gain_at_10`` and ``captured_at_volume``.
+    """
+    labels = _labels(y)
+    both_classes = np.unique(labels).size == 2
+    rows = {}
+    for name, score in scores.items():
+        _same_length(y=y, **{name: score})
+        values = _scores(score, name)
+        rows[name] = {
+            "roc_auc": float(roc_auc_score(labels, values)) if both_classes else np.nan,
+            "pr_auc": (float(average_precision_score(labels, values)) if both_classes
+                       else np.nan),
+            "gain_at_10": float(gain_at(labels, values, [0.10])[0]),
+            "captured_at_volume": captured_at_volume(labels, values, volume),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("scorer")
 
 
 def isotonic_points_to_probability(

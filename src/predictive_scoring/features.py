@@ -95,8 +95,16 @@ class FeatureSpec:
         return type_code, pair_table[type_code, lookup_codes(detail_vocab, details)]
 
 
-def lookup_codes(vocabulary: tuple[str, ...], values: np.ndarray) -> np.ndarray:
-    """Position of each value in ``vocabulary``, -1 where absent (NA included)."""
+def lookup_codes(vocabulary: tuple[str, ...],
+                 values: np.ndarray | pd.Categorical) -> np.ndarray:
+    """Position of each value in ``vocabulary``, -1 where absent (NA included).
+
+    A categorical is looked up once per category, then mapped through its codes.
+    """
+    if isinstance(values, pd.Categorical):
+        table = lookup_codes(vocabulary, np.asarray(values.categories, dtype=object))
+        return np.append(table, -1)[values.codes]  # code -1 (NA) picks the appended -1
+    values = np.asarray(values, dtype=object)
     if len(values) < 512:  # a dict beats building a hash index for one lead's events
         positions = {v: i for i, v in enumerate(vocabulary)}
         return np.fromiter((positions.get(v, -1) for v in values), np.int64, len(values))
@@ -117,9 +125,21 @@ def fit_feature_spec(
     Returns:
         A spec keeping every key seen at least ``min_key_count`` times.
     """
-    minimum = config.min_key_count
+    return spec_from_counts(*key_counts(event_types, details, config), config)
+
+
+def key_counts(
+    event_types: Sequence[str], details: Sequence[object] | None, config: FeatureConfig
+) -> tuple[Counter[str], Counter[tuple[str, str]]]:
+    """How often each event type and each ``(type, detail)`` pair occurs.
+
+    Counts of disjoint groups of events add up to the counts of all of them, so each
+    partition of a large dataset can count its own events (see distributed.py).
+
+    Returns:
+        Counts per event type and per ``(event type, detail)`` pair with a detail.
+    """
     type_counts = Counter(event_types)
-    types = tuple(sorted(t for t, n in type_counts.items() if n >= minimum))
     pair_counts: Counter[tuple[str, str]] = Counter()
     if details is not None:
         allowed = set(config.detail_event_types or type_counts)
@@ -127,6 +147,14 @@ def fit_feature_spec(
             (t, d) for t, d in zip(event_types, details, strict=True)
             if isinstance(d, str) and d and t in allowed
         )
+    return type_counts, pair_counts
+
+
+def spec_from_counts(type_counts: Counter[str], pair_counts: Counter[tuple[str, str]],
+                     config: FeatureConfig) -> FeatureSpec:
+    """The spec keeping every key counted at least ``min_key_count`` times."""
+    minimum = config.min_key_count
+    types = tuple(sorted(t for t, n in type_counts.items() if n >= minimum))
     pairs = tuple(sorted(p for p, n in pair_counts.items() if n >= minimum))
     return FeatureSpec(types, pairs, tuple(sorted(config.windows_days)),
                        config.trend_recent_days, config.trend_baseline_days)
@@ -237,8 +265,9 @@ def behaviour_matrix(
 def _windowed_counts(
     cell: np.ndarray, age: np.ndarray, windows: Sequence[int], size: int
 ) -> list[np.ndarray]:
-    counts = [np.bincount(cell[age < w], minlength=size).astype(np.float64) for w in windows]
-    counts.append(np.bincount(cell, minlength=size).astype(np.float64))
+    # Integer counts: the caller's float matrix converts them as it stores them.
+    counts = [np.bincount(cell[age < w], minlength=size) for w in windows]
+    counts.append(np.bincount(cell, minlength=size))
     return counts
 
 
@@ -290,16 +319,17 @@ class SnapshotEvents:
         snapshot_as_of: as_of per snapshot, int64 ns since the epoch.
         event_lead: Integer lead code per event (same coding).
         event_time: Event time per event, int64 ns since the epoch.
-        event_types: Event type per event (object array of strings).
-        event_details: Detail per event (strings, or None/NA).
+        event_types: Event type per event (object array of strings, or a categorical:
+            batches are coded once, so lookups run per category, not per event).
+        event_details: Detail per event (strings, or None/NA; or a categorical).
     """
 
     snapshot_lead: np.ndarray
     snapshot_as_of: np.ndarray
     event_lead: np.ndarray
     event_time: np.ndarray
-    event_types: np.ndarray
-    event_details: np.ndarray
+    event_types: np.ndarray | pd.Categorical
+    event_details: np.ndarray | pd.Categorical
 
     @functools.cached_property
     def pit(self) -> PointInTime:
@@ -324,12 +354,20 @@ def snapshot_events(snapshots: pd.DataFrame, events: pd.DataFrame) -> SnapshotEv
     lead_codes, leads = pd.factorize(snapshots["lead_id"])
     event_lead = leads.get_indexer(events["lead_id"])
     known = event_lead >= 0
-    types = events["event_type"].to_numpy(dtype=object)[known]
-    details = (events["detail"].to_numpy(dtype=object)[known] if "detail" in events
+    types = _categorical(events["event_type"])[known]
+    details = (_categorical(events["detail"])[known] if "detail" in events
                else np.full(len(types), None, dtype=object))
     return SnapshotEvents(lead_codes.astype(np.int64), utc_ns(snapshots["as_of"], "snapshots"),
                           event_lead[known].astype(np.int64),
                           utc_ns(events["timestamp"], "events")[known], types, details)
+
+
+def _categorical(values: pd.Series) -> pd.Categorical:
+    """Text coded once (free when it already is categorical); NA gets code -1."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.array
+    codes, categories = pd.factorize(values)
+    return pd.Categorical.from_codes(codes, categories=categories)
 
 
 def _require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from sklearn.metrics import (
@@ -353,6 +354,39 @@ def gain_figure(
     return figure
 
 
+def lift_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
+    """Cumulative lift curves: how many times the base conversion rate the top leads hold.
+
+    The lift at a share of leads is its gain divided by that share (tie-aware, from
+    :func:`~predictive_scoring.evaluate.gain_curve`); random order stays at 1. The
+    first 1% of leads is left out, where a handful of leads make the curve jump.
+
+    Args:
+        y: Conversion labels (0/1).
+        scorers: Scores by scorer name (higher = more likely to convert).
+
+    Returns:
+        A figure with one axes: a line per scorer and the random line at 1.
+    """
+    figure, ax, labels, scores, reason = _ranking_axes(y, scorers)
+    if reason is None:
+        grid = np.linspace(0.01, 1, 199)
+        for name, colour in _colours(list(scores)).items():
+            leads, captured = gain_curve(labels, scores[name])
+            ax.plot(grid, np.interp(grid, leads, captured) / grid, color=colour, lw=2,
+                    label=name)
+    else:
+        _note_undefined(ax, reason)
+    ax.axhline(1, ls="--", color=REFERENCE_COLOUR, label="random order")
+    ax.xaxis.set_major_formatter(FuncFormatter(_percent))
+    ax.grid(alpha=0.3)
+    ax.set(xlim=(0, 1), ylim=(0, None), xlabel="leads contacted (% of all leads, best first)",
+           ylabel="lift (conversion rate / overall rate)", title=_titled("Cumulative lift",
+                                                                          reason))
+    ax.legend(loc="upper right")
+    return figure
+
+
 # ------------------------------------------------------------------ distributions
 def _points_bins(points: np.ndarray) -> np.ndarray:
     """Bin edges for rule points: bins a whole number of points wide, 40 at most."""
@@ -470,6 +504,94 @@ def stage_conversion_figure(
            ylabel="conversion rate (% of the stage's leads)",
            title="Conversion rate by stage: model vs rules")
     ax.legend(loc="best")
+    return figure
+
+
+def stage_crosstab_figure(leads: pd.DataFrame, conversion_rate: pd.DataFrame) -> Figure:
+    """Heat map of rule stage (rows) against suggested stage (columns).
+
+    Each cell's colour is its conversion rate; its text the number of leads and the rate.
+    Cells above the diagonal are leads the model moves up the funnel, below it down.
+
+    Args:
+        leads: Leads per cell, from :func:`~predictive_scoring.evaluate.stage_crosstab`.
+        conversion_rate: Conversion rate per cell (NaN where empty), same shape.
+
+    Returns:
+        A figure with one axes and a colour bar.
+    """
+    if leads.shape != conversion_rate.shape or leads.shape[0] != leads.shape[1]:
+        raise ValueError(f"leads {leads.shape} and conversion_rate {conversion_rate.shape} "
+                         "must be the same square table; pass evaluate.stage_crosstab's output")
+    figure = _new_figure()
+    ax = figure.subplots()
+    rates = conversion_rate.to_numpy(dtype=float)
+    colours = LinearSegmentedColormap.from_list("conversion", ["#FFFFFF", SCORER_COLOURS[0]])
+    image = ax.imshow(np.ma.masked_invalid(rates), cmap=colours, vmin=0,
+                      vmax=max(float(np.nanmax(rates)) if np.isfinite(rates).any() else 1, 1e-9))
+    counts = leads.to_numpy()
+    dark = np.nan_to_num(rates) > 0.6 * np.nanmax(np.r_[np.nan_to_num(rates).ravel(), 1e-9])
+    for (row, column), count in np.ndenumerate(counts):
+        text = f"{count:,}" if count == 0 else f"{count:,}\n{rates[row, column]:.0%}"
+        ax.text(column, row, text, ha="center", va="center", fontsize=8,
+                color="white" if dark[row, column] else "black")
+    ax.set_xticks(range(len(leads.columns)), [str(c) for c in leads.columns])
+    ax.set_yticks(range(len(leads.index)), [str(i) for i in leads.index])
+    ax.set(xlabel="stage suggested by the model", ylabel="stage from the rules' points",
+           title="Rule stage vs suggested stage (leads, conversion rate)")
+    figure.colorbar(image, ax=ax, label="conversion rate",
+                    format=FuncFormatter(_percent))
+    return figure
+
+
+def quadrant_figure(fit_logodds: Vector, engagement_logodds: Vector, y: Vector,
+                    fit_cut: float, engagement_cut: float, most: int = 4_000,
+                    seed: int = 0) -> Figure:
+    """Fit against engagement per lead (log-odds each adds), with the quadrant lines.
+
+    Converted leads are drawn over the others, so where they gather shows; with more
+    than ``most`` leads a random sample of ``most`` is drawn (same seed, same sample).
+
+    Args:
+        fit_logodds: Each lead's log-odds from fit (attribute) fields.
+        engagement_logodds: Each lead's log-odds from engagement (behaviour) fields.
+        y: Conversion labels (0/1).
+        fit_cut: Fit above this is a good fit (grades A-B).
+        engagement_cut: Engagement above this is engaged (warm or hot).
+        most: The most leads to draw.
+        seed: Seed of the sample.
+
+    Returns:
+        A figure with one axes, the four quadrants named in its corners.
+    """
+    labels = _outcomes(y)
+    values = _scorer_arrays(labels, {"fit_logodds": fit_logodds,
+                                     "engagement_logodds": engagement_logodds})
+    fit, engagement = values["fit_logodds"], values["engagement_logodds"]
+    shown = np.arange(len(labels))
+    if len(shown) > most:
+        shown = np.sort(np.random.default_rng(seed).choice(len(shown), most, replace=False))
+    figure = _new_figure()
+    ax = figure.subplots()
+    for outcome, label, colour, size in ((0, "did not convert", NOT_CONVERTED_COLOUR, 6),
+                                         (1, "converted", CONVERTED_COLOUR, 12)):
+        chosen = shown[labels[shown] == outcome]
+        ax.scatter(engagement[chosen], fit[chosen], s=size, color=colour, alpha=0.5,
+                   label=f"{label} (n={int((labels == outcome).sum()):,})", linewidths=0)
+    ax.axvline(engagement_cut, color="black", lw=1)
+    ax.axhline(fit_cut, color="black", lw=1)
+    corners = (("sales-ready", 0.98, 0.98, "right", "top"),
+               ("nurture", 0.02, 0.98, "left", "top"),
+               ("check fit", 0.98, 0.02, "right", "bottom"),
+               ("low priority", 0.02, 0.02, "left", "bottom"))
+    for name, x, y_at, ha, va in corners:
+        ax.text(x, y_at, name, transform=ax.transAxes, ha=ha, va=va, fontsize=10,
+                fontweight="bold", color=REFERENCE_COLOUR)
+    ax.grid(alpha=0.3)
+    ax.set(xlabel="engagement (log-odds the lead's behaviour adds)",
+           ylabel="fit (log-odds the lead's attributes add)",
+           title="Fit vs engagement")
+    ax.legend(loc="center right")
     return figure
 
 

@@ -114,8 +114,8 @@ def event_rule_points(
     rules: Sequence[EventRule],
     pit: PointInTime,
     n_rows: int,
-    event_types: np.ndarray,
-    event_details: np.ndarray,
+    event_types: np.ndarray | pd.Categorical,
+    event_details: np.ndarray | pd.Categorical,
 ) -> np.ndarray:
     """Points each event rule gives each row, from the events before the row's as_of.
 
@@ -137,8 +137,8 @@ def event_rule_points(
     types = tuple(dict.fromkeys(rule.event_type for rule in rules))
     details = tuple(dict.fromkeys(d for rule in rules for d in _details(rule)))
     # one key per event: (type + 1, detail + 1), slot 0 holding types/details no rule names
-    type_code = lookup_codes(types, np.asarray(event_types, dtype=object)) + 1
-    detail_code = lookup_codes(details, np.asarray(event_details, dtype=object)) + 1
+    type_code = lookup_codes(types, event_types) + 1
+    detail_code = lookup_codes(details, event_details) + 1
     event_key = type_code * (len(details) + 1) + detail_code
     pair_key = event_key[pit.event]
     for j, rule in enumerate(rules):

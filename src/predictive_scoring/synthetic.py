@@ -414,6 +414,63 @@ def write_funnel(funnel: SimulatedFunnel, out_dir: Path,
     return written
 
 
+CRM_FILES = {"leads": "contacts.csv", "events": "activities.csv",
+             "stage_changes": "lifecycle_stage_history.csv"}
+"""File of each table in the CRM-export layout (``configs/datasets/example_crm_export.yaml``)."""
+CRM_COLUMNS = {"lead_id": "hs_object_id", "created_at": "createdate", "timestamp": "hs_timestamp",
+               "event_type": "activity_type", "detail": "activity_detail",
+               "stage": "lifecyclestage", "seniority": "hs_seniority",
+               "lead_source": "hs_analytics_source", "employees": "numberofemployees"}
+"""Contract column -> its name in a HubSpot-style export."""
+CRM_ACTIVITIES = {
+    "page_view": "PAGE_VIEW", "email_send": "EMAIL_SENT", "email_open": "EMAIL_OPEN",
+    "email_click": "EMAIL_CLICK", "email_unsubscribe": "EMAIL_UNSUBSCRIBE",
+    "email_bounce": "EMAIL_BOUNCE", "content_download": "FORM_SUBMISSION_CONTENT",
+    "webinar_registration": "WEBINAR_REGISTERED", "webinar_attendance": "WEBINAR_ATTENDED",
+    "newsletter_signup": "FORM_SUBMISSION_NEWSLETTER", "demo_request": "MEETING_BOOKED",
+    "contact_request": "FORM_SUBMISSION_CONTACT"}
+"""Simulated event type -> the activity name the export uses."""
+CRM_STAGES = {"salesacceptedlead": "sales accepted", "closedlost": "closed lost"}
+"""Lifecycle stages the export names its own way (the rest keep HubSpot's names)."""
+CRM_TIME_FORMAT, CRM_TIMEZONE = "%Y-%m-%d %H:%M", "America/New_York"
+"""Export times: local wall-clock minutes of the portal's zone, without an offset."""
+
+
+def crm_export(funnel: SimulatedFunnel) -> dict[str, pd.DataFrame]:
+    """The funnel laid out like a HubSpot export: its column, activity and stage names,
+    and local times without an offset (the truth is not part of an export).
+
+    Returns:
+        Table name (``leads``, ``events``, ``stage_changes``) -> frame to write as is.
+    """
+    events = funnel.events.assign(event_type=funnel.events["event_type"].map(CRM_ACTIVITIES))
+    stages = funnel.stage_changes.assign(
+        stage=funnel.stage_changes["stage"].replace(CRM_STAGES))
+    tables = {"leads": funnel.leads, "events": events, "stage_changes": stages}
+    return {name: _local_times(frame).rename(columns=CRM_COLUMNS)
+            for name, frame in tables.items()}
+
+
+def _local_times(frame: pd.DataFrame) -> pd.DataFrame:
+    times = {name: column.dt.tz_convert(CRM_TIMEZONE).dt.strftime(CRM_TIME_FORMAT)
+             for name, column in frame.items() if isinstance(column.dtype, pd.DatetimeTZDtype)}
+    return frame.assign(**times)
+
+
+def write_crm_export(funnel: SimulatedFunnel, out_dir: Path) -> dict[str, Path]:
+    """Write :func:`crm_export` as CSV files named as in :data:`CRM_FILES`.
+
+    Returns:
+        Table name -> path written.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, frame in crm_export(funnel).items():
+        written[name] = out_dir / CRM_FILES[name]
+        frame.to_csv(written[name], index=False)
+    return written
+
+
 def _arrow_table(frame: pd.DataFrame) -> pa.Table:
     """The frame as an Arrow table; tz-aware columns become UTC timestamps."""
     columns = {}

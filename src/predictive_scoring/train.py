@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
 
 from predictive_scoring import evaluate
 from predictive_scoring.config import (
@@ -42,7 +43,7 @@ from predictive_scoring.models import (
     fit_pipeline,
     model_frame,
 )
-from predictive_scoring.rules import score_points
+from predictive_scoring.rules import PointsResult, score_points
 from predictive_scoring.stages import FUNNEL, Stage, stage_for_values
 
 SPLITS = ("train", "valid", "test")
@@ -110,15 +111,22 @@ def examples_from_events(dataset: EventsDataset, config: DatasetConfig, rules: R
     train_events = events.loc[events["lead_id"].isin(frame["lead_id"].iloc[rows["train"]])]
     spec = fit_feature_spec(train_events["event_type"].to_numpy(object),
                             train_events["detail"].to_numpy(object), config.features)
-    frame = pd.concat([frame, behaviour_features(spec, frame, events)], axis=1)
-    points = score_points(rules, frame, events)
-    examples = Examples(frame, label, frame["created_at"], _truth_of(frame, dataset.truth),
+    frame, points = with_behaviour(frame, events, spec, rules)
+    examples = Examples(frame, label, frame["created_at"], truth_of(frame, dataset.truth),
                         points.points, points.stage, feature_columns(config.attributes, spec),
                         spec)
     return examples, rows, snapshots
 
 
-def _truth_of(frame: pd.DataFrame, truth: pd.DataFrame | None) -> np.ndarray | None:
+def with_behaviour(frame: pd.DataFrame, events: pd.DataFrame, spec: FeatureSpec,
+                   rules: RulesConfig) -> tuple[pd.DataFrame, PointsResult]:
+    """Snapshots with their behaviour features appended, and the rules' points on them."""
+    frame = pd.concat([frame, behaviour_features(spec, frame, events)], axis=1)
+    return frame, score_points(rules, frame, events)
+
+
+def truth_of(frame: pd.DataFrame, truth: pd.DataFrame | None) -> np.ndarray | None:
+    """The simulator's true probability per example, or None where any is unknown."""
     if truth is None:
         return None
     keyed = truth.set_index(["lead_id", "as_of"])["true_probability"]
@@ -236,23 +244,45 @@ def train_model(examples: Examples, dataset: DatasetConfig, model: ModelConfig,
                 rules: RulesConfig, base: BaseConfig,
                 rows: dict[str, np.ndarray]) -> TrainedModel:
     """Fit, calibrate, set stage thresholds and evaluate on the test slice."""
-    training = base.training
     X = model_frame(examples.frame, examples.columns)
     y = examples.label
     part = {name: (X.iloc[r], y[r]) for name, r in rows.items()}
-    check_enough_data(part["train"][1], training)
+    check_enough_data(part["train"][1], base.training)
     pipeline = fit_pipeline(build_pipeline(model, examples.columns), model, part["train"],
                             part["valid"])
-    raw_valid = pipeline.predict_proba(part["valid"][0])[:, 1]
-    calibrator, losses = choose_calibrator(raw_valid, part["valid"][1], training.seed)
-    p_train = calibrator(pipeline.predict_proba(part["train"][0])[:, 1])
+    raw = {name: pipeline.predict_proba(part[name][0])[:, 1] for name in SPLITS}
+    return finish_training(examples, rows, pipeline, raw, dataset, model, rules, base)
+
+
+def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: Pipeline,
+                    raw: dict[str, np.ndarray], dataset: DatasetConfig, model: ModelConfig,
+                    rules: RulesConfig, base: BaseConfig) -> TrainedModel:
+    """Calibrate a fitted pipeline, set stage thresholds and evaluate on the test slice.
+
+    Args:
+        examples: The examples (only labels, rule results and truth are read).
+        rows: Row positions of each slice.
+        pipeline: The fitted preprocessor and classifier.
+        raw: The pipeline's raw probability on each slice's rows (same order).
+        dataset: The dataset's config.
+        model: The estimator's config.
+        rules: The points baseline.
+        base: Project settings.
+
+    Returns:
+        The scorer and its evaluation, whichever engine fitted the pipeline.
+    """
+    training = base.training
+    calibrator, losses = choose_calibrator(raw["valid"], examples.label[rows["valid"]],
+                                           training.seed)
+    p_train = calibrator(raw["train"])
     order, shares = rule_stage_shares(examples.rule_stage[rows["train"]], rules)
     thresholds = evaluate.stage_thresholds_matching_shares(p_train, shares, order)
     scorer = LeadScorer(dataset.name, dataset.shape, examples.columns, examples.spec,
                         pipeline, calibrator, thresholds, rules,
                         {"model_kind": model.kind, "calibration": calibrator.method,
                          "trained_at": datetime.now(UTC).isoformat(timespec="seconds")})
-    p_test = scorer.probability(part["test"][0])
+    p_test = calibrator(raw["test"])
     metrics = comparison_metrics(examples, rows, p_test, thresholds, base, rules)
     scorer.metadata["test_metrics"] = metrics["model"]
     return TrainedModel(scorer, metrics, rows, p_test, losses)
@@ -318,10 +348,31 @@ def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
                  for c in dataset.dropped_for_leakage]
         return examples, rows, notes
     examples, rows, snapshots = examples_from_events(dataset, config, rules, training)
-    notes = [f"{snapshots.n_past_target:,} snapshots left out: lead already past the "
-             f"target stage; {snapshots.n_censored:,} left out: horizon runs past the end "
-             "of the data"]
-    return examples, rows, notes
+    return examples, rows, [snapshot_note(snapshots.n_past_target, snapshots.n_censored)]
+
+
+def snapshot_note(n_past_target: int, n_censored: int) -> str:
+    """The note on the snapshots that were left out, and why."""
+    return (f"{n_past_target:,} snapshots left out: lead already past the target stage; "
+            f"{n_censored:,} left out: horizon runs past the end of the data")
+
+
+def examples_for_scorer(scorer: LeadScorer, dataset: EventsDataset | TableDataset,
+                        config: DatasetConfig, training: TrainingConfig
+                        ) -> tuple[Examples, dict[str, np.ndarray], list[str]]:
+    """The examples and slices a scorer was trained and tested on, rebuilt from its data,
+    with notes on what was left out (see :func:`build_examples`).
+
+    The split is a pure function of the data and the training settings, so the test
+    slice is the one the scorer never saw (as long as the data has not changed since).
+
+    Raises:
+        ValueError: The config describes another dataset than the scorer's.
+    """
+    if config.name != scorer.dataset:
+        raise ValueError(f"the model was trained on dataset '{scorer.dataset}' but the config "
+                         f"describes '{config.name}'; pass the config it was trained on")
+    return build_examples(dataset, config, scorer.rules, training)
 
 
 ModelChooser = Callable[[Examples, dict[str, np.ndarray], ModelConfig], ModelConfig]
@@ -354,6 +405,12 @@ def run_training(dataset: EventsDataset | TableDataset, config: DatasetConfig,
     if choose_model is not None:
         model = choose_model(examples, rows, model)
     trained = train_model(examples, config, model, rules, base, rows)
+    return training_run(examples, trained, config, model, warnings, notes)
+
+
+def training_run(examples: Examples, trained: TrainedModel, config: DatasetConfig,
+                 model: ModelConfig, warnings: list[str], notes: list[str]) -> TrainingRun:
+    """The run's record, with metrics.json's content (whichever engine trained)."""
     metrics = {"dataset": config.name, "model_kind": model.kind, "params": model.params,
                **trained.metrics, "calibration": trained.scorer.calibrator.method,
                "warnings": warnings, "notes": notes}
@@ -363,11 +420,23 @@ def run_training(dataset: EventsDataset | TableDataset, config: DatasetConfig,
 def bundle_example(run: TrainingRun, events: pd.DataFrame | None, n_leads: int) -> pd.DataFrame:
     """A few raw test leads in the bundle's input format (events as lists of dicts)."""
     test = run.trained.rows["test"][:n_leads]
-    frame = run.examples.frame.iloc[test]
-    raw = run.trained.scorer.raw_attributes()
-    if run.examples.spec is None:
-        return frame[["lead_id", *raw]].reset_index(drop=True)
-    example = frame[["lead_id", "created_at", "as_of", *raw]].reset_index(drop=True)
+    return bundle_input(run.examples.frame.iloc[test], events, run.trained.scorer)
+
+
+def bundle_input(examples: pd.DataFrame, events: pd.DataFrame | None,
+                 scorer: LeadScorer) -> pd.DataFrame:
+    """Example rows in the bundle's input format (events as lists of dicts).
+
+    Args:
+        examples: Rows of an examples frame (lead_id, attributes; events shape also
+            created_at and as_of).
+        events: Contract events holding at least these leads' events (events shape).
+        scorer: The trained scorer (it names the raw fields it reads).
+    """
+    raw = scorer.raw_attributes()
+    if scorer.feature_spec is None:
+        return examples[["lead_id", *raw]].reset_index(drop=True)
+    example = examples[["lead_id", "created_at", "as_of", *raw]].reset_index(drop=True)
     example["events"] = [_event_dicts(events, lead, as_of) for lead, as_of in
                          zip(example["lead_id"], example["as_of"], strict=True)]
     return example.assign(created_at=example["created_at"].map(pd.Timestamp.isoformat),

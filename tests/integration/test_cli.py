@@ -47,6 +47,29 @@ def test_simulate_writes_the_contract_files(simulated: Path) -> None:
     assert f"root: {simulated}" in (simulated / "dataset.yaml").read_text()
 
 
+def test_crm_layout_reads_with_the_example_config(tmp_path: Path) -> None:
+    out = tmp_path / "crm"
+    assert invoke("simulate", "--leads", 800, "--layout", "crm", "--out", out).exit_code == 0
+    contacts = pd.read_csv(out / "contacts.csv")
+    assert {"hs_object_id", "createdate", "hs_seniority"} <= set(contacts.columns)
+    assert "MEETING_BOOKED" in set(pd.read_csv(out / "activities.csv")["activity_type"])
+    assert "example_crm_export" in (out / "dataset.yaml").read_text()
+    result = invoke("validate", "--config", out / "dataset.yaml")
+    assert result.exit_code == 0, result.output  # every row kept, DST hours included
+    scored = tmp_path / "points.csv"
+    result = invoke("rules", "--config", out / "dataset.yaml", "--output", scored)
+    assert result.exit_code == 0, result.output
+    fired = pd.read_csv(scored)["fired_rules"].dropna()
+    assert fired.str.contains("meeting_booked").any()
+    assert fired.str.contains("senior_buyer").any()
+
+
+def test_crm_layout_is_csv_only(tmp_path: Path) -> None:
+    result = invoke("simulate", "--leads", 50, "--layout", "crm", "--format", "parquet",
+                    "--out", tmp_path)
+    assert result.exit_code == 1 and "writes CSV files" in result.output
+
+
 def test_validate_prints_counts(simulated: Path) -> None:
     result = invoke("validate", "--config", simulated / "dataset.yaml")
     assert result.exit_code == 0, result.output

@@ -16,6 +16,7 @@ from predictive_scoring.config import (
     load_config,
 )
 from predictive_scoring.data import all_problems, load_dataset
+from predictive_scoring.learned_points import comparison, learn_points
 from predictive_scoring.train import run_training
 from tests.conftest import REPO
 
@@ -60,7 +61,7 @@ def test_olist_first_contact_dates_are_utc(data_dir: Path) -> None:
 @pytest.mark.realdata
 @pytest.mark.parametrize(("name", "rows"), [("bank_marketing", 15_000),
                                             ("online_shoppers", None), ("olist_mqls", None)])
-def test_model_beats_the_hand_set_points_on_real_data(name: str, rows: int | None,
+def test_model_and_learned_points_beat_the_hand_set_points_on_real_data(name: str, rows: int | None,
                                                       data_dir: Path,
                                                       tmp_path: Path) -> None:
     config = load_config(REPO / "configs" / "datasets" / f"{name}.yaml", DatasetConfig)
@@ -78,3 +79,9 @@ def test_model_beats_the_hand_set_points_on_real_data(name: str, rows: int | Non
     assert metrics["model"]["ece"] < 0.05
     assert metrics["oracle"] is None
     assert run.warnings == []
+    test = run.trained.rows["test"]
+    learned = learn_points(run.trained.scorer, run.examples.frame, None, run.trained.rows["train"])
+    ranked = comparison(run.trained.scorer, learned, run.examples.frame.iloc[test], None,
+                        run.examples.label[test], run.examples.rule_points[test],
+                        len(test) // 5)["roc_auc"]
+    assert ranked["learned points"] > ranked["hand-set points"] + 0.02

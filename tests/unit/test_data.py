@@ -205,6 +205,10 @@ def test_error_lists_first_twenty_and_a_count(tmp_path: Path) -> None:
     ("2025-03-04 10:15:00", "UTC", "2025-03-04T10:15:00Z"),
     ("2025-03-04 10:15:00", "Europe/Berlin", "2025-03-04T09:15:00Z"),
     ("2025-03-04", "UTC", "2025-03-04T00:00:00Z"),
+    # New York's autumn hour happens twice: the first (daylight, UTC-4) instant is kept.
+    ("2025-11-02 01:30:00", "America/New_York", "2025-11-02T05:30:00Z"),
+    # Its spring hour never happens: moved forward to the first valid instant (03:00 EDT).
+    ("2025-03-09 02:30:00", "America/New_York", "2025-03-09T07:00:00Z"),
 ])
 def test_time_zones_are_normalised_to_utc(text: str, zone: str, expected: str) -> None:
     parsed = parse_timestamps(pd.Series([text], dtype="string"), ReadOptions(timezone=zone))
@@ -216,6 +220,13 @@ def test_custom_timestamp_format() -> None:
     parsed = parse_timestamps(pd.Series(["04/03/2025 10:15", "bad"], dtype="string"), read)
     assert parsed.iloc[0] == pd.Timestamp("2025-03-04T10:15:00Z")
     assert pd.isna(parsed.iloc[1])
+
+
+def test_bad_time_reason_names_the_expected_format(tmp_path: Path) -> None:
+    config = make_config(write(tmp_path), read=ReadOptions(timestamp_format="%d/%m/%Y %H:%M"))
+    dataset = load_events_dataset(config, Path("."))
+    reasons = set(all_problems(dataset.checks)["reason"])
+    assert "not a timestamp (expected format '%d/%m/%Y %H:%M')" in reasons
 
 
 # ---------------------------------------------------------------- table shape

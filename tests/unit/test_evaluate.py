@@ -302,3 +302,39 @@ def test_thresholds_property(raw: list[float], n: int, seed: int) -> None:
                                                   FUNNEL)
     assert (np.diff(list(thresholds.values())) > 0).all()
     assert (np.abs(_counts(p, thresholds) - shares * n) <= 1 + 1e-9).all()
+
+
+# ------------------------------------------------------- stage cross-table and ranking
+def test_stage_crosstab_counts_every_pair_and_its_conversion() -> None:
+    from predictive_scoring.evaluate import stage_crosstab
+
+    order = ["lead", "mql", "sql"]
+    rules = ["lead", "lead", "mql", "sql", "sql", "lead"]
+    model = ["lead", "mql", "mql", "mql", "sql", "mql"]
+    y = [0, 1, 0, 0, 1, 0]
+    leads, rate = stage_crosstab(y, rules, model, order)
+    assert leads.loc["lead"].tolist() == [1, 2, 0]
+    assert leads.to_numpy().sum() == 6
+    assert rate.loc["lead", "mql"] == 0.5 and rate.loc["sql", "sql"] == 1.0
+    assert np.isnan(rate.loc["mql", "lead"])
+
+
+def test_stage_moves_split_leads_up_same_down_with_their_conversion() -> None:
+    from predictive_scoring.evaluate import stage_moves
+
+    moves = stage_moves([1, 1, 0, 0, 0], ["lead", "lead", "sql", "mql", "mql"],
+                        ["sql", "mql", "lead", "mql", "mql"], ["lead", "mql", "sql"])
+    assert moves["leads"].tolist() == [2, 2, 1]
+    assert moves.loc["up", "conversion_rate"] == 1.0 and moves.loc["down", "conversion_rate"] == 0
+    assert moves["share_of_leads"].sum() == pytest.approx(1.0)
+
+
+def test_ranking_table_ranks_points_and_probabilities_alike() -> None:
+    from predictive_scoring.evaluate import ranking_table
+
+    y = np.array([0, 0, 1, 1, 0, 1])
+    p = np.array([0.1, 0.2, 0.7, 0.8, 0.3, 0.9])
+    table = ranking_table(y, {"p": p, "points": np.rint(p * 40) - 5, "reversed": -p}, 3)
+    assert table.loc["p"].tolist() == pytest.approx(table.loc["points"].tolist())
+    assert table.loc["p", "roc_auc"] == 1.0 and table.loc["reversed", "roc_auc"] == 0.0
+    assert table.loc["p", "captured_at_volume"] == 1.0

@@ -13,6 +13,7 @@ from predictive_scoring.features import (
     behaviour_features,
     featurise,
     fit_feature_spec,
+    lookup_codes,
     point_in_time,
     to_ns,
 )
@@ -69,6 +70,23 @@ def test_rare_and_unknown_types_pool_into_other() -> None:
     f = behaviour_features(spec, snapshots, unseen)
     assert f.loc[1, f"n_{OTHER_KEY}_all"] == 1
     assert f.loc[2, f"n_{OTHER_KEY}_all"] == 1  # the demo request, pooled
+
+
+@pytest.mark.parametrize("dtype", ["category", "string[pyarrow]"])
+def test_coded_text_columns_give_the_same_features(dtype: str) -> None:
+    snapshots, events = frames()
+    spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), CONFIG)
+    coded = events.assign(event_type=events["event_type"].astype(dtype),
+                          detail=events["detail"].astype(dtype))
+    pd.testing.assert_frame_equal(behaviour_features(spec, snapshots, coded),
+                                  behaviour_features(spec, snapshots, events))
+
+
+def test_lookup_codes_maps_categories_unknowns_and_missing() -> None:
+    values = pd.Categorical(["b", None, "zz", "a", "b"])
+    assert lookup_codes(("a", "b"), values).tolist() == [1, -1, -1, 0, 1]
+    assert lookup_codes(("a", "b"), np.asarray(values, dtype=object)).tolist() == [1, -1, -1,
+                                                                                   0, 1]
 
 
 def test_detail_event_types_limit_detail_columns() -> None:

@@ -330,3 +330,43 @@ def test_save_figures_refuses_names_that_are_not_plain_file_names(
 ) -> None:
     message = message_of(ValueError, save_figures, {name: Figure()}, tmp_path)
     assert "plain file name" in message
+
+
+# ------------------------------------------------- lift, stage cross-table, quadrants
+def test_lift_figure_draws_each_scorer_and_the_random_line() -> None:
+    from predictive_scoring.plots import lift_figure
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 500)
+    figure = lift_figure(y, {"model": y + rng.normal(0, 0.5, 500), "rules (points)":
+                             rng.normal(size=500)})
+    ax = figure.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"model", "rules (points)", "random order"}
+    model = lines["model"].get_ydata()
+    assert model[0] > 1.5 and model[-1] == pytest.approx(1.0)  # all leads: the base rate
+
+
+def test_stage_crosstab_figure_writes_leads_and_rate_in_each_cell() -> None:
+    from predictive_scoring.evaluate import stage_crosstab
+    from predictive_scoring.plots import stage_crosstab_figure
+
+    leads, rate = stage_crosstab([0, 1, 1], ["lead", "mql", "mql"], ["lead", "mql", "lead"],
+                                 ["lead", "mql"])
+    texts = [t.get_text() for t in stage_crosstab_figure(leads, rate).axes[0].texts]
+    assert texts == ["1\n0%", "0", "1\n100%", "1\n100%"]
+    with pytest.raises(ValueError, match="same square table"):
+        stage_crosstab_figure(leads, rate.iloc[:1])
+
+
+def test_quadrant_figure_samples_at_most_the_given_leads_and_names_the_quadrants() -> None:
+    from predictive_scoring.plots import quadrant_figure
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 300)
+    figure = quadrant_figure(rng.normal(size=300), rng.normal(size=300), y, 0.0, 0.0, most=100)
+    ax = figure.axes[0]
+    drawn = sum(len(c.get_offsets()) for c in ax.collections)
+    assert drawn == 100
+    assert {t.get_text() for t in ax.texts} == {"sales-ready", "nurture", "check fit",
+                                                "low priority"}
