@@ -120,14 +120,17 @@ def test_events_at_or_after_as_of_do_not_count(client: TestClient,
 
 def test_a_demo_request_raises_the_score_and_fires_its_rule(client: TestClient,
                                                             requests_json: list[dict]) -> None:
-    lead = requests_json[3]
-    demo = {"timestamp": (pd.Timestamp(lead["as_of"]) - pd.Timedelta(hours=2)).isoformat(),
-            "event_type": "demo_request"}
-    before = _score(client, lead)
-    after = _score(client, lead | {"events": [*lead["events"], demo]})
-    assert after["probability"] > before["probability"]
-    assert after["rules"]["points"] > before["rules"]["points"]
-    assert "demo_request" in {rule["rule"] for rule in after["rules"]["fired"]}
+    leads = requests_json[:40]
+    with_demo = [lead | {"events": [*lead["events"], {
+        "timestamp": (pd.Timestamp(lead["as_of"]) - pd.Timedelta(hours=2)).isoformat(),
+        "event_type": "demo_request"}]} for lead in leads]
+    before = _batch(client, leads)["results"]
+    after = _batch(client, with_demo)["results"]
+    raised = [a["probability"] > b["probability"] for a, b in zip(after, before, strict=True)]
+    assert np.mean(raised) > 0.8
+    assert all(a["rules"]["points"] > b["rules"]["points"]
+               for a, b in zip(after, before, strict=True))
+    assert all("demo_request" in {rule["rule"] for rule in a["rules"]["fired"]} for a in after)
 
 
 def test_default_as_of_is_now(client: TestClient, requests_json: list[dict]) -> None:
