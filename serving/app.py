@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from predictive_scoring import tracking
 from predictive_scoring.config import BaseConfig, load_config
-from serving.loading import ModelLoadError, ModelSlot
+from serving.loading import LoadedModel, ModelLoadError, ModelSlot
 from serving.observability import Metrics, RequestMiddleware, configure_logging
 from serving.prediction_log import PredictionLog
 from serving.routes import health, model, scores
@@ -93,10 +93,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.prediction_log:
         app.state.prediction_log = PredictionLog(settings.prediction_log_url,
                                                  _count_log_rows(app.state.metrics))
-    threading.Thread(target=_first_load, args=(app,), name="model-load", daemon=True).start()
+    stop = threading.Event()
+    threading.Thread(target=_load_and_follow, args=(app, stop), name="model-load",
+                     daemon=True).start()
     try:
         yield
     finally:
+        stop.set()
         if app.state.prediction_log is not None:
             app.state.prediction_log.close()
 
@@ -108,18 +111,27 @@ def _count_log_rows(metrics: Metrics) -> Callable[[str, int], None]:
     return count
 
 
-def _first_load(app: FastAPI) -> None:
+def _load_and_follow(app: FastAPI, stop: threading.Event) -> None:
+    """Load the model, then (if configured) follow the URI to new versions."""
     settings: Settings = app.state.settings
+    slot: ModelSlot = app.state.slot
     try:
-        _, current = app.state.slot.load(settings.model_uri)
+        _, current = slot.load(settings.model_uri)
     except ModelLoadError as exc:
         log.error("the model did not load; /ready answers 503 until a reload succeeds: %s",
                   exc)
-        return
-    app.state.metrics.serving(current.ref.name, current.ref.version)
-    log.info("model loaded", extra={"fields": {"name": current.ref.name,
-                                               "version": current.ref.version,
-                                               "fast_path": current.online.fast}})
+    else:
+        _swapped_in(app, current)
+    if settings.reload_check_seconds > 0:
+        slot.follow(settings.model_uri, settings.reload_check_seconds, stop,
+                    lambda model: _swapped_in(app, model))
+
+
+def _swapped_in(app: FastAPI, model: LoadedModel) -> None:
+    app.state.metrics.serving(model.ref.name, model.ref.version)
+    log.info("model loaded", extra={"fields": {"name": model.ref.name,
+                                               "version": model.ref.version,
+                                               "fast_path": model.online.fast}})
 
 
 def _metrics(request: Request) -> Response:

@@ -7,7 +7,9 @@ request in flight; a bundle that fails to load or fails its smoke test never get
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +21,8 @@ from predictive_scoring.models import LeadScorer
 from predictive_scoring.online import OnlineScorer, RawLead
 
 SMOKE_LEAD_ID = "smoke-test"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,3 +137,40 @@ class ModelSlot:
             raise
         self.current, self.error = model, None
         return previous, model
+
+    def follow(self, uri: str, every_seconds: float, stop: threading.Event,
+               on_swap: Callable[[LoadedModel], None]) -> None:
+        """Reload whenever ``uri`` points at another bundle than the one serving.
+
+        Runs until ``stop`` is set, checking every ``every_seconds`` (each worker process
+        of a multi-worker server runs its own, so a promotion reaches all of them). A
+        bundle that failed is not tried again until the URI points elsewhere.
+
+        Args:
+            uri: The configured model URI (typically ``models:/NAME@champion``).
+            every_seconds: Time between checks.
+            stop: Set to end the loop.
+            on_swap: Called with each model swapped in.
+        """
+        failed: tracking.BundleRef | None = None
+        while not stop.wait(every_seconds):
+            try:
+                ref = tracking.resolve_bundle(uri)
+            except Exception as exc:  # the store may be down for a moment: check again later
+                log.warning("could not check %s for a new model (%s)",
+                            tracking.redact(uri), type(exc).__name__)
+                continue
+            current = self.current
+            if ref == failed or (current is not None and ref == current.ref):
+                continue
+            if not self.reloading.acquire(blocking=False):
+                continue
+            try:
+                _, model = self.load(uri)
+            except ModelLoadError as exc:
+                failed = ref
+                log.error("the new model did not load, the old one keeps serving: %s", exc)
+                continue
+            finally:
+                self.reloading.release()
+            on_swap(model)

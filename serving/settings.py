@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(8 * 2**20, gt=0, description="larger bodies get 413")
     max_batch_leads: int = Field(1000, gt=0, description="leads per batch request")
     max_events_per_lead: int = Field(10_000, gt=0, description="events per lead")
+    reload_check_seconds: float = Field(0, ge=0, description="check the model URI this "
+                                        "often and reload when it points at a new version "
+                                        "(every worker does); 0: only on /v1/admin/reload")
     reasons: int = Field(3, ge=0, le=20, description="top reasons returned per lead")
     prediction_log: bool = Field(False, description="log every score to a database")
     prediction_log_url: str = Field("sqlite:///out/predictions.db",

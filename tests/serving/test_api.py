@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -355,3 +356,26 @@ def test_not_ready_until_a_model_loads(registry: str, requests_json: list[dict])
         answer = broken.post("/v1/score", json=requests_json[0], headers=AUTH)
         assert answer.status_code == 503
         assert "no model loaded" in answer.json()["detail"]
+
+
+def test_each_worker_follows_the_champion_when_asked(registry: str) -> None:
+    from predictive_scoring import tracking
+
+    settings = settings_for(registry, reload_check_seconds=0.2)
+    with TestClient(create_app(settings)) as following:
+        wait_ready(following)
+        assert following.get("/ready").json()["model"]["version"] == "1"
+        tracking.set_alias(MODEL_NAME, tracking.CHAMPION, "2")
+        try:
+            versions = []
+            for _ in range(300):
+                versions.append(following.get("/ready").json()["model"]["version"])
+                if versions[-1] == "2":
+                    break
+                time.sleep(0.1)
+        finally:
+            tracking.set_alias(MODEL_NAME, tracking.CHAMPION, "1")
+        assert versions[-1] == "2"
+        metrics = following.get("/metrics").text
+        assert f'scoring_model_info{{name="{MODEL_NAME}",version="2"}} 1.0' in metrics
+        assert 'version="1"' not in metrics.split("scoring_model_info")[-1]
