@@ -69,16 +69,20 @@ def _unauthorised() -> HTTPException:
                          "Authorization: Bearer", headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_key(request: Request,
+async def require_key(request: Request,
                 api_key: Annotated[str | None, Depends(API_KEY_HEADER)],
                 bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
                 ) -> None:
-    """Any valid key (scoring or admin); 401 otherwise."""
+    """Any valid key (scoring or admin); 401 otherwise.
+
+    ``async`` although it never awaits: FastAPI runs a sync dependency in the thread
+    pool, a hop that cost more than the whole check.
+    """
     if _access(request, api_key, bearer) < Access.SCORE:
         raise _unauthorised()
 
 
-def require_admin(request: Request,
+async def require_admin(request: Request,
                   api_key: Annotated[str | None, Depends(API_KEY_HEADER)],
                   bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
                   ) -> None:

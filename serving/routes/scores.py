@@ -8,7 +8,7 @@ plain dicts and written with orjson; their shape is the documented response mode
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -33,6 +33,8 @@ from serving.security import ApiKey
 router = APIRouter(prefix="/v1", tags=["scores"], dependencies=[ApiKey])
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST_NS = (EARLIEST - EPOCH) // timedelta(microseconds=1) * 1_000
+LATEST_NS = (LATEST - EPOCH) // timedelta(microseconds=1) * 1_000
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Body is not readable (not UTF-8 JSON)"},
     401: {"model": ErrorOut, "description": "Missing or unknown API key"},
@@ -61,14 +63,18 @@ def serving_model(request: Request) -> LoadedModel:
 def ns_since_epoch(moment: datetime, field: str) -> int:
     """A timestamp as int nanoseconds since the epoch, UTC (exact, no float rounding).
 
+    A naive timestamp is taken as UTC. Subtracting the aware epoch applies any offset.
+
     Raises:
         LeadInputError: The timestamp is outside what 64-bit nanoseconds hold.
     """
-    moment = as_utc(moment)
-    if not EARLIEST <= moment < LATEST:
-        raise LeadInputError(field, "is outside the supported range (years 1678 to 2261)")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1_000
+    ns = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1_000
+    if not EARLIEST_NS <= ns < LATEST_NS:
+        raise LeadInputError(field, "is outside the supported range (years 1678 to 2261)")
+    return ns
 
 
 def raw_lead(lead: LeadIn, now: datetime, max_events: int) -> RawLead:
