@@ -53,8 +53,10 @@ from predictive_scoring.distributed import IncompleteOutput
 from predictive_scoring.learned_points import LearnSettings, comparison, learn_points, write_rules
 from predictive_scoring.models import score_0_100
 from predictive_scoring.plots import (
+    beeswarm_figure,
     calibration_figure,
     gain_figure,
+    importance_figure,
     pr_figure,
     roc_figure,
     save_figures,
@@ -73,6 +75,7 @@ from predictive_scoring.train import (
     examples_for_scorer,
     leakage_warnings,
     run_training,
+    test_weights,
 )
 from predictive_scoring.tune import tune, tuned_config
 
@@ -504,7 +507,7 @@ def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
     events = dataset.events if isinstance(dataset, EventsDataset) else None
     scorer, rows = run.trained.scorer, run.trained.rows
     learned = learn_points(scorer, run.examples.frame, events, rows["train"])
-    data = report_data(scorer, run.examples, rows, events, learned,
+    data = report_data(scorer, run.examples, rows, events, learned, run.weights,
                        base.training.handoff_stage, dataset_funnel(dataset), run.warnings,
                        run.metrics["notes"])
     run.metrics["learned_points"] = {k: float(v) for k, v in
@@ -550,10 +553,22 @@ def write_training_outputs(run: TrainingRun, base: BaseConfig, out: Path) -> lis
     metrics_path = out / "metrics.json"
     metrics_path.write_text(json.dumps(run.metrics, indent=2, default=_json_value),
                             encoding="utf-8")
+    importance_path = out / "global_importance.csv"
+    run.weights.importance.to_csv(importance_path, index=False)
     plots = save_figures(training_figures(run, base), out / "plots")
     show_comparison(run.metrics)
-    console.print(f"Metrics -> [bold]{metrics_path}[/]; plots -> {plots[0].parent}")
-    return [metrics_path, *plots]
+    show_drivers(run)
+    console.print(f"Metrics -> [bold]{metrics_path}[/]; global weights -> {importance_path}; "
+                  f"plots -> {plots[0].parent}")
+    return [metrics_path, importance_path, *plots]
+
+
+def show_drivers(run: TrainingRun, n: int = 10) -> None:
+    """Print the strongest fields and the fit vs engagement weights (mean |SHAP|)."""
+    weights = run.weights
+    console.print(_table(f"Top {n} drivers on the test leads (mean |SHAP|, log-odds)",
+                         weights.importance.head(n), {"mean_abs": ".4f"}))
+    console.print(_table("Fit vs engagement", weights.groups, {"mean_abs": ".4f"}))
 
 
 def log_training(run: TrainingRun, example: pd.DataFrame, config: DatasetConfig,
@@ -582,6 +597,12 @@ def log_training(run: TrainingRun, example: pd.DataFrame, config: DatasetConfig,
     tracking.log_metrics({k: run.metrics[k] for k in ("rules", "oracle") if run.metrics[k]})
     tracking.log_dict({"warnings": run.warnings, "notes": run.metrics["notes"]},
                       "warnings.json")
+    weights = run.weights
+    tracking.log_metrics(dict(zip(weights.groups["group"], weights.groups["mean_abs"],
+                                  strict=True)), "importance")
+    tracking.log_dict({"features": weights.importance.to_dict(orient="records"),
+                       "groups": weights.groups.to_dict(orient="records")},
+                      "global_importance.json")
     tracking.log_files(config_files, "configs")
     tracking.log_files(outputs, "results")
     info = tracking.log_bundle(run.trained.scorer, example,
@@ -631,6 +652,10 @@ def training_figures(run: TrainingRun, base: BaseConfig) -> dict[str, object]:
         "stage_conversion": stage_conversion_figure(
             pd.DataFrame.from_dict(stages["model"], orient="index"),
             pd.DataFrame.from_dict(stages["rules"], orient="index")),
+        "shap_beeswarm": beeswarm_figure(run.weights.contributions.values,
+                                         run.weights.features,
+                                         run.weights.contributions.fields),
+        "shap_importance": importance_figure(run.weights.importance, run.weights.groups),
     }
 
 
@@ -717,9 +742,14 @@ def score(
     partitions: PartitionsOption = 8,
     retries: Annotated[int, typer.Option(
         min=0, help="--engine dask: extra attempts for a partition that fails.")] = 2,
+    reasons: Annotated[int, typer.Option(
+        "--reasons", min=0, help="Top reasons per lead each way, as sentences in columns "
+        "reason_up_1..K and reason_down_1..K (effects in score points); 0: none. Fit "
+        "grade, engagement level and quadrant are always added.")] = 0,
     base_config: BaseOption = DEFAULT_BASE,
 ) -> None:
-    """Score a file of leads: probability, score, suggested stage, and the rules' points.
+    """Score a file of leads: probability, score, suggested stage, fit vs engagement,
+    reasons, and the rules' points.
 
     With --engine dask, --input and --events are Parquet files, folders or globs and
     --output is a folder of part files (one per partition)."""
@@ -738,7 +768,7 @@ def score(
     with _progress() as progress:
         task = progress.add_task("Scoring leads", total=total)
         summary = score_file(scorer, input, event_frame, moment, output, chunk_rows, read,
-                             lambda done: progress.update(task, completed=done))
+                             lambda done: progress.update(task, completed=done), reasons)
     console.print(f"Read {summary.rows_in:,} rows: {summary.rows_scored:,} scored, "
                   f"{summary.rows_failed:,} could not be scored -> [bold]{output}[/]")
     if summary.quarantine:
@@ -844,7 +874,8 @@ def report(
                                     base.training.leakage_auc)
         learned = learn_points(scorer, examples.frame, events, rows["train"])
     with console.status("Drawing the figures and writing the report..."):
-        data = report_data(scorer, examples, rows, events, learned,
+        weights = test_weights(scorer, examples, rows["test"], base.training.seed)
+        data = report_data(scorer, examples, rows, events, learned, weights,
                            base.training.handoff_stage, dataset_funnel(dataset), warnings,
                            notes)
         write_report(data, out)

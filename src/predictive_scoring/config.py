@@ -190,6 +190,18 @@ class Attributes(StrictModel):
     numeric: list[str] = []
 
 
+class FeatureGroups(StrictModel):
+    """Which model inputs say who the lead is (fit) and which what it did (engagement).
+
+    Attributes are fit and behaviour features (events shape) engagement, except the
+    attribute columns listed under ``engagement``: a CRM export's activity summaries
+    (page counts, past contacts) describe behaviour even though they arrive as columns.
+    """
+
+    engagement: list[str] = Field([], description="attribute columns that record what the "
+                                  "lead did; the other attributes are fit")
+
+
 class SnapshotConfig(StrictModel):
     """When training examples are taken and what their label means."""
 
@@ -228,6 +240,7 @@ class DatasetConfig(StrictModel):
     table: TableSpec | None = None
     columns: ColumnNames = ColumnNames()
     attributes: Attributes = Attributes()
+    feature_groups: FeatureGroups = FeatureGroups()
     stage_names: dict[str, Stage] = {}
     snapshots: SnapshotConfig | None = None
     features: FeatureConfig | None = None
@@ -239,6 +252,11 @@ class DatasetConfig(StrictModel):
         missing = [key for key in needs[self.shape] if not getattr(self, key)]
         if missing:
             raise ValueError(f"shape '{self.shape}' needs {missing}")
+        attributes = {*self.attributes.categorical, *self.attributes.numeric}
+        unknown = [c for c in self.feature_groups.engagement if c not in attributes]
+        if unknown:
+            raise ValueError(f"feature_groups.engagement names {unknown}, which are not "
+                             f"attribute columns (attributes: {sorted(attributes)})")
         return self
 
     def root_dir(self, data_dir: Path) -> Path:

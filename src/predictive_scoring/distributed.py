@@ -56,6 +56,7 @@ from predictive_scoring.data import (
     parse_truth,
     write_quarantine,
 )
+from predictive_scoring.explain import global_weights
 from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
 from predictive_scoring.models import (
     EARLY_STOPPING_KEY,
@@ -67,6 +68,7 @@ from predictive_scoring.models import (
 )
 from predictive_scoring.predict import OUTPUT_COLUMNS, prepare_chunk, score_chunk
 from predictive_scoring.train import (
+    EXPLANATION_ROWS,
     SPLITS,
     Examples,
     TrainingError,
@@ -469,6 +471,24 @@ def raw_probability(examples: pd.DataFrame, pipeline: Any, columns: FeatureColum
     return pipeline.predict_proba(model_frame(examples, columns))[:, 1]
 
 
+def slice_sample(examples: pd.DataFrame, part: str, columns: FeatureColumns,
+                 fraction: float, seed: int) -> pd.DataFrame:
+    """Model input of a seeded sample (``fraction``) of one slice's rows in this partition."""
+    rows = examples.loc[examples[SLICE] == part]
+    if fraction < 1:
+        rows = rows.sample(frac=fraction, random_state=seed)
+    return model_frame(rows, columns)
+
+
+def _model_input_sample(client: Client, examples: list[Future], part: str,
+                        columns: FeatureColumns, n_rows: int, seed: int) -> pd.DataFrame:
+    """About ``EXPLANATION_ROWS`` rows of a slice, sampled evenly across partitions."""
+    fraction = min(1.0, EXPLANATION_ROWS / max(n_rows, 1))
+    return pd.concat(client.gather(client.map(slice_sample, examples, part=part,
+                                              columns=columns, fraction=fraction,
+                                              seed=seed)), ignore_index=True)
+
+
 def first_rows(examples: pd.DataFrame, part: str, n: int) -> pd.DataFrame:
     """The first ``n`` examples of one slice in this partition."""
     return examples.loc[examples[SLICE] == part].head(n)
@@ -601,7 +621,7 @@ def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
     built = build_examples_distributed(client, inputs, n_partitions, report)
     examples = built.examples
     frame = pd.concat(client.gather(client.map(outcomes, examples)), ignore_index=True)
-    columns = feature_columns(config.attributes, built.spec)
+    columns = feature_columns(config.attributes, built.spec, config.feature_groups)
     rows = {name: np.flatnonzero(frame[SLICE].to_numpy() == name) for name in SPLITS}
     label = frame["label"].to_numpy(np.int8)
     check_enough_data(label[rows["train"]], base.training)
@@ -619,11 +639,16 @@ def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
                             None if np.isnan(truth_values).any() else truth_values,
                             frame["rule_points"].to_numpy(float),
                             frame["rule_stage"].to_numpy(object), columns, built.spec)
+    seed = base.training.seed
     trained = finish_training(run_examples, rows, pipeline,
                               {name: raw_all[r] for name, r in rows.items()}, config,
-                              inputs.model, inputs.rules, base)
+                              inputs.model, inputs.rules, base,
+                              _model_input_sample(client, examples, "train", columns,
+                                                  len(rows["train"]), seed))
     notes = [snapshot_note(*_left_out(client, built.snapshots))]
-    run = training_run(run_examples, trained, config, inputs.model, warnings, notes)
+    weights = global_weights(trained.scorer, _model_input_sample(
+        client, examples, "test", columns, len(rows["test"]), seed))
+    run = training_run(run_examples, trained, config, inputs.model, warnings, notes, weights)
     example = _bundle_example(client, examples, built.checks, trained.scorer)
     return DistributedTraining(run, example, built.summary, built.quarantine_files,
                                n_partitions)

@@ -26,7 +26,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from predictive_scoring.config import Attributes, ModelConfig, RulesConfig
+from predictive_scoring.config import Attributes, FeatureGroups, ModelConfig, RulesConfig
 from predictive_scoring.features import (
     NS_PER_DAY,
     FeatureSpec,
@@ -46,11 +46,19 @@ ISOTONIC_FLOOR = 1e-4
 
 @dataclass(frozen=True)
 class FeatureColumns:
-    """The model's input columns and which group (fit or engagement) each belongs to."""
+    """The model's input columns and which group (fit or engagement) each belongs to.
+
+    Attributes:
+        categorical: Categorical attribute columns.
+        numeric: Numeric attribute columns, then behaviour features.
+        groups: Column -> ``fit`` or ``engagement``.
+        behaviour: The behaviour features (computed from events; the rest are attributes).
+    """
 
     categorical: tuple[str, ...]
     numeric: tuple[str, ...]
     groups: dict[str, str] = field(default_factory=dict)
+    behaviour: tuple[str, ...] = ()
 
     @property
     def all(self) -> list[str]:
@@ -58,13 +66,17 @@ class FeatureColumns:
         return [*self.categorical, *self.numeric]
 
 
-def feature_columns(attributes: Attributes, spec: FeatureSpec | None) -> FeatureColumns:
-    """Attributes are fit, behaviour features are engagement."""
+def feature_columns(attributes: Attributes, spec: FeatureSpec | None,
+                    declared: FeatureGroups | None = None) -> FeatureColumns:
+    """Attributes are fit unless ``declared`` lists them as engagement; behaviour features
+    are engagement."""
     behaviour = tuple(spec.feature_names) if spec else ()
-    groups = {c: "fit" for c in [*attributes.categorical, *attributes.numeric]}
+    engaged = set(declared.engagement) if declared else set()
+    groups = {c: "engagement" if c in engaged else "fit"
+              for c in [*attributes.categorical, *attributes.numeric]}
     groups |= {c: "engagement" for c in behaviour}
     return FeatureColumns(tuple(attributes.categorical),
-                          (*attributes.numeric, *behaviour), groups)
+                          (*attributes.numeric, *behaviour), groups, behaviour)
 
 
 def model_frame(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
@@ -267,7 +279,19 @@ class LeadScorer:
             suggested_stage, rule_points, rule_stage.
         """
         encoded = self.encode(leads, events)
-        probability = self.probability(self.features(leads, encoded))
+        return self.score_features(leads, encoded, self.features(leads, encoded))
+
+    def score_features(self, leads: pd.DataFrame, encoded: SnapshotEvents | None,
+                       features: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`score` from the model input already built (for callers that also
+        explain it).
+
+        Args:
+            leads: As for :meth:`score`.
+            encoded: ``self.encode(leads, events)``.
+            features: ``self.features(leads, encoded)``.
+        """
+        probability = self.probability(features)
         rule_input = leads.assign(**{f.field: np.nan for f in self.rules.attribute_rules
                                      if f.field not in leads})
         points = score_points(self.rules, rule_input, encoded)

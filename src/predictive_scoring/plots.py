@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 from sklearn.metrics import (
     average_precision_score,
@@ -592,6 +593,108 @@ def quadrant_figure(fit_logodds: Vector, engagement_logodds: Vector, y: Vector,
            ylabel="fit (log-odds the lead's attributes add)",
            title="Fit vs engagement")
     ax.legend(loc="center right")
+    return figure
+
+
+# ----------------------------------------------------------------------- explanations
+GROUP_COLOURS = {"fit": SCORER_COLOURS[0], "engagement": SCORER_COLOURS[4]}
+"""Fit and engagement keep their colours in every explanation figure."""
+
+
+def _group_colour(group: str) -> str:
+    return GROUP_COLOURS.get(group, REFERENCE_COLOUR)
+
+
+def importance_figure(importance: pd.DataFrame, groups: pd.DataFrame,
+                      max_features: int = 20) -> Figure:
+    """Global weights: mean |SHAP| of the top fields, and of fit vs engagement.
+
+    Args:
+        importance: Columns ``feature``, ``group``, ``mean_abs``, largest first (from
+            :func:`predictive_scoring.explain.global_importance`).
+        groups: Columns ``group``, ``mean_abs`` (from ``explain.group_importance``).
+        max_features: Fields shown (the strongest).
+
+    Returns:
+        A figure with the fields' bars (coloured by group) and the groups' bars.
+    """
+    figure = Figure(figsize=(FIGSIZE[0], FIGSIZE[1] * 1.2), layout="constrained")
+    fields_ax, groups_ax = figure.subplots(2, 1, height_ratios=[4, 1])
+    top = importance.head(max_features).iloc[::-1]
+    fields_ax.barh(top["feature"], top["mean_abs"],
+                   color=[_group_colour(g) for g in top["group"]])
+    fields_ax.set(xlabel="mean |SHAP value| (log-odds)",
+                  title=f"What drives the score: top {len(top)} of {len(importance)} fields")
+    fields_ax.legend(handles=[Patch(color=_group_colour(group), label=group)
+                              for group in dict.fromkeys(top["group"])], loc="lower right")
+    fields_ax.tick_params(axis="y", labelsize=8)
+    ordered = groups.iloc[::-1]
+    groups_ax.barh(ordered["group"], ordered["mean_abs"],
+                   color=[_group_colour(g) for g in ordered["group"]])
+    groups_ax.set(xlabel="mean |sum of the group's SHAP values| (log-odds)",
+                  title="Fit vs engagement")
+    return figure
+
+
+def _feature_colours(values: pd.Series) -> np.ndarray:
+    """Each lead's value as its percentile within the field (NaN: missing or text)."""
+    numbers = pd.to_numeric(values, errors="coerce") if not (
+        pd.api.types.is_string_dtype(values) or values.dtype == object) else None
+    if numbers is None or numbers.notna().sum() < 2 or numbers.nunique() < 2:
+        return np.full(len(values), np.nan)
+    return numbers.rank(pct=True).to_numpy(dtype=float)
+
+
+def _swarm_offsets(x: np.ndarray, rng: np.random.Generator, width: float) -> np.ndarray:
+    """Vertical jitter that grows with the density of points around each x."""
+    if len(x) < 2 or np.ptp(x) == 0:
+        return rng.uniform(-width, width, len(x))
+    counts, edges = np.histogram(x, bins=50)
+    density = counts[np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 49)]
+    return rng.uniform(-1, 1, len(x)) * width * density / counts.max()
+
+
+def beeswarm_figure(values: np.ndarray, features: pd.DataFrame, fields: Sequence[str],
+                    max_features: int = 15, seed: int = 0) -> Figure:
+    """SHAP summary (beeswarm): each lead's contribution per field, coloured by its value.
+
+    Args:
+        values: ``(n_leads, len(fields))`` contributions (log-odds).
+        features: The leads' model input, with a column per field.
+        fields: Field of each column of ``values``.
+        max_features: Fields shown, the strongest by mean |SHAP| on top.
+        seed: Seed of the vertical jitter.
+
+    Returns:
+        The figure: points left of zero lower the score, right of zero raise it; colour
+        from low (blue) to high (red) value within the field, grey for categories and
+        missing values.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[1] != len(fields) or len(features) != len(values):
+        raise ValueError(f"values of shape {values.shape} do not match {len(fields)} fields "
+                         f"and {len(features)} leads")
+    figure = _new_figure()
+    ax = figure.subplots()
+    strongest = np.argsort(-np.abs(values).mean(axis=0), kind="stable")[:max_features]
+    rng = np.random.default_rng(seed)
+    for row, j in enumerate(strongest[::-1]):
+        colour = _feature_colours(features[fields[j]])
+        y = row + _swarm_offsets(values[:, j], rng, 0.38)
+        missing = np.isnan(colour)
+        ax.scatter(values[missing, j], y[missing], s=4, color=NOT_CONVERTED_COLOUR,
+                   alpha=0.6, linewidths=0, rasterized=True)
+        points = ax.scatter(values[~missing, j], y[~missing], s=4, c=colour[~missing],
+                            cmap="coolwarm", vmin=0, vmax=1, alpha=0.8, linewidths=0,
+                            rasterized=True)
+    ax.axvline(0, color=REFERENCE_COLOUR, linewidth=0.8)
+    ax.set_yticks(range(len(strongest)), [fields[j] for j in strongest[::-1]], fontsize=8)
+    ax.set(xlabel="SHAP value (log-odds): left lowers the score, right raises it",
+           title=f"How each field moves the score ({len(values):,} leads)")
+    if len(strongest):
+        bar = figure.colorbar(points, ax=ax, ticks=[0, 1], pad=0.01)
+        bar.ax.set_yticklabels(["low", "high"])
+        bar.set_label("field value (grey: category or missing)")
     return figure
 
 

@@ -1,9 +1,11 @@
 """Batch scoring of a leads file (CSV or Parquet) with a model bundle, chunk by chunk.
 
 Every input row comes out, in order: scored rows carry probability, score, suggested
-stage and the rules' points and stage; a row that cannot be scored (unparseable time,
-a number that is not a number) carries empty scores and the reason in ``error``, and is
-also written to a quarantine file. Memory stays bounded by the chunk size.
+stage and the rules' points and stage, and when asked the fit vs engagement split
+(grade, level, quadrant) and the top reasons up and down as sentences; a row that
+cannot be scored (unparseable time, a number that is not a number) carries empty scores
+and the reason in ``error``, and is also written to a quarantine file. Memory stays
+bounded by the chunk size.
 """
 
 from __future__ import annotations
@@ -19,10 +21,19 @@ import pyarrow.parquet as pq
 
 from predictive_scoring.config import ReadOptions
 from predictive_scoring.data import parse_timestamps
+from predictive_scoring.explain import EXPLANATION_COLUMNS, reason_columns, score_explained
 from predictive_scoring.models import LeadScorer
 
 OUTPUT_COLUMNS = ["lead_id", "as_of", "probability", "score", "suggested_stage",
                   "rule_points", "rule_stage", "error"]
+NUMBER_COLUMNS = ("probability", "rule_points", "fit_logodds", "engagement_logodds")
+
+
+def output_columns(reasons: int | None) -> list[str]:
+    """Columns of the scores file: the scores, then (``reasons`` not None) fit vs
+    engagement and ``reasons`` reason columns each way, then ``error``."""
+    explained = [] if reasons is None else [*EXPLANATION_COLUMNS, *reason_columns(reasons)]
+    return [*OUTPUT_COLUMNS[:-1], *explained, OUTPUT_COLUMNS[-1]]
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ def prepare_chunk(chunk: pd.DataFrame, scorer: LeadScorer, as_of: pd.Timestamp,
     frame["lead_id"] = frame["lead_id"].astype("string").str.strip()
     error = error.mask(frame["lead_id"].isna(), "lead_id is empty")
     for column in scorer.columns.numeric:
-        if column in frame and scorer.columns.groups.get(column) == "fit":
+        if column in frame and column not in scorer.columns.behaviour:
             numbers = pd.to_numeric(frame[column], errors="coerce")
             bad = numbers.isna() & frame[column].notna()
             error = error.mask(bad & (error == ""), f"{column} is not a number")
@@ -88,29 +99,41 @@ def _with_times(frame: pd.DataFrame, error: pd.Series, as_of: pd.Timestamp,
 
 
 def score_chunk(scorer: LeadScorer, frame: pd.DataFrame, error: pd.Series,
-                events: pd.DataFrame | None) -> pd.DataFrame:
-    """Scores for the good rows and empty scores with the reason for the others."""
+                events: pd.DataFrame | None, reasons: int | None = None) -> pd.DataFrame:
+    """Scores for the good rows and empty scores with the reason for the others.
+
+    Args:
+        scorer: The model bundle's scorer.
+        frame: The prepared chunk (:func:`prepare_chunk`).
+        error: Its per-row errors (empty when fine).
+        events: The leads' events (events shape), or None.
+        reasons: None: scores only; 0: also fit vs engagement; k: also the top k
+            reasons up and down.
+    """
+    columns = output_columns(reasons)
     good = (error == "").to_numpy()
     out = pd.DataFrame({"lead_id": frame["lead_id"],
                         "as_of": frame.get("as_of", pd.NaT)})
-    for column in OUTPUT_COLUMNS[2:-1]:
-        out[column] = np.nan if column in ("probability", "rule_points") else pd.NA
+    for column in columns[2:-1]:
+        out[column] = np.nan if column in NUMBER_COLUMNS else pd.NA
     if good.any():
         chunk_events = (events.loc[events["lead_id"].isin(frame["lead_id"][good])]
                         if events is not None else None)
-        scored = scorer.score(frame.loc[good], chunk_events)
-        for column in OUTPUT_COLUMNS[2:-1]:
+        scored = (scorer.score(frame.loc[good], chunk_events) if reasons is None
+                  else score_explained(scorer, frame.loc[good], chunk_events, reasons))
+        for column in columns[2:-1]:
             out.loc[good, column] = scored[column].to_numpy()
     out["score"] = out["score"].astype("Int64")
     out["error"] = error.replace("", pd.NA)
-    return out[OUTPUT_COLUMNS]
+    return out[columns]
 
 
 class ChunkWriter:
     """Appends chunks to a CSV or Parquet file with a fixed schema."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, columns: list[str]) -> None:
         self.path = path
+        self.columns = columns
         self._parquet: pq.ParquetWriter | None = None
         self._first = True
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,14 +153,15 @@ class ChunkWriter:
     def close(self) -> None:
         """Finish the file (an empty input still gets a header)."""
         if self._first:
-            self.write(pd.DataFrame(columns=OUTPUT_COLUMNS))
+            self.write(pd.DataFrame(columns=self.columns))
         if self._parquet is not None:
             self._parquet.close()
 
 
 def score_file(scorer: LeadScorer, leads_path: Path, events: pd.DataFrame | None,
                as_of: pd.Timestamp, output: Path, chunk_rows: int, read: ReadOptions,
-               progress: Callable[[int], None] | None = None) -> ScoreSummary:
+               progress: Callable[[int], None] | None = None,
+               reasons: int | None = None) -> ScoreSummary:
     """Score every row of a leads file into ``output``; rows that fail go to quarantine.
 
     Args:
@@ -150,15 +174,17 @@ def score_file(scorer: LeadScorer, leads_path: Path, events: pd.DataFrame | None
         chunk_rows: Rows per chunk (bounds memory).
         read: How text timestamps are read.
         progress: Called with the number of rows done after each chunk.
+        reasons: None: scores only; 0: also fit grade, engagement level and quadrant;
+            k > 0: also the top k reasons up and down (see :func:`output_columns`).
     """
-    writer = ChunkWriter(output)
+    writer = ChunkWriter(output, output_columns(reasons))
     quarantine = output.with_name(f"{output.stem}.quarantine.csv")
     rows_in = rows_failed = 0
     quarantined: list[pd.DataFrame] = []
     try:
         for chunk in iter_chunks(leads_path, chunk_rows, read):
             frame, error = prepare_chunk(chunk, scorer, as_of, read)
-            writer.write(score_chunk(scorer, frame, error, events))
+            writer.write(score_chunk(scorer, frame, error, events, reasons))
             bad = (error != "").to_numpy()
             if bad.any():
                 quarantined.append(chunk.loc[bad].assign(row=np.flatnonzero(bad) + rows_in + 1,

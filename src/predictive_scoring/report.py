@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from predictive_scoring import evaluate, plots
+from predictive_scoring import evaluate, explain, plots
 from predictive_scoring.config import AttributeRule, EventRule, RulesConfig
+from predictive_scoring.explain import GlobalWeights
 from predictive_scoring.learned_points import LearnedPoints
 from predictive_scoring.models import LeadScorer, score_0_100
 from predictive_scoring.rules import score_points
@@ -35,6 +36,15 @@ N_EXAMPLE_LEADS = 5
 
 FEW_TEST_CONVERSIONS = 40
 """Below this many converted test leads the figures are flagged as noisy."""
+
+N_REASONS = 3
+"""Reasons up and reasons down shown for each example lead."""
+
+SEGMENTS = {"quadrant": ("quadrant", ("sales-ready", "nurture", "check fit", "low priority")),
+            "fit_grade": ("fit grade", tuple(reversed(explain.FIT_GRADES))),
+            "engagement": ("engagement", tuple(reversed(explain.ENGAGEMENT_LEVELS)))}
+"""Column of :func:`explain.fit_engagement` -> (its name in the report, its values best
+first)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,12 @@ class ReportData:
         hand_rules: The hand-set points table.
         learned: The learned points table.
         funnel: Leads reaching each stage in the whole dataset (events shape), or None.
-        examples: Leads the rules over- and under-rate, with both scores and reasons.
+        weights: The model's global weights on (a sample of) the test leads.
+        explained: :func:`explain.fit_engagement` of every test lead.
+        quadrant_cuts: The fit and engagement log-odds that split the quadrants (the
+            training leads' medians), or None when the model lacks one of the groups.
+        examples: Leads the rules over- and under-rate, with both scores and the model's
+            reasons.
         warnings: Data and leakage warnings.
         notes: What was left out, and why.
     """
@@ -75,6 +90,9 @@ class ReportData:
     hand_rules: RulesConfig
     learned: LearnedPoints
     funnel: pd.DataFrame | None
+    weights: GlobalWeights
+    explained: pd.DataFrame
+    quadrant_cuts: tuple[float, float] | None
     examples: pd.DataFrame
     warnings: list[str]
     notes: list[str]
@@ -82,8 +100,8 @@ class ReportData:
 
 # ------------------------------------------------------------------------ gathering
 def report_data(scorer: LeadScorer, examples: Examples, rows: dict[str, np.ndarray],
-                events: pd.DataFrame | None, learned: LearnedPoints, handoff: Stage,
-                funnel: pd.DataFrame | None, warnings: Sequence[str],
+                events: pd.DataFrame | None, learned: LearnedPoints, weights: GlobalWeights,
+                handoff: Stage, funnel: pd.DataFrame | None, warnings: Sequence[str],
                 notes: Sequence[str]) -> ReportData:
     """Score the test slice with the model, the hand-set and the learned points.
 
@@ -93,6 +111,8 @@ def report_data(scorer: LeadScorer, examples: Examples, rows: dict[str, np.ndarr
         rows: Row positions of the slices; the report reads ``rows["test"]``.
         events: The leads' events (events shape), or None.
         learned: The learned points table.
+        weights: The model's global weights on the test leads (the training run's
+            ``weights``, or ``train.test_weights``).
         handoff: The first stage handed to sales.
         funnel: ``stages.funnel_conversion`` of the dataset (events shape), or None.
         warnings: Data and leakage warnings.
@@ -101,7 +121,8 @@ def report_data(scorer: LeadScorer, examples: Examples, rows: dict[str, np.ndarr
     test = rows["test"]
     frame = examples.frame.iloc[test].reset_index(drop=True)
     y = examples.label[test]
-    probability = scorer.probability(scorer.features(frame, scorer.encode(frame, events)))
+    features = scorer.features(frame, scorer.encode(frame, events))
+    probability = scorer.probability(features)
     model_stage = stage_for_values(probability, scorer.stage_thresholds)
     order = [s.value for s in FUNNEL if s in scorer.rules.stage_thresholds]
     rule_points, rule_stage = examples.rule_points[test], examples.rule_stage[test]
@@ -110,8 +131,10 @@ def report_data(scorer: LeadScorer, examples: Examples, rows: dict[str, np.ndarr
     ranking = evaluate.ranking_table(y, {"model": probability, "learned points": learned_points,
                                          "hand-set points": rule_points}, volume)
     chosen = rated_examples(probability, model_stage, rule_stage, order, handoff.value)
-    shown = lead_rows(frame.iloc[chosen["row"]], y[chosen["row"]], probability[chosen["row"]],
-                      model_stage[chosen["row"]], scorer.rules, events)
+    picked = chosen["row"].to_numpy()
+    shown = lead_rows(frame.iloc[picked], y[picked], probability[picked], model_stage[picked],
+                      scorer.rules, events)
+    shown = pd.concat([shown, lead_reasons(scorer, features.iloc[picked], N_REASONS)], axis=1)
     facts = {"dataset": scorer.dataset, "model": scorer.metadata.get("model_kind", "?"),
              "trained": str(scorer.metadata.get("trained_at", "?")),
              "test leads": f"{len(test):,} ({y.mean():.1%} converted)",
@@ -121,7 +144,9 @@ def report_data(scorer: LeadScorer, examples: Examples, rows: dict[str, np.ndarr
     all_warnings = [*warnings, *_data_warnings(y)]
     return ReportData(f"{scorer.dataset}: {facts['model']}", facts, y, probability,
                       model_stage, rule_points, rule_stage, learned_points, order,
-                      handoff.value, ranking, scorer.rules, learned, funnel,
+                      handoff.value, ranking, scorer.rules, learned, funnel, weights,
+                      explain.fit_engagement(scorer, explain.contributions(scorer, features)),
+                      quadrant_cuts(scorer),
                       pd.concat([chosen[["rated"]].reset_index(drop=True), shown], axis=1),
                       all_warnings, list(notes))
 
@@ -162,6 +187,58 @@ def lead_rows(frame: pd.DataFrame, y: np.ndarray, probability: np.ndarray,
                         converted=np.where(y == 1, "yes", "no"))
 
 
+def lead_reasons(scorer: LeadScorer, features: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The model's side of some leads: quadrant and the top-k reasons each way as text.
+
+    Args:
+        scorer: The trained scorer.
+        features: The leads' model input.
+        k: Reasons per direction.
+
+    Returns:
+        Columns ``quadrant``, ``reasons_up`` and ``reasons_down`` (sentences joined by
+        ``"; "``, strongest first; empty when no field pushes that way), index 0..n-1.
+    """
+    explained = explain.explanation_frame(scorer, features, explain.contributions(
+        scorer, features), k)
+    joined = {way: explained[[f"reason_{way}_{i}" for i in range(1, k + 1)]].apply(
+        lambda row: "; ".join(row.dropna()), axis=1) for way in ("up", "down")}
+    return pd.DataFrame({"quadrant": explained["quadrant"].to_numpy(dtype=object),
+                         "reasons_up": joined["up"].to_numpy(dtype=object),
+                         "reasons_down": joined["down"].to_numpy(dtype=object)})
+
+
+def quadrant_cuts(scorer: LeadScorer) -> tuple[float, float] | None:
+    """The fit and engagement log-odds that split the quadrants: the training leads'
+    medians stored with the model; None when the model has no field of a group."""
+    cuts = scorer.metadata.get(explain.METADATA_KEY, {}).get("cuts") or {}
+    fit, engagement = cuts.get(explain.FIT), cuts.get(explain.ENGAGEMENT)
+    if fit is None or engagement is None:
+        return None
+    return float(fit[1]), float(engagement[1])
+
+
+def segment_conversion(y: np.ndarray, explained: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Leads and conversion per quadrant, fit grade and engagement level (best first).
+
+    Args:
+        y: Outcomes of the leads.
+        explained: Their :func:`explain.fit_engagement`.
+
+    Returns:
+        Report name -> :func:`evaluate.stage_conversion` table indexed by the segment's
+        values; segments the model cannot tell (no field of the group) are left out.
+    """
+    tables = {}
+    for column, (name, order) in SEGMENTS.items():
+        values = explained[column]
+        if values.isna().any():
+            continue
+        table = evaluate.stage_conversion(y, values.to_numpy(dtype=object), order)
+        tables[name] = table.rename_axis(name)
+    return tables
+
+
 def _data_warnings(y: np.ndarray) -> list[str]:
     converted = int(y.sum())
     if converted < FEW_TEST_CONVERSIONS:
@@ -188,8 +265,22 @@ def figures(data: ReportData) -> dict[str, Figure]:
         "score_distributions": plots.score_distribution_figure(
             score_0_100(data.probability), data.rule_points, data.y),
         "stage_crosstab": plots.stage_crosstab_figure(leads, rates),
+        **driver_figures(data),
     }
 
+
+def driver_figures(data: ReportData) -> dict[str, Figure]:
+    """The global drivers (bars and beeswarm) and, when the model has both groups, the
+    fit vs engagement quadrant of the test leads."""
+    weights = data.weights
+    drawn = {"importance": plots.importance_figure(weights.importance, weights.groups),
+             "beeswarm": plots.beeswarm_figure(weights.contributions.values, weights.features,
+                                               weights.contributions.fields)}
+    if data.quadrant_cuts is not None:
+        drawn["quadrant"] = plots.quadrant_figure(
+            data.explained["fit_logodds"], data.explained["engagement_logodds"], data.y,
+            *data.quadrant_cuts)
+    return drawn
 
 
 def png_data_uri(figure: Figure) -> str:
@@ -219,9 +310,15 @@ th { background: #f6f8fa; }
 td.text, th.text { text-align: left; }
 .side-by-side { display: flex; gap: 1.5rem; flex-wrap: wrap; align-items: flex-start; }
 .side-by-side > div { flex: 1 1 480px; overflow-x: auto; }
+.side-by-side.narrow { gap: 1rem; }
+.side-by-side.narrow > div { flex: 0 0 auto; }
+.side-by-side.narrow table { font-size: 0.85rem; }
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
 figcaption { color: #57606a; font-size: 0.9rem; }
+table.leads { font-size: 0.82rem; width: 100%; }
+table.leads td { white-space: normal; }
+table.leads td:first-child { white-space: nowrap; }
 """
 
 
@@ -309,6 +406,8 @@ def render(data: ReportData, figure_uris: dict[str, str]) -> str:
             figure_uris["score_distributions"], "Each outcome's scores, as a share of its "
             "own leads: the less the shapes overlap, the better the score separates them.")),
         ("crosstab", "Rule stage vs suggested stage", _crosstab_section(data, figure_uris)),
+        ("drivers", "Global drivers", _drivers_section(data, figure_uris)),
+        ("quadrant", "Fit vs engagement", _quadrant_section(data, figure_uris)),
         ("points", "Learned points vs hand-set points", _points_section(data)),
         ("examples", "Leads the rules over- and under-rate", _examples_section(data)),
         ("warnings", "Data and leakage warnings", _warnings_section(data)),
@@ -380,6 +479,60 @@ def _crosstab_section(data: ReportData, uris: dict[str, str]) -> str:
             + _figure(uris["stage_crosstab"], "Leads and conversion rate per pair of stages."))
 
 
+def _drivers_section(data: ReportData, uris: dict[str, str]) -> str:
+    weights = data.weights
+    n_leads = len(weights.contributions.values)
+    total = weights.importance["mean_abs"].sum()
+    top = weights.importance.head(10)
+    fields = pd.DataFrame({"field": top["feature"], "group": top["group"],
+                           "mean |SHAP|": top["mean_abs"],
+                           "share of all fields": top["mean_abs"] / total})
+    groups = pd.DataFrame({"group": weights.groups["group"], "fields":
+                           weights.groups["features"], "mean |SHAP|":
+                           weights.groups["mean_abs"]})
+    groups_table = _table(groups, {"mean |SHAP|": ".3f"}, index=False)
+    fields_table = _table(fields, {"mean |SHAP|": ".3f", "share of all fields": ".1%"},
+                          index=False)
+    return (
+        f"<p>How far each field moves the model's log-odds, on average over {n_leads:,} "
+        "test leads (mean absolute SHAP value; the contributions of a lead add up exactly "
+        "to its raw score). Fit is who the lead is (attributes), engagement what it did "
+        "(behaviour); a group's weight sums its fields per lead first.</p>"
+        '<div class="side-by-side">'
+        f"<div><h3>Strongest fields</h3>{fields_table}</div>"
+        f"<div><h3>Fit vs engagement</h3>{groups_table}</div></div>"
+        + _figure(uris["importance"], "Mean |SHAP value| of the strongest fields (coloured "
+                  "by group) and of the groups.")
+        + _figure(uris["beeswarm"], "Each test lead's contribution per field: right of zero "
+                  "raises the score, left lowers it; colour is the lead's value within the "
+                  "field (grey: a category or missing)."))
+
+
+def _quadrant_section(data: ReportData, uris: dict[str, str]) -> str:
+    if data.quadrant_cuts is None:
+        return ("<p>The model has fields of only one group (fit or engagement), so its "
+                "leads cannot be split into fit vs engagement; declare the activity "
+                "columns under <code>feature_groups.engagement</code> in the dataset "
+                "config.</p>")
+    shown = {"leads": "leads", "share_of_leads": "share", "conversion_rate": "converted",
+             "share_of_positives": "of converters"}
+    formats = {"leads": ",", "share": ".1%", "converted": ".1%", "of converters": ".1%"}
+    blocks = "".join(
+        f"<div><h3>By {_e(name)}</h3>{_table(table.rename(columns=shown), formats)}</div>"
+        for name, table in segment_conversion(data.y, data.explained).items())
+    return (
+        "<p>Each test lead's log-odds split into what its attributes add (fit) and what "
+        "its behaviour adds (engagement). Fit grades A-D and engagement levels hot to cold "
+        "cut these at the training leads' quartiles; the quadrants cross the halves: "
+        "<b>sales-ready</b> (good fit, engaged: call now), <b>nurture</b> (good fit, not "
+        "active yet), <b>check fit</b> (active, weak fit: qualify first), <b>low "
+        "priority</b>. The tables say how the test leads of each really converted "
+        "(<i>of converters</i>: the share of all converted test leads found there).</p>"
+        + _figure(uris["quadrant"], "Fit against engagement per test lead; the lines are "
+                  "the training leads' medians.")
+        + f'<div class="side-by-side narrow">{blocks}</div>')
+
+
 def _points_section(data: ReportData) -> str:
     learned = data.learned
     auc = data.ranking["roc_auc"]
@@ -402,15 +555,41 @@ def _examples_section(data: ReportData) -> str:
     if data.examples.empty:
         return ("<p>The points and the model agree on who is handed to sales: no test lead "
                 "is handed off by one and not the other.</p>")
-    parts = []
+    parts = [f"<p>Each lead's two verdicts side by side: the rules that fired (points "
+             f"rounded) and the model's {N_REASONS} strongest reasons each way, in score "
+             "points (0-100) away from the average lead's score.</p>"]
     for rated, group in data.examples.groupby("rated", sort=False):
-        what = ("handed to sales by the points, but the model says not yet"
+        what = ("Handed to sales by the points, but the model says not yet."
                 if rated.startswith("over") else
-                "the model would hand these to sales, the points do not")
-        parts.append(f"<h3>{_e(rated.capitalize())}</h3><p>{_e(what)}.</p>"
-                     + _table(group.drop(columns="rated"), {"rule_points": "g",
-                                                             "model_score": "d"}, index=False))
+                "The model would hand these to sales; the points do not.")
+        parts.append(f"<h3>{_e(rated.capitalize())}</h3><p>{_e(what)}</p>"
+                     + _example_table(group))
     return "".join(parts)
+
+
+def _example_table(leads: pd.DataFrame) -> str:
+    """One row per lead: who, the rules' verdict and why, the model's verdict and why."""
+    head = "".join(f'<th class="text">{name}</th>' for name in
+                   ("lead", "rules: points and stage", "rules fired", "model: score and stage",
+                    "model's reasons up", "model's reasons down"))
+    rows = []
+    for lead in leads.itertuples(index=False):
+        when = f"<br>as of {_e(lead.as_of)}" if hasattr(lead, "as_of") else ""
+        cells = (f"<b>{_e(lead.lead_id)}</b>{when}<br>converted: {_e(lead.converted)}",
+                 f"{lead.rule_points:.1f}: <b>{_e(lead.rule_stage)}</b>",
+                 _lines(lead.rules_fired),
+                 f"{lead.model_score}: <b>{_e(lead.suggested_stage)}</b><br>"
+                 f"{_e(lead.quadrant)}",
+                 _lines(lead.reasons_up), _lines(lead.reasons_down))
+        rows.append("<tr>" + "".join(f'<td class="text">{c}</td>' for c in cells) + "</tr>")
+    return (f'<table class="leads"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _lines(joined: str) -> str:
+    """``"a; b"`` (how rules fired and reasons are joined) as escaped lines; ``-`` if none."""
+    items = [item for item in str(joined).split("; ") if item]
+    return "<br>".join(_e(item) for item in items) if items else "-"
 
 
 def _warnings_section(data: ReportData) -> str:

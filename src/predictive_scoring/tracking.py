@@ -49,6 +49,7 @@ from mlflow.types.schema import (
 )
 
 from predictive_scoring.config import BaseConfig
+from predictive_scoring.explain import score_explained
 from predictive_scoring.models import LeadScorer
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
@@ -165,15 +166,36 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):
                 shape also ``created_at``, ``as_of`` (ISO text or timestamps, read as
                 UTC) and ``events``, a list of ``{"timestamp", "event_type",
                 "detail"}`` dicts per lead (empty or None when it has none).
-            params: ``{"as_of": ...}`` gives the moment for rows without their own.
+            params: ``{"as_of": ...}`` gives the moment for rows without their own;
+                ``{"reasons": k}`` adds fit vs engagement (grade, level, quadrant) and,
+                for k > 0, the top k reasons up and down as sentences (0: fit vs
+                engagement only; absent: scores only).
 
         Returns:
             The scorer's output, one row per input row in the same order.
+
+        Raises:
+            ValueError: ``reasons`` is not a whole number >= 0.
         """
-        as_of = (params or {}).get("as_of") or None
-        leads, events = raw_leads(model_input, self.scorer.shape, as_of)
-        scores = self.scorer.score(leads, events)
+        params = params or {}
+        leads, events = raw_leads(model_input, self.scorer.shape, params.get("as_of") or None)
+        reasons = _reasons_param(params.get("reasons"))
+        scores = (self.scorer.score(leads, events) if reasons is None
+                  else score_explained(self.scorer, leads, events, reasons))
         return scores.assign(lead_id=model_input["lead_id"].to_numpy())
+
+
+def _reasons_param(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number.is_integer() or number < 0:
+        raise ValueError(f"params['reasons'] must be a whole number >= 0 (reasons per lead "
+                         f"each way), not {value!r}")
+    return int(number)
 
 
 def raw_leads(model_input: pd.DataFrame, shape: str,
@@ -278,8 +300,9 @@ def bundle_signature(scorer: LeadScorer, input_example: pd.DataFrame) -> ModelSi
     inputs = Schema([ColSpec(Array(event) if name == EVENTS_COLUMN else AnyType(), name,
                              required=name in required)
                      for name in raw_input_columns(scorer)])
-    params = (ParamSchema([ParamSpec("as_of", DataType.string, "")])
-              if scorer.shape == "events" else None)
+    reasons = ParamSpec("reasons", DataType.long, None)
+    params = ParamSchema([ParamSpec("as_of", DataType.string, ""), reasons]
+                         if scorer.shape == "events" else [reasons])
     with warnings.catch_warnings():
         # The integer score column never holds missing values; MLflow's hint says it might.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")

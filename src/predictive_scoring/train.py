@@ -33,6 +33,13 @@ from predictive_scoring.data import (
     build_snapshots,
     data_end_of,
 )
+from predictive_scoring.explain import (
+    METADATA_KEY,
+    GlobalWeights,
+    explanation_metadata,
+    global_weights,
+    sample_rows,
+)
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
 from predictive_scoring.models import (
     FeatureColumns,
@@ -47,6 +54,10 @@ from predictive_scoring.rules import PointsResult, score_points
 from predictive_scoring.stages import FUNNEL, Stage, stage_for_values
 
 SPLITS = ("train", "valid", "test")
+EXPLANATION_ROWS = 5_000
+"""Rows (a seeded sample of a slice) for the grade cut points (training slice) and for
+the global weights and their plots (test slice): quartiles and mean absolute SHAP values
+are stable at this size, and it bounds the cost of explaining a big training set."""
 
 
 class TrainingError(ValueError):
@@ -88,7 +99,8 @@ def examples_from_table(dataset: TableDataset, config: DatasetConfig, rules: Rul
     order = table.get("time")
     label = table["target"].to_numpy(np.int8)
     examples = Examples(table, label, order, None, points.points, points.stage,
-                        feature_columns(config.attributes, None), None)
+                        feature_columns(config.attributes, None, config.feature_groups),
+                        None)
     return examples, split_rows(table["lead_id"], order, label, training)
 
 
@@ -113,7 +125,8 @@ def examples_from_events(dataset: EventsDataset, config: DatasetConfig, rules: R
                             train_events["detail"].to_numpy(object), config.features)
     frame, points = with_behaviour(frame, events, spec, rules)
     examples = Examples(frame, label, frame["created_at"], truth_of(frame, dataset.truth),
-                        points.points, points.stage, feature_columns(config.attributes, spec),
+                        points.points, points.stage, feature_columns(config.attributes, spec,
+                                                                     config.feature_groups),
                         spec)
     return examples, rows, snapshots
 
@@ -194,7 +207,7 @@ def leakage_warnings(frame: pd.DataFrame, label: np.ndarray, rows: dict[str, np.
         if auc > threshold:
             warnings.append(f"leakage: column '{column}' alone gives a test ROC-AUC of "
                             f"{auc:.3f}; it is probably filled in after the outcome")
-        if columns.groups.get(column) != "fit":
+        if column in columns.behaviour:
             continue
         filled = values.iloc[train].notna().to_numpy()
         by_class = [filled[label[train] == k].any() for k in (0, 1)]
@@ -251,12 +264,15 @@ def train_model(examples: Examples, dataset: DatasetConfig, model: ModelConfig,
     pipeline = fit_pipeline(build_pipeline(model, examples.columns), model, part["train"],
                             part["valid"])
     raw = {name: pipeline.predict_proba(part[name][0])[:, 1] for name in SPLITS}
-    return finish_training(examples, rows, pipeline, raw, dataset, model, rules, base)
+    explained = sample_rows(len(rows["train"]), EXPLANATION_ROWS, base.training.seed)
+    return finish_training(examples, rows, pipeline, raw, dataset, model, rules, base,
+                           part["train"][0].iloc[explained])
 
 
 def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: Pipeline,
                     raw: dict[str, np.ndarray], dataset: DatasetConfig, model: ModelConfig,
-                    rules: RulesConfig, base: BaseConfig) -> TrainedModel:
+                    rules: RulesConfig, base: BaseConfig,
+                    explain_sample: pd.DataFrame) -> TrainedModel:
     """Calibrate a fitted pipeline, set stage thresholds and evaluate on the test slice.
 
     Args:
@@ -268,6 +284,8 @@ def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: P
         model: The estimator's config.
         rules: The points baseline.
         base: Project settings.
+        explain_sample: Model input of up to ``EXPLANATION_ROWS`` training rows: the
+            reference and the fit/engagement cut points explanations need.
 
     Returns:
         The scorer and its evaluation, whichever engine fitted the pipeline.
@@ -282,6 +300,7 @@ def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: P
                         pipeline, calibrator, thresholds, rules,
                         {"model_kind": model.kind, "calibration": calibrator.method,
                          "trained_at": datetime.now(UTC).isoformat(timespec="seconds")})
+    scorer.metadata[METADATA_KEY] = explanation_metadata(scorer, explain_sample)
     p_test = calibrator(raw["test"])
     metrics = comparison_metrics(examples, rows, p_test, thresholds, base, rules)
     scorer.metadata["test_metrics"] = metrics["model"]
@@ -336,6 +355,7 @@ class TrainingRun:
     trained: TrainedModel
     metrics: dict[str, Any]
     warnings: list[str]
+    weights: GlobalWeights
 
 
 def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
@@ -405,16 +425,35 @@ def run_training(dataset: EventsDataset | TableDataset, config: DatasetConfig,
     if choose_model is not None:
         model = choose_model(examples, rows, model)
     trained = train_model(examples, config, model, rules, base, rows)
-    return training_run(examples, trained, config, model, warnings, notes)
+    weights = test_weights(trained.scorer, examples, rows["test"], base.training.seed)
+    return training_run(examples, trained, config, model, warnings, notes, weights)
 
 
 def training_run(examples: Examples, trained: TrainedModel, config: DatasetConfig,
-                 model: ModelConfig, warnings: list[str], notes: list[str]) -> TrainingRun:
+                 model: ModelConfig, warnings: list[str], notes: list[str],
+                 weights: GlobalWeights) -> TrainingRun:
     """The run's record, with metrics.json's content (whichever engine trained)."""
     metrics = {"dataset": config.name, "model_kind": model.kind, "params": model.params,
                **trained.metrics, "calibration": trained.scorer.calibrator.method,
                "warnings": warnings, "notes": notes}
-    return TrainingRun(examples, trained, metrics, warnings)
+    return TrainingRun(examples, trained, metrics, warnings, weights)
+
+
+def test_weights(scorer: LeadScorer, examples: Examples, test: np.ndarray,
+                 seed: int) -> GlobalWeights:
+    """Global weights of a scorer on (a seeded sample of) its test slice.
+
+    The sample depends only on the slice's size and the seed, so the report rebuilt from
+    a registered model shows the weights its training run logged.
+
+    Args:
+        scorer: The trained scorer.
+        examples: Its examples.
+        test: Row positions of the test slice.
+        seed: The training seed.
+    """
+    picked = test[sample_rows(len(test), EXPLANATION_ROWS, seed)]
+    return global_weights(scorer, model_frame(examples.frame.iloc[picked], examples.columns))
 
 
 def bundle_example(run: TrainingRun, events: pd.DataFrame | None, n_leads: int) -> pd.DataFrame:

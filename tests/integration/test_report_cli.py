@@ -1,5 +1,9 @@
 """learn-points and report from a registered model, via the CLI; the report renders in
-headless Chromium without console messages, and its screenshot is a real page."""
+headless Chromium without console messages, every figure loads, and its screenshot is a
+real page.
+
+One small simulated funnel is trained once through the CLI (which also writes the train-time
+report) and shared by every test of the module."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.image import imread
 from typer.testing import CliRunner
@@ -19,6 +24,12 @@ from predictive_scoring.config import RulesConfig, load_config
 runner = CliRunner()
 BROWSER_SECONDS = 120
 WINDOW = (1280, 2400)
+LEADS = 2_500  # the smallest funnel with enough converters to train on and to compare
+FIGURES = 9
+SECTIONS = ("Funnel: conversion by stage, rules vs model", "Gain and lift", "Calibration",
+            "Score distributions", "Rule stage vs suggested stage", "Global drivers",
+            "Fit vs engagement", "Learned points vs hand-set points",
+            "Leads the rules over- and under-rate", "Data and leakage warnings")
 LOAD_CHECK = """<script>
 window.addEventListener("load", () => {
   const broken = [...document.images].filter(i => !(i.complete && i.naturalWidth > 0));
@@ -39,7 +50,7 @@ def invoke(*args: object, env: dict[str, str]) -> object:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("report_cli")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
-    invoke("simulate", "--leads", 5000, "--seed", 8, "--out", root / "sim", env=env)
+    invoke("simulate", "--leads", LEADS, "--seed", 8, "--out", root / "sim", env=env)
     invoke("train", "--config", root / "sim" / "dataset.yaml", "--output", root / "run",
            env=env)
     return {"root": root, "env": env, "config": root / "sim" / "dataset.yaml",
@@ -86,10 +97,20 @@ def test_learn_points_writes_a_rules_file_that_beats_the_hand_set_points(trained
 def test_train_writes_learned_points_metrics_and_the_report(trained: dict) -> None:
     import json
 
-    metrics = json.loads((trained["root"] / "run" / "metrics.json").read_text())
+    run = trained["root"] / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["learned_points"]["roc_auc"] > metrics["rules"]["roc_auc"]
-    assert (trained["root"] / "run" / "report.html").stat().st_size > 50_000
-    load_config(trained["root"] / "run" / "learned_points.yaml", RulesConfig)
+    page = (run / "report.html").read_text()
+    assert all(f"<h2>{heading}</h2>" in page for heading in SECTIONS)
+    load_config(run / "learned_points.yaml", RulesConfig)
+    # The report's global drivers are the weights the run logged (same test leads).
+    logged = pd.read_csv(run / "global_importance.csv")
+    assert _strongest_fields(page) == logged["feature"].head(10).tolist()
+
+
+def _strongest_fields(page: str) -> list[str]:
+    table = re.search(r"<h3>Strongest fields</h3><table>(.*?)</table>", page, re.S).group(1)
+    return re.findall(r'<tr><td class="text">([^<]+)</td>', table)
 
 
 @pytest.fixture(scope="module")
@@ -100,18 +121,39 @@ def report_html(trained: dict) -> Path:
     return out
 
 
-def test_report_is_self_contained_with_every_section(report_html: Path) -> None:
+def test_report_is_self_contained_with_every_section(report_html: Path, trained: dict
+                                                     ) -> None:
     page = report_html.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", page)  # no outside asset
     assert "<link" not in page and "@import" not in page and "url(" not in page
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert len(images) == 6 and all(i.startswith("data:image/png;base64,") for i in images)
-    for heading in ("Funnel: conversion by stage, rules vs model", "Gain and lift",
-                    "Calibration", "Score distributions", "Rule stage vs suggested stage",
-                    "Learned points vs hand-set points", "Leads the rules over- and under-rate",
-                    "Data and leakage warnings"):
+    assert len(images) == FIGURES and all(i.startswith("data:image/png;base64,") for i in images)
+    for heading in SECTIONS:
         assert f"<h2>{heading}</h2>" in page
     assert "Over-rated by the rules" in page and "Under-rated by the rules" in page
+    train_time = (trained["root"] / "run" / "report.html").read_text()
+    assert _strongest_fields(page) == _strongest_fields(train_time)
+
+
+def test_report_shows_conversion_per_quadrant_and_the_reasons_of_example_leads(
+        report_html: Path) -> None:
+    page = report_html.read_text()
+    quadrant = re.search(r"<h3>By quadrant</h3><table>(.*?)</table>", page, re.S).group(1)
+    rows = re.findall(r'<tr><td class="text">([^<]+)</td><td class="num">([0-9,]+)</td>',
+                      quadrant)
+    assert [name for name, _ in rows] == ["sales-ready", "nurture", "check fit",
+                                          "low priority"]
+    test_leads = int(re.search(r"<b>test leads:</b> ([0-9,]+)", page).group(1).replace(",", ""))
+    assert sum(int(n.replace(",", "")) for _, n in rows) == test_leads
+    examples = re.search(r'<section id="examples">(.*?)</section>', page, re.S).group(1)
+    leads = re.findall(r'<table class="leads">.*?</table>', examples, re.S)
+    assert len(leads) == 2
+    # Each example row holds the rules that fired and the model's reasons with points.
+    for table in leads:
+        for row in re.findall(r"<tr><td.*?</tr>", table, re.S):
+            cells = re.findall(r'<td class="text">(.*?)</td>', row, re.S)
+            assert len(cells) == 6
+            assert re.search(r": [+-][0-9.]+", cells[4] + cells[5])
 
 
 def test_report_renders_in_headless_chromium_without_console_messages(
@@ -122,7 +164,7 @@ def test_report_renders_in_headless_chromium_without_console_messages(
     assert result.returncode == 0, result.stderr[-2000:]
     console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []  # the page has no script: any console line is an error
-    assert 'data-images="6"' in result.stdout
+    assert f'data-images="{FIGURES}"' in result.stdout
     assert 'data-broken-images="0"' in result.stdout
 
 

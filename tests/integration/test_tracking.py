@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from predictive_scoring import models, tracking
+from predictive_scoring import explain, models, tracking
 from predictive_scoring.config import (
     AttributeRule,
     BaseConfig,
@@ -67,7 +67,9 @@ def fit_scorer(shape: str, frame: pd.DataFrame, converted: np.ndarray, columns: 
                                    (x[:cut], converted[:cut]), (x[cut:], converted[cut:]))
     calibrator, _ = models.choose_calibrator(pipeline.predict_proba(x[cut:])[:, 1],
                                              converted[cut:], seed=0)
-    return LeadScorer("tiny", shape, columns, spec, pipeline, calibrator, THRESHOLDS, rules)
+    scorer = LeadScorer("tiny", shape, columns, spec, pipeline, calibrator, THRESHOLDS, rules)
+    scorer.metadata[explain.METADATA_KEY] = explain.explanation_metadata(scorer, x[:cut])
+    return scorer
 
 
 def plan_leads(seed: int, n: int = 600) -> tuple[pd.DataFrame, np.ndarray]:
@@ -272,6 +274,14 @@ def test_events_bundle_scores_raw_leads_like_the_scorer(
         scorer.score(at_moment, events))
     by_run = tracking.load_scorer(f"runs:/{run_id}/{tracking.BUNDLE_PATH}")
     pd.testing.assert_frame_equal(by_run.score(leads, events), expected)
+
+    explained = bundle.predict(raw, params={"reasons": 2})
+    pd.testing.assert_frame_equal(explained, explain.score_explained(scorer, leads, events, 2))
+    assert {"quadrant", "reason_up_2", "reason_down_2"} <= set(explained.columns)
+    grades_only = bundle.predict(raw, params={"reasons": 0})
+    assert "quadrant" in grades_only and "reason_up_1" not in grades_only
+    model = tracking.LeadScoringModel(scorer)
+    assert "whole number" in message_of(ValueError, model.predict, None, raw, {"reasons": -1})
 
 
 # ------------------------------------------------------------------ the registry

@@ -45,7 +45,12 @@ def test_train_writes_metrics_json_in_the_documented_shape(store: dict) -> None:
     assert 0.6 < metrics["model"]["roc_auc"] < 1  # quality is tested in tests/unit/test_train
     plots = sorted(p.name for p in (store["root"] / "run1" / "plots").glob("*.png"))
     assert plots == ["calibration.png", "gain.png", "precision_recall.png", "roc.png",
-                     "score_distributions.png", "stage_conversion.png"]
+                     "score_distributions.png", "shap_beeswarm.png", "shap_importance.png",
+                     "stage_conversion.png"]
+    weights = pd.read_csv(store["root"] / "run1" / "global_importance.csv")
+    assert weights["mean_abs"].is_monotonic_decreasing
+    assert set(weights["group"]) == {"fit", "engagement"}
+    assert "Fit vs engagement" in store["first"]
     assert "version 1: it is the new champion" in store["first"]
 
 
@@ -101,10 +106,19 @@ def test_score_reports_bad_rows_without_losing_them(store: dict, tmp_path: Path)
     leads.to_csv(path, index=False)
     scores = tmp_path / "scores.csv"
     result = invoke("score", "--model", "models:/lead-scoring-simulated@champion", "--input",
-                    path, "--output", scores, "--chunk-rows", 7, env=store["env"])
+                    path, "--output", scores, "--chunk-rows", 7, "--reasons", 2,
+                    env=store["env"])
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(scores)
     assert len(scored) == 30 and list(scored["lead_id"]) == list(leads["lead_id"])
+    explained = ["fit_grade", "engagement", "quadrant", "reason_up_1", "reason_up_2",
+                 "reason_down_1", "reason_down_2"]
+    assert set(explained) <= set(scored.columns) and scored.columns[-1] == "error"
+    good = scored["error"].isna()
+    assert scored.loc[good, "fit_grade"].isin(list("ABCD")).all()
+    assert scored.loc[good, "reason_up_1"].notna().sum() + scored.loc[
+        good, "reason_down_1"].notna().sum() >= good.sum()
+    assert scored.loc[~good, explained].isna().all().all()
     assert scored.loc[4, "error"] == "created_at is missing or not a timestamp"
     assert scored.loc[9, "error"] == "employees is not a number"
     assert scored["probability"].notna().sum() == 28

@@ -20,10 +20,13 @@ from predictive_scoring.evaluate import (
     stage_conversion,
 )
 from predictive_scoring.plots import (
+    GROUP_COLOURS,
     NAMED_COLOURS,
     SCORER_COLOURS,
+    beeswarm_figure,
     calibration_figure,
     gain_figure,
+    importance_figure,
     pr_figure,
     roc_figure,
     save_figures,
@@ -370,3 +373,46 @@ def test_quadrant_figure_samples_at_most_the_given_leads_and_names_the_quadrants
     assert drawn == 100
     assert {t.get_text() for t in ax.texts} == {"sales-ready", "nurture", "check fit",
                                                 "low priority"}
+
+
+# ----------------------------------------------------------------------- explanations
+def _contributions(n: int = 400) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
+    rng = np.random.default_rng(3)
+    features = pd.DataFrame({"visits": rng.poisson(3, n).astype(float),
+                             "industry": rng.choice(["software", "retail"], n),
+                             "noise": rng.normal(size=n)})
+    values = np.column_stack([0.5 * (features["visits"] - 3),
+                              np.where(features["industry"] == "software", 0.2, -0.2),
+                              0.01 * features["noise"]])
+    return values, features, list(features.columns)
+
+
+def test_beeswarm_puts_the_strongest_field_on_top_and_colours_by_value() -> None:
+    values, features, fields = _contributions()
+    figure = beeswarm_figure(values, features, fields, max_features=2)
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["industry", "visits"]
+    visits = ax.collections[-1]  # the top row: its coloured points
+    assert np.allclose(np.sort(visits.get_offsets()[:, 0]), np.sort(values[:, 0]))
+    high = visits.get_array()[np.argmax(visits.get_offsets()[:, 0])]
+    assert high == pytest.approx(features["visits"].rank(pct=True).max())
+    text_row = ax.collections[0]  # industry: categories are drawn grey
+    assert len(text_row.get_offsets()) == len(features)
+    assert "do not match" in message_of(ValueError, beeswarm_figure, values[:, :2], features,
+                                        fields)
+
+
+def test_importance_bars_follow_the_table_coloured_by_group() -> None:
+    importance = pd.DataFrame({"feature": ["visits", "industry", "noise"],
+                               "group": ["engagement", "fit", "engagement"],
+                               "mean_abs": [0.9, 0.2, 0.01]})
+    groups = pd.DataFrame({"group": ["engagement", "fit"], "mean_abs": [0.9, 0.2]})
+    fields_ax, groups_ax = importance_figure(importance, groups, max_features=2).axes
+    bars = fields_ax.patches
+    assert [round(b.get_width(), 6) for b in bars] == [0.2, 0.9]  # strongest on top
+    assert to_hex(bars[1].get_facecolor()) == GROUP_COLOURS["engagement"].lower()
+    assert [t.get_text() for t in groups_ax.get_yticklabels()] == ["fit", "engagement"]
+    legend = fields_ax.get_legend()
+    assert {text.get_text(): to_hex(patch.get_facecolor()) for text, patch in
+            zip(legend.get_texts(), legend.get_patches(), strict=True)} == {
+        group: colour.lower() for group, colour in GROUP_COLOURS.items()}

@@ -1,0 +1,108 @@
+"""Every command and code block of the README runs, at a small size, in a scratch copy of
+the project (its configs), in the order a reader meets them.
+
+Shell blocks run with bash, one process group per block: a server a block starts in the
+background (``mlflow ui ... &``, ``predictive-scoring serve ... &``) is stopped when its block
+ends. YAML blocks are dataset configs and must load as one. Text blocks are file layouts,
+crontab lines and commands for other machines: they are shown, not run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from predictive_scoring.config import DatasetConfig
+from tests.conftest import REPO
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.S | re.M)
+INSTALL = re.compile(r"^python3 -m venv \.venv && \. \.venv/bin/activate && pip install [^&]+&& ")
+SMALL = [("--leads 20000", "--leads 3000"), ("--tune 30", "--tune 2"),
+         ("predictive-scoring quickstart", "predictive-scoring quickstart --leads 3000")]
+"""The README's sizes, made small for the test (same commands otherwise)."""
+BLOCK_SECONDS = 600
+
+
+def _shell_blocks() -> list[str]:
+    return [body for language, body in BLOCKS if language == "bash"]
+
+
+def _small(command: str) -> str:
+    for large, small in SMALL:
+        command = command.replace(large, small)
+    return command
+
+
+def test_the_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
+    first, second = _shell_blocks()[:2]
+    assert INSTALL.match(first) and first.strip().endswith("predictive-scoring quickstart")
+    assert second.strip().endswith("&& pytest")
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert second.strip() in ci.splitlines()
+
+
+@pytest.mark.parametrize("body", [b for lang, b in BLOCKS if lang == "yaml"])
+def test_yaml_blocks_are_valid_dataset_configs(body: str) -> None:
+    DatasetConfig.model_validate(yaml.safe_load(body))
+
+
+def test_every_shell_block_runs(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREDICTIVE_"))}
+    env |= {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            "PREDICTIVE_SCORING_DATA_DIR": str(REPO / "../shared/data"),
+            "COLUMNS": "200", "NO_COLOR": "1"}
+    blocks = _shell_blocks()
+    assert len(blocks) > 5
+    for number, body in enumerate(blocks, start=1):
+        if number == 2:
+            continue  # the test command itself (checked above against .ci/run)
+        script = _small(INSTALL.sub("", body))
+        done = _run_block(script, tmp_path, env)
+        assert done.returncode == 0, f"README shell block {number} failed:\n{script}\n" \
+                                     f"--- output ---\n{done.stdout[-4000:]}"
+
+
+def _run_block(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run one block with bash -e; whatever it started in the background is stopped.
+
+    Output goes to a file, not a pipe: a background server keeps a pipe open after the
+    block ends, a file it may keep.
+    """
+    log = cwd / "block.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd,
+                                   env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            process.wait(timeout=BLOCK_SECONDS)
+        finally:
+            _stop_group(process.pid)
+    return subprocess.CompletedProcess(process.args, process.returncode,
+                                       log.read_text(errors="replace"))
+
+
+def _stop_group(group: int, grace_seconds: float = 15) -> None:
+    """SIGTERM the block's process group, then SIGKILL what is left after the grace."""
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(group, sent)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
