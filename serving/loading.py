@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from predictive_scoring import tracking
+from predictive_scoring import explain, tracking
 from predictive_scoring.models import LeadScorer
 from predictive_scoring.online import OnlineScorer, RawLead
 
@@ -34,12 +34,16 @@ class LoadedModel:
         scorer: The scorer from the bundle.
         online: The same scorer prepared for raw leads (the fast path).
         loaded_at: When it was loaded (UTC).
+        explainable: Reasons can be computed (contributions work for this model).
+        has_fit_engagement: The bundle holds fit and engagement cut points.
     """
 
     ref: tracking.BundleRef
     scorer: LeadScorer
     online: OnlineScorer
     loaded_at: datetime
+    explainable: bool = False
+    has_fit_engagement: bool = False
 
 
 class ModelLoadError(RuntimeError):
@@ -58,9 +62,32 @@ def load_model(uri: str) -> LoadedModel:
     except Exception as exc:  # any failure of the store or the bundle keeps the old model
         raise ModelLoadError(f"could not load {tracking.redact(str(uri))}: "
                              f"{tracking.redact(_first_line(exc))}") from exc
-    model = LoadedModel(ref, scorer, OnlineScorer(scorer), datetime.now(UTC))
+    online = OnlineScorer(scorer)
+    explainable, has_fit_engagement = explanation_support(scorer, online)
+    model = LoadedModel(ref, scorer, online, datetime.now(UTC), explainable,
+                        has_fit_engagement)
     smoke_test(model)
     return model
+
+
+def explanation_support(scorer: LeadScorer, online: OnlineScorer) -> tuple[bool, bool]:
+    """Whether reasons, and fit vs engagement, can be computed for this model.
+
+    A bundle trained before explanations existed lacks their train-time metadata: it
+    still scores, and answers without reasons (logged once here, not per request).
+    """
+    scores = online.score([smoke_lead(scorer, datetime.now(UTC))])
+    try:
+        contrib = explain.contributions_from_matrix(scorer, scores.matrix)
+    except (ValueError, TypeError) as exc:
+        log.warning("this model gives no reasons: %s", exc)
+        return False, False
+    try:
+        explain.fit_engagement_arrays(scorer, contrib)
+    except ValueError as exc:
+        log.warning("this model gives no fit grade or engagement: %s", exc)
+        return True, False
+    return True, True
 
 
 def _first_line(exc: Exception) -> str:

@@ -7,13 +7,16 @@ plain dicts and written with orjson; their shape is the documented response mode
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import numpy as np
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
+from predictive_scoring import explain
 from predictive_scoring.online import LeadInputError, OnlineScores, RawLead
 from serving.loading import LoadedModel
 from serving.schemas import (
@@ -99,11 +102,47 @@ def raw_lead(lead: LeadIn, now: datetime, max_events: int) -> RawLead:
     )
 
 
+def explanations(model: LoadedModel, scores: OnlineScores, k: int) -> list[dict[str, Any]]:
+    """Per lead: fit grade, engagement, quadrant and the top ``k`` reasons each way.
+
+    Contributions come straight from the classifier's input the scoring built (LightGBM's
+    ``pred_contrib``): nothing is featurised twice, and no pandas.
+    """
+    n = len(scores.lead_ids)
+    if not model.explainable:
+        return [dict(NO_EXPLANATION) for _ in range(n)]
+    contrib = explain.contributions_from_matrix(model.scorer, scores.matrix)
+    reasons = explain.reasons(model.scorer, scores.features, contrib, k)
+    split = (explain.fit_engagement_arrays(model.scorer, contrib)
+             if model.has_fit_engagement else None)
+    return [{
+        "fit_grade": split.fit_grade[i] if split else None,
+        "engagement": split.engagement[i] if split else None,
+        "quadrant": split.quadrant[i] if split else None,
+        "reasons": [{"field": r.field, "value": _plain(r.value), "effect": r.effect,
+                     "sentence": r.sentence} for r in reasons[i]],
+    } for i in range(n)]
+
+
+NO_EXPLANATION = {"fit_grade": None, "engagement": None, "quadrant": None, "reasons": None}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: numpy scalars as Python ones, non-finite numbers as null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def lead_results(model: LoadedModel, scores: OnlineScores, leads: Sequence[LeadIn],
-                 now: datetime) -> list[dict[str, Any]]:
-    """One ``LeadScore`` dict per scored lead."""
+                 now: datetime, reasons: int | None) -> list[dict[str, Any]]:
+    """One ``LeadScore`` dict per scored lead; ``reasons`` None: no explanations."""
     fired = scores.points.fired()
     events_shape = model.scorer.shape == "events"
+    explained = (explanations(model, scores, reasons) if reasons is not None
+                 else [NO_EXPLANATION] * len(leads))
     results = []
     for i, lead in enumerate(leads):
         as_of = as_utc(lead.as_of or now) if events_shape else None
@@ -114,10 +153,7 @@ def lead_results(model: LoadedModel, scores: OnlineScores, leads: Sequence[LeadI
             "probability": float(scores.probability[i]),
             "score": int(scores.score[i]),
             "suggested_stage": scores.suggested_stage[i],
-            "fit_grade": None,
-            "engagement": None,
-            "quadrant": None,
-            "reasons": None,
+            **explained[i],
             "rules": {"points": float(scores.points.points[i]),
                       "stage": scores.points.stage[i],
                       "fired": [{"rule": rule, "points": points} for rule, points in fired[i]]},
@@ -170,7 +206,8 @@ async def score_lead(lead: LeadIn, request: Request, reasons: ReasonsFlag = True
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             [{"loc": ["body", *exc.field.split(".")], "msg": exc.reason,
                               "type": "lead_input"}]) from None
-    result = lead_results(model, scores, [lead], now)[0]
+    k = request.app.state.settings.reasons if reasons else None
+    result = lead_results(model, scores, [lead], now, k)[0]
     log_predictions(request, model, [result], now)
     return json_response(result | {"model": {"name": model.ref.name,
                                              "version": model.ref.version},
@@ -206,7 +243,8 @@ def score_batch(batch: BatchIn, request: Request, reasons: ReasonsFlag = True) -
     request.state.lead_ids = [lead.lead_id for _, lead, _ in good]
     if good:
         scored = lead_results(model, model.online.score([raw for _, _, raw in good]),
-                              [lead for _, lead, _ in good], now)
+                              [lead for _, lead, _ in good], now,
+                              settings.reasons if reasons else None)
         for (index, _, _), result in zip(good, scored, strict=True):
             results[index] = result
         log_predictions(request, model, scored, now)

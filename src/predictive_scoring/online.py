@@ -31,7 +31,7 @@ import pandas as pd
 from sklearn.preprocessing import OrdinalEncoder
 
 from predictive_scoring.features import NS_PER_DAY, SnapshotEvents, featurise
-from predictive_scoring.models import LeadScorer, score_0_100
+from predictive_scoring.models import LeadScorer, model_frame, score_0_100
 from predictive_scoring.rules import PointsResult, points_from_arrays
 from predictive_scoring.stages import stage_for_values
 
@@ -87,8 +87,11 @@ class OnlineScores:
         score: ``probability`` in percent, rounded (0-100).
         suggested_stage: Stage from the model's probability thresholds.
         points: The rules' points, stages and per-rule trail.
-        matrix: The model's input rows (for LightGBM, the booster's matrix: categorical
-            codes then numbers, in ``scorer.columns.all`` order); explanations read it.
+        matrix: The classifier's input rows (for LightGBM, the booster's matrix:
+            categorical codes then numbers, in ``scorer.columns.all`` order); explanations
+            read it (``explain.contributions_from_matrix``).
+        features: Model input by field (categoricals as sent, numbers as read), for the
+            values quoted in reasons (``explain.reasons``).
         ignored_fields: Per lead, the attributes given that the scorer does not read.
     """
 
@@ -99,6 +102,7 @@ class OnlineScores:
     suggested_stage: np.ndarray
     points: PointsResult
     matrix: np.ndarray
+    features: dict[str, np.ndarray] = field(default_factory=dict)
     ignored_fields: list[list[str]] = field(default_factory=list)
 
 
@@ -168,11 +172,15 @@ class OnlineScorer:
             self.check(lead)
         events = self._encoded_events(leads)
         numbers = self._numbers(leads)
-        matrix = self._matrix(leads, numbers, events)
+        model_input = self._matrix(leads, numbers, events)
+        features = self._feature_values(leads, model_input)
         if self.booster is not None:
+            matrix = model_input
             raw = self.booster.predict(matrix, num_threads=self.num_threads)
-        else:
-            raw = self.scorer.pipeline.predict_proba(self._frame(leads, numbers, matrix))[:, 1]
+        else:  # what pipeline.predict_proba does, keeping the classifier's input
+            frame = model_frame(pd.DataFrame(features), self.scorer.columns)
+            matrix = np.asarray(self.scorer.pipeline[:-1].transform(frame), dtype=np.float64)
+            raw = self.scorer.pipeline[-1].predict_proba(matrix)[:, 1]
         probability = self.scorer.calibrator(raw)
         return OnlineScores(
             lead_ids=[lead.lead_id for lead in leads],
@@ -183,6 +191,7 @@ class OnlineScorer:
             points=points_from_arrays(self.scorer.rules, self._rule_columns(leads, numbers),
                                       len(leads), events),
             matrix=matrix,
+            features=features,
             ignored_fields=[[name for name in lead.attributes if name not in self._reads]
                             for lead in leads],
         )
@@ -215,7 +224,7 @@ class OnlineScorer:
 
     def _matrix(self, leads: Sequence[RawLead], numbers: np.ndarray,
                 events: SnapshotEvents | None) -> np.ndarray:
-        """The model's input rows; categoricals as codes (NaN for a logistic scorer)."""
+        """Model input rows; categoricals as the booster's codes (NaN without a booster)."""
         columns = self.scorer.columns
         matrix = np.full((len(leads), len(columns.all)), np.nan, dtype=np.float64)
         if self._category_codes is not None:
@@ -230,17 +239,16 @@ class OnlineScorer:
                                                              tenure)
         return matrix
 
-    def _frame(self, leads: Sequence[RawLead], numbers: np.ndarray,
-               matrix: np.ndarray) -> pd.DataFrame:
-        """The pipeline's input for scorers without a booster (the documented slow path)."""
+    def _feature_values(self, leads: Sequence[RawLead],
+                        model_input: np.ndarray) -> dict[str, np.ndarray]:
+        """Model input by field: categoricals as sent (None when missing), numbers."""
         columns = self.scorer.columns
-        data: dict[str, Any] = {
-            column: pd.Series([_category_value(lead.attributes.get(column)) for lead in leads],
-                              dtype=object)
-            for column in columns.categorical}
-        data |= {column: matrix[:, j] for j, column in enumerate(columns.all)
-                 if column in columns.numeric}
-        return pd.DataFrame(data, columns=columns.all)
+        values = {column: _objects((_category_value(lead.attributes.get(column))
+                                    for lead in leads), len(leads))
+                  for column in columns.categorical}
+        values |= {column: model_input[:, j] for j, column in enumerate(columns.all)
+                   if column in columns.numeric}
+        return values
 
     def _rule_columns(self, leads: Sequence[RawLead],
                       numbers: np.ndarray) -> dict[str, np.ndarray]:

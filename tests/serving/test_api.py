@@ -379,3 +379,27 @@ def test_each_worker_follows_the_champion_when_asked(registry: str) -> None:
         metrics = following.get("/metrics").text
         assert f'scoring_model_info{{name="{MODEL_NAME}",version="2"}} 1.0' in metrics
         assert 'version="1"' not in metrics.split("scoring_model_info")[-1]
+
+
+def test_reasons_fit_and_engagement_match_batch_explanations(
+        client: TestClient, trained: Trained, requests_json: list[dict]) -> None:
+    from predictive_scoring.explain import reason_columns, score_explained
+
+    leads = trained.leads.head(60)
+    events = trained.dataset.events
+    events = events.loc[events["lead_id"].isin(leads["lead_id"])]
+    k = client.app.state.settings.reasons
+    expected = score_explained(trained.scorer, leads, events, k)
+    results = _batch(client, requests_json[:60])["results"]
+    assert [r["fit_grade"] for r in results] == expected["fit_grade"].tolist()
+    assert [r["engagement"] for r in results] == expected["engagement"].tolist()
+    assert [r["quadrant"] for r in results] == expected["quadrant"].tolist()
+    for result, (_, row) in zip(results, expected.iterrows(), strict=True):
+        ups = [r["sentence"] for r in result["reasons"] if r["effect"] > 0]
+        downs = [r["sentence"] for r in result["reasons"] if r["effect"] < 0]
+        want = [None if pd.isna(row[c]) else row[c] for c in reason_columns(k)]
+        assert ups + [None] * (k - len(ups)) + downs + [None] * (k - len(downs)) == want
+    assert any(result["reasons"] for result in results)
+    bare = _batch(client, requests_json[:5], reasons="false")["results"]
+    assert all(r["reasons"] is None and r["fit_grade"] is None for r in bare)
+    assert [r["probability"] for r in bare] == [r["probability"] for r in results[:5]]
