@@ -20,7 +20,7 @@ small DataFrame built from the same values (a few milliseconds per call).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -102,8 +102,30 @@ class OnlineScores:
     suggested_stage: np.ndarray
     points: PointsResult
     matrix: np.ndarray
-    features: dict[str, np.ndarray] = field(default_factory=dict)
+    features: Mapping[str, np.ndarray] = field(default_factory=dict)
     ignored_fields: list[list[str]] = field(default_factory=list)
+
+
+class FeatureValues(Mapping[str, np.ndarray]):
+    """Model input by field over the scored rows: categoricals as sent, numbers sliced
+    from the model input on access (reasons read a few of the ~200 fields)."""
+
+    def __init__(self, categorical: dict[str, np.ndarray], model_input: np.ndarray,
+                 positions: Mapping[str, int]) -> None:
+        self._categorical = categorical
+        self._model_input = model_input
+        self._positions = positions
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name in self._categorical:
+            return self._categorical[name]
+        return self._model_input[:, self._positions[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
 
 
 class OnlineScorer:
@@ -125,6 +147,7 @@ class OnlineScorer:
         behaviour = scorer.feature_spec.feature_names if scorer.feature_spec else []
         self._numeric_attributes = tuple(c for c in columns.numeric if c not in behaviour)
         position = {name: i for i, name in enumerate(columns.all)}
+        self._positions = position
         self._numeric_positions = np.array([position[c] for c in self._numeric_attributes],
                                            dtype=np.int64)
         self._behaviour_positions = np.array([position[c] for c in behaviour], dtype=np.int64)
@@ -178,7 +201,7 @@ class OnlineScorer:
             matrix = model_input
             raw = self.booster.predict(matrix, num_threads=self.num_threads)
         else:  # what pipeline.predict_proba does, keeping the classifier's input
-            frame = model_frame(pd.DataFrame(features), self.scorer.columns)
+            frame = model_frame(pd.DataFrame(dict(features)), self.scorer.columns)
             matrix = np.asarray(self.scorer.pipeline[:-1].transform(frame), dtype=np.float64)
             raw = self.scorer.pipeline[-1].predict_proba(matrix)[:, 1]
         probability = self.scorer.calibrator(raw)
@@ -240,15 +263,12 @@ class OnlineScorer:
         return matrix
 
     def _feature_values(self, leads: Sequence[RawLead],
-                        model_input: np.ndarray) -> dict[str, np.ndarray]:
+                        model_input: np.ndarray) -> FeatureValues:
         """Model input by field: categoricals as sent (None when missing), numbers."""
-        columns = self.scorer.columns
-        values = {column: _objects((_category_value(lead.attributes.get(column))
-                                    for lead in leads), len(leads))
-                  for column in columns.categorical}
-        values |= {column: model_input[:, j] for j, column in enumerate(columns.all)
-                   if column in columns.numeric}
-        return values
+        categorical = {column: _objects((_category_value(lead.attributes.get(column))
+                                         for lead in leads), len(leads))
+                       for column in self.scorer.columns.categorical}
+        return FeatureValues(categorical, model_input, self._positions)
 
     def _rule_columns(self, leads: Sequence[RawLead],
                       numbers: np.ndarray) -> dict[str, np.ndarray]:
