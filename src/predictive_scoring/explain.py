@@ -511,18 +511,27 @@ def _number(value: Any) -> str:
 
 
 # ------------------------------------------------------------------ fit vs engagement
-def fit_engagement(scorer: LeadScorer, contrib: Contributions) -> pd.DataFrame:
-    """Each lead's log-odds split into fit and engagement, its grade, level and quadrant.
+@dataclass(frozen=True)
+class FitEngagement:
+    """Fit vs engagement of a batch of leads, as arrays (the API reads them per lead).
 
-    Args:
-        scorer: A scorer trained with :func:`explanation_metadata` in its metadata.
-        contrib: The leads' contributions.
+    Attributes:
+        fit_logodds: Sum of the fit fields' contributions.
+        engagement_logodds: Sum of the engagement fields' contributions.
+        fit_grade: A-D (None when the model has no fit field).
+        engagement: hot, warm, cool, cold (None when it has no engagement field).
+        quadrant: sales-ready, nurture, check fit, low priority (None when either is).
+    """
 
-    Returns:
-        One row per lead: ``fit_logodds``, ``engagement_logodds``, ``fit_grade`` (A-D),
-        ``engagement`` (hot, warm, cool, cold) and ``quadrant`` (sales-ready, nurture,
-        check fit, low priority); grade, level and quadrant are missing when the model
-        has no field of that group.
+    fit_logodds: np.ndarray
+    engagement_logodds: np.ndarray
+    fit_grade: np.ndarray
+    engagement: np.ndarray
+    quadrant: np.ndarray
+
+
+def fit_engagement_arrays(scorer: LeadScorer, contrib: Contributions) -> FitEngagement:
+    """:func:`fit_engagement` without the DataFrame (no pandas for one API request).
 
     Raises:
         ValueError: The scorer has no train-time cut points.
@@ -539,10 +548,31 @@ def fit_engagement(scorer: LeadScorer, contrib: Contributions) -> pd.DataFrame:
     quadrant = np.array([QUADRANTS[pair] for pair in zip(good_fit, engaged, strict=True)],
                         dtype=object)
     quadrant[pd.isna(grade) | pd.isna(level)] = None
-    return pd.DataFrame({"fit_logodds": sums[FIT], "engagement_logodds": sums[ENGAGEMENT],
-                         "fit_grade": pd.array(grade, dtype="string"),
-                         "engagement": pd.array(level, dtype="string"),
-                         "quadrant": pd.array(quadrant, dtype="string")})
+    return FitEngagement(sums[FIT], sums[ENGAGEMENT], grade, level, quadrant)
+
+
+def fit_engagement(scorer: LeadScorer, contrib: Contributions) -> pd.DataFrame:
+    """Each lead's log-odds split into fit and engagement, its grade, level and quadrant.
+
+    Args:
+        scorer: A scorer trained with :func:`explanation_metadata` in its metadata.
+        contrib: The leads' contributions.
+
+    Returns:
+        One row per lead: ``fit_logodds``, ``engagement_logodds``, ``fit_grade`` (A-D),
+        ``engagement`` (hot, warm, cool, cold) and ``quadrant`` (sales-ready, nurture,
+        check fit, low priority); grade, level and quadrant are missing when the model
+        has no field of that group.
+
+    Raises:
+        ValueError: The scorer has no train-time cut points.
+    """
+    split = fit_engagement_arrays(scorer, contrib)
+    return pd.DataFrame({"fit_logodds": split.fit_logodds,
+                         "engagement_logodds": split.engagement_logodds,
+                         "fit_grade": pd.array(split.fit_grade, dtype="string"),
+                         "engagement": pd.array(split.engagement, dtype="string"),
+                         "quadrant": pd.array(split.quadrant, dtype="string")})
 
 
 def _levels(values: np.ndarray, cuts: list[float] | None,

@@ -49,7 +49,9 @@ class FeatureSpec:
     trend_recent_days: int
     trend_baseline_days: int
 
-    @property
+    # The names and key tables are cached: one API request would otherwise rebuild them
+    # (a regex per key) on every call, which cost more than the features themselves.
+    @functools.cached_property
     def key_names(self) -> tuple[str, ...]:
         """Column stems, type keys first (``__other__`` last of them), then detail keys."""
         types = (*self.event_types, OTHER_KEY)
@@ -59,12 +61,26 @@ class FeatureSpec:
     @property
     def feature_names(self) -> list[str]:
         """Names of the columns :func:`behaviour_matrix` returns, in order."""
+        return list(self._feature_names)
+
+    @functools.cached_property
+    def _feature_names(self) -> tuple[str, ...]:
         windows = [f"{w}d" for w in self.windows_days] + ["all"]
         names = ["tenure_days", "active_days", f"active_days_{max(self.windows_days)}d"]
         names += [f"events_{w}" for w in windows] + ["events_trend"]
         for key in self.key_names:
             names += [f"n_{key}_{w}" for w in windows] + [f"days_since_{key}"]
-        return names
+        return tuple(names)
+
+    @functools.cached_property
+    def _detail_tables(self) -> tuple[tuple[str, ...], np.ndarray]:
+        """The detail vocabulary and the (type code, detail code) -> pair key table."""
+        n_types = len(self.event_types)
+        detail_vocab = tuple(sorted({d for _, d in self.detail_keys}))
+        pair_table = np.full((n_types + 1, len(detail_vocab) + 1), -1, dtype=np.int64)
+        for offset, (event_type, detail) in enumerate(self.detail_keys, start=n_types + 1):
+            pair_table[self.event_types.index(event_type), detail_vocab.index(detail)] = offset
+        return detail_vocab, pair_table
 
     def encode(self, event_types: np.ndarray, details: np.ndarray) -> tuple[np.ndarray,
                                                                              np.ndarray]:
@@ -73,13 +89,10 @@ class FeatureSpec:
         Unknown event types map to ``__other__``; pairs outside the vocabulary to -1.
         """
         n_types = len(self.event_types)
-        detail_vocab = sorted({d for _, d in self.detail_keys})
+        detail_vocab, pair_table = self._detail_tables
         type_index = lookup_codes(self.event_types, event_types)
         type_code = np.where(type_index >= 0, type_index, n_types)
-        pair_table = np.full((n_types + 1, len(detail_vocab) + 1), -1, dtype=np.int64)
-        for offset, (event_type, detail) in enumerate(self.detail_keys, start=n_types + 1):
-            pair_table[self.event_types.index(event_type), detail_vocab.index(detail)] = offset
-        return type_code, pair_table[type_code, lookup_codes(tuple(detail_vocab), details)]
+        return type_code, pair_table[type_code, lookup_codes(detail_vocab, details)]
 
 
 def lookup_codes(vocabulary: tuple[str, ...],

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
@@ -152,10 +153,18 @@ class Calibrator:
     fitted: Any
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities for raw ones."""
+        """Calibrated probabilities for raw ones.
+
+        The fitted estimator's own arithmetic without its input checks (about 0.1 ms a
+        call, most of a single lead's scoring time): the same numbers as its
+        ``predict`` / ``predict_proba``.
+        """
+        raw = np.asarray(raw, dtype=np.float64).reshape(-1)
         if self.method == "isotonic":
-            return np.clip(self.fitted.predict(raw), ISOTONIC_FLOOR, 1 - ISOTONIC_FLOOR)
-        return self.fitted.predict_proba(_logit(raw)[:, None])[:, 1]
+            fitted = self.fitted
+            calibrated = fitted.f_(np.clip(raw, fitted.X_min_, fitted.X_max_))
+            return np.clip(calibrated, ISOTONIC_FLOOR, 1 - ISOTONIC_FLOOR)
+        return expit(_logit(raw) * self.fitted.coef_[0, 0] + self.fitted.intercept_[0])
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

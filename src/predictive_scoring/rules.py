@@ -422,24 +422,39 @@ def score_points(rules: RulesConfig, leads: pd.DataFrame,
     """
     check_rule_fields(rules, leads.columns, rules.name)
     columns = {rule.field: leads[rule.field] for rule in rules.attribute_rules}
-    event_points = (_event_points(rules.event_rules, leads, events) if events is not None
-                    else np.zeros((len(leads), len(rules.event_rules))))
+    encoded = events
+    if isinstance(events, pd.DataFrame):
+        encoded = snapshot_events(leads, events) if rules.event_rules else None
+    return points_from_arrays(rules, columns, len(leads), encoded)
+
+
+def points_from_arrays(rules: RulesConfig, columns: Mapping[str, np.ndarray | pd.Series],
+                       n_rows: int, events: SnapshotEvents | None) -> PointsResult:
+    """Score rows from arrays: the path one lead of an API request takes (no pandas).
+
+    Args:
+        rules: The points system.
+        columns: Field -> one value per row, for every field the attribute rules read.
+        n_rows: Number of scored rows.
+        events: The rows (as snapshots) and their events, encoded; None when there are
+            no events (table shape): event rules then give 0.
+
+    Returns:
+        Points, stage and per-rule trail, one row per scored row.
+    """
+    if events is None or not rules.event_rules:
+        event_points = np.zeros((n_rows, len(rules.event_rules)))
+    else:
+        event_points = event_rule_points(rules.event_rules, events.pit, n_rows,
+                                         events.event_types, events.event_details)
     return _result(rules, event_points,
-                   attribute_rule_points(rules.attribute_rules, columns, len(leads)))
+                   attribute_rule_points(rules.attribute_rules, columns, n_rows))
 
 
 def _result(rules: RulesConfig, event_points: np.ndarray,
             attribute_points: np.ndarray) -> PointsResult:
     names = [rule.name for rule in [*rules.event_rules, *rules.attribute_rules]]
     return PointsResult.from_trail(np.hstack([event_points, attribute_points]), names, rules)
-
-
-def _event_points(rules: Sequence[EventRule], leads: pd.DataFrame,
-                  events: pd.DataFrame | SnapshotEvents) -> np.ndarray:
-    if not rules:
-        return np.zeros((len(leads), 0))
-    data = events if isinstance(events, SnapshotEvents) else snapshot_events(leads, events)
-    return event_rule_points(rules, data.pit, len(leads), data.event_types, data.event_details)
 
 
 # ------------------------------------------------------------------ scikit-learn

@@ -30,7 +30,10 @@ class Stage(StrEnum):
     @property
     def rank(self) -> int:
         """Position in the funnel (``lost`` ranks after customer but is not 'further')."""
-        return list(Stage).index(self)
+        return _RANKS[self]
+
+
+_RANKS = {stage: position for position, stage in enumerate(Stage)}
 
 
 FUNNEL: tuple[Stage, ...] = tuple(s for s in Stage if s is not Stage.LOST)

@@ -24,6 +24,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -60,6 +61,8 @@ EVENTS_COLUMN = "events"
 DISTRIBUTION = "predictive-scoring"
 # Not declared by the project, but a bundle unpickles with the cloudpickle that pickled it.
 SERIALISATION_REQUIREMENTS = ("cloudpickle",)
+IDENTITY_FILE = "registered_model.json"
+"""Written by :func:`export_bundle`: the registered name, version and alias exported."""
 
 
 # ------------------------------------------------------------------ the store
@@ -666,8 +669,70 @@ def export_bundle(name: str, alias: str, out_dir: str | Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(staging))
+        (staging / IDENTITY_FILE).write_text(json.dumps(
+            {"name": name, "version": version, "alias": alias}), encoding="utf-8")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+@dataclass(frozen=True)
+class BundleRef:
+    """Which bundle a model URI names, pinned so that loading it twice gives the same one.
+
+    Attributes:
+        uri: What to load: a registry alias resolved to its version
+            (``models:/NAME/VERSION``), else the URI as given.
+        name: Registered model name (a folder's exported name, else the folder's name).
+        version: Registered version (a folder's exported version, else its bundle id).
+        alias: The alias asked for (or exported), if any.
+    """
+
+    uri: str
+    name: str
+    version: str
+    alias: str | None = None
+
+
+_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
+def resolve_bundle(uri: str | Path) -> BundleRef:
+    """Pin a model URI: an alias becomes the version it points at now.
+
+    Args:
+        uri: ``models:/NAME@alias``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/model``
+            or a local bundle folder.
+
+    Raises:
+        ValueError: The alias is not set, or the folder holds no bundle.
+    """
+    text = str(uri)
+    match = _REGISTRY_URI.match(text)
+    if match and match["alias"]:
+        version = alias_version(match["name"], match["alias"])
+        if version is None:
+            raise ValueError(f"'{match['name']}' has no alias '{match['alias']}'; set "
+                             f"aliases: {aliases(match['name']) or 'none'}")
+        return BundleRef(f"models:/{match['name']}/{version}", match["name"], version,
+                         match["alias"])
+    if match:
+        return BundleRef(text, match["name"], match["version"])
+    if text.startswith("runs:/"):
+        return BundleRef(text, text, text.split("/")[1])
+    return _folder_ref(Path(text))
+
+
+def _folder_ref(folder: Path) -> BundleRef:
+    if not (folder / "MLmodel").is_file():
+        raise ValueError(f"{folder} is not a model bundle folder (no MLmodel file); export "
+                         "one with `predictive-scoring export` or give a models:/ URI")
+    identity_file = folder / IDENTITY_FILE
+    if identity_file.is_file():
+        identity = json.loads(identity_file.read_text(encoding="utf-8"))
+        return BundleRef(str(folder), identity["name"], str(identity["version"]),
+                         identity.get("alias"))
+    bundle = mlflow.models.Model.load(str(folder))
+    return BundleRef(str(folder), folder.name, bundle.model_uuid or "unknown")

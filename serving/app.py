@@ -1,0 +1,165 @@
+"""The FastAPI app factory: ``uvicorn --factory serving.app:create_app`` or
+``predictive-scoring serve``.
+
+The lifespan loads the model on a background thread onto ``app.state.slot`` (``/health``
+answers at once, ``/ready`` once the model is in), points MLflow at the project's store
+and opens the prediction log when it is on. Errors answer with ``{"detail", "request_id"}``
+and never carry a stack trace or internals; the trace goes to the service's log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from predictive_scoring import tracking
+from predictive_scoring.config import BaseConfig, load_config
+from serving.loading import LoadedModel, ModelLoadError, ModelSlot
+from serving.observability import Metrics, RequestMiddleware, configure_logging
+from serving.prediction_log import PredictionLog
+from serving.routes import health, model, scores
+from serving.security import KeyChecker
+from serving.settings import ENV_PREFIX, Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Lead scores for CRM integrations: the learned model's calibrated
+probability, 0-100 score and suggested stage, next to the hand-set rules' points and
+stage, with the reasons. Send an API key as `X-API-Key` or `Authorization: Bearer`."""
+
+
+class SettingsError(RuntimeError):
+    """The environment does not configure a usable service (message names the variables)."""
+
+
+def read_settings() -> Settings:
+    """Settings from the environment, with a message naming the variables at fault.
+
+    Raises:
+        SettingsError: A variable is missing or invalid.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors(include_url=False))
+        raise SettingsError(f"the scoring service is not configured: {problems}") from None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The scoring service.
+
+    Args:
+        settings: Defaults to the environment (``PREDICTIVE_SCORING_*``).
+
+    Returns:
+        The app; the model loads when it starts (its lifespan).
+    """
+    settings = settings or read_settings()
+    metrics = Metrics()
+    app = FastAPI(title="predictive-scoring", version="1", description=DESCRIPTION,
+                  lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.keys = KeyChecker(settings.api_keys, settings.admin_keys)
+    app.state.slot = ModelSlot()
+    app.state.prediction_log = None
+    app.include_router(scores.router)
+    app.include_router(model.router)
+    app.include_router(health.router)
+    app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(RequestMiddleware, metrics=metrics,
+                       max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    configure_logging(settings.log_level)
+    tracking.use_tracking(load_config(settings.base_config, BaseConfig))
+    if settings.prediction_log:
+        app.state.prediction_log = PredictionLog(settings.prediction_log_url,
+                                                 _count_log_rows(app.state.metrics))
+    stop = threading.Event()
+    threading.Thread(target=_load_and_follow, args=(app, stop), name="model-load",
+                     daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if app.state.prediction_log is not None:
+            app.state.prediction_log.close()
+
+
+def _count_log_rows(metrics: Metrics) -> Callable[[str, int], None]:
+    def count(outcome: str, rows: int) -> None:
+        metrics.prediction_log.labels(outcome).inc(rows)
+
+    return count
+
+
+def _load_and_follow(app: FastAPI, stop: threading.Event) -> None:
+    """Load the model, then (if configured) follow the URI to new versions."""
+    settings: Settings = app.state.settings
+    slot: ModelSlot = app.state.slot
+    try:
+        _, current = slot.load(settings.model_uri)
+    except ModelLoadError as exc:
+        log.error("the model did not load; /ready answers 503 until a reload succeeds: %s",
+                  exc)
+    else:
+        _swapped_in(app, current)
+    if settings.reload_check_seconds > 0:
+        slot.follow(settings.model_uri, settings.reload_check_seconds, stop,
+                    lambda model: _swapped_in(app, model))
+
+
+def _swapped_in(app: FastAPI, model: LoadedModel) -> None:
+    app.state.metrics.serving(model.ref.name, model.ref.version)
+    log.info("model loaded", extra={"fields": {"name": model.ref.name,
+                                               "version": model.ref.version,
+                                               "fast_path": model.online.fast}})
+
+
+def _metrics(request: Request) -> Response:
+    body, content_type = request.app.state.metrics.exposition()
+    return Response(body, media_type=content_type)
+
+
+def _request_id(request: Request) -> str | None:
+    return request.scope.get("state", {}).get("request_id")
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    detail = [{"loc": list(error.get("loc", ())), "msg": error.get("msg", "invalid"),
+               "type": error.get("type", "invalid")} for error in exc.errors()]
+    return JSONResponse({"detail": detail, "request_id": _request_id(request)},
+                        status_code=422)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail, "request_id": _request_id(request)},
+                        status_code=exc.status_code, headers=exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error", exc_info=exc,
+              extra={"fields": {"request_id": _request_id(request)}})
+    # Answered by the outermost middleware, outside RequestMiddleware: add the id here.
+    request_id = _request_id(request)
+    return JSONResponse({"detail": "internal error; the service log has the details under "
+                         "this request id", "request_id": request_id},
+                        status_code=500, headers={"X-Request-ID": request_id or ""})

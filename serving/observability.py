@@ -1,0 +1,231 @@
+"""Request ids, the body-size limit, one structured log line per request, and Prometheus.
+
+:class:`RequestMiddleware` is plain ASGI (no per-request task or body copy, unlike
+Starlette's ``BaseHTTPMiddleware``): it gives each request an id (the caller's
+``X-Request-ID`` when it is a short token, else a new one) and returns it as a header,
+refuses bodies over the limit with 413, then logs one JSON line and updates the metrics.
+The log line holds method, route, status, duration, the model version and the lead ids
+scored: no other lead data, no headers, never a key.
+
+Metrics (``/metrics``): requests by route and status, a latency histogram per route, the
+distribution of scores given, leads scored or refused, reloads, and the model in service.
+Under several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` to an empty folder and
+``/metrics`` adds up every worker's values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+from starlette.exceptions import HTTPException
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+REQUEST_ID_HEADER = b"x-request-id"
+_CLIENT_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25,
+                   0.5, 1.0, 2.5, 5.0)
+SCORE_BUCKETS = tuple(range(10, 101, 10))
+ACCESS_LOGGER = "serving.access"
+LOGGED_LEAD_IDS = 50
+"""A batch logs at most this many lead ids (and their count)."""
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("scoring_http_requests", "HTTP requests",
+                                ["method", "route", "status"], registry=r)
+        self.latency = Histogram("scoring_http_request_duration_seconds",
+                                 "Time to answer a request", ["route"],
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.scores = Histogram("scoring_lead_score", "Scores given (0-100)",
+                                ["model_version"], buckets=SCORE_BUCKETS, registry=r)
+        self.leads = Counter("scoring_leads", "Leads scored or refused", ["outcome"],
+                             registry=r)
+        self.reloads = Counter("scoring_model_reloads", "Model reloads", ["outcome"],
+                               registry=r)
+        self.model_info = Gauge("scoring_model_info", "The model in service (value 1)",
+                                ["name", "version"], registry=r, multiprocess_mode="liveall")
+        self.prediction_log = Counter("scoring_prediction_log_rows",
+                                      "Rows written to (or dropped by) the prediction log",
+                                      ["outcome"], registry=r)
+
+    def serving(self, name: str, version: str) -> None:
+        """Mark which model is in service (the previous one's series is removed)."""
+        self.model_info.clear()
+        self.model_info.labels(name, version).set(1)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text format body and its content type (all workers' under multiprocess)."""
+        if os.environ.get(MULTIPROCESS_ENV):
+            registry = CollectorRegistry()
+            prometheus_multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class JsonLines(logging.Formatter):
+    """Each record as one JSON object; ``record.fields`` adds structured fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                    timespec="milliseconds"),
+                "level": record.levelname, "logger": record.name,
+                "message": record.getMessage()}
+        line |= getattr(record, "fields", {})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure_logging(level: str) -> None:
+    """JSON lines on stderr for the service's loggers (uvicorn's own stay as they are)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines())
+    for name in ("serving", "predictive_scoring"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit (answered with 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _too_large_detail(None, limit))
+
+
+def _too_large_detail(size: int | None, limit: int) -> str:
+    shown = f"{size:,} bytes" if size is not None else "over the limit"
+    return (f"request body is {shown}; the limit is {limit:,} bytes "
+            "(PREDICTIVE_SCORING_MAX_BODY_BYTES): send fewer leads per request")
+
+
+class RequestMiddleware:
+    """Request id, body limit, access log line and metrics for every HTTP request.
+
+    Args:
+        app: The inner ASGI app.
+        metrics: Where to count.
+        max_body_bytes: Larger bodies are refused with 413 before they are read whole.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.log = logging.getLogger(ACCESS_LOGGER)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        response = {"status": 500, "started": False}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"], response["started"] = message["status"], True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"],
+                                      (REQUEST_ID_HEADER, request_id.encode())]
+            await send(message)
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > self.max_body_bytes:
+                await self._too_large(send_with_id, request_id, declared)
+            else:
+                await self.app(scope, self._limited(receive), send_with_id)
+        except BodyTooLarge:
+            if response["started"]:
+                raise
+            await self._too_large(send_with_id, request_id, None)
+        finally:
+            self._record(scope, state, response["status"], time.perf_counter() - started)
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def receive_limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
+            return message
+
+        return receive_limited
+
+    async def _too_large(self, send: Send, request_id: str, declared: int | None) -> None:
+        body = json.dumps({"detail": _too_large_detail(declared, self.max_body_bytes),
+                           "request_id": request_id}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _record(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+        self.metrics.latency.labels(template).observe(seconds)
+        fields = {"request_id": state.get("request_id"), "method": scope["method"],
+                  "route": template, "status": status,
+                  "duration_ms": round(seconds * 1000, 3)}
+        if "model_version" in state:
+            fields["model_version"] = state["model_version"]
+        if "lead_ids" in state:
+            lead_ids = state["lead_ids"]
+            fields["leads"] = len(lead_ids)
+            fields["lead_ids"] = lead_ids[:LOGGED_LEAD_IDS]
+        self.log.info("request", extra={"fields": fields})
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER and _CLIENT_REQUEST_ID.match(value):
+            return value.decode()
+    return uuid.uuid4().hex
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,31 @@
+"""Liveness and readiness (no key needed: load balancers and orchestrators call them)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from serving.loading import ModelSlot
+from serving.schemas import ModelRef, StatusOut
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=StatusOut)
+def health() -> StatusOut:
+    """The process is alive and answering."""
+    return StatusOut(status="ok")
+
+
+@router.get("/ready", response_model=StatusOut,
+            responses={503: {"model": StatusOut, "description": "No model loaded (yet)"}})
+def ready(request: Request) -> StatusOut | JSONResponse:
+    """A model is loaded and the service can score (503 while loading or after a failed
+    first load, with the reason)."""
+    slot: ModelSlot = request.app.state.slot
+    model = slot.current
+    if model is not None:
+        return StatusOut(status="ready", model=ModelRef(name=model.ref.name,
+                                                        version=model.ref.version))
+    status = StatusOut(status="failed" if slot.error else "loading", reason=slot.error)
+    return JSONResponse(status.model_dump(), status_code=503)

@@ -1,0 +1,180 @@
+"""A small real model in a real registry, and API clients for it.
+
+Two LightGBM scorers are trained on 4,000 simulated leads each (different seeds) and
+logged as versions 1 and 2 of one registered model in a SQLite MLflow store; ``champion``
+points at version 1. The leads sent to the API are held-out simulated leads with their
+events, written the way a CRM sends them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from predictive_scoring import tracking
+from predictive_scoring.config import (
+    BaseConfig,
+    DatasetConfig,
+    ModelConfig,
+    RulesConfig,
+    load_config,
+)
+from predictive_scoring.data import EventsDataset, load_events_dataset
+from predictive_scoring.models import LeadScorer
+from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.train import TrainingRun, bundle_example, run_training
+from serving.app import create_app
+from serving.settings import Settings
+from tests.conftest import REPO
+
+MODEL_NAME = "lead-scoring-servingtest"
+API_KEY = "test-api-key-0123456789"
+ADMIN_KEY = "test-admin-key-0123456789"
+N_LEADS = 4000
+READY_SECONDS = 60
+FAST_FIT = {"n_jobs": 1, "learning_rate": 0.1}
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A training run, its dataset and the leads held out for the API."""
+
+    run: TrainingRun
+    dataset: EventsDataset
+    leads: pd.DataFrame
+    """Test leads: lead_id, created_at, as_of and attributes."""
+
+    @property
+    def scorer(self) -> LeadScorer:
+        return self.run.trained.scorer
+
+
+def _train(root: Path, seed: int) -> Trained:
+    config = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
+    snapshots = config.snapshots
+    write_funnel(simulate_funnel(N_LEADS, seed, snapshots.days_after_creation,
+                                 snapshots.horizon_days), root, "parquet")
+    files = config.files.model_copy(update={k: f"{k}.parquet" for k in
+                                            ("leads", "events", "stage_changes", "truth")})
+    config = config.model_copy(update={"root": str(root), "files": files})
+    dataset = load_events_dataset(config, Path("."))
+    model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
+    # One thread and a faster learning rate: a shared 2-core machine stalls 2-thread fits.
+    model = model.model_copy(update={"params": model.params | FAST_FIT})
+    run = run_training(dataset, config, model,
+                       load_config(REPO / config.rules, RulesConfig),
+                       load_config(REPO / "configs/base.yaml", BaseConfig), strict=False)
+    test = run.examples.frame.iloc[run.trained.rows["test"]]
+    columns = ["lead_id", "created_at", "as_of", *config.attributes.categorical,
+               *config.attributes.numeric]
+    return Trained(run, dataset, test[columns].reset_index(drop=True))
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """The champion's training run (seed 3)."""
+    return _train(tmp_path_factory.mktemp("train_v1"), 3)
+
+
+@pytest.fixture(scope="session")
+def challenger(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """Another model of the same dataset (seed 4): version 2."""
+    return _train(tmp_path_factory.mktemp("train_v2"), 4)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory, trained: Trained,
+             challenger: Trained) -> Iterator[str]:
+    """A SQLite MLflow store with versions 1 and 2; champion -> 1. Yields its URI."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder}/mlflow.db"
+    saved = {k: os.environ.get(k) for k in (tracking.TRACKING_URI_ENV,
+                                            "MLFLOW_DISABLE_TELEMETRY")}
+    os.environ[tracking.TRACKING_URI_ENV] = uri
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    tracking.use_tracking(load_config(REPO / "configs/base.yaml", BaseConfig))
+    for version in (trained, challenger):
+        with tracking.start_run("serving-tests", "train",
+                                artifact_location=(folder / "artifacts").as_uri()):
+            tracking.log_bundle(version.scorer,
+                                bundle_example(version.run, version.dataset.events, 3),
+                                MODEL_NAME)
+    tracking.set_alias(MODEL_NAME, tracking.CHAMPION, "1")
+    try:
+        yield uri
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def lead_request(lead: pd.Series, events: pd.DataFrame) -> dict[str, Any]:
+    """A lead as a CRM sends it: ISO times with offsets, attributes, its events."""
+    own = events.loc[events["lead_id"] == lead["lead_id"]]
+    attributes = {name: (None if pd.isna(value) else value)
+                  for name, value in lead.drop(["lead_id", "created_at", "as_of"]).items()}
+    return {
+        "lead_id": lead["lead_id"],
+        "created_at": lead["created_at"].tz_convert("America/New_York").isoformat(),
+        "as_of": lead["as_of"].isoformat(),
+        "attributes": attributes,
+        "events": [{"timestamp": t.isoformat(), "event_type": kind,
+                    "detail": None if pd.isna(detail) else detail}
+                   for t, kind, detail in zip(own["timestamp"], own["event_type"],
+                                              own["detail"], strict=True)],
+    }
+
+
+@pytest.fixture(scope="session")
+def requests_json(trained: Trained) -> list[dict[str, Any]]:
+    """The first 200 held-out leads as API requests (events after as_of included)."""
+    leads = trained.leads.head(200)
+    events = trained.dataset.events
+    events = events.loc[events["lead_id"].isin(leads["lead_id"])]
+    return [lead_request(row, events) for _, row in leads.iterrows()]
+
+
+def settings_for(registry: str, **overrides: Any) -> Settings:
+    """Service settings for the test registry's champion."""
+    values = {"model_uri": f"models:/{MODEL_NAME}@champion", "api_keys": (API_KEY,),
+              "admin_keys": (ADMIN_KEY,), "base_config": REPO / "configs/base.yaml"}
+    return Settings(**(values | overrides))
+
+
+def wait_ready(client: TestClient) -> None:
+    """Until /ready says the model is in (fails after READY_SECONDS)."""
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        answer = client.get("/ready")
+        if answer.status_code == 200:
+            return
+        if answer.json()["status"] == "failed":
+            pytest.fail(f"the model did not load: {answer.json()['reason']}")
+        time.sleep(0.05)
+    pytest.fail(f"no model after {READY_SECONDS} s")
+
+
+@pytest.fixture(scope="module")
+def client(registry: str) -> Iterator[TestClient]:
+    """A TestClient of the service with the champion loaded."""
+    with TestClient(create_app(settings_for(registry))) as test_client:
+        wait_ready(test_client)
+        yield test_client
+
+
+AUTH = {"X-API-Key": API_KEY}
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

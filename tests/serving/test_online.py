@@ -1,0 +1,176 @@
+"""online.OnlineScorer: the pandas-free path gives what LeadScorer.score gives, for every
+model kind and both data shapes, and refuses unreadable leads naming the field."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predictive_scoring import models
+from predictive_scoring.config import AttributeRule, ModelConfig, RulesConfig
+from predictive_scoring.features import to_ns
+from predictive_scoring.models import FeatureColumns, LeadScorer, fit_calibrator
+from predictive_scoring.online import LeadInputError, OnlineScorer, RawLead
+from predictive_scoring.stages import Stage
+from tests.serving.conftest import Trained
+
+LOGREG = ModelConfig(kind="logreg", params={"max_iter": 300})
+TABLE_LGBM = ModelConfig(kind="lightgbm", params={"n_estimators": 40, "num_leaves": 7,
+                                                  "min_child_samples": 10, "n_jobs": 1,
+                                                  "verbose": -1})
+PLAN_RULES = RulesConfig(
+    name="plan_points", stage_thresholds={Stage.LEAD: 0, Stage.MQL: 10},
+    attribute_rules=[AttributeRule(name="pro_plan", field="plan", op="eq", value="pro",
+                                   points=10),
+                     AttributeRule(name="big_team", field="seats", op="gte", value=20,
+                                   points=5)])
+
+
+def raw_leads(leads: pd.DataFrame, events: pd.DataFrame, attributes: list[str]
+              ) -> list[RawLead]:
+    """The frames' leads as the API hands them over."""
+    raws = []
+    for lead in leads.itertuples(index=False):
+        own = events.loc[events["lead_id"] == lead.lead_id]
+        raws.append(RawLead(
+            lead.lead_id, {a: (None if pd.isna(getattr(lead, a)) else getattr(lead, a))
+                           for a in attributes},
+            int(to_ns(pd.Series([lead.created_at]))[0]), int(to_ns(pd.Series([lead.as_of]))[0]),
+            to_ns(own["timestamp"]).tolist(), own["event_type"].tolist(),
+            [None if pd.isna(d) else d for d in own["detail"]]))
+    return raws
+
+
+@pytest.fixture(scope="module")
+def sample(trained: Trained) -> tuple[pd.DataFrame, pd.DataFrame, list[RawLead]]:
+    leads = trained.leads.head(150)
+    events = trained.dataset.events
+    events = events.loc[events["lead_id"].isin(leads["lead_id"])]
+    attributes = [c for c in leads.columns if c not in ("lead_id", "created_at", "as_of")]
+    return leads, events, raw_leads(leads, events, attributes)
+
+
+def _assert_same(online: OnlineScorer, scorer: LeadScorer, leads: pd.DataFrame,
+                 events: pd.DataFrame | None, raws: list[RawLead]) -> None:
+    expected = scorer.score(leads, events)
+    got = online.score(raws)
+    np.testing.assert_array_equal(got.probability, expected["probability"].to_numpy())
+    np.testing.assert_array_equal(got.score, expected["score"].to_numpy())
+    assert got.suggested_stage.tolist() == expected["suggested_stage"].tolist()
+    np.testing.assert_array_equal(got.points.points, expected["rule_points"].to_numpy())
+    assert got.points.stage.tolist() == expected["rule_stage"].tolist()
+
+
+def test_lightgbm_fast_path_equals_the_dataframe_path(trained: Trained, sample: tuple) -> None:
+    leads, events, raws = sample
+    online = OnlineScorer(trained.scorer)
+    assert online.fast
+    _assert_same(online, trained.scorer, leads, events, raws)
+    one = online.score(raws[7:8])
+    assert one.probability[0] == online.score(raws).probability[7]
+
+
+def test_logistic_regression_goes_through_its_pipeline_with_the_same_result(
+        trained: Trained, sample: tuple) -> None:
+    examples, rows = trained.run.examples, trained.run.trained.rows
+    x = models.model_frame(examples.frame, examples.columns)
+    pipeline = models.fit_pipeline(models.build_pipeline(LOGREG, examples.columns), LOGREG,
+                                   (x.iloc[rows["train"]], examples.label[rows["train"]]),
+                                   (x.iloc[rows["valid"]], examples.label[rows["valid"]]))
+    scorer = dataclasses.replace(trained.scorer, pipeline=pipeline)
+    online = OnlineScorer(scorer)
+    assert not online.fast
+    leads, events, raws = sample
+    _assert_same(online, scorer, leads, events, raws)
+
+
+def test_table_shape_without_events(sample: tuple) -> None:
+    rng = np.random.default_rng(1)
+    n = 400
+    leads = pd.DataFrame({"lead_id": [f"T{i}" for i in range(n)],
+                          "plan": rng.choice(["free", "pro", "team", None], n),
+                          "seats": rng.integers(1, 50, n).astype(float)})
+    leads.loc[::7, "seats"] = np.nan
+    converted = (rng.random(n) < np.where(leads["plan"] == "pro", 0.6, 0.2)).astype(int)
+    columns = FeatureColumns(("plan",), ("seats",), {"plan": "fit", "seats": "fit"})
+    x = models.model_frame(leads, columns)
+    pipeline = models.fit_pipeline(models.build_pipeline(TABLE_LGBM, columns), TABLE_LGBM,
+                                   (x[:300], converted[:300]), (x[300:], converted[300:]))
+    calibrator = fit_calibrator("isotonic", pipeline.predict_proba(x[300:])[:, 1],
+                                converted[300:])
+    scorer = LeadScorer("plans", "table", columns, None, pipeline, calibrator,
+                        {Stage.LEAD: 0.0, Stage.MQL: 0.4}, PLAN_RULES)
+    raws = [RawLead(row.lead_id, {"plan": row.plan, "seats": row.seats, "crm_owner": "x"})
+            for row in leads.itertuples()]
+    online = OnlineScorer(scorer)
+    _assert_same(online, scorer, leads, None, raws)
+    assert online.score(raws[:1]).ignored_fields == [["crm_owner"]]
+    as_text = [dataclasses.replace(r, attributes={"plan": r.attributes["plan"],
+                                                  "seats": _text(r.attributes["seats"])})
+               for r in raws[:50]]
+    np.testing.assert_array_equal(online.score(as_text).probability,
+                                  online.score(raws[:50]).probability)
+
+
+def _text(number: float) -> str:
+    return "" if np.isnan(number) else str(number)
+
+
+@pytest.mark.parametrize(("attributes", "field", "reason"), [
+    ({"employees": "lots"}, "employees", "is not a number: 'lots'"),
+    ({"employees": True}, "employees", "is not a number: True"),
+    ({"employees": "nan"}, "employees", "is not a number: 'nan'"),
+    ({"industry": ["software"]}, "industry", "must be a single value, not a list"),
+])
+def test_unreadable_attributes_name_the_field(trained: Trained, sample: tuple,
+                                              attributes: dict, field: str,
+                                              reason: str) -> None:
+    lead = sample[2][0]
+    online = OnlineScorer(trained.scorer)
+    with pytest.raises(LeadInputError) as caught:
+        online.score([dataclasses.replace(lead, attributes=lead.attributes | attributes)])
+    assert (caught.value.field, caught.value.reason) == (field, reason)
+
+
+def test_numbers_sent_as_text_and_blank_values_are_read(trained: Trained,
+                                                        sample: tuple) -> None:
+    lead = sample[2][0]
+    online = OnlineScorer(trained.scorer)
+    employees = lead.attributes["employees"]
+    as_text = dataclasses.replace(lead, attributes=lead.attributes | {
+        "employees": f" {employees} "})
+    blank = dataclasses.replace(lead, attributes=lead.attributes | {"employees": "",
+                                                                     "industry": "  "})
+    missing = dataclasses.replace(lead, attributes={
+        k: v for k, v in lead.attributes.items() if k not in ("employees", "industry")})
+    probability = online.score([lead, as_text, blank, missing]).probability
+    assert probability[0] == probability[1]
+    assert probability[2] == probability[3]
+
+
+def test_event_models_need_both_times_in_order(trained: Trained, sample: tuple) -> None:
+    lead = sample[2][0]
+    online = OnlineScorer(trained.scorer)
+    for name in ("created_at", "as_of"):
+        with pytest.raises(LeadInputError, match="is required") as caught:
+            online.check(dataclasses.replace(lead, **{name: None}))
+        assert caught.value.field == name
+    with pytest.raises(LeadInputError, match="is after as_of"):
+        online.check(dataclasses.replace(lead, created_at=lead.as_of + 1))
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+def test_the_calibrator_gives_exactly_what_sklearn_gives(method: str) -> None:
+    rng = np.random.default_rng(3)
+    raw = rng.random(2000)
+    calibrator = fit_calibrator(method, raw, (rng.random(2000) < raw).astype(int))
+    probe = np.concatenate([rng.random(500), [0.0, 1.0, 1e-9, 1 - 1e-9]])
+    if method == "isotonic":
+        expected = np.clip(calibrator.fitted.predict(probe), models.ISOTONIC_FLOOR,
+                           1 - models.ISOTONIC_FLOOR)
+    else:
+        expected = calibrator.fitted.predict_proba(models._logit(probe)[:, None])[:, 1]
+    np.testing.assert_array_equal(calibrator(probe), expected)

@@ -1,0 +1,223 @@
+"""The real server process on 127.0.0.1: started by the test, called over HTTP, stopped.
+
+Covers the ``serve`` command, the prediction log written by a running server, a reload
+under load (no request fails while the model is swapped) and several worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from predictive_scoring import tracking
+from tests.conftest import REPO
+from tests.serving.conftest import ADMIN, ADMIN_KEY, API_KEY, AUTH, MODEL_NAME, Trained
+
+START_SECONDS = 90
+LOAD_SECONDS = 20
+"""The reload-under-load test sends requests for at most this long."""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _environment(registry: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTIVE_SCORING_")}
+    return env | {"MLFLOW_TRACKING_URI": registry, "MLFLOW_DISABLE_TELEMETRY": "true",
+                  "PREDICTIVE_SCORING_API_KEYS": API_KEY,
+                  "PREDICTIVE_SCORING_ADMIN_KEYS": ADMIN_KEY,
+                  "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])} | extra
+
+
+class Server:
+    """A server process in its own process group, logging to a file."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path,
+                 port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"server not ready after {START_SECONDS} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        """SIGTERM (graceful: the prediction log is flushed), SIGKILL if it lingers."""
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Any]:
+    """Start servers for one test; every one is stopped at the end."""
+    servers: list[Server] = []
+
+    def run(command: list[str], env: dict[str, str], port: int) -> Server:
+        server = Server(command, env, tmp_path / f"server{len(servers)}.log", port)
+        servers.append(server)
+        server.wait_ready()
+        return server
+
+    yield run
+    for server in servers:
+        server.stop()
+
+
+def test_serve_command_scores_over_http_and_logs_predictions(
+        start: Any, registry: str, trained: Trained, requests_json: list[dict],
+        tmp_path: Path) -> None:
+    port = _free_port()
+    database = tmp_path / "predictions.db"
+    server = start([sys.executable, "-m", "predictive_scoring.cli", "serve",
+                    "--model", f"models:/{MODEL_NAME}@champion", "--port", str(port),
+                    "--prediction-log", f"sqlite:///{database}"], _environment(registry), port)
+    leads = requests_json[:30]
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        batch = client.post("/v1/score/batch", json={"leads": leads}).json()
+        single = client.post("/v1/score", json=leads[0]).json()
+        docs = client.get("/openapi.json").json()
+    assert batch["scored"] == 30 and batch["model"]["version"] == "1"
+    assert single["probability"] == batch["results"][0]["probability"]
+    assert "/v1/score/batch" in docs["paths"]
+    server.stop()  # uvicorn re-raises the SIGTERM it handled once shut down cleanly
+    assert server.process.returncode in (0, -signal.SIGTERM), server.log()
+    assert "Application shutdown complete" in server.log()
+
+    with sa.create_engine(f"sqlite:///{database}").connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT lead_id, probability, score, rule_points, model_name, model_version, "
+            "request_id FROM lead_predictions ORDER BY id")).all()
+    assert len(rows) == 31
+    assert [row.lead_id for row in rows[:30]] == [lead["lead_id"] for lead in leads]
+    np.testing.assert_array_equal([row.probability for row in rows[:30]],
+                                  [r["probability"] for r in batch["results"]])
+    assert [row.rule_points for row in rows[:30]] == [r["rules"]["points"]
+                                                      for r in batch["results"]]
+    assert {(row.model_name, row.model_version) for row in rows} == {(MODEL_NAME, "1")}
+    assert rows[30].request_id == single["request_id"]
+
+
+def test_reload_under_load_fails_no_request(start: Any, registry: str,
+                                            requests_json: list[dict]) -> None:
+    port = _free_port()
+    server = start([sys.executable, "-m", "uvicorn", "--factory", "serving.app:create_app",
+                    "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+                   _environment(registry, PREDICTIVE_SCORING_MODEL_URI=
+                                f"models:/{MODEL_NAME}@champion"), port)
+    answers: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def hammer(leads: list[dict]) -> None:
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            deadline = time.monotonic() + LOAD_SECONDS
+            while not stop.is_set() and time.monotonic() < deadline:
+                for lead in leads:
+                    answer = client.post("/v1/score", json=lead)
+                    version = answer.json().get("model", {}).get("version") \
+                        if answer.status_code == 200 else None
+                    answers.append((answer.status_code, version))
+
+    workers = [threading.Thread(target=hammer, args=(requests_json[i::4][:10],))
+               for i in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(1.0)
+        tracking.set_alias(MODEL_NAME, tracking.CHAMPION, "2")
+        reload = httpx.post(f"{server.url}/v1/admin/reload", headers=ADMIN, timeout=60)
+        after_reload = len(answers)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=LOAD_SECONDS + 30)
+        tracking.set_alias(MODEL_NAME, tracking.CHAMPION, "1")
+    assert reload.status_code == 200, reload.text
+    assert reload.json()["changed"] is True
+    assert reload.json()["current"] == {"name": MODEL_NAME, "version": "2"}
+    statuses = {status for status, _ in answers}
+    assert statuses == {200}, f"failed requests during reload: {statuses}"
+    versions = [version for _, version in answers]
+    assert versions[0] == "1" and "2" in versions
+    assert set(versions[after_reload + 20:]) == {"2"}
+
+
+def test_a_failed_reload_keeps_the_old_model(start: Any, registry: str, tmp_path: Path,
+                                             requests_json: list[dict]) -> None:
+    bundle = tracking.export_bundle(MODEL_NAME, tracking.CHAMPION, tmp_path / "champion")
+    port = _free_port()
+    server = start([sys.executable, "-m", "uvicorn", "--factory", "serving.app:create_app",
+                    "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+                   _environment(registry, PREDICTIVE_SCORING_MODEL_URI=str(bundle)), port)
+    (bundle / "MLmodel").write_text("not: [a model", encoding="utf-8")
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        failed = client.post("/v1/admin/reload", headers=ADMIN)
+        scored = client.post("/v1/score", json=requests_json[0], headers=AUTH)
+    assert failed.status_code == 502
+    assert "still serving" in failed.json()["detail"]
+    assert "Traceback" not in failed.text
+    assert scored.status_code == 200
+    assert scored.json()["model"] == {"name": MODEL_NAME, "version": "1"}
+
+
+def test_several_workers_share_the_metrics(start: Any, registry: str, tmp_path: Path,
+                                           requests_json: list[dict]) -> None:
+    port = _free_port()
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    server = start([sys.executable, "-m", "uvicorn", "--factory", "serving.app:create_app",
+                    "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+                    "--no-access-log"],
+                   _environment(registry, PREDICTIVE_SCORING_MODEL_URI=
+                                f"models:/{MODEL_NAME}@champion",
+                                PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)), port)
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        ready_in_a_row = 0  # new connections reach either worker: both must be ready
+        deadline = time.monotonic() + START_SECONDS
+        while ready_in_a_row < 20 and time.monotonic() < deadline:
+            ready = client.get("/ready", headers={"Connection": "close"}).status_code == 200
+            ready_in_a_row = ready_in_a_row + 1 if ready else 0
+        answers = [client.post("/v1/score", json=lead, headers={"Connection": "close"})
+                   for lead in requests_json[:40]]
+        metrics = client.get("/metrics").text
+    assert {answer.status_code for answer in answers} == {200}
+    line = next(line for line in metrics.splitlines()
+                if line.startswith('scoring_leads_total{outcome="scored"}'))
+    assert float(line.rsplit(" ", 1)[1]) == 40
