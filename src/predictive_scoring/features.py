@@ -352,7 +352,7 @@ def snapshot_events(snapshots: pd.DataFrame, events: pd.DataFrame) -> SnapshotEv
     _require_columns(snapshots, ["lead_id", "as_of"], "snapshots")
     _require_columns(events, ["lead_id", "timestamp", "event_type"], "events")
     lead_codes, leads = pd.factorize(snapshots["lead_id"])
-    event_lead = leads.get_indexer(events["lead_id"])
+    event_lead = _positions(leads, events["lead_id"])
     known = event_lead >= 0
     types = _categorical(events["event_type"])[known]
     details = (_categorical(events["detail"])[known] if "detail" in events
@@ -360,6 +360,14 @@ def snapshot_events(snapshots: pd.DataFrame, events: pd.DataFrame) -> SnapshotEv
     return SnapshotEvents(lead_codes.astype(np.int64), utc_ns(snapshots["as_of"], "snapshots"),
                           event_lead[known].astype(np.int64),
                           utc_ns(events["timestamp"], "events")[known], types, details)
+
+
+def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Position in ``index`` of each value, -1 where absent (per category when coded)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        table = np.append(index.get_indexer(values.cat.categories), -1)
+        return table[values.cat.codes.to_numpy()]
+    return index.get_indexer(values)
 
 
 def _categorical(values: pd.Series) -> pd.Categorical:

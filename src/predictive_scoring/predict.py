@@ -117,10 +117,9 @@ def score_chunk(scorer: LeadScorer, frame: pd.DataFrame, error: pd.Series,
     for column in columns[2:-1]:
         out[column] = np.nan if column in NUMBER_COLUMNS else pd.NA
     if good.any():
-        chunk_events = (events.loc[events["lead_id"].isin(frame["lead_id"][good])]
-                        if events is not None else None)
-        scored = (scorer.score(frame.loc[good], chunk_events) if reasons is None
-                  else score_explained(scorer, frame.loc[good], chunk_events, reasons))
+        # All events go in: encoding them keeps only the chunk's leads' (one pass, no copy)
+        scored = (scorer.score(frame.loc[good], events) if reasons is None
+                  else score_explained(scorer, frame.loc[good], events, reasons))
         for column in columns[2:-1]:
             out.loc[good, column] = scored[column].to_numpy()
     out["score"] = out["score"].astype("Int64")

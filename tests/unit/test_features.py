@@ -76,7 +76,8 @@ def test_rare_and_unknown_types_pool_into_other() -> None:
 def test_coded_text_columns_give_the_same_features(dtype: str) -> None:
     snapshots, events = frames()
     spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), CONFIG)
-    coded = events.assign(event_type=events["event_type"].astype(dtype),
+    coded = events.assign(lead_id=events["lead_id"].astype(dtype),
+                          event_type=events["event_type"].astype(dtype),
                           detail=events["detail"].astype(dtype))
     pd.testing.assert_frame_equal(behaviour_features(spec, snapshots, coded),
                                   behaviour_features(spec, snapshots, events))
