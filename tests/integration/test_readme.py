@@ -27,8 +27,8 @@ from tests.conftest import REPO
 README = (REPO / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.S | re.M)
 INSTALL = re.compile(r"^python3 -m venv \.venv && \. \.venv/bin/activate && pip install [^&]+&& ")
-SMALL = [("--leads 20000", "--leads 3000"), ("--tune 30", "--tune 2"),
-         ("predictive-scoring quickstart", "predictive-scoring quickstart --leads 3000")]
+SMALL = [("--leads 20000", "--leads 2000"), ("--tune 30", "--tune 2"),
+         ("predictive-scoring quickstart", "predictive-scoring quickstart --leads 2000")]
 """The README's sizes, made small for the test (same commands otherwise)."""
 BLOCK_SECONDS = 600
 
