@@ -7,24 +7,45 @@ import platform
 import resource
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import wraps
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in it.\n"
+
+
+BASE_CONFIG = Path("configs/base.yaml")
+SIMULATED_CONFIG = Path("configs/datasets/simulated.yaml")
+"""The config files every benchmark starts from (run from the project root)."""
+
+
+def timed(name: str, times: dict[str, float], function: Callable) -> Callable:
+    """``function`` that adds its wall seconds to ``times[name]`` on every call."""
+    @wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            times[name] = times.get(name, 0.0) + time.perf_counter() - start
+    return run
 
 
 def machine_info() -> str:
     """One line on the machine and the library versions that matter for speed."""
     packages = ", ".join(f"{name} {version(name)}" for name in
                          ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm"))
-    return (f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB RAM, Python "
+    return (f"{os.cpu_count()} cores, {memory_gib():.0f} GiB RAM, Python "
             f"{platform.python_version()}, {packages}; measured "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
 
 
-def _memory_gib() -> float:
+def memory_gib() -> float:
     with open("/proc/meminfo", encoding="ascii") as meminfo:
         kib = int(meminfo.readline().split()[1])
     return kib / 2**20

@@ -36,14 +36,22 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from benchmarks._results import _memory_gib, machine_info, peak_rss_gib, run_child, update_section
+from benchmarks._results import (
+    BASE_CONFIG,
+    SIMULATED_CONFIG,
+    machine_info,
+    memory_gib,
+    peak_rss_gib,
+    run_child,
+    timed,
+    update_section,
+)
 from predictive_scoring import distributed as dist
 from predictive_scoring import train as training
 from predictive_scoring.config import (
@@ -59,8 +67,8 @@ from predictive_scoring.data import load_dataset, read_scoring_events
 from predictive_scoring.predict import score_file
 from predictive_scoring.synthetic import simulate_funnel_parts, write_funnel_parts
 
-SIMULATED = Path("configs/datasets/simulated.yaml")
-BASE = Path("configs/base.yaml")
+SIMULATED = SIMULATED_CONFIG
+BASE = BASE_CONFIG
 MODEL = Path("configs/models/lightgbm.yaml")
 SEED = 7
 REDUCED_DETAIL_TYPES = ["demo_request"]
@@ -102,17 +110,6 @@ def child(**spec: Any) -> dict[str, Any]:
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _timed(name: str, times: dict[str, float], function: Callable) -> Callable:
-    @wraps(function)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            times[name] = times.get(name, 0.0) + time.perf_counter() - start
-    return run
 
 
 class PeakSampler:
@@ -201,7 +198,7 @@ def local_train(folder: str, variant: str) -> dict[str, Any]:
     dataset = load_dataset(config, Path("."))
     loaded = time.perf_counter()
     steps: dict[str, float] = {}
-    training.build_examples = _timed("examples", steps, training.build_examples)
+    training.build_examples = timed("examples", steps, training.build_examples)
     run = training.run_training(dataset, config, load_config(MODEL, ModelConfig),
                                 load_config(Path(config.rules), RulesConfig), base,
                                 strict=False)
@@ -498,12 +495,12 @@ def scaled_lines(measured: list[tuple[int, dict[str, Any]]], args: argparse.Name
                      f"GiB ({who}) and ~{run['total_s'] * factor / 60:.0f} min to train")
     lines = ["", "Scaled linearly from the largest measured run of each engine (an "
              "estimate, not a measurement): " + "; ".join(parts) + f". This machine has "
-             f"{_memory_gib():.0f} GiB. Both paths hold the whole data set in memory while "
+             f"{memory_gib():.0f} GiB. Both paths hold the whole data set in memory while "
              "training: the single-machine path its tables and examples in one process, the "
              "Dask path every partition's tables, validated rows, snapshots, examples and "
              "model input on the workers until training ends. Dask divides that memory "
              f"among its workers, so {args.large_leads:,} leads need a cluster with about "
-             f"that much memory in all (at least {math.ceil(total / _memory_gib())} machines "
+             f"that much memory in all (at least {math.ceil(total / memory_gib())} machines "
              "like this one), not this machine alone."]
     if not ran:
         lines[-1] += (" The Dask training was therefore not run at this size here "

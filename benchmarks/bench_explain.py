@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from benchmarks._results import machine_info, update_section
+from benchmarks._results import BASE_CONFIG, SIMULATED_CONFIG, machine_info, update_section
 from predictive_scoring import explain
 from predictive_scoring.config import (
     BaseConfig,
@@ -41,8 +41,8 @@ from predictive_scoring.models import LeadScorer, model_frame
 from predictive_scoring.synthetic import simulate_funnel, write_funnel
 from predictive_scoring.train import run_training
 
-SIMULATED = Path("configs/datasets/simulated.yaml")
-BASE = Path("configs/base.yaml")
+SIMULATED = SIMULATED_CONFIG
+BASE = BASE_CONFIG
 SEED = 7
 BATCH, ONE_LEAD_SAMPLE, K = 10_000, 300, 3
 BATCH_TARGET_S, ONE_TARGET_MS = 5.0, 2.0

@@ -36,7 +36,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks._results import machine_info, peak_rss_gib, run_child, update_section
+from benchmarks._results import (
+    BASE_CONFIG,
+    SIMULATED_CONFIG,
+    machine_info,
+    peak_rss_gib,
+    run_child,
+    update_section,
+)
 from predictive_scoring import cli
 from predictive_scoring.config import (
     BaseConfig,
@@ -53,9 +60,9 @@ from predictive_scoring.predict import iter_chunks, prepare_chunk, score_file
 from predictive_scoring.synthetic import simulate_funnel, write_funnel
 from predictive_scoring.train import run_training
 
-SIMULATED = Path("configs/datasets/simulated.yaml")
+SIMULATED = SIMULATED_CONFIG
 BANK = Path("configs/datasets/bank_marketing.yaml")
-BASE = Path("configs/base.yaml")
+BASE = BASE_CONFIG
 TRAIN_SEED, SCORE_SEED = 7, 11
 CHUNK_ROWS = inspect.signature(cli.score).parameters["chunk_rows"].default
 """The ``score`` command's default ``--chunk-rows``."""

@@ -23,12 +23,18 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
-from benchmarks._results import machine_info, peak_rss_gib, run_child, update_section
+from benchmarks._results import (
+    BASE_CONFIG,
+    SIMULATED_CONFIG,
+    machine_info,
+    peak_rss_gib,
+    run_child,
+    timed,
+    update_section,
+)
 from predictive_scoring import train as training
 from predictive_scoring.config import (
     BaseConfig,
@@ -40,8 +46,8 @@ from predictive_scoring.config import (
 from predictive_scoring.data import load_dataset
 from predictive_scoring.synthetic import simulate_funnel, write_funnel
 
-SIMULATED = Path("configs/datasets/simulated.yaml")
-BASE = Path("configs/base.yaml")
+SIMULATED = SIMULATED_CONFIG
+BASE = BASE_CONFIG
 SEED = 7
 REAL = {"bank_marketing": 0.79, "online_shoppers": 0.92, "olist_mqls": None}
 WITHOUT_PAGE_VALUES = "online_shoppers without PageValues"
@@ -165,17 +171,6 @@ def real(name: str) -> dict[str, Any]:
             "model": metrics["model"], "rules": metrics["rules"]}
 
 
-def _timed(name: str, times: dict[str, float], function: Callable) -> Callable:
-    @wraps(function)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            times[name] = times.get(name, 0.0) + time.perf_counter() - start
-    return run
-
-
 def speed(folder: str, variant: str) -> dict[str, Any]:
     """Load, build examples (untimed for the target), then time ``train_model`` alone."""
     config = simulated_config(Path(folder), variant)
@@ -193,7 +188,7 @@ def speed(folder: str, variant: str) -> dict[str, Any]:
     # Where the training step's time goes: wrap the steps train_model calls by name.
     steps: dict[str, float] = {}
     for name in ("model_frame", "fit_pipeline", "choose_calibrator", "comparison_metrics"):
-        setattr(training, name, _timed(name, steps, getattr(training, name)))
+        setattr(training, name, timed(name, steps, getattr(training, name)))
     load_avg, cpu = os.getloadavg()[0], _cpu_seconds()
     trained_at = time.perf_counter()
     trained = training.train_model(examples, config, model, rules, base, rows)
