@@ -7,9 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from predictive_scoring.config import DATA_DIR_ENV, BaseConfig, load_config
+from predictive_scoring.config import (
+    DATA_DIR_ENV,
+    BaseConfig,
+    DatasetConfig,
+    ModelConfig,
+    RulesConfig,
+    load_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
+BASE = load_config(REPO / "configs/base.yaml", BaseConfig)
+SIMULATED = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
+CLASSIC_RULES = load_config(REPO / "configs/rules/classic_points.yaml", RulesConfig)
+LIGHTGBM = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
+"""The configs most tests start from, as shipped."""
 
 
 @pytest.fixture(autouse=True)

@@ -11,23 +11,19 @@ import pytest
 
 from predictive_scoring import explain
 from predictive_scoring.config import (
-    BaseConfig,
     ConfigError,
     DatasetConfig,
     ModelConfig,
-    RulesConfig,
     load_config,
 )
 from predictive_scoring.data import load_events_dataset
 from predictive_scoring.models import LeadScorer, model_frame
 from predictive_scoring.synthetic import simulate_funnel, write_funnel
 from predictive_scoring.train import Examples, examples_from_events, train_model
-from tests.conftest import REPO
+from tests.conftest import BASE, REPO, SIMULATED
+from tests.conftest import CLASSIC_RULES as RULES
 from tests.helpers import message_of
 
-BASE = load_config(REPO / "configs/base.yaml", BaseConfig)
-SIMULATED = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
-RULES = load_config(REPO / "configs/rules/classic_points.yaml", RulesConfig)
 KINDS = ["lightgbm", "logreg"]
 
 

@@ -12,10 +12,7 @@ import pytest
 
 from predictive_scoring.config import (
     AttributeRule,
-    BaseConfig,
-    DatasetConfig,
     EventRule,
-    ModelConfig,
     RulesConfig,
     load_config,
 )
@@ -35,12 +32,8 @@ from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
 from predictive_scoring.synthetic import simulate_funnel, write_funnel
 from predictive_scoring.train import examples_from_events, train_model
-from tests.conftest import REPO
-
-BASE = load_config(REPO / "configs/base.yaml", BaseConfig)
-SIMULATED = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
-RULES = load_config(REPO / "configs/rules/classic_points.yaml", RulesConfig)
-LIGHTGBM = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
+from tests.conftest import BASE, LIGHTGBM, SIMULATED
+from tests.conftest import CLASSIC_RULES as RULES
 
 
 @pytest.fixture(scope="module")

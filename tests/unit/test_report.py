@@ -11,13 +11,6 @@ import pandas as pd
 import pytest
 
 from predictive_scoring import explain
-from predictive_scoring.config import (
-    BaseConfig,
-    DatasetConfig,
-    ModelConfig,
-    RulesConfig,
-    load_config,
-)
 from predictive_scoring.data import load_events_dataset
 from predictive_scoring.models import model_frame
 from predictive_scoring.report import (
@@ -28,12 +21,8 @@ from predictive_scoring.report import (
 )
 from predictive_scoring.synthetic import simulate_funnel, write_funnel
 from predictive_scoring.train import examples_from_events, train_model
-from tests.conftest import REPO
-
-BASE = load_config(REPO / "configs/base.yaml", BaseConfig)
-SIMULATED = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
-RULES = load_config(REPO / "configs/rules/classic_points.yaml", RulesConfig)
-LIGHTGBM = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
+from tests.conftest import BASE, LIGHTGBM, SIMULATED
+from tests.conftest import CLASSIC_RULES as RULES
 
 
 def _explained(quadrant: list[str | None], grade: list[str], level: list[str]) -> pd.DataFrame:

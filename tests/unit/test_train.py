@@ -9,10 +9,8 @@ import pandas as pd
 import pytest
 
 from predictive_scoring.config import (
-    BaseConfig,
     DatasetConfig,
     ModelConfig,
-    RulesConfig,
     load_config,
 )
 from predictive_scoring.data import load_events_dataset
@@ -27,11 +25,8 @@ from predictive_scoring.train import (
     split_rows,
     train_model,
 )
-from tests.conftest import REPO
-
-BASE = load_config(REPO / "configs/base.yaml", BaseConfig)
-SIMULATED = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
-RULES = load_config(REPO / "configs/rules/classic_points.yaml", RulesConfig)
+from tests.conftest import BASE, REPO, SIMULATED
+from tests.conftest import CLASSIC_RULES as RULES
 
 
 @pytest.fixture(scope="module")
