@@ -36,6 +36,8 @@ from serving.security import ApiKey
 router = APIRouter(prefix="/v1", tags=["scores"], dependencies=[ApiKey])
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+OUT_OF_RANGE = "is outside the supported range (years 1678 to 2261)"
 EARLIEST_NS = (EARLIEST - EPOCH) // timedelta(microseconds=1) * 1_000
 LATEST_NS = (LATEST - EPOCH) // timedelta(microseconds=1) * 1_000
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -71,13 +73,31 @@ def ns_since_epoch(moment: datetime, field: str) -> int:
     Raises:
         LeadInputError: The timestamp is outside what 64-bit nanoseconds hold.
     """
+    ns = _ns(moment)
+    if not EARLIEST_NS <= ns < LATEST_NS:
+        raise LeadInputError(field, OUT_OF_RANGE)
+    return ns
+
+
+def events_ns(moments: Sequence[datetime]) -> list[int]:
+    """Event timestamps as :func:`ns_since_epoch` gives them, checked in one pass (a
+    1000-lead batch has ~10,000: no per-event call or field name unless one is bad).
+
+    Raises:
+        LeadInputError: ``events.<i>.timestamp`` is outside the supported range.
+    """
+    ns = [((m if m.tzinfo is not None else m.replace(tzinfo=UTC)) - EPOCH) // MICROSECOND
+          * 1_000 for m in moments]
+    if ns and not (min(ns) >= EARLIEST_NS and max(ns) < LATEST_NS):
+        i = next(i for i, value in enumerate(ns) if not EARLIEST_NS <= value < LATEST_NS)
+        raise LeadInputError(f"events.{i}.timestamp", OUT_OF_RANGE)
+    return ns
+
+
+def _ns(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    delta = moment - EPOCH
-    ns = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1_000
-    if not EARLIEST_NS <= ns < LATEST_NS:
-        raise LeadInputError(field, "is outside the supported range (years 1678 to 2261)")
-    return ns
+    return (moment - EPOCH) // MICROSECOND * 1_000
 
 
 def raw_lead(lead: LeadIn, now: datetime, max_events: int) -> RawLead:
@@ -95,8 +115,7 @@ def raw_lead(lead: LeadIn, now: datetime, max_events: int) -> RawLead:
         created_at=(ns_since_epoch(lead.created_at, "created_at") if lead.created_at
                     else None),
         as_of=ns_since_epoch(lead.as_of or now, "as_of"),
-        event_times=[ns_since_epoch(event.timestamp, f"events.{i}.timestamp")
-                     for i, event in enumerate(lead.events)],
+        event_times=events_ns([event.timestamp for event in lead.events]),
         event_types=[event.event_type for event in lead.events],
         event_details=[event.detail for event in lead.events],
     )

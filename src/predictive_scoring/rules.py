@@ -21,7 +21,7 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 
 import numpy as np
 import pandas as pd
@@ -134,17 +134,17 @@ def event_rule_points(
     out = np.zeros((n_rows, len(rules)), dtype=np.float64)
     if not rules:
         return out
-    types = tuple(dict.fromkeys(rule.event_type for rule in rules))
-    details = tuple(dict.fromkeys(d for rule in rules for d in _details(rule)))
+    types, details, rule_keys = _event_rule_tables(
+        tuple((rule.event_type, None if rule.detail is None else tuple(_details(rule)))
+              for rule in rules))
     # one key per event: (type + 1, detail + 1), slot 0 holding types/details no rule names
     type_code = lookup_codes(types, event_types) + 1
     detail_code = lookup_codes(details, event_details) + 1
     event_key = type_code * (len(details) + 1) + detail_code
-    pair_key = event_key[pit.event]
-    for j, rule in enumerate(rules):
-        match = _rule_keys(rule, types, details)[pair_key]
-        if match.any():
-            out[:, j] = _capped(_decayed_totals(rule, pit, match, n_rows), rule.cap)
+    matches = rule_keys[:, event_key[pit.event]]
+    for j in np.flatnonzero(matches.any(axis=1)):
+        rule = rules[j]
+        out[:, j] = _capped(_decayed_totals(rule, pit, matches[j], n_rows), rule.cap)
     return out
 
 
@@ -154,16 +154,30 @@ def _details(rule: EventRule) -> list[str]:
     return [rule.detail] if isinstance(rule.detail, str) else list(rule.detail)
 
 
-def _rule_keys(rule: EventRule, types: tuple[str, ...], details: tuple[str, ...]
-               ) -> np.ndarray:
-    """Which event keys (see :func:`event_rule_points`) the rule counts."""
-    table = np.zeros((len(types) + 1, len(details) + 1), dtype=bool)
-    row = types.index(rule.event_type) + 1
-    if rule.detail is None:
-        table[row, :] = True
-    else:
-        table[row, [details.index(d) + 1 for d in _details(rule)]] = True
-    return table.ravel()
+@lru_cache(maxsize=64)
+def _event_rule_tables(matched: tuple[tuple[str, tuple[str, ...] | None], ...]
+                       ) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
+    """The event types and details the rules name, and which event keys (see
+    :func:`event_rule_points`) each rule counts, one row per rule.
+
+    Built once per set of rules (cached by each rule's type and details): an API request
+    scores one lead, and building the tables cost more than counting its events.
+
+    Args:
+        matched: Per rule, its event type and its details (None: any detail).
+    """
+    types = tuple(dict.fromkeys(event_type for event_type, _ in matched))
+    details = tuple(dict.fromkeys(d for _, wanted in matched for d in wanted or ()))
+    keys = np.zeros((len(matched), len(types) + 1, len(details) + 1), dtype=bool)
+    for j, (event_type, wanted) in enumerate(matched):
+        row = types.index(event_type) + 1
+        if wanted is None:
+            keys[j, row, :] = True
+        else:
+            keys[j, row, [details.index(d) + 1 for d in wanted]] = True
+    keys = keys.reshape(len(matched), -1)
+    keys.flags.writeable = False
+    return types, details, keys
 
 
 def _decayed_totals(rule: EventRule, pit: PointInTime, match: np.ndarray,
