@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from predictive_scoring import tracking
 from predictive_scoring.config import BaseConfig, load_config
 from tests.conftest import REPO
+from tests.helpers import free_port
 
 PG_HOST, PG_PORT, PG_ADMIN_DB = "127.0.0.1", 5432, "test"
 PG_USERS = ("postgres", "root")
@@ -45,7 +45,7 @@ def server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _run_sql(psycopg, user, f"CREATE DATABASE {database}")
     folder = tmp_path_factory.mktemp("mlflow_server")
     log_path = folder / "server.log"
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "mlflow", "server",
                "--backend-store-uri", f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{database}",
                "--artifacts-destination", (folder / "artifacts").as_uri(),
@@ -88,12 +88,6 @@ def _connect(psycopg: ModuleType, user: str) -> Any:
 def _run_sql(psycopg: ModuleType, user: str, statement: str) -> None:
     with _connect(psycopg, user) as connection:
         connection.execute(statement)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_healthy(server: subprocess.Popen, url: str, log_path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,17 +23,12 @@ import sqlalchemy as sa
 
 from predictive_scoring import tracking
 from tests.conftest import REPO
+from tests.helpers import free_port
 from tests.serving.conftest import ADMIN, ADMIN_KEY, API_KEY, AUTH, MODEL_NAME, Trained
 
 START_SECONDS = 90
 LOAD_SECONDS = 20
 """The reload-under-load test sends requests for at most this long."""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _environment(registry: str, **extra: str) -> dict[str, str]:
@@ -103,7 +97,7 @@ def start(tmp_path: Path) -> Iterator[Any]:
 def test_serve_command_scores_over_http_and_logs_predictions(
         start: Any, registry: str, trained: Trained, requests_json: list[dict],
         tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     database = tmp_path / "predictions.db"
     server = start([sys.executable, "-m", "predictive_scoring.cli", "serve",
                     "--model", f"models:/{MODEL_NAME}@champion", "--port", str(port),
@@ -136,7 +130,7 @@ def test_serve_command_scores_over_http_and_logs_predictions(
 
 def test_reload_under_load_fails_no_request(start: Any, registry: str,
                                             requests_json: list[dict]) -> None:
-    port = _free_port()
+    port = free_port()
     server = start([sys.executable, "-m", "uvicorn", "--factory", "serving.app:create_app",
                     "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
                    _environment(registry, PREDICTIVE_SCORING_MODEL_URI=
@@ -182,7 +176,7 @@ def test_reload_under_load_fails_no_request(start: Any, registry: str,
 def test_a_failed_reload_keeps_the_old_model(start: Any, registry: str, tmp_path: Path,
                                              requests_json: list[dict]) -> None:
     bundle = tracking.export_bundle(MODEL_NAME, tracking.CHAMPION, tmp_path / "champion")
-    port = _free_port()
+    port = free_port()
     server = start([sys.executable, "-m", "uvicorn", "--factory", "serving.app:create_app",
                     "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
                    _environment(registry, PREDICTIVE_SCORING_MODEL_URI=str(bundle)), port)
@@ -199,7 +193,7 @@ def test_a_failed_reload_keeps_the_old_model(start: Any, registry: str, tmp_path
 
 def test_several_workers_share_the_metrics(start: Any, registry: str, tmp_path: Path,
                                            requests_json: list[dict]) -> None:
-    port = _free_port()
+    port = free_port()
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     server = start([sys.executable, "-m", "uvicorn", "--factory", "serving.app:create_app",
