@@ -52,6 +52,8 @@ from benchmarks._results import (
     timed,
     update_section,
 )
+from benchmarks.bench_train import REDUCED_DETAIL_TYPES
+from benchmarks.bench_train import simulated_config as dataset_config
 from predictive_scoring import distributed as dist
 from predictive_scoring import train as training
 from predictive_scoring.config import (
@@ -71,7 +73,6 @@ SIMULATED = SIMULATED_CONFIG
 BASE = BASE_CONFIG
 MODEL = Path("configs/models/lightgbm.yaml")
 SEED = 7
-REDUCED_DETAIL_TYPES = ["demo_request"]
 """As bench_train's reduced variant: ~80 features (event-type keys, no detail pairs)."""
 AUC_TOLERANCE = 0.005
 LEADS_PER_PART = 100_000
@@ -83,18 +84,6 @@ GIB = 2**30
 
 
 # ------------------------------------------------------------------ helpers
-def dataset_config(folder: Path, variant: str) -> DatasetConfig:
-    """The simulated dataset config pointed at the Parquet folders in ``folder``."""
-    config = load_config(SIMULATED, DatasetConfig)
-    files = config.files.model_copy(update={k: f"{k}.parquet" for k in
-                                            ("leads", "events", "stage_changes", "truth")})
-    update: dict[str, Any] = {"root": str(folder), "files": files}
-    if variant == "reduced":
-        update["features"] = config.features.model_copy(
-            update={"detail_event_types": REDUCED_DETAIL_TYPES})
-    return config.model_copy(update=update)
-
-
 def child(**spec: Any) -> dict[str, Any]:
     """Run one measurement in a fresh process; a failure is returned, not raised."""
     try:

@@ -38,7 +38,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data import load_dataset
 from predictive_scoring.models import LeadScorer, model_frame
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
 from predictive_scoring.train import run_training
 
 SIMULATED = SIMULATED_CONFIG
@@ -52,9 +52,7 @@ console = Console()
 def train(kind: str, folder: Path) -> tuple[LeadScorer, pd.DataFrame, dict[str, Any]]:
     """Train the default ``kind`` model on the simulated data; its test slice's input."""
     config = load_config(SIMULATED, DatasetConfig)
-    files = config.files.model_copy(update={k: f"{k}.parquet" for k in
-                                            ("leads", "events", "stage_changes", "truth")})
-    config = config.model_copy(update={"root": str(folder), "files": files})
+    config = config.pointed_at(folder, PARQUET_FILES)
     start = time.perf_counter()
     run = run_training(load_dataset(config, Path(".")), config,
                        load_config(Path(f"configs/models/{kind}.yaml"), ModelConfig),

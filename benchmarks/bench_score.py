@@ -57,7 +57,7 @@ from predictive_scoring.config import (
 from predictive_scoring.data import load_dataset, read_scoring_events
 from predictive_scoring.models import LeadScorer
 from predictive_scoring.predict import iter_chunks, prepare_chunk, score_file
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
 from predictive_scoring.train import run_training
 
 SIMULATED = SIMULATED_CONFIG
@@ -74,9 +74,7 @@ READ = ReadOptions()
 # ------------------------------------------------------------------ inputs
 def simulated_config(folder: Path) -> DatasetConfig:
     config = load_config(SIMULATED, DatasetConfig)
-    files = config.files.model_copy(update={k: f"{k}.parquet" for k in
-                                            ("leads", "events", "stage_changes", "truth")})
-    return config.model_copy(update={"root": str(folder), "files": files})
+    return config.pointed_at(folder, PARQUET_FILES)
 
 
 def train_scorer(shape: str, folder: Path, leads: int) -> dict[str, Any]:

@@ -59,7 +59,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data import EventsDataset, load_events_dataset
 from predictive_scoring.online import OnlineScorer, RawLead
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
 from predictive_scoring.train import TrainingRun, bundle_example, run_training
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,9 +107,7 @@ def prepare(folder: Path, n_leads: int) -> Prepared:
     snapshots = config.snapshots
     write_funnel(simulate_funnel(n_leads, SEED, snapshots.days_after_creation,
                                  snapshots.horizon_days), folder / "data", "parquet")
-    files = config.files.model_copy(update={k: f"{k}.parquet" for k in
-                                            ("leads", "events", "stage_changes", "truth")})
-    config = config.model_copy(update={"root": str(folder / "data"), "files": files})
+    config = config.pointed_at(folder / "data", PARQUET_FILES)
     dataset = load_events_dataset(config, Path("."))
     run = run_training(dataset, config, load_config(REPO / "configs/models/lightgbm.yaml",
                                                     ModelConfig),

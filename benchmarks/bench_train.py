@@ -44,7 +44,7 @@ from predictive_scoring.config import (
     load_config,
 )
 from predictive_scoring.data import load_dataset
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
 
 SIMULATED = SIMULATED_CONFIG
 BASE = BASE_CONFIG
@@ -72,13 +72,11 @@ QUALITY_MARGIN = 0.15
 def simulated_config(folder: Path, variant: str = "full") -> DatasetConfig:
     """The simulated dataset config pointed at Parquet files in ``folder``."""
     config = load_config(SIMULATED, DatasetConfig)
-    files = config.files.model_copy(update={k: f"{k}.parquet" for k in
-                                            ("leads", "events", "stage_changes", "truth")})
-    update: dict[str, Any] = {"root": str(folder), "files": files}
-    if variant == "reduced":
-        update["features"] = config.features.model_copy(
-            update={"detail_event_types": REDUCED_DETAIL_TYPES})
-    return config.model_copy(update=update)
+    config = config.pointed_at(folder, PARQUET_FILES)
+    if variant != "reduced":
+        return config
+    return config.model_copy(update={"features": config.features.model_copy(
+        update={"detail_event_types": REDUCED_DETAIL_TYPES})})
 
 
 def real_config(name: str) -> DatasetConfig:

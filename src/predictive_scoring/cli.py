@@ -254,8 +254,7 @@ def run_simulation(n_leads: int, seed: int, out: Path, file_format: FileFormat,
 
 def write_dataset_config(config: DatasetConfig, root: Path, files: dict[str, str]) -> Path:
     """Write ``root/dataset.yaml``: ``config`` pointed at the files in ``root``."""
-    moved = config.model_copy(update={"root": str(root),
-                                      "files": config.files.model_copy(update=files)})
+    moved = config.pointed_at(root, files)
     path = root / "dataset.yaml"
     body = yaml.safe_dump(moved.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
     path.write_text(f"# Written by `predictive-scoring simulate`.\n{body}", encoding="utf-8")

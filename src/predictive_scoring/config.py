@@ -9,6 +9,7 @@ the reason.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -262,6 +263,11 @@ class DatasetConfig(StrictModel):
     def root_dir(self, data_dir: Path) -> Path:
         """The dataset folder with ``{data_dir}`` expanded."""
         return Path(self.root.replace("{data_dir}", str(data_dir)))
+
+    def pointed_at(self, root: str | Path, files: Mapping[str, str]) -> DatasetConfig:
+        """The same dataset read from ``root``, with the named files (events shape) renamed."""
+        return self.model_copy(update={"root": str(root),
+                                       "files": self.files.model_copy(update=dict(files))})
 
 
 # ---------------------------------------------------------------------- models/*.yaml

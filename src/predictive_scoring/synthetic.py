@@ -300,6 +300,8 @@ CREATION_PAGES = {
 """Landing page viewed at creation, by lead source."""
 
 TABLES = ("leads", "events", "stage_changes", "truth")
+PARQUET_FILES = {name: f"{name}.parquet" for name in TABLES}
+"""The files :func:`write_funnel` writes as Parquet: ``DatasetConfig.pointed_at``'s files."""
 
 
 def _event_keys() -> tuple[tuple[str, str | None], ...]:

@@ -22,7 +22,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data import load_events_dataset
 from predictive_scoring.models import LeadScorer
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
 from predictive_scoring.train import run_training
 from tests.conftest import REPO
 
@@ -37,9 +37,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[LeadScorer, pd.Da
     snapshots = config.snapshots
     write_funnel(simulate_funnel(20_000, 21, snapshots.days_after_creation,
                                  snapshots.horizon_days), root, "parquet")
-    files = config.files.model_copy(update={k: f"{k}.parquet" for k in
-                                            ("leads", "events", "stage_changes", "truth")})
-    config = config.model_copy(update={"root": str(root), "files": files})
+    config = config.pointed_at(root, PARQUET_FILES)
     dataset = load_events_dataset(config, Path("."))
     run = run_training(dataset, config,
                        load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),

@@ -29,7 +29,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data import EventsDataset, load_events_dataset
 from predictive_scoring.models import LeadScorer
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
 from predictive_scoring.train import TrainingRun, bundle_example, run_training
 from serving.app import create_app
 from serving.settings import Settings
@@ -66,9 +66,7 @@ def _train(root: Path, seed: int) -> Trained:
     snapshots = config.snapshots
     write_funnel(simulate_funnel(N_LEADS, seed, snapshots.days_after_creation,
                                  snapshots.horizon_days), root, "parquet")
-    files = config.files.model_copy(update={k: f"{k}.parquet" for k in
-                                            ("leads", "events", "stage_changes", "truth")})
-    config = config.model_copy(update={"root": str(root), "files": files})
+    config = config.pointed_at(root, PARQUET_FILES)
     dataset = load_events_dataset(config, Path("."))
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
     # One thread and a faster learning rate: a shared 2-core machine stalls 2-thread fits.

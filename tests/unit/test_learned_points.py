@@ -30,7 +30,7 @@ from predictive_scoring.learned_points import (
 )
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
 from predictive_scoring.train import examples_from_events, train_model
 from tests.conftest import BASE, LIGHTGBM, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES
@@ -43,9 +43,7 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> dict:
     snapshots = SIMULATED.snapshots
     write_funnel(simulate_funnel(6_000, 21, snapshots.days_after_creation,
                                  snapshots.horizon_days), root, "parquet")
-    files = SIMULATED.files.model_copy(update={k: f"{k}.parquet" for k in
-                                               ("leads", "events", "stage_changes", "truth")})
-    config = SIMULATED.model_copy(update={"root": str(root), "files": files})
+    config = SIMULATED.pointed_at(root, PARQUET_FILES)
     dataset = load_events_dataset(config, Path("."))
     examples, rows, _ = examples_from_events(dataset, config, RULES, BASE.training)
     trained = train_model(examples, config, LIGHTGBM, RULES, BASE, rows)

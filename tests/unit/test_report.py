@@ -19,7 +19,7 @@ from predictive_scoring.report import (
     quadrant_cuts,
     segment_conversion,
 )
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
 from predictive_scoring.train import examples_from_events, train_model
 from tests.conftest import BASE, LIGHTGBM, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES
@@ -73,9 +73,7 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
     snapshots = SIMULATED.snapshots
     write_funnel(simulate_funnel(2_000, 5, snapshots.days_after_creation,
                                  snapshots.horizon_days), root, "parquet")
-    files = SIMULATED.files.model_copy(update={k: f"{k}.parquet" for k in
-                                               ("leads", "events", "stage_changes", "truth")})
-    config = SIMULATED.model_copy(update={"root": str(root), "files": files})
+    config = SIMULATED.pointed_at(root, PARQUET_FILES)
     examples, rows, _ = examples_from_events(load_events_dataset(config, Path(".")), config,
                                              RULES, BASE.training)
     scorer = train_model(examples, config, LIGHTGBM, RULES, BASE, rows).scorer
