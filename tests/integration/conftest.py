@@ -5,7 +5,6 @@ fresh PostgreSQL database (skipped where PostgreSQL is not reachable).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import pytest
 from predictive_scoring import tracking
 from predictive_scoring.config import BaseConfig, load_config
 from tests.conftest import REPO
-from tests.helpers import free_port
+from tests.helpers import free_port, stop_server
 
 PG_HOST, PG_PORT, PG_ADMIN_DB = "127.0.0.1", 5432, "test"
 PG_USERS = ("postgres", "root")
@@ -58,7 +57,7 @@ def server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_healthy(server, f"http://127.0.0.1:{port}/health", log_path)
         yield f"http://127.0.0.1:{port}"
     finally:
-        _stop(server)
+        stop_server(server, 15)
         _run_sql(psycopg, user, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
@@ -104,18 +103,6 @@ def _wait_healthy(server: subprocess.Popen, url: str, log_path: Path) -> None:
             time.sleep(0.25)
     pytest.fail(f"mlflow server not healthy after {SERVER_START_SECONDS} s:\n"
                 f"{log_path.read_text(errors='replace')[-3000:]}")
-
-
-def _stop(server: subprocess.Popen) -> None:
-    """End the server and its workers (its own process group), forcefully if it lingers."""
-    if server.poll() is not None:
-        return
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=15)
 
 
 @pytest.fixture

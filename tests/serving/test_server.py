@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from predictive_scoring import tracking
 from tests.conftest import REPO
-from tests.helpers import free_port
+from tests.helpers import free_port, stop_server
 from tests.serving.conftest import ADMIN, ADMIN_KEY, API_KEY, AUTH, MODEL_NAME, Trained
 
 START_SECONDS = 90
@@ -65,14 +65,7 @@ class Server:
 
     def stop(self) -> None:
         """SIGTERM (graceful: the prediction log is flushed), SIGKILL if it lingers."""
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+        stop_server(self.process, 30)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
