@@ -26,8 +26,9 @@ from predictive_scoring.config import BaseConfig, load_config
 from serving.loading import LoadedModel, ModelLoadError, ModelSlot
 from serving.observability import Metrics, RequestMiddleware, configure_logging
 from serving.prediction_log import PredictionLog
+from serving.requests import openapi_components
 from serving.routes import health, model, scores
-from serving.security import KeyChecker
+from serving.security import SECURITY_SCHEMES, KeyChecker
 from serving.settings import ENV_PREFIX, Settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(RequestMiddleware, metrics=metrics,
                        max_body_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's OpenAPI document plus what the hot routes declare by hand: the request
+    bodies (:mod:`serving.requests`) and the key schemes (:mod:`serving.security`)."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {}).update(openapi_components())
+        components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 @asynccontextmanager

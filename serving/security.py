@@ -3,6 +3,10 @@
 Every configured key is compared on every request (no early exit), with
 ``hmac.compare_digest`` on fixed-length digests, so the time taken says nothing about
 which key, or how much of one, matched. Keys are never logged or echoed.
+
+Routes call :func:`authorise` first thing (a plain call: FastAPI's dependency solving for
+two security schemes cost more than the whole check), and declare the schemes they accept
+in the OpenAPI page with :data:`SECURED`.
 """
 
 from __future__ import annotations
@@ -11,15 +15,20 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from enum import IntEnum
-from typing import Annotated
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import HTTPException, Request, status
 from pydantic import SecretStr
 
-API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
-                              description="An API key (or send it as a Bearer token).")
-BEARER = HTTPBearer(auto_error=False, description="An API key as a Bearer token.")
+API_KEY_HEADER = "x-api-key"
+SECURITY_SCHEMES: dict[str, Any] = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "An API key (or send it as a Bearer token)."},
+    "Bearer": {"type": "http", "scheme": "bearer",
+               "description": "An API key as a Bearer token."},
+}
+SECURED: dict[str, Any] = {"security": [{"ApiKey": []}, {"Bearer": []}]}
+"""``openapi_extra`` of a route that needs a key."""
 
 
 class Access(IntEnum):
@@ -53,47 +62,27 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
-def _presented(api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:
-    return api_key or (bearer.credentials if bearer else None)
+def presented_key(headers: Any) -> str | None:
+    """The key sent as ``X-API-Key``, else as ``Authorization: Bearer <key>``."""
+    key = headers.get(API_KEY_HEADER)
+    if key:
+        return key
+    scheme, _, credentials = (headers.get("authorization") or "").partition(" ")
+    return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _access(request: Request, api_key: str | None, bearer: HTTPAuthorizationCredentials | None
-            ) -> Access:
-    checker: KeyChecker = request.app.state.keys
-    return checker.access(_presented(api_key, bearer))
+def authorise(request: Request, needed: Access = Access.SCORE) -> None:
+    """Let the request through when its key grants ``needed``.
 
-
-def _unauthorised() -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED,
-                         "missing or unknown API key: send it as X-API-Key or "
-                         "Authorization: Bearer", headers={"WWW-Authenticate": "Bearer"})
-
-
-async def require_key(request: Request,
-                api_key: Annotated[str | None, Depends(API_KEY_HEADER)],
-                bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
-                ) -> None:
-    """Any valid key (scoring or admin); 401 otherwise.
-
-    ``async`` although it never awaits: FastAPI runs a sync dependency in the thread
-    pool, a hop that cost more than the whole check.
+    Raises:
+        HTTPException: 401 without a valid key; 403 for a scoring key on an admin route.
     """
-    if _access(request, api_key, bearer) < Access.SCORE:
-        raise _unauthorised()
-
-
-async def require_admin(request: Request,
-                  api_key: Annotated[str | None, Depends(API_KEY_HEADER)],
-                  bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
-                  ) -> None:
-    """An admin key; 401 without a valid key, 403 with a scoring-only one."""
-    access = _access(request, api_key, bearer)
+    checker: KeyChecker = request.app.state.keys
+    access = checker.access(presented_key(request.headers))
     if access < Access.SCORE:
-        raise _unauthorised()
-    if access < Access.ADMIN:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "missing or unknown API key: send it as X-API-Key or "
+                            "Authorization: Bearer", headers={"WWW-Authenticate": "Bearer"})
+    if access < needed:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this key may not reload the model; "
                             "use an admin key (PREDICTIVE_SCORING_ADMIN_KEYS)")
-
-
-ApiKey = Depends(require_key)
-AdminKey = Depends(require_admin)

@@ -9,46 +9,44 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from predictive_scoring import explain
 from predictive_scoring.online import LeadInputError, OnlineScores, RawLead
 from serving.loading import LoadedModel
-from serving.schemas import (
-    EARLIEST,
-    LATEST,
-    BatchIn,
-    BatchOut,
-    ErrorOut,
-    HTTPValidationErrorOut,
+from serving.requests import (
     InvalidLead,
-    LeadIn,
-    ScoreOut,
+    ParsedLead,
+    RequestError,
     as_utc,
+    decode_batch,
+    decode_lead,
+    raw_lead,
+    request_body,
 )
-from serving.security import ApiKey
+from serving.schemas import BatchOut, ErrorOut, HTTPValidationErrorOut, ScoreOut
+from serving.security import SECURED, authorise
 
-router = APIRouter(prefix="/v1", tags=["scores"], dependencies=[ApiKey])
+router = APIRouter(prefix="/v1", tags=["scores"])
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
-OUT_OF_RANGE = "is outside the supported range (years 1678 to 2261)"
-EARLIEST_NS = (EARLIEST - EPOCH) // timedelta(microseconds=1) * 1_000
-LATEST_NS = (LATEST - EPOCH) // timedelta(microseconds=1) * 1_000
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "Body is not readable (not UTF-8 JSON)"},
     401: {"model": ErrorOut, "description": "Missing or unknown API key"},
     413: {"model": ErrorOut, "description": "Body over the size limit"},
-    422: {"model": HTTPValidationErrorOut, "description": "Invalid request"},
+    422: {"model": HTTPValidationErrorOut, "description": "Invalid request: not JSON, a "
+          "field missing, of the wrong type or out of range"},
     503: {"model": ErrorOut, "description": "No model loaded yet"},
 }
-ReasonsFlag = Annotated[bool, Query(description="add the top reasons, fit grade and "
-                                    "engagement (a little slower)")]
+REASONS_PARAMETER = {"name": "reasons", "in": "query", "required": False,
+                     "description": "add the top reasons, fit grade and engagement (a "
+                     "little slower)", "schema": {"type": "boolean", "default": True}}
+_TRUE = frozenset({"1", "true", "on", "yes", "t", "y"})
+_FALSE = frozenset({"0", "false", "off", "no", "f", "n"})
 
 
 def serving_model(request: Request) -> LoadedModel:
@@ -65,60 +63,41 @@ def serving_model(request: Request) -> LoadedModel:
     return model
 
 
-def ns_since_epoch(moment: datetime, field: str) -> int:
-    """A timestamp as int nanoseconds since the epoch, UTC (exact, no float rounding).
-
-    A naive timestamp is taken as UTC. Subtracting the aware epoch applies any offset.
+def reasons_flag(request: Request) -> bool:
+    """The ``reasons`` query flag (default true), read as FastAPI reads a bool.
 
     Raises:
-        LeadInputError: The timestamp is outside what 64-bit nanoseconds hold.
+        HTTPException: 422 for a value that is not a boolean.
     """
-    ns = _ns(moment)
-    if not EARLIEST_NS <= ns < LATEST_NS:
-        raise LeadInputError(field, OUT_OF_RANGE)
-    return ns
+    value = request.query_params.get("reasons")
+    if value is None or value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise unprocessable(["query", "reasons"], "Input should be a valid boolean",
+                        "bool_parsing")
 
 
-def events_ns(moments: Sequence[datetime]) -> list[int]:
-    """Event timestamps as :func:`ns_since_epoch` gives them, checked in one pass (a
-    1000-lead batch has ~10,000: no per-event call or field name unless one is bad).
-
-    Raises:
-        LeadInputError: ``events.<i>.timestamp`` is outside the supported range.
-    """
-    ns = [((m if m.tzinfo is not None else m.replace(tzinfo=UTC)) - EPOCH) // MICROSECOND
-          * 1_000 for m in moments]
-    if ns and not (min(ns) >= EARLIEST_NS and max(ns) < LATEST_NS):
-        i = next(i for i, value in enumerate(ns) if not EARLIEST_NS <= value < LATEST_NS)
-        raise LeadInputError(f"events.{i}.timestamp", OUT_OF_RANGE)
-    return ns
+def unprocessable(loc: list[str | int], msg: str, kind: str) -> HTTPException:
+    """A 422 in the shape of FastAPI's validation errors."""
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                         [{"loc": loc, "msg": msg, "type": kind}])
 
 
-def _ns(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - EPOCH) // MICROSECOND * 1_000
+def _refused(error: RequestError) -> HTTPException:
+    """The 422 for a body that cannot be read, naming the first field at fault."""
+    first = error.errors[0]
+    return unprocessable(_body_loc(first["field"]), first["reason"], error.kind)
 
 
-def raw_lead(lead: LeadIn, now: datetime, max_events: int) -> RawLead:
-    """The package's view of a request lead (as_of defaults to ``now``).
+def _documented(body: str) -> dict[str, Any]:
+    """``openapi_extra`` of a scoring route: its body, the key schemes and ``reasons``."""
+    return request_body(body) | SECURED | {"parameters": [REASONS_PARAMETER]}
 
-    Raises:
-        LeadInputError: More events than allowed, or a timestamp out of range.
-    """
-    if len(lead.events) > max_events:
-        raise LeadInputError("events", f"{len(lead.events):,} events; at most {max_events:,} "
-                             "per lead (PREDICTIVE_SCORING_MAX_EVENTS_PER_LEAD)")
-    return RawLead(
-        lead_id=lead.lead_id,
-        attributes=lead.attributes,
-        created_at=(ns_since_epoch(lead.created_at, "created_at") if lead.created_at
-                    else None),
-        as_of=ns_since_epoch(lead.as_of or now, "as_of"),
-        event_times=events_ns([event.timestamp for event in lead.events]),
-        event_types=[event.event_type for event in lead.events],
-        event_details=[event.detail for event in lead.events],
-    )
+
+def _body_loc(field: str) -> list[str | int]:
+    parts = [int(part) if part.isdigit() else part for part in field.split(".")]
+    return ["body"] if field in ("body", "lead") else ["body", *parts]
 
 
 def explanations(model: LoadedModel, scores: OnlineScores, k: int) -> list[dict[str, Any]]:
@@ -155,7 +134,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def lead_results(model: LoadedModel, scores: OnlineScores, leads: Sequence[LeadIn],
+def lead_results(model: LoadedModel, scores: OnlineScores, leads: Sequence[ParsedLead],
                  now: datetime, reasons: int | None) -> list[dict[str, Any]]:
     """One ``LeadScore`` dict per scored lead; ``reasons`` None: no explanations."""
     fired = scores.points.fired()
@@ -163,7 +142,8 @@ def lead_results(model: LoadedModel, scores: OnlineScores, leads: Sequence[LeadI
     explained = (explanations(model, scores, reasons) if reasons is not None
                  else [NO_EXPLANATION] * len(leads))
     results = []
-    for i, lead in enumerate(leads):
+    for i, parsed in enumerate(leads):
+        lead = parsed.lead
         as_of = as_utc(lead.as_of or now) if events_shape else None
         results.append({
             "status": "scored",
@@ -176,7 +156,7 @@ def lead_results(model: LoadedModel, scores: OnlineScores, leads: Sequence[LeadI
             "rules": {"points": float(scores.points.points[i]),
                       "stage": scores.points.stage[i],
                       "fired": [{"rule": rule, "points": points} for rule, points in fired[i]]},
-            "ignored_fields": [*lead.extra_fields(), *scores.ignored_fields[i]],
+            "ignored_fields": [*parsed.extra_fields, *scores.ignored_fields[i]],
         })
     return results
 
@@ -210,64 +190,79 @@ def json_response(body: dict[str, Any]) -> Response:
 
 # One lead is scored on the event loop: its fraction of a millisecond costs less than the
 # hop to a worker thread (and 16 connections' threads fighting over the GIL). A batch runs
-# in the thread pool so that its tens of milliseconds never stall other requests.
-@router.post("/score", response_model=ScoreOut, responses=ERRORS)
-async def score_lead(lead: LeadIn, request: Request, reasons: ReasonsFlag = True) -> Response:
+# in the thread pool so that its tens of milliseconds never stall other requests. Both
+# read the raw body (no FastAPI body or dependency solving on the hot path): the body,
+# query and keys are documented through ``openapi_extra``.
+@router.post("/score", response_model=ScoreOut, responses=ERRORS,
+             openapi_extra=_documented("LeadIn"))
+async def score_lead(request: Request) -> Response:
     """Score one lead: probability, 0-100 score, suggested stage, reasons, rules' points."""
+    authorise(request)
+    reasons = reasons_flag(request)
+    try:
+        parsed = decode_lead(await request.body())
+    except RequestError as exc:
+        raise _refused(exc) from None
     model = serving_model(request)
     now = datetime.now(UTC)
-    request.state.lead_ids = [lead.lead_id]
+    request.state.lead_ids = [parsed.lead.lead_id]
     try:
-        raw = raw_lead(lead, now, request.app.state.settings.max_events_per_lead)
+        raw = raw_lead(parsed.lead, now, request.app.state.settings.max_events_per_lead)
         scores = model.online.score([raw])
     except LeadInputError as exc:
         request.app.state.metrics.leads.labels("refused").inc()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            [{"loc": ["body", *exc.field.split(".")], "msg": exc.reason,
-                              "type": "lead_input"}]) from None
+        raise unprocessable(_body_loc(exc.field), exc.reason, "lead_input") from None
     k = request.app.state.settings.reasons if reasons else None
-    result = lead_results(model, scores, [lead], now, k)[0]
+    result = lead_results(model, scores, [parsed], now, k)[0]
     log_predictions(request, model, [result], now)
     return json_response(result | {"model": {"name": model.ref.name,
                                              "version": model.ref.version},
                                    "request_id": request.state.request_id})
 
 
-@router.post("/score/batch", response_model=BatchOut, responses=ERRORS)
-def score_batch(batch: BatchIn, request: Request, reasons: ReasonsFlag = True) -> Response:
+@router.post("/score/batch", response_model=BatchOut, responses=ERRORS,
+             openapi_extra=_documented("BatchIn"))
+async def score_batch(request: Request) -> Response:
     """Score several leads; a bad lead gets its own error entry, the others are scored."""
-    settings = request.app.state.settings
-    if len(batch.leads) > settings.max_batch_leads:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            [{"loc": ["body", "leads"], "type": "too_long",
-                              "msg": f"{len(batch.leads):,} leads; at most "
-                              f"{settings.max_batch_leads:,} per batch "
-                              "(PREDICTIVE_SCORING_MAX_BATCH_LEADS)"}])
+    authorise(request)
+    reasons = reasons_flag(request)
+    body = await request.body()
     model = serving_model(request)
+    return await run_in_threadpool(_score_batch, request, model, body, reasons)
+
+
+def _score_batch(request: Request, model: LoadedModel, body: bytes, reasons: bool
+                 ) -> Response:
+    settings = request.app.state.settings
+    try:
+        leads = decode_batch(body, settings.max_batch_leads)
+    except RequestError as exc:
+        raise _refused(exc) from None
     now = datetime.now(UTC)
-    results: list[dict[str, Any] | None] = [None] * len(batch.leads)
-    good: list[tuple[int, LeadIn, RawLead]] = []
-    for index, lead in enumerate(batch.leads):
-        if isinstance(lead, InvalidLead):
-            results[index] = _error(index, lead.lead_id, lead.errors)
+    results: list[dict[str, Any] | None] = [None] * len(leads)
+    good: list[tuple[int, ParsedLead, RawLead]] = []
+    for index, parsed in enumerate(leads):
+        if isinstance(parsed, InvalidLead):
+            results[index] = _error(index, parsed.lead_id, parsed.errors)
             continue
         try:
-            raw = raw_lead(lead, now, settings.max_events_per_lead)
+            raw = raw_lead(parsed.lead, now, settings.max_events_per_lead)
             model.online.check(raw)
         except LeadInputError as exc:
-            results[index] = _error(index, lead.lead_id,
+            results[index] = _error(index, parsed.lead.lead_id,
                                     [{"field": exc.field, "reason": exc.reason}])
             continue
-        good.append((index, lead, raw))
-    request.state.lead_ids = [lead.lead_id for _, lead, _ in good]
+        good.append((index, parsed, raw))
+    request.state.lead_ids = [parsed.lead.lead_id for _, parsed, _ in good]
     if good:
-        scored = lead_results(model, model.online.score([raw for _, _, raw in good]),
-                              [lead for _, lead, _ in good], now,
+        scored = lead_results(model, model.online.score([raw for _, _, raw in good],
+                                                        checked=True),
+                              [parsed for _, parsed, _ in good], now,
                               settings.reasons if reasons else None)
         for (index, _, _), result in zip(good, scored, strict=True):
             results[index] = result
         log_predictions(request, model, scored, now)
-    failed = len(batch.leads) - len(good)
+    failed = len(leads) - len(good)
     if failed:
         request.app.state.metrics.leads.labels("refused").inc(failed)
     return json_response({"model": {"name": model.ref.name, "version": model.ref.version},

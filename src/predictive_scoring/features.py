@@ -106,9 +106,16 @@ def lookup_codes(vocabulary: tuple[str, ...],
         return np.append(table, -1)[values.codes]  # code -1 (NA) picks the appended -1
     values = np.asarray(values, dtype=object)
     if len(values) < 512:  # a dict beats building a hash index for one lead's events
-        positions = {v: i for i, v in enumerate(vocabulary)}
+        positions = _positions_of(vocabulary)
         return np.fromiter((positions.get(v, -1) for v in values), np.int64, len(values))
     return pd.Index(vocabulary, dtype=object).get_indexer(pd.Index(values, dtype=object))
+
+
+@functools.lru_cache(maxsize=64)
+def _positions_of(vocabulary: tuple[str, ...]) -> dict[str, int]:
+    """Value -> position, built once per vocabulary (an API request looks up a few
+    events in vocabularies of a hundred keys)."""
+    return {v: i for i, v in enumerate(vocabulary)}
 
 
 def fit_feature_spec(
@@ -196,16 +203,35 @@ def point_in_time(
     """
     order = _lead_time_order(event_lead, event_time)
     sorted_lead = event_lead[order]
-    start = np.searchsorted(sorted_lead, snapshot_lead, side="left")
-    stop = np.searchsorted(sorted_lead, snapshot_lead, side="right")
-    lengths = stop - start
-    snapshot = np.repeat(np.arange(len(snapshot_lead)), lengths)
-    first = np.repeat(start - np.cumsum(lengths) + lengths, lengths)
-    position = first + np.arange(len(snapshot))
-    event = order[position]
+    if _coded_by_position(snapshot_lead):
+        snapshot, event = _own_snapshot(sorted_lead, order, len(snapshot_lead))
+    else:
+        start = np.searchsorted(sorted_lead, snapshot_lead, side="left")
+        stop = np.searchsorted(sorted_lead, snapshot_lead, side="right")
+        lengths = stop - start
+        snapshot = np.repeat(np.arange(len(snapshot_lead)), lengths)
+        first = np.repeat(start - np.cumsum(lengths) + lengths, lengths)
+        event = order[first + np.arange(len(snapshot))]
     delta = snapshot_as_of[snapshot] - event_time[event]
     before = delta > 0
     return PointInTime(snapshot[before], event[before], delta[before] / NS_PER_DAY)
+
+
+def _coded_by_position(snapshot_lead: np.ndarray) -> bool:
+    """Whether snapshot i is the only snapshot of lead i (scoring: one moment per lead)."""
+    n = len(snapshot_lead)
+    return n > 0 and snapshot_lead[0] == 0 and snapshot_lead[-1] == n - 1 and bool(
+        n == 1 or (np.diff(snapshot_lead) == 1).all())
+
+
+def _own_snapshot(sorted_lead: np.ndarray, order: np.ndarray, n_snapshots: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs when lead i's snapshot is snapshot i: each event's snapshot is its lead, so
+    no search is needed (events of other lead codes are left out)."""
+    if len(sorted_lead) and not (sorted_lead[0] >= 0 and sorted_lead[-1] < n_snapshots):
+        keep = (sorted_lead >= 0) & (sorted_lead < n_snapshots)
+        return sorted_lead[keep], order[keep]
+    return sorted_lead, order
 
 
 def _lead_time_order(event_lead: np.ndarray, event_time: np.ndarray) -> np.ndarray:

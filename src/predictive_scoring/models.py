@@ -248,7 +248,8 @@ class LeadScorer:
         if self.feature_spec is not None:
             tenure = (encoded.snapshot_as_of - utc_ns(leads["created_at"], "leads")) / NS_PER_DAY
             behaviour = pd.DataFrame(featurise(self.feature_spec, encoded, tenure),
-                                     index=leads.index, columns=self.feature_spec.feature_names)
+                                     index=leads.index, columns=self.feature_spec.feature_names,
+                                     copy=False)  # a fresh matrix: no copy needed
             frame = pd.concat([leads.drop(columns=behaviour.columns, errors="ignore"),
                                behaviour], axis=1)
         missing = [c for c in self.columns.all if c not in frame]

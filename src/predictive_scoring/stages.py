@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -54,11 +55,21 @@ def stage_for_values(
     """
     if not thresholds:
         raise ValueError("at least one stage threshold is needed to map scores to stages")
-    ordered = sorted(thresholds.items(), key=lambda item: item[0].rank)
-    names = np.array([stage.value for stage, _ in ordered], dtype=object)
-    bars = np.array([bar for _, bar in ordered], dtype=float)
+    names, bars = _ladder(tuple(thresholds.items()))
     position = np.searchsorted(bars, np.asarray(values, dtype=float), side="right") - 1
     return names[np.clip(position, 0, len(names) - 1)]
+
+
+@lru_cache(maxsize=64)
+def _ladder(thresholds: tuple[tuple[Stage, float], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Stage names and their bars in funnel order (built once per set of thresholds: an
+    API request maps one score)."""
+    ordered = sorted(thresholds, key=lambda item: item[0].rank)
+    names = np.array([stage.value for stage, _ in ordered], dtype=object)
+    bars = np.array([bar for _, bar in ordered], dtype=float)
+    names.flags.writeable = False
+    bars.flags.writeable = False
+    return names, bars
 
 
 def furthest_stage_reached(stage_changes: pd.DataFrame) -> pd.Series:

@@ -123,6 +123,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 
+from predictive_scoring.config import DatasetConfig
+
 
 def _constant(values: object) -> np.ndarray:
     """A read-only array: the law's tables must not change under a caller's hands."""
@@ -1451,3 +1453,20 @@ def _truth_frame(ids: pa.Array, created: np.ndarray, blocks: list[_Block]) -> pd
         "days_after_creation": day,
         "true_probability": _column(blocks, "truth", 2),
         "converted": _column(blocks, "truth", 3).astype(np.int64)}, copy=False)
+
+
+def simulate_into(config: DatasetConfig, n_leads: int, seed: int,
+                  out_dir: Path) -> DatasetConfig:
+    """Simulate ``n_leads`` leads with the config's snapshot settings, write them as
+    Parquet to ``out_dir`` and return the config pointed at those files.
+
+    Args:
+        config: A simulated-dataset config (its ``snapshots`` give the truth's moments).
+        n_leads: Leads to simulate.
+        seed: Random seed.
+        out_dir: Folder for the Parquet files (created if missing).
+    """
+    snapshots = config.snapshots
+    write_funnel(simulate_funnel(n_leads, seed, snapshots.days_after_creation,
+                                 snapshots.horizon_days), out_dir, "parquet")
+    return config.pointed_at(out_dir, PARQUET_FILES)

@@ -127,15 +127,29 @@ def test_dask_model_is_as_good_as_the_single_machine_model(
         on_cluster: dist.DistributedTraining, single_machine: object) -> None:
     mine, theirs = on_cluster.run.metrics, single_machine.metrics
     assert mine["n_train"] == theirs["n_train"] and mine["n_test"] == theirs["n_test"]
-    # Data-parallel LightGBM finds histogram bins on each worker's share of the rows, so
-    # the trees differ a little; on this small test slice (about 60 conversions) that
-    # moves ROC-AUC by up to ~0.01 (measured 0.008). The issue's 0.005 bound is checked
-    # at benchmark scale (benchmarks/bench_dask.py).
-    assert abs(mine["model"]["roc_auc"] - theirs["model"]["roc_auc"]) <= 0.015
+    # Data-parallel LightGBM bins each feature on one worker's share of the rows, so the
+    # trees depend on which partitions share a worker and which worker ranks first. On
+    # this 6k-lead sample the placements span ROC-AUC -0.017 to +0.003 of the single
+    # machine (measured over 18 trainings; one worker reproduces it exactly). A broken
+    # engine (labels or columns misaligned) falls far outside 0.02. The issue's 0.005
+    # bound is checked at benchmark scale (benchmarks/bench_dask.py: -0.0007).
+    assert abs(mine["model"]["roc_auc"] - theirs["model"]["roc_auc"]) <= 0.02
     assert mine["oracle"]["roc_auc"] == pytest.approx(theirs["oracle"]["roc_auc"])
     assert mine["rules"] == pytest.approx(theirs["rules"])
     assert on_cluster.summary["problems"].sum() == 0
     assert list(on_cluster.example.columns[:3]) == ["lead_id", "created_at", "as_of"]
+
+
+def test_on_one_worker_the_dask_model_is_the_single_machine_model(
+        funnel_dir: Path, single_machine: object) -> None:
+    """With nothing split across workers the bins, trees and metrics are identical."""
+    with dist.dask_client("local", n_workers=1) as alone:
+        run = dist.train_distributed(alone, inputs(funnel_dir), PARTITIONS).run
+    assert run.metrics["model"] == pytest.approx(single_machine.metrics["model"])
+    mine = run.trained.scorer.pipeline.named_steps["classifier"].booster_
+    theirs = single_machine.trained.scorer.pipeline.named_steps["classifier"].booster_
+    assert mine.num_trees() == theirs.num_trees()
+    assert mine.dump_model()["tree_info"] == theirs.dump_model()["tree_info"]
 
 
 def test_batch_scores_equal_single_machine_scores_for_the_same_bundle(

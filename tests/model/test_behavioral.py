@@ -22,7 +22,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data import load_events_dataset
 from predictive_scoring.models import LeadScorer
-from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
+from predictive_scoring.synthetic import simulate_into
 from predictive_scoring.train import run_training
 from tests.conftest import REPO
 
@@ -33,11 +33,8 @@ N_LEADS = 300
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[LeadScorer, pd.DataFrame,
                                                                 pd.DataFrame]:
     root = tmp_path_factory.mktemp("behaviour")
-    config = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
-    snapshots = config.snapshots
-    write_funnel(simulate_funnel(20_000, 21, snapshots.days_after_creation,
-                                 snapshots.horizon_days), root, "parquet")
-    config = config.pointed_at(root, PARQUET_FILES)
+    config = simulate_into(load_config(REPO / "configs/datasets/simulated.yaml",
+                                       DatasetConfig), 20_000, 21, root)
     dataset = load_events_dataset(config, Path("."))
     run = run_training(dataset, config,
                        load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),

@@ -29,7 +29,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data import EventsDataset, load_events_dataset
 from predictive_scoring.models import LeadScorer
-from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
+from predictive_scoring.synthetic import simulate_into
 from predictive_scoring.train import TrainingRun, bundle_example, run_training
 from serving.app import create_app
 from serving.settings import Settings
@@ -62,11 +62,8 @@ class Trained:
 
 
 def _train(root: Path, seed: int) -> Trained:
-    config = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
-    snapshots = config.snapshots
-    write_funnel(simulate_funnel(N_LEADS, seed, snapshots.days_after_creation,
-                                 snapshots.horizon_days), root, "parquet")
-    config = config.pointed_at(root, PARQUET_FILES)
+    config = simulate_into(load_config(REPO / "configs/datasets/simulated.yaml",
+                                       DatasetConfig), N_LEADS, seed, root)
     dataset = load_events_dataset(config, Path("."))
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
     # One thread and a faster learning rate: a shared 2-core machine stalls 2-thread fits.

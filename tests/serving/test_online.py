@@ -15,6 +15,7 @@ from predictive_scoring.features import to_ns
 from predictive_scoring.models import FeatureColumns, LeadScorer, fit_calibrator
 from predictive_scoring.online import LeadInputError, OnlineScorer, RawLead
 from predictive_scoring.stages import Stage
+from tests.helpers import message_of
 from tests.serving.conftest import Trained
 
 LOGREG = ModelConfig(kind="logreg", params={"max_iter": 300})
@@ -69,8 +70,22 @@ def test_lightgbm_fast_path_equals_the_dataframe_path(trained: Trained, sample: 
     online = OnlineScorer(trained.scorer)
     assert online.fast
     _assert_same(online, trained.scorer, leads, events, raws)
-    one = online.score(raws[7:8])
-    assert one.probability[0] == online.score(raws).probability[7]
+    batch = online.score(raws)
+    for i in (0, 7, 149):  # one lead goes through LightGBM's single-row fast path
+        one = online.score(raws[i:i + 1])
+        assert one.model_output[0] == batch.model_output[i]
+        assert one.probability[0] == batch.probability[i]
+
+
+def test_the_single_row_path_refuses_a_row_of_the_wrong_shape(trained: Trained) -> None:
+    online = OnlineScorer(trained.scorer)
+    width = len(trained.scorer.columns.all)
+    row = np.zeros((1, width))
+    assert online._one_row.predict(row)[0] == online.booster.predict(row)[0]
+    assert "one float64 row" in message_of(ValueError, online._one_row.predict,
+                                           np.zeros((2, width)))
+    assert "one float64 row" in message_of(ValueError, online._one_row.predict,
+                                           np.zeros((1, width + 1)))
 
 
 def test_logistic_regression_goes_through_its_pipeline_with_the_same_result(

@@ -18,7 +18,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data import load_events_dataset
 from predictive_scoring.models import LeadScorer, model_frame
-from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
+from predictive_scoring.synthetic import simulate_into
 from predictive_scoring.train import Examples, examples_from_events, train_model
 from tests.conftest import BASE, REPO, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES
@@ -31,10 +31,7 @@ KINDS = ["lightgbm", "logreg"]
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Examples, DatasetConfig,
                                                                  dict[str, np.ndarray]]:
     root = tmp_path_factory.mktemp("explain")
-    snapshots = SIMULATED.snapshots
-    write_funnel(simulate_funnel(3_000, 11, snapshots.days_after_creation,
-                                 snapshots.horizon_days), root, "parquet")
-    config = SIMULATED.pointed_at(root, PARQUET_FILES)
+    config = simulate_into(SIMULATED, 3_000, 11, root)
     examples, rows, _ = examples_from_events(load_events_dataset(config, Path(".")), config,
                                              RULES, BASE.training)
     return examples, config, rows

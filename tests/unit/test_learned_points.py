@@ -30,7 +30,7 @@ from predictive_scoring.learned_points import (
 )
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
-from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
+from predictive_scoring.synthetic import simulate_into
 from predictive_scoring.train import examples_from_events, train_model
 from tests.conftest import BASE, LIGHTGBM, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES
@@ -40,10 +40,7 @@ from tests.conftest import CLASSIC_RULES as RULES
 def learned(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A LightGBM model on 6,000 simulated leads and its learned points table."""
     root = tmp_path_factory.mktemp("sim")
-    snapshots = SIMULATED.snapshots
-    write_funnel(simulate_funnel(6_000, 21, snapshots.days_after_creation,
-                                 snapshots.horizon_days), root, "parquet")
-    config = SIMULATED.pointed_at(root, PARQUET_FILES)
+    config = simulate_into(SIMULATED, 6_000, 21, root)
     dataset = load_events_dataset(config, Path("."))
     examples, rows, _ = examples_from_events(dataset, config, RULES, BASE.training)
     trained = train_model(examples, config, LIGHTGBM, RULES, BASE, rows)

@@ -19,7 +19,7 @@ from predictive_scoring.report import (
     quadrant_cuts,
     segment_conversion,
 )
-from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
+from predictive_scoring.synthetic import simulate_into
 from predictive_scoring.train import examples_from_events, train_model
 from tests.conftest import BASE, LIGHTGBM, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES
@@ -70,10 +70,7 @@ def test_quadrant_cuts_are_the_stored_medians_or_none_without_a_group() -> None:
 def small_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A LightGBM model on 2,000 simulated leads and its test leads' model input."""
     root = tmp_path_factory.mktemp("report")
-    snapshots = SIMULATED.snapshots
-    write_funnel(simulate_funnel(2_000, 5, snapshots.days_after_creation,
-                                 snapshots.horizon_days), root, "parquet")
-    config = SIMULATED.pointed_at(root, PARQUET_FILES)
+    config = simulate_into(SIMULATED, 2_000, 5, root)
     examples, rows, _ = examples_from_events(load_events_dataset(config, Path(".")), config,
                                              RULES, BASE.training)
     scorer = train_model(examples, config, LIGHTGBM, RULES, BASE, rows).scorer

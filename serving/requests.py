@@ -1,0 +1,289 @@
+"""Request bodies: leads as CRMs send them, decoded straight from the JSON bytes.
+
+The hot path reads bodies with msgspec (C: a 1000-lead batch decodes in about 4 ms,
+against about 30 ms through pydantic), and these Structs are also what the OpenAPI page
+documents (:func:`openapi_components`), so the docs and the parser cannot drift apart.
+
+Leads arrive the way CRMs export them: sparse (a missing attribute is unknown, not an
+error), with categories the model never saw (scored as unknown), with top-level fields the
+API does not read (ignored and listed back in ``ignored_fields``), RFC 3339 timestamps with
+any offset (a timestamp without one is taken as UTC, as the data files are) and string ids.
+A lead that cannot be read gives ``{field, reason}`` errors naming the field; in a batch,
+each lead is decoded on its own, so one bad lead never stops the others.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta, Struct
+
+from predictive_scoring.online import LeadInputError, RawLead
+
+LEAD_EXAMPLE: dict[str, Any] = {
+    "lead_id": "L0000001",
+    "created_at": "2025-01-06T09:14:00Z",
+    "as_of": "2025-02-05T09:00:00+01:00",
+    "attributes": {"industry": "software", "company_size": "51-200", "country": "us",
+                   "seniority": "director", "lead_source": "paid_search", "employees": 120,
+                   "hubspot_owner": "ana"},
+    "events": [
+        {"timestamp": "2025-01-07T10:02:11Z", "event_type": "page_view", "detail": "pricing"},
+        {"timestamp": "2025-01-20T16:40:00-05:00", "event_type": "demo_request"},
+    ],
+}
+DATE_TIME = {"format": "date-time"}
+
+
+def _moment(description: str) -> Any:
+    return Annotated[datetime, Meta(description=description, extra_json_schema=DATE_TIME)]
+
+
+class EventIn(Struct, gc=False):
+    """One recent activity of the lead (only those before ``as_of`` count)."""
+
+    timestamp: _moment("RFC 3339 (ISO 8601), with an offset (UTC if none)")
+    event_type: Annotated[str, Meta(min_length=1, max_length=200,
+                                    description="the CRM's activity name (open set)")]
+    detail: Annotated[str, Meta(max_length=500,
+                                description="e.g. the page of a page view")] | None = None
+
+
+class LeadIn(Struct, forbid_unknown_fields=True, gc=False):
+    """A lead to score: its attributes and, for event-based models, its recent events.
+
+    Other top-level fields are accepted, ignored and listed back in ``ignored_fields``.
+    """
+
+    lead_id: Annotated[str, Meta(min_length=1, max_length=256, description="the CRM's id")]
+    created_at: _moment("when the lead was created (needed by event-based models)") | None = (
+        None)
+    as_of: _moment("moment to score at (default: now)") | None = None
+    attributes: Annotated[dict[str, Any], Meta(
+        description="field -> value; missing fields are unknown, unread ones are ignored "
+        "and listed in ignored_fields")] = {}
+    events: Annotated[list[EventIn], Meta(description="recent activities")] = []
+
+
+class BatchIn(Struct):
+    """Several leads; each is validated and scored on its own."""
+
+    leads: Annotated[list[LeadIn], Meta(min_length=1, description=(
+        "leads to score; a bad one gets its own error entry and the others are scored"))]
+
+
+class _RawBatch(Struct):
+    leads: Annotated[list[msgspec.Raw], Meta(min_length=1)]
+
+
+class _LeadId(Struct):
+    lead_id: Any = None
+
+
+@dataclass(frozen=True)
+class ParsedLead:
+    """A decoded lead and the top-level fields it sent that the API does not read."""
+
+    lead: LeadIn
+    extra_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InvalidLead:
+    """A batch entry that is not a valid lead: answered with an error entry of its own."""
+
+    lead_id: str | None
+    errors: list[dict[str, str]]
+
+
+class RequestError(ValueError):
+    """A body that cannot be read, with ``{field, reason}`` errors (field ``"body"`` when
+    it is not JSON at all)."""
+
+    def __init__(self, errors: list[dict[str, str]], kind: str = "lead_input") -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
+        self.errors = errors
+        self.kind = kind
+
+
+_LEAD = msgspec.json.Decoder(LeadIn)
+_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_BATCH = msgspec.json.Decoder(_RawBatch)
+_LEAD_ID = msgspec.json.Decoder(_LeadId)
+_KNOWN = frozenset(LeadIn.__struct_fields__)
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_UNKNOWN_FIELD = "Object contains unknown field"
+
+
+def decode_lead(body: bytes) -> ParsedLead:
+    """One lead from its JSON bytes.
+
+    Raises:
+        RequestError: Not JSON, or a field is missing, of the wrong type or out of range.
+    """
+    try:
+        return ParsedLead(_LEAD.decode(body))
+    except msgspec.ValidationError as exc:
+        if not str(exc).startswith(_UNKNOWN_FIELD):
+            raise _unreadable(exc) from None
+    except msgspec.DecodeError as exc:
+        raise _unreadable(exc) from None
+    return _with_extra_fields(body)
+
+
+def _with_extra_fields(body: bytes) -> ParsedLead:
+    """The slow path for a lead with top-level fields the API does not read: decode the
+    fields it reads, and name the others."""
+    fields = _FIELDS.decode(body)
+    extra = tuple(name for name in fields if name not in _KNOWN)
+    known = b",".join(msgspec.json.encode(name) + b":" + bytes(value)
+                      for name, value in fields.items() if name in _KNOWN)
+    try:
+        return ParsedLead(_LEAD.decode(b"{" + known + b"}"), extra)
+    except msgspec.ValidationError as exc:
+        raise _unreadable(exc) from None
+
+
+def decode_batch(body: bytes, max_leads: int) -> list[ParsedLead | InvalidLead]:
+    """The leads of a batch, each decoded on its own (a bad one becomes an InvalidLead).
+
+    Raises:
+        RequestError: The body is not JSON, has no ``leads`` list, or holds more than
+            ``max_leads`` leads.
+    """
+    try:
+        raw = _BATCH.decode(body).leads
+    except msgspec.DecodeError as exc:
+        raise _unreadable(exc) from None
+    if len(raw) > max_leads:
+        raise RequestError([{"field": "leads", "reason": (
+            f"{len(raw):,} leads; at most {max_leads:,} per batch "
+            "(PREDICTIVE_SCORING_MAX_BATCH_LEADS)")}], kind="too_long")
+    return [_batch_lead(bytes(lead)) for lead in raw]
+
+
+def _batch_lead(body: bytes) -> ParsedLead | InvalidLead:
+    try:
+        return decode_lead(body)
+    except RequestError as exc:
+        return InvalidLead(_lead_id(body), exc.errors)
+
+
+def _lead_id(body: bytes) -> str | None:
+    try:
+        lead_id = _LEAD_ID.decode(body).lead_id
+    except msgspec.DecodeError:
+        return None
+    return lead_id if isinstance(lead_id, str) else None
+
+
+def _unreadable(error: msgspec.DecodeError) -> RequestError:
+    """A field that does not validate names the field; a body that is not JSON, ``body``."""
+    if isinstance(error, msgspec.ValidationError):
+        return RequestError([field_error(error)])
+    return RequestError([{"field": "body", "reason": f"not valid JSON: {error}"}])
+
+
+def field_error(error: msgspec.ValidationError) -> dict[str, str]:
+    """msgspec's message as ``{field, reason}``: ``$.events[2].timestamp`` becomes
+    ``events.2.timestamp`` (``lead`` for the lead as a whole)."""
+    message = str(error)
+    match = _AT.search(message)
+    path = match["path"] if match else ""
+    reason = message[:match.start()] if match else message
+    field = re.sub(r"\[(\d+)\]", r".\1", path).strip(".") or "lead"
+    return {"field": field, "reason": reason}
+
+
+def openapi_components() -> dict[str, Any]:
+    """The request Structs' JSON schemas, keyed by name, for ``#/components/schemas``."""
+    _, components = msgspec.json.schema_components(
+        (LeadIn, BatchIn), ref_template="#/components/schemas/{name}")
+    lead = components["LeadIn"]
+    lead.pop("additionalProperties", None)  # extra fields are accepted and listed back
+    lead["examples"] = [LEAD_EXAMPLE]
+    components["BatchIn"]["examples"] = [{"leads": [LEAD_EXAMPLE]}]
+    return components
+
+
+def request_body(name: str) -> dict[str, Any]:
+    """``openapi_extra`` documenting a route's JSON body as the named component."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{name}"}}}}}
+
+
+# ------------------------------------------------------------------ to the package's view
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+"""Timestamps are nanoseconds since 1970 in 64 bits, as in pandas: this range."""
+OUT_OF_RANGE = "is outside the supported range (years 1678 to 2261)"
+EARLIEST_NS = (EARLIEST - EPOCH) // MICROSECOND * 1_000
+LATEST_NS = (LATEST - EPOCH) // MICROSECOND * 1_000
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware timestamp in UTC; a naive one is taken as UTC (as the data files are)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def ns_since_epoch(moment: datetime, field: str) -> int:
+    """A timestamp as int nanoseconds since the epoch, UTC (exact, no float rounding).
+
+    A naive timestamp is taken as UTC. Subtracting the aware epoch applies any offset.
+
+    Raises:
+        LeadInputError: The timestamp is outside what 64-bit nanoseconds hold.
+    """
+    ns = _ns(moment)
+    if not EARLIEST_NS <= ns < LATEST_NS:
+        raise LeadInputError(field, OUT_OF_RANGE)
+    return ns
+
+
+def events_ns(moments: Sequence[datetime]) -> list[int]:
+    """Event timestamps as :func:`ns_since_epoch` gives them, checked in one pass (a
+    1000-lead batch has ~10,000: no per-event call or field name unless one is bad).
+
+    Raises:
+        LeadInputError: ``events.<i>.timestamp`` is outside the supported range.
+    """
+    ns = [((m if m.tzinfo is not None else m.replace(tzinfo=UTC)) - EPOCH) // MICROSECOND
+          * 1_000 for m in moments]
+    if ns and not (min(ns) >= EARLIEST_NS and max(ns) < LATEST_NS):
+        i = next(i for i, value in enumerate(ns) if not EARLIEST_NS <= value < LATEST_NS)
+        raise LeadInputError(f"events.{i}.timestamp", OUT_OF_RANGE)
+    return ns
+
+
+def _ns(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // MICROSECOND * 1_000
+
+
+def raw_lead(lead: LeadIn, now: datetime, max_events: int) -> RawLead:
+    """The package's view of a request lead (as_of defaults to ``now``).
+
+    Raises:
+        LeadInputError: More events than allowed, or a timestamp out of range.
+    """
+    if len(lead.events) > max_events:
+        raise LeadInputError("events", f"{len(lead.events):,} events; at most {max_events:,} "
+                             "per lead (PREDICTIVE_SCORING_MAX_EVENTS_PER_LEAD)")
+    return RawLead(
+        lead_id=lead.lead_id,
+        attributes=lead.attributes,
+        created_at=(ns_since_epoch(lead.created_at, "created_at") if lead.created_at
+                    else None),
+        as_of=ns_since_epoch(lead.as_of or now, "as_of"),
+        event_times=events_ns([event.timestamp for event in lead.events]),
+        event_types=[event.event_type for event in lead.events],
+        event_details=[event.detail for event in lead.events],
+    )
