@@ -179,8 +179,10 @@ def write_results(results: dict[str, Any], leads: int) -> None:
                   f"{shap_row['build_s']:.2f} s to build it; largest difference between "
                   f"their values {shap_row['max_diff']:.1e}. `explain.py` uses `pred_contrib` "
                   "(no explainer to build or keep, no extra dependency at serving time)."]
-    lines += ["", "Choice: the default LightGBM config (learning rate 0.02, 7 leaves, early "
-              "stopping) is kept. Its small trees (at most 6 splits deep) make exact "
+    params = load_config(Path("configs/models/lightgbm.yaml"), ModelConfig).params
+    lines += ["", f"Choice: the default LightGBM config (learning rate {params['learning_rate']}, "
+              f"{params['num_leaves']} leaves, early stopping) is kept. Its small trees (at most "
+              f"{params['num_leaves'] - 1} splits deep) make exact "
               "TreeSHAP cheap enough, so bench_train's quality figures for it stand unchanged; "
               "no capacity cut or new algorithm was needed. TreeSHAP's cost grows with the "
               "number of trees (O(trees x leaves x depth^2) per lead). A lead or two is "

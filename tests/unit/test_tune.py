@@ -156,8 +156,10 @@ def test_tune_refuses_nothing_to_search(examples: Examples, rows: dict[str, np.n
 
 # ------------------------------------------------------------------ tuned_config
 def test_tuned_config_updates_params_and_leaves_the_original() -> None:
-    tuned = tuned_config(LIGHTGBM, {"num_leaves": 15, "learning_rate": 0.05})
-    assert tuned.params["num_leaves"] == 15 and tuned.params["learning_rate"] == 0.05
+    original = dict(LIGHTGBM.params)
+    leaves = original["num_leaves"] + 8
+    tuned = tuned_config(LIGHTGBM, {"num_leaves": leaves, "learning_rate": 0.05})
+    assert tuned.params["num_leaves"] == leaves and tuned.params["learning_rate"] == 0.05
     assert tuned.params["early_stopping_rounds"] == LIGHTGBM.params["early_stopping_rounds"]
     assert tuned.search_space == LIGHTGBM.search_space
-    assert LIGHTGBM.params["num_leaves"] == 7
+    assert LIGHTGBM.params == original
