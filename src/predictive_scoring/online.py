@@ -214,16 +214,14 @@ class OnlineScorer:
         numbers = self._numbers(leads)
         model_input = self._matrix(leads, numbers, events)
         features = self._feature_values(leads, model_input)
-        if self._one_row is not None and len(leads) == 1:
-            matrix = model_input
-            raw = self._one_row.predict(matrix)
-        elif self.booster is not None:
-            matrix = model_input
-            raw = self.booster.predict(matrix, num_threads=self.num_threads)
-        else:  # what pipeline.predict_proba does, keeping the classifier's input
+        if self.booster is None:  # what pipeline.predict_proba does, keeping its input
             frame = model_frame(pd.DataFrame(dict(features)), self.scorer.columns)
             matrix = np.asarray(self.scorer.pipeline[:-1].transform(frame), dtype=np.float64)
             raw = self.scorer.pipeline[-1].predict_proba(matrix)[:, 1]
+        else:  # one lead (an API request) takes the single-row path built with the booster
+            matrix = model_input
+            raw = (self._one_row.predict(matrix) if len(leads) == 1
+                   else self.booster.predict(matrix, num_threads=self.num_threads))
         probability = self.scorer.calibrator(raw)
         return OnlineScores(
             lead_ids=[lead.lead_id for lead in leads],

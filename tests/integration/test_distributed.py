@@ -31,7 +31,7 @@ from predictive_scoring.data import (
     read_scoring_events,
 )
 from predictive_scoring.predict import score_file
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
+from predictive_scoring.synthetic import PARQUET_FILES, simulate_into
 from predictive_scoring.train import examples_from_events, run_training
 
 pytestmark = pytest.mark.dask
@@ -51,10 +51,8 @@ def client() -> Iterator[object]:
 def funnel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Simulated Parquet files; events split into a folder of two files."""
     root = tmp_path_factory.mktemp("dask_sim")
-    config = load_config("configs/datasets/simulated.yaml", DatasetConfig)
-    funnel = simulate_funnel(N_LEADS, SEED, config.snapshots.days_after_creation,
-                             config.snapshots.horizon_days)
-    write_funnel(funnel, root, "parquet")
+    simulate_into(load_config("configs/datasets/simulated.yaml", DatasetConfig), N_LEADS, SEED,
+                  root)
     events = pq.read_table(root / "events.parquet")
     (root / "events").mkdir()
     half = events.num_rows // 2
@@ -65,10 +63,7 @@ def funnel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def dataset_config(root: Path, events: str = "events") -> DatasetConfig:
     config = load_config("configs/datasets/simulated.yaml", DatasetConfig)
-    files = config.files.model_copy(update={"leads": "leads.parquet", "events": events,
-                                            "stage_changes": "stage_changes.parquet",
-                                            "truth": "truth.parquet"})
-    return config.model_copy(update={"root": str(root), "files": files})
+    return config.pointed_at(root, PARQUET_FILES | {"events": events})
 
 
 def inputs(root: Path, model: ModelConfig | None = None, **policy: object

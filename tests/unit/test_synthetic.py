@@ -226,8 +226,7 @@ def test_files_load_through_the_data_contract(small: SimulatedFunnel, tmp_path: 
                                               file_format: str) -> None:
     written = write_funnel(small, tmp_path, file_format)  # type: ignore[arg-type]
     config = load_config(SIMULATED, DatasetConfig)
-    files = config.files.model_copy(update={k: p.name for k, p in written.items()})
-    config = config.model_copy(update={"root": str(tmp_path), "files": files})
+    config = config.pointed_at(tmp_path, {k: p.name for k, p in written.items()})
     dataset = load_events_dataset(config, Path("."))
     assert all(len(check.problems) == 0 for check in dataset.checks.values())
     assert len(dataset.events) == len(small.events)

@@ -15,7 +15,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data import load_events_dataset
 from predictive_scoring.models import FeatureColumns
-from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
+from predictive_scoring.synthetic import simulate_into
 from predictive_scoring.train import (
     Examples,
     TrainingError,
@@ -33,10 +33,7 @@ from tests.conftest import CLASSIC_RULES as RULES
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Examples, DatasetConfig,
                                                                  dict[str, np.ndarray]]:
     root = tmp_path_factory.mktemp("sim")
-    snapshots = SIMULATED.snapshots
-    funnel = simulate_funnel(6_000, 11, snapshots.days_after_creation, snapshots.horizon_days)
-    write_funnel(funnel, root, "parquet")
-    config = SIMULATED.pointed_at(root, PARQUET_FILES)
+    config = simulate_into(SIMULATED, 6_000, 11, root)
     examples, rows, _ = examples_from_events(load_events_dataset(config, Path(".")), config,
                                              RULES, BASE.training)
     return examples, config, rows
