@@ -222,8 +222,6 @@ class FeatureConfig(StrictModel):
     """Behaviour aggregation settings."""
 
     windows_days: list[Annotated[int, Field(gt=0)]]
-    trend_recent_days: int = Field(gt=0)
-    trend_baseline_days: int = Field(gt=0)
     min_key_count: int = Field(ge=1, description="event types / (type, detail) pairs seen "
                                "fewer times in training share one 'other' column")
     detail_event_types: list[str] | None = Field(None, description="event types counted per "

@@ -63,6 +63,7 @@ from predictive_scoring.models import (
     FeatureColumns,
     LeadScorer,
     build_pipeline,
+    estimator_params,
     feature_columns,
     model_frame,
 )
@@ -748,7 +749,7 @@ def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColum
                                              np.float64)] * n_train_parts)
     eval_y = da.concatenate([da.from_delayed(_delayed(whole_valid[1]), (n_valid,),
                                              np.int8)] * n_train_parts)
-    params = {k: v for k, v in model.params.items() if k not in (EARLY_STOPPING_KEY, "n_jobs")}
+    params = {k: v for k, v in estimator_params(model).items() if k != "n_jobs"}
     rounds = model.params.get(EARLY_STOPPING_KEY)
     callbacks = [lgb.early_stopping(rounds, verbose=False)] if rounds else None
     with warnings.catch_warnings():

@@ -417,51 +417,39 @@ def describe(scorer: LeadScorer, field: str, value: Any) -> str:
 
 @dataclass(frozen=True)
 class _Meaning:
-    kind: str  # tenure, active, events, trend, count, since
+    kind: str  # tenure, count, since
     window: int | None = None  # days; None: all time
     key: tuple[str, str | None] | None = None  # (event type, detail)
-    trend: tuple[int, int] | None = None  # (recent days, baseline days)
+    others: bool = False  # a type's own key: its events outside the detail keys
 
 
 @functools.lru_cache(maxsize=32)
 def behaviour_meanings(spec: FeatureSpec) -> dict[str, _Meaning]:
     """What each behaviour feature name of ``spec`` counts (in ``feature_names`` order)."""
     windows: list[int | None] = [*spec.windows_days, None]
-    meanings = [_Meaning("tenure"), _Meaning("active"),
-                _Meaning("active", max(spec.windows_days))]
-    meanings += [_Meaning("events", w) for w in windows]
-    meanings.append(_Meaning("trend", trend=(spec.trend_recent_days,
-                                             spec.trend_baseline_days)))
+    meanings = [_Meaning("tenure")]
+    paired = {t for t, _ in spec.detail_keys}
     keys: list[tuple[str, str | None]] = [(t, None) for t in (*spec.event_types, OTHER_KEY)]
     keys += list(spec.detail_keys)
     for key in keys:
-        meanings += [_Meaning("count", w, key) for w in windows]
-        meanings.append(_Meaning("since", key=key))
+        others = key[1] is None and key[0] in paired
+        meanings += [_Meaning("count", w, key, others) for w in windows]
+        meanings.append(_Meaning("since", key=key, others=others))
     return dict(zip(spec.feature_names, meanings, strict=True))
 
 
 def _describe_behaviour(meaning: _Meaning, value: Any) -> str:
     if meaning.kind == "tenure":
         return f"Lead created {_days(value)} ago" if value is not None else "Lead age unknown"
-    if meaning.kind == "trend":
-        recent, baseline = meaning.trend
-        rate = 0.0 if value is None else float(value)
-        if abs(rate) < 0.005:
-            return f"Activity steady over the last {recent + baseline} days"
-        way = "picking up" if rate > 0 else "slowing down"
-        return (f"Activity {way} ({rate:+.2g} events a day in the last {recent} days "
-                f"against the {baseline} days before)")
+    singular, plural = event_nouns(*meaning.key)
+    if meaning.others:
+        singular, plural = f"other {singular}", f"other {plural}"
     if meaning.kind == "since":
-        singular, _ = event_nouns(*meaning.key)
         return f"No {singular} yet" if value is None else f"Last {singular} {_days(value)} ago"
     count = 0.0 if value is None else float(value)
-    if meaning.kind == "active":
-        return f"Active on {_number(count)} day{'s' * (count != 1)}{_within(meaning.window)}"
-    nouns = (("activity", "activities") if meaning.kind == "events"
-             else event_nouns(*meaning.key))
     if count == 0:
-        return f"No {nouns[1]}{_within(meaning.window) or ' yet'}"
-    noun = nouns[0] if count == 1 else nouns[1]
+        return f"No {plural}{_within(meaning.window) or ' yet'}"
+    noun = singular if count == 1 else plural
     return f"{_number(count)} {noun}{_within(meaning.window) or ' in total'}"
 
 

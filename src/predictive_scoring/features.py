@@ -8,10 +8,13 @@ microseconds. Only events with ``timestamp < as_of`` are ever read (no look-ahea
 Per snapshot ``(lead, as_of)`` and per *key* (an event type, or an ``(event type,
 detail)`` pair such as ``page_view.pricing``) the features are counts in each window
 (``windows_days``, e.g. 7 / 30 / 90 days, plus all time) and the days since the last
-such event (NaN when there was none). Per snapshot also: tenure, active days (all time
-and in the largest window), the total of all events per window, and a trend: the daily
-event rate of the last ``trend_recent_days`` minus that of the ``trend_baseline_days``
-before them.
+such event (NaN when there was none), plus the lead's tenure.
+
+Every event counts under exactly one key: its ``(type, detail)`` pair when the pair is
+in the vocabulary, else its type (so ``n_page_view_*`` counts the *other* page visits),
+else ``__other__``. No feature adds keys up: a total of all activity would let visits
+that say nothing about buying (a job seeker's careers pages) move the score through the
+totals that buyers' activity drives.
 """
 
 from __future__ import annotations
@@ -39,15 +42,11 @@ class FeatureSpec:
         event_types: Event types with their own columns; the rest pool into ``__other__``.
         detail_keys: ``(event_type, detail)`` pairs with their own columns.
         windows_days: Count windows in days (all-time counts are always added).
-        trend_recent_days: Length of the trend's recent period.
-        trend_baseline_days: Length of the period before it.
     """
 
     event_types: tuple[str, ...]
     detail_keys: tuple[tuple[str, str], ...]
     windows_days: tuple[int, ...]
-    trend_recent_days: int
-    trend_baseline_days: int
 
     # The names and key tables are cached: one API request would otherwise rebuild them
     # (a regex per key) on every call, which cost more than the features themselves.
@@ -66,8 +65,7 @@ class FeatureSpec:
     @functools.cached_property
     def _feature_names(self) -> tuple[str, ...]:
         windows = [f"{w}d" for w in self.windows_days] + ["all"]
-        names = ["tenure_days", "active_days", f"active_days_{max(self.windows_days)}d"]
-        names += [f"events_{w}" for w in windows] + ["events_trend"]
+        names = ["tenure_days"]
         for key in self.key_names:
             names += [f"n_{key}_{w}" for w in windows] + [f"days_since_{key}"]
         return tuple(names)
@@ -82,17 +80,19 @@ class FeatureSpec:
             pair_table[self.event_types.index(event_type), detail_vocab.index(detail)] = offset
         return detail_vocab, pair_table
 
-    def encode(self, event_types: np.ndarray, details: np.ndarray) -> tuple[np.ndarray,
-                                                                             np.ndarray]:
-        """Key indexes of events: ``(type key, (type, detail) key or -1)``.
+    def encode(self, event_types: np.ndarray | pd.Categorical,
+               details: np.ndarray | pd.Categorical) -> np.ndarray:
+        """The one key index of each event (a position in ``key_names``).
 
-        Unknown event types map to ``__other__``; pairs outside the vocabulary to -1.
+        A ``(type, detail)`` pair in the vocabulary counts under the pair; any other
+        event of a known type under its type; an unknown type under ``__other__``.
         """
         n_types = len(self.event_types)
         detail_vocab, pair_table = self._detail_tables
         type_index = lookup_codes(self.event_types, event_types)
         type_code = np.where(type_index >= 0, type_index, n_types)
-        return type_code, pair_table[type_code, lookup_codes(detail_vocab, details)]
+        pair_code = pair_table[type_code, lookup_codes(detail_vocab, details)]
+        return np.where(pair_code >= 0, pair_code, type_code)
 
 
 def lookup_codes(vocabulary: tuple[str, ...],
@@ -163,8 +163,7 @@ def spec_from_counts(type_counts: Counter[str], pair_counts: Counter[tuple[str, 
     minimum = config.min_key_count
     types = tuple(sorted(t for t, n in type_counts.items() if n >= minimum))
     pairs = tuple(sorted(p for p, n in pair_counts.items() if n >= minimum))
-    return FeatureSpec(types, pairs, tuple(sorted(config.windows_days)),
-                       config.trend_recent_days, config.trend_baseline_days)
+    return FeatureSpec(types, pairs, tuple(sorted(config.windows_days)))
 
 
 @dataclass(frozen=True)
@@ -248,8 +247,7 @@ def behaviour_matrix(
     pit: PointInTime,
     n_snapshots: int,
     tenure_days: np.ndarray,
-    event_keys: tuple[np.ndarray, np.ndarray],
-    event_day: np.ndarray,
+    event_key: np.ndarray,
 ) -> np.ndarray:
     """The behaviour feature matrix, columns in ``spec.feature_names`` order.
 
@@ -258,33 +256,22 @@ def behaviour_matrix(
         pit: Point-in-time pairs from :func:`point_in_time`.
         n_snapshots: Number of snapshots (rows of the result).
         tenure_days: Days from each lead's creation to the snapshot's as_of.
-        event_keys: ``(type_codes, detail_codes)`` of every event (see FeatureSpec).
-        event_day: Calendar day number of every event (for active days).
+        event_key: Key index of every event (:meth:`FeatureSpec.encode`).
 
     Returns:
         float64 array of shape ``(n_snapshots, len(spec.feature_names))``.
     """
     n_keys = len(spec.key_names)
-    type_code, detail_code = event_keys
-    has_detail = detail_code[pit.event] >= 0
-    snap = np.concatenate([pit.snapshot, pit.snapshot[has_detail]])
-    key = np.concatenate([type_code[pit.event], detail_code[pit.event][has_detail]])
-    age = np.concatenate([pit.age_days, pit.age_days[has_detail]])
-    cell = snap * n_keys + key
+    cell = pit.snapshot * n_keys + event_key[pit.event]
     n_windows = len(spec.windows_days) + 1
     out = np.empty((n_snapshots, len(spec.feature_names)), dtype=np.float64)
     out[:, 0] = tenure_days
-    out[:, 1:3] = _active_days(pit, event_day, n_snapshots, max(spec.windows_days))
-    for j, counts in enumerate(_windowed_counts(pit.snapshot, pit.age_days,
-                                                spec.windows_days, n_snapshots)):
-        out[:, 3 + j] = counts
-    out[:, 3 + n_windows] = _trend(pit, spec, n_snapshots)
-    key_block = out[:, 4 + n_windows:].reshape(n_snapshots, n_keys, n_windows + 1)
-    for j, counts in enumerate(_windowed_counts(cell, age, spec.windows_days,
+    key_block = out[:, 1:].reshape(n_snapshots, n_keys, n_windows + 1)
+    for j, counts in enumerate(_windowed_counts(cell, pit.age_days, spec.windows_days,
                                                 n_snapshots * n_keys)):
         key_block[:, :, j] = counts.reshape(n_snapshots, n_keys)
-    key_block[:, :, n_windows] = _days_since(cell, age, n_snapshots * n_keys).reshape(
-        n_snapshots, n_keys)
+    key_block[:, :, n_windows] = _days_since(cell, pit.age_days, n_snapshots * n_keys
+                                             ).reshape(n_snapshots, n_keys)
     return out
 
 
@@ -302,26 +289,6 @@ def _days_since(cell: np.ndarray, age: np.ndarray, size: int) -> np.ndarray:
     np.minimum.at(latest, cell, age)
     latest[np.isinf(latest)] = np.nan
     return latest
-
-
-def _active_days(
-    pit: PointInTime, event_day: np.ndarray, n_snapshots: int, window: int
-) -> np.ndarray:
-    day = event_day[pit.event]
-    new_day = np.ones(len(day), dtype=bool)
-    new_day[1:] = (pit.snapshot[1:] != pit.snapshot[:-1]) | (day[1:] != day[:-1])
-    all_time = np.bincount(pit.snapshot[new_day], minlength=n_snapshots)
-    recent = new_day & (pit.age_days < window)
-    in_window = np.bincount(pit.snapshot[recent], minlength=n_snapshots)
-    return np.stack([all_time, in_window], axis=1).astype(np.float64)
-
-
-def _trend(pit: PointInTime, spec: FeatureSpec, n_snapshots: int) -> np.ndarray:
-    recent_days, baseline_days = spec.trend_recent_days, spec.trend_baseline_days
-    recent = np.bincount(pit.snapshot[pit.age_days < recent_days], minlength=n_snapshots)
-    in_baseline = (pit.age_days >= recent_days) & (pit.age_days < recent_days + baseline_days)
-    baseline = np.bincount(pit.snapshot[in_baseline], minlength=n_snapshots)
-    return recent / recent_days - baseline / baseline_days
 
 
 def _column_safe(key: str) -> str:
@@ -459,7 +426,6 @@ def featurise(spec: FeatureSpec, data: SnapshotEvents, tenure_days: np.ndarray) 
     Returns:
         float64 array, one row per snapshot, columns ``spec.feature_names``.
     """
-    keys = spec.encode(data.event_types, data.event_details)
     return behaviour_matrix(spec, data.pit, len(data.snapshot_lead),
-                            np.asarray(tenure_days, float), keys,
-                            data.event_time // NS_PER_DAY)
+                            np.asarray(tenure_days, float),
+                            spec.encode(data.event_types, data.event_details))

@@ -88,9 +88,24 @@ def model_frame(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
     return pd.DataFrame(data, index=frame.index, columns=columns.all)
 
 
+def estimator_params(model: ModelConfig) -> dict[str, Any]:
+    """The classifier's parameters: the config's, less early stopping (a fit argument).
+
+    LightGBM also keeps every feature (``feature_pre_filter`` off): its pre-filter drops a
+    feature that cannot be split with ``min_child_samples`` rows on each side *in the rows
+    it bins*, which on a Dask worker is that worker's share only, and sparse event counts
+    (a page seen by 1 lead in 50) then vanish from the distributed model. On one machine
+    such a feature can rarely be split anyway, and one Dask worker fits the same trees.
+    """
+    params = {k: v for k, v in model.params.items() if k != EARLY_STOPPING_KEY}
+    if model.kind == "lightgbm":
+        params["feature_pre_filter"] = False
+    return params
+
+
 def build_pipeline(model: ModelConfig, columns: FeatureColumns) -> Pipeline:
     """Preprocessor and classifier as one pipeline (not yet fitted)."""
-    params = {k: v for k, v in model.params.items() if k != EARLY_STOPPING_KEY}
+    params = estimator_params(model)
     if model.kind == "lightgbm":
         encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
                                  encoded_missing_value=np.nan)
@@ -233,6 +248,26 @@ class LeadScorer:
     stage_thresholds: dict[Stage, float]
     rules: RulesConfig
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def check_layout(self) -> None:
+        """Refuse a bundle whose behaviour columns this version's features do not make.
+
+        The features are rebuilt from the spec's vocabulary, so a bundle pickled by an
+        older version (other columns, or its own cached names) is caught, not scored
+        with the columns it knew left empty.
+
+        Raises:
+            ValueError: Naming the columns the bundle expects and this version lacks.
+        """
+        if self.feature_spec is None:
+            return
+        spec = self.feature_spec
+        made = FeatureSpec(spec.event_types, spec.detail_keys, spec.windows_days).feature_names
+        if list(self.columns.behaviour) != made:
+            unknown = [c for c in self.columns.behaviour if c not in made][:5]
+            raise ValueError(
+                f"this bundle was trained on another version's behaviour features "
+                f"(for example {unknown or 'their order'}); retrain it with this version")
 
     def raw_attributes(self) -> list[str]:
         """The lead fields the scorer reads: model attributes, then rule fields."""

@@ -156,6 +156,11 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):
     def __init__(self, scorer: LeadScorer) -> None:
         self.scorer = scorer
 
+    def load_context(self, context: Any) -> None:
+        """Refuse a bundle trained on another version's features (see
+        :meth:`LeadScorer.check_layout`) when it is loaded, not when it scores."""
+        self.scorer.check_layout()
+
     def predict(self, context: Any, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Score raw leads.

@@ -124,11 +124,12 @@ def test_dask_model_is_as_good_as_the_single_machine_model(
     assert mine["n_train"] == theirs["n_train"] and mine["n_test"] == theirs["n_test"]
     # Data-parallel LightGBM bins each feature on one worker's share of the rows, so the
     # trees depend on which partitions share a worker and which worker ranks first. On
-    # this 6k-lead sample the placements span ROC-AUC -0.017 to +0.003 of the single
-    # machine (measured over 18 trainings; one worker reproduces it exactly). A broken
-    # engine (labels or columns misaligned) falls far outside 0.02. The 0.005
-    # bound is checked at benchmark scale (benchmarks/bench_dask.py: -0.0007).
-    assert abs(mine["model"]["roc_auc"] - theirs["model"]["roc_auc"]) <= 0.02
+    # this 6k-lead sample the placements span ROC-AUC -0.006 to 0.000 of the single
+    # machine (measured over 8 trainings; one worker reproduces it exactly). A broken
+    # engine (labels or columns misaligned), or features dropped by a worker's own
+    # pre-filter (-0.07 before it was turned off), falls far outside 0.015. The issue's
+    # 0.005 bound is checked at benchmark scale (benchmarks/bench_dask.py).
+    assert abs(mine["model"]["roc_auc"] - theirs["model"]["roc_auc"]) <= 0.015
     assert mine["oracle"]["roc_auc"] == pytest.approx(theirs["oracle"]["roc_auc"])
     assert mine["rules"] == pytest.approx(theirs["rules"])
     assert on_cluster.summary["problems"].sum() == 0

@@ -24,7 +24,7 @@ from predictive_scoring.config import RulesConfig, load_config
 runner = CliRunner()
 BROWSER_SECONDS = 120
 WINDOW = (1280, 2400)
-LEADS = 2_500  # the smallest funnel with enough converters to train on and to compare
+LEADS = 5_000  # at 2,500 leads (~80 converters) the model itself ranks below the rules
 FIGURES = 9
 SECTIONS = ("Funnel: conversion by stage, rules vs model", "Gain and lift", "Calibration",
             "Score distributions", "Rule stage vs suggested stage", "Global drivers",

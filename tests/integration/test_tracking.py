@@ -6,6 +6,7 @@ comparison below is between a bundle's output and the in-memory scorer's, not a 
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import uuid
@@ -21,6 +22,7 @@ from mlflow import MlflowClient
 from predictive_scoring import explain, models, tracking
 from predictive_scoring.config import (
     AttributeRule,
+    Attributes,
     BaseConfig,
     EventRule,
     FeatureConfig,
@@ -46,8 +48,7 @@ EVENT_RULES = RulesConfig(
                            points=15)],
     attribute_rules=[AttributeRule(name="software", field="industry", op="eq",
                                    value="software", points=5)])
-FEATURES = FeatureConfig(windows_days=[7, 30], trend_recent_days=7, trend_baseline_days=23,
-                         min_key_count=1)
+FEATURES = FeatureConfig(windows_days=[7, 30], min_key_count=1)
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
 
 # MLflow 3.17's own calls trip deprecations of pandas 3.1 and SQLAlchemy 2.1: not ours to fix.
@@ -117,7 +118,8 @@ def events_scorer() -> LeadScorer:
     spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), FEATURES)
     frame = pd.concat([leads, behaviour_features(spec, leads, events)], axis=1)
     return fit_scorer("events", frame, converted,
-                      FeatureColumns(("industry",), tuple(spec.feature_names)), spec, EVENT_RULES)
+                      models.feature_columns(Attributes(categorical=["industry"]), spec),
+                      spec, EVENT_RULES)
 
 
 def with_event_lists(leads: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
@@ -325,6 +327,20 @@ def test_registry_round_trip(store: str | None, tmp_path: Path) -> None:
                                               "champion", tmp_path / "notes")
     assert "set aliases" in message_of(ValueError, tracking.export_bundle, name, "staging",
                                        tmp_path / "other")
+
+
+def test_a_bundle_of_another_feature_layout_is_refused_on_load(tmp_path: Path) -> None:
+    scorer = events_scorer()
+    # An earlier version also made totals of all activity, such as "active_days".
+    behaviour = ("active_days", *scorer.columns.behaviour)
+    old = dataclasses.replace(scorer, columns=dataclasses.replace(
+        scorer.columns, numeric=behaviour, behaviour=behaviour))
+    for name, bundle in {"current": scorer, "old": old}.items():
+        mlflow.pyfunc.save_model(tmp_path / name, python_model=tracking.LeadScoringModel(bundle),
+                                 pip_requirements=[])
+    assert tracking.load_scorer(tmp_path / "current").columns == scorer.columns
+    message = message_of(ValueError, tracking.load_scorer, tmp_path / "old")
+    assert "active_days" in message and "retrain" in message
 
 
 def test_load_scorer_refuses_other_models(tmp_path: Path) -> None:

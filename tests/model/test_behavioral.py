@@ -66,18 +66,23 @@ def test_a_demo_request_raises_the_score(trained: tuple) -> None:
     assert np.median(after / before) > 1.5
 
 
-def test_careers_page_visits_count_far_less_than_buying_signals(trained: tuple) -> None:
+def test_careers_page_visits_alone_do_not_raise_the_score(trained: tuple) -> None:
     scorer, leads, events = trained
     before = scorer.score(leads, events)
     careers = scorer.score(leads, _with_events(events, leads, "page_view", "careers",
                                                [1.0, 2.0, 3.0]))
     pricing = scorer.score(leads, _with_events(events, leads, "page_view", "pricing",
                                                [1.0, 2.0, 3.0]))
-    careers_lift = (careers["probability"] - before["probability"]).mean()
-    pricing_lift = (pricing["probability"] - before["probability"]).mean()
-    # Job seekers' visits carry no buying signal; the same number of pricing-page visits
-    # does. (The model still gives careers visits a little through the all-pages counts.)
-    assert abs(careers_lift) < 0.25 * pricing_lift
+    careers_lift = careers["probability"] - before["probability"]
+    pricing_lift = pricing["probability"] - before["probability"]
+    score_change = careers["score"] - before["score"]
+    # Job seekers' visits carry no buying signal: the 0-100 score a CRM shows stays put
+    # (trees still split on the careers counts by chance, so a few leads move a point).
+    assert score_change.median() == 0
+    assert (score_change.abs() <= 1).mean() >= 0.95
+    # The same number of pricing-page visits is a buying signal and does raise it.
+    assert (pricing["score"] > before["score"]).mean() >= 0.8
+    assert abs(careers_lift.mean()) < 0.1 * pricing_lift.mean()
     # the hand-set points, by contrast, reward the careers visits too
     assert (careers["rule_points"] > before["rule_points"]).all()
 

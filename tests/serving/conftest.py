@@ -40,7 +40,7 @@ API_KEY = "test-api-key-0123456789"
 ADMIN_KEY = "test-admin-key-0123456789"
 N_LEADS = 4000
 READY_SECONDS = 60
-FAST_FIT = {"n_jobs": 1, "learning_rate": 0.1}
+FAST_FIT = {"n_jobs": 1, "learning_rate": 0.1, "min_child_samples": 50}
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),

@@ -52,8 +52,7 @@ def make_config(root: Path, ext: str = "csv", **changes: object) -> DatasetConfi
         attributes=Attributes(categorical=["industry"], numeric=["employees"]),
         stage_names=STAGES,
         snapshots=SnapshotConfig(days_after_creation=[1, 7], horizon_days=30),
-        features={"windows_days": [7, 30], "trend_recent_days": 7, "trend_baseline_days": 23,
-                  "min_key_count": 1},
+        features={"windows_days": [7, 30], "min_key_count": 1},
         rules="configs/rules/classic_points.yaml",
     )
     return DatasetConfig.model_validate({**base, **changes})

@@ -18,8 +18,7 @@ from predictive_scoring.features import (
     to_ns,
 )
 
-CONFIG = FeatureConfig(windows_days=[7, 30], trend_recent_days=7, trend_baseline_days=23,
-                       min_key_count=1)
+CONFIG = FeatureConfig(windows_days=[7, 30], min_key_count=1)
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 
 
@@ -46,18 +45,31 @@ def test_hand_computed_features() -> None:
     assert spec.key_names == ("demo_request", "email_open", "page_view", "webinar", OTHER_KEY,
                               "page_view.blog", "page_view.pricing")
     f = behaviour_features(spec, snapshots, events)
+    assert list(f.columns[:6]) == ["tenure_days", "n_demo_request_7d", "n_demo_request_30d",
+                                   "n_demo_request_all", "days_since_demo_request",
+                                   "n_email_open_7d"]
     assert f.loc[0, "tenure_days"] == 5
-    assert f.loc[0, "n_page_view_7d"] == 2 and f.loc[0, "n_page_view.pricing_all"] == 1
-    assert f.loc[0, "days_since_page_view"] == pytest.approx(1.0)
+    # Both page views are on pages with their own key: none is left for "other pages".
+    assert f.loc[0, "n_page_view.pricing_7d"] == 1 and f.loc[0, "n_page_view.blog_7d"] == 1
+    assert f.loc[0, "n_page_view_all"] == 0 and np.isnan(f.loc[0, "days_since_page_view"])
+    assert f.loc[0, "days_since_page_view.blog"] == pytest.approx(1.0)
     assert f.loc[0, "days_since_page_view.pricing"] == pytest.approx(4.0)
     assert np.isnan(f.loc[0, "days_since_demo_request"])
-    assert f.loc[1, "n_email_open_7d"] == 1 and f.loc[1, "events_all"] == 1
+    assert f.loc[1, "n_email_open_7d"] == 1 and f.loc[1, "n_page_view.pricing_all"] == 0
     # as_of day 20: the webinar on day 25 is in the future and never counted.
     assert f.loc[2, "n_webinar_all"] == 0 and np.isnan(f.loc[2, "days_since_webinar"])
-    assert f.loc[2, "n_demo_request_7d"] == 1 and f.loc[2, "n_page_view_7d"] == 0
-    assert f.loc[2, "n_page_view_30d"] == 2 and f.loc[2, "active_days"] == 3
-    # trend: 1 event in the last 7 days (day 19), 2 in the 23 before (days 1 and 4)
-    assert f.loc[2, "events_trend"] == pytest.approx(1 / 7 - 2 / 23)
+    assert f.loc[2, "n_demo_request_7d"] == 1 and f.loc[2, "n_page_view.blog_7d"] == 0
+    assert f.loc[2, "n_page_view.blog_30d"] == 1 and f.loc[2, "n_page_view.pricing_30d"] == 1
+
+
+def test_a_page_without_its_own_key_counts_as_an_other_page_visit() -> None:
+    snapshots, events = frames()
+    spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), CONFIG)
+    unlisted = events.assign(detail=events["detail"].replace("blog", "careers"))
+    f = behaviour_features(spec, snapshots, unlisted)
+    assert f.loc[0, "n_page_view_all"] == 1 and f.loc[0, "n_page_view.blog_all"] == 0
+    assert f.loc[0, "days_since_page_view"] == pytest.approx(1.0)
+    assert f.loc[0, "n_page_view.pricing_all"] == 1  # listed pages keep their own key
 
 
 def test_rare_and_unknown_types_pool_into_other() -> None:
@@ -184,6 +196,20 @@ def histories(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, float]:
 
 
 SPEC = fit_feature_spec(TYPES * 2, [None, "pricing", "blog", None] * 2, CONFIG)
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories())
+def test_every_event_before_as_of_counts_under_exactly_one_key(
+    history: tuple[pd.DataFrame, pd.DataFrame, float],
+) -> None:
+    snapshots, events, _ = history
+    f = behaviour_features(SPEC, snapshots, events)
+    all_time = f[[f"n_{key}_all" for key in SPEC.key_names]].sum(axis=1)
+    when = pd.to_datetime(events["timestamp"], utc=True)  # an empty frame's column is object
+    for index, row in snapshots.iterrows():
+        mine = (events["lead_id"] == row["lead_id"]) & (when < row["as_of"])
+        assert all_time[index] == mine.sum()
 
 
 @settings(max_examples=60, deadline=None)
