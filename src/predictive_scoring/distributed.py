@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -59,10 +58,10 @@ from predictive_scoring.data import (
 from predictive_scoring.explain import global_weights
 from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
 from predictive_scoring.models import (
-    EARLY_STOPPING_KEY,
     FeatureColumns,
     LeadScorer,
     build_pipeline,
+    early_stopping,
     estimator_params,
     feature_columns,
     model_frame,
@@ -750,14 +749,12 @@ def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColum
     eval_y = da.concatenate([da.from_delayed(_delayed(whole_valid[1]), (n_valid,),
                                              np.int8)] * n_train_parts)
     params = {k: v for k, v in estimator_params(model).items() if k != "n_jobs"}
-    rounds = model.params.get(EARLY_STOPPING_KEY)
-    callbacks = [lgb.early_stopping(rounds, verbose=False)] if rounds else None
     with warnings.catch_warnings():
         # lightgbm.dask sets each worker's threads itself and says so for n_jobs.
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
         fitted = DaskLGBMClassifier(client=client, **params).fit(
             _dask_rows(train[0], train[2], n_features), _dask_rows(train[1], train[2], None),
-            eval_X=(eval_x,), eval_y=(eval_y,), callbacks=callbacks,
+            eval_X=(eval_x,), eval_y=(eval_y,), callbacks=early_stopping(model),
             categorical_feature=list(range(len(columns.categorical))))
     classifier = fitted.to_local().set_params(n_jobs=model.params.get("n_jobs"))
     pipeline.steps[-1] = ("classifier", classifier)

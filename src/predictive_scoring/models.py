@@ -103,6 +103,12 @@ def estimator_params(model: ModelConfig) -> dict[str, Any]:
     return params
 
 
+def early_stopping(model: ModelConfig) -> list[Any]:
+    """LightGBM's fit callbacks: early stopping on the validation slice when configured."""
+    rounds = model.params.get(EARLY_STOPPING_KEY)
+    return [lgb.early_stopping(rounds, verbose=False)] if rounds else []
+
+
 def build_pipeline(model: ModelConfig, columns: FeatureColumns) -> Pipeline:
     """Preprocessor and classifier as one pipeline (not yet fitted)."""
     params = estimator_params(model)
@@ -147,10 +153,9 @@ def fit_pipeline(pipeline: Pipeline, model: ModelConfig, train: tuple[pd.DataFra
         classifier.fit(x_train, train[1])
         return pipeline
     n_categorical = len(pipeline.named_steps["prep"].transformers[0][2])
-    rounds = model.params.get(EARLY_STOPPING_KEY)
-    callbacks = [lgb.early_stopping(rounds, verbose=False)] if rounds else []
     classifier.fit(x_train, train[1], eval_X=(prep.transform(valid[0]),), eval_y=(valid[1],),
-                   categorical_feature=list(range(n_categorical)), callbacks=callbacks)
+                   categorical_feature=list(range(n_categorical)),
+                   callbacks=early_stopping(model))
     return pipeline
 
 
