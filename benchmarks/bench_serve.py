@@ -1,7 +1,7 @@
 """The scoring service over loopback HTTP: single-lead latency, concurrent throughput and
 batch throughput, next to a bare no-op FastAPI endpoint and the raw model, in one run.
 
-Usage: ``python -m benchmarks.bench_serve [--leads 20000] [--requests 2000]
+Usage: ``python -m benchmarks.bench_serve [--leads 20000] [--requests 2000] [--rounds 10]
 [--wrk-seconds 10] [--batches 10]``. A LightGBM scorer is trained on simulated leads (the
 default config), logged to a temporary SQLite MLflow store and exported to a folder the
 server loads. The requests are held-out simulated leads scored 30 days after creation, with
@@ -9,8 +9,9 @@ their events before that moment, as a CRM would send them. Servers run as
 ``uvicorn --factory`` processes with one worker, no access log, uvloop and httptools; the
 service keeps its own structured log line per request (to a file). Sequential requests go
 through a minimal keep-alive socket client (pre-encoded requests, so the client adds next to
-nothing); concurrency is Debian's ``wrk`` (installed with apt-get when missing). Every
-answer is checked to be a 200. Each phase is bounded in requests or seconds.
+nothing), the no-op and service series taking turns in blocks; concurrency is Debian's
+``wrk`` (installed with apt-get when missing). Every answer is checked to be a 200. Each
+phase is bounded in requests or seconds.
 
 Targets (issue 5), on this 2-core machine with client and server sharing it:
 - single lead, 2000 sequential requests: p99 < 3 ms without reasons, < 5 ms with reasons,
@@ -22,6 +23,7 @@ Targets (issue 5), on this 2-core machine with client and server sharing it:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -34,8 +36,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -278,35 +280,43 @@ class Connection:
         self.sock.close()
 
 
-def sequential_ms(port: int, requests: list[bytes], n: int) -> np.ndarray:
-    """Milliseconds of n sequential requests (cycling through ``requests``) after a warm-up."""
-    connection = Connection(port)
-    try:
+def interleaved_ms(callers: dict[str, Callable[[int], object]], n: int, rounds: int
+                   ) -> dict[str, np.ndarray]:
+    """Milliseconds of n sequential requests per series after a warm-up each.
+
+    The series take turns in ``rounds`` blocks of ``n / rounds`` requests, so a passing
+    disturbance of the shared machine falls on every series alike instead of on whichever
+    ran at that moment; each series' p99 is then over all of its requests.
+
+    Args:
+        callers: Series name -> a call sending its i-th request (raises unless a 200).
+        n: Requests per series.
+        rounds: Blocks per series.
+    """
+    for call in callers.values():
         for i in range(WARMUP):
-            connection.call(requests[i % len(requests)])
-        out = np.empty(n)
-        for i in range(n):
-            start = time.perf_counter()
-            connection.call(requests[i % len(requests)])
-            out[i] = time.perf_counter() - start
-    finally:
-        connection.close()
-    return out * 1000
+            call(i)
+    out = {name: np.empty(n) for name in callers}
+    bounds = np.linspace(0, n, rounds + 1).astype(int)
+    for start, stop in itertools.pairwise(bounds):
+        for name, call in callers.items():
+            for i in range(start, stop):
+                begin = time.perf_counter()
+                call(i)
+                out[name][i] = time.perf_counter() - begin
+    return {name: values * 1000 for name, values in out.items()}
 
 
-def httpx_sequential_ms(port: int, path: str, bodies: list[bytes], n: int) -> np.ndarray:
-    """Milliseconds of n sequential requests through an httpx keep-alive client (how a
-    Python CRM integration calls the API; the issue's anchors were measured this way)."""
-    headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
-    out = np.empty(n)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
-        for i in range(WARMUP):
-            client.post(path, content=bodies[i % len(bodies)]).raise_for_status()
-        for i in range(n):
-            start = time.perf_counter()
-            client.post(path, content=bodies[i % len(bodies)]).raise_for_status()
-            out[i] = time.perf_counter() - start
-    return out * 1000
+def socket_caller(connection: Connection, requests: list[bytes]) -> Callable[[int], object]:
+    """Sends the i-th pre-encoded request (cycling) on a minimal keep-alive connection."""
+    return lambda i: connection.call(requests[i % len(requests)])
+
+
+def httpx_caller(client: httpx.Client, path: str, bodies: list[bytes]
+                 ) -> Callable[[int], object]:
+    """Posts the i-th body (cycling) through httpx: how a Python CRM integration calls the
+    API (the issue's anchors were measured this way)."""
+    return lambda i: client.post(path, content=bodies[i % len(bodies)]).raise_for_status()
 
 
 def batch_leads_per_second(port: int, requests: list[bytes], n: int) -> tuple[float, float]:
@@ -393,28 +403,38 @@ def measure(prepared: Prepared, folder: Path, args: argparse.Namespace) -> dict[
     results: dict[str, Any] = {"raw": raw_model_timings(prepared, args.requests)}
     wrk = ensure_wrk()
     env = service_env(prepared)
-    with server("benchmarks.bench_serve:noop_app", env, folder / "noop.log", "/docs") as port:
-        noop_requests = [http_post("/noop", body) for body in bodies]
-        results["noop"] = sequential_ms(port, noop_requests, args.requests)
-        results["noop_httpx"] = httpx_sequential_ms(port, "/noop", bodies, args.requests)
-        results["noop_wrk"] = wrk_run(wrk, port, "/noop", bodies, args.wrk_seconds, folder)
-    with server("serving.app:create_app", env, folder / "service.log", "/ready") as port:
+    noop_server = server("benchmarks.bench_serve:noop_app", env, folder / "noop.log", "/docs")
+    service = server("serving.app:create_app", env, folder / "service.log", "/ready")
+    with noop_server as noop_port, service as port, ExitStack() as clients:
+        def connect(to_port: int) -> Connection:
+            return clients.enter_context(closing(Connection(to_port)))
+
+        results |= interleaved_ms({
+            "noop": socket_caller(connect(noop_port),
+                                  [http_post("/noop", body) for body in bodies]),
+            **{f"score_{reasons}": socket_caller(
+                connect(port), [http_post(f"/v1/score?reasons={reasons}", body)
+                                for body in bodies])
+               for reasons in ("false", "true")},
+        }, args.requests, args.rounds)
+        answer = json.loads(connect(port).call(http_post("/v1/score?reasons=true",
+                                                          bodies[0])))
+        if not answer["reasons"]:
+            raise RuntimeError("the with-reasons requests got no reasons")
+        headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+        results |= interleaved_ms({
+            f"{name}_httpx": httpx_caller(
+                clients.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{p}",
+                                                   headers=headers)), path, bodies)
+            for name, p, path in (("noop", noop_port, "/noop"),
+                                  ("score", port, "/v1/score?reasons=false"))
+        }, args.requests, args.rounds)
         for reasons in ("false", "true"):
-            path = f"/v1/score?reasons={reasons}"
-            results[f"score_{reasons}"] = sequential_ms(
-                port, [http_post(path, body) for body in bodies], args.requests)
             results[f"batch_{reasons}"] = batch_leads_per_second(
                 port, [http_post(f"/v1/score/batch?reasons={reasons}", b) for b in batches],
                 args.batches)
-        probe = Connection(port)
-        try:
-            answer = json.loads(probe.call(http_post("/v1/score?reasons=true", bodies[0])))
-        finally:
-            probe.close()
-        if not answer["reasons"]:
-            raise RuntimeError("the with-reasons requests got no reasons")
-        results["score_httpx"] = httpx_sequential_ms(port, "/v1/score?reasons=false", bodies,
-                                                     args.requests)
+        results["noop_wrk"] = wrk_run(wrk, noop_port, "/noop", bodies, args.wrk_seconds,
+                                      folder)
         results["score_wrk"] = wrk_run(wrk, port, "/v1/score?reasons=false", bodies,
                                        args.wrk_seconds, folder)
     return results
@@ -522,9 +542,12 @@ server share the machine over loopback.
 
 ### One lead per request, {args.requests:,} sequential requests on one keep-alive connection
 
-Two clients: a minimal socket client that sends pre-encoded requests (it adds next to
-nothing, so the no-op floor is the framework alone), and httpx, as a Python CRM integration
-calls the API (the issue's anchors, no-op p50 0.84 ms / p99 1.5 ms, are of that order).
+Both servers run side by side, and each client's series take turns in {args.rounds} blocks of
+{args.requests // args.rounds} requests (no-op, then the service), so a passing disturbance of the
+shared machine falls on both alike. Two clients: a minimal socket client that sends
+pre-encoded requests (it adds next to nothing, so the no-op floor is the framework alone),
+and httpx, as a Python CRM integration calls the API (the issue's anchors, no-op p50
+0.84 ms / p99 1.5 ms, are of that order).
 
 {chr(10).join(table)}
 
@@ -555,7 +578,10 @@ def _verdict(ok: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=20_000, help="simulated leads to train on")
-    parser.add_argument("--requests", type=int, default=2000, help="sequential requests")
+    parser.add_argument("--requests", type=int, default=2000,
+                        help="sequential requests per series")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="blocks the sequential series take turns in")
     parser.add_argument("--wrk-seconds", type=int, default=10, help="wrk run length")
     parser.add_argument("--batches", type=int, default=10, help="batch requests timed")
     args = parser.parse_args()

@@ -35,7 +35,7 @@ from sklearn.preprocessing import OrdinalEncoder
 
 from predictive_scoring.features import NS_PER_DAY, SnapshotEvents, featurise
 from predictive_scoring.models import LeadScorer, model_frame, score_0_100
-from predictive_scoring.rules import PointsResult, points_from_arrays
+from predictive_scoring.rules import AttributePoints, PointsResult, points_from_arrays
 from predictive_scoring.stages import stage_for_values
 
 TIME_FIELDS = ("created_at", "as_of")
@@ -161,6 +161,7 @@ class OnlineScorer:
                                            dtype=np.int64)
         self._behaviour_positions = np.array([position[c] for c in behaviour], dtype=np.int64)
         self._reads = frozenset(scorer.raw_attributes())
+        self._attribute_points = AttributePoints(scorer.rules)
         self.booster = _booster(scorer)
         self._category_codes = _category_codes(scorer) if self.booster is not None else None
         self._one_row = (SingleRowPredictor(self.booster, len(columns.all), num_threads)
@@ -230,7 +231,8 @@ class OnlineScorer:
             score=score_0_100(probability),
             suggested_stage=stage_for_values(probability, self.scorer.stage_thresholds),
             points=points_from_arrays(self.scorer.rules, self._rule_columns(leads, numbers),
-                                      len(leads), events),
+                                      len(leads), events,
+                                      attribute_points=self._attribute_points),
             matrix=matrix,
             features=features,
             ignored_fields=[[name for name in lead.attributes if name not in self._reads]
@@ -268,10 +270,12 @@ class OnlineScorer:
         """Model input rows; categoricals as the booster's codes (NaN without a booster)."""
         columns = self.scorer.columns
         matrix = np.full((len(leads), len(columns.all)), np.nan, dtype=np.float64)
-        if self._category_codes is not None:
-            for j, (column, codes) in enumerate(zip(columns.categorical, self._category_codes,
-                                                    strict=True)):
-                matrix[:, j] = [_code(codes, lead.attributes.get(column)) for lead in leads]
+        if self._category_codes:
+            matrix[:, :len(columns.categorical)] = [
+                [_code(codes, lead.attributes.get(column))
+                 for column, codes in zip(columns.categorical, self._category_codes,
+                                          strict=True)]
+                for lead in leads]
         matrix[:, self._numeric_positions] = numbers
         if events is not None and self.scorer.feature_spec is not None:
             created = np.fromiter((lead.created_at for lead in leads), np.int64, len(leads))

@@ -131,21 +131,30 @@ def event_rule_points(
         events of ``points * 0.5 ** (age_days / half_life_days)`` (no decay without a
         half-life), clipped to ``[-|cap|, |cap|]`` when the rule has a cap.
     """
-    out = np.zeros((n_rows, len(rules)), dtype=np.float64)
     if not rules:
-        return out
-    types, details, rule_keys = _event_rule_tables(
-        tuple((rule.event_type, None if rule.detail is None else tuple(_details(rule)))
-              for rule in rules))
+        return np.zeros((n_rows, 0), dtype=np.float64)
+    types, details, rule_keys, decay = _event_rule_tables(tuple(
+        (rule.event_type, None if rule.detail is None else tuple(_details(rule)),
+         rule.points, rule.half_life_days, rule.cap) for rule in rules))
     # one key per event: (type + 1, detail + 1), slot 0 holding types/details no rule names
     type_code = lookup_codes(types, event_types) + 1
     detail_code = lookup_codes(details, event_details) + 1
     event_key = type_code * (len(details) + 1) + detail_code
-    matches = rule_keys[:, event_key[pit.event]]
-    for j in np.flatnonzero(matches.any(axis=1)):
-        rule = rules[j]
-        out[:, j] = _capped(_decayed_totals(rule, pit, matches[j], n_rows), rule.cap)
-    return out
+    # every (rule, pair) match at once: one weighted count over rule-major cells
+    rule, pair = np.nonzero(rule_keys[:, event_key[pit.event]])
+    weights = decay.points[rule] * 0.5 ** (pit.age_days[pair] / decay.half_life[rule])
+    totals = np.bincount(rule * n_rows + pit.snapshot[pair], weights=weights,
+                         minlength=len(rules) * n_rows).reshape(len(rules), n_rows).T
+    return np.minimum(np.maximum(totals, -decay.cap), decay.cap)
+
+
+@dataclass(frozen=True)
+class _Decay:
+    """Per event rule: points per event, half-life (inf: none) and cap (inf: none)."""
+
+    points: np.ndarray
+    half_life: np.ndarray
+    cap: np.ndarray
 
 
 def _details(rule: EventRule) -> list[str]:
@@ -155,42 +164,42 @@ def _details(rule: EventRule) -> list[str]:
 
 
 @lru_cache(maxsize=64)
-def _event_rule_tables(matched: tuple[tuple[str, tuple[str, ...] | None], ...]
-                       ) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
-    """The event types and details the rules name, and which event keys (see
-    :func:`event_rule_points`) each rule counts, one row per rule.
+def _event_rule_tables(matched: tuple[tuple[str, tuple[str, ...] | None, float,
+                                            float | None, float | None], ...]
+                       ) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, _Decay]:
+    """The event types and details the rules name, which event keys (see
+    :func:`event_rule_points`) each rule counts (one row per rule), and their decay.
 
-    Built once per set of rules (cached by each rule's type and details): an API request
-    scores one lead, and building the tables cost more than counting its events.
+    Built once per set of rules (cached by each rule's type, details, points, half-life
+    and cap): an API request scores one lead, and building the tables cost more than
+    counting its events.
 
     Args:
-        matched: Per rule, its event type and its details (None: any detail).
+        matched: Per rule, its event type, its details (None: any detail), points,
+            half-life in days and cap (None: none).
     """
-    types = tuple(dict.fromkeys(event_type for event_type, _ in matched))
-    details = tuple(dict.fromkeys(d for _, wanted in matched for d in wanted or ()))
+    types = tuple(dict.fromkeys(event_type for event_type, *_ in matched))
+    details = tuple(dict.fromkeys(d for _, wanted, *_ in matched for d in wanted or ()))
     keys = np.zeros((len(matched), len(types) + 1, len(details) + 1), dtype=bool)
-    for j, (event_type, wanted) in enumerate(matched):
+    for j, (event_type, wanted, *_) in enumerate(matched):
         row = types.index(event_type) + 1
         if wanted is None:
             keys[j, row, :] = True
         else:
             keys[j, row, [details.index(d) + 1 for d in wanted]] = True
     keys = keys.reshape(len(matched), -1)
+    # 0.5 ** (age / inf) is exactly 1: a rule without a half-life counts its points whole
+    decay = _Decay(points=_frozen([points for _, _, points, _, _ in matched]),
+                   half_life=_frozen([math.inf if h is None else h for *_, h, _ in matched]),
+                   cap=_frozen([math.inf if cap is None else abs(cap) for *_, cap in matched]))
     keys.flags.writeable = False
-    return types, details, keys
+    return types, details, keys, decay
 
 
-def _decayed_totals(rule: EventRule, pit: PointInTime, match: np.ndarray,
-                    n_rows: int) -> np.ndarray:
-    snapshot = pit.snapshot[match]
-    if rule.half_life_days is None:
-        return np.bincount(snapshot, minlength=n_rows) * rule.points
-    weights = rule.points * 0.5 ** (pit.age_days[match] / rule.half_life_days)
-    return np.bincount(snapshot, weights=weights, minlength=n_rows)
-
-
-def _capped(totals: np.ndarray, cap: float | None) -> np.ndarray:
-    return totals if cap is None else np.clip(totals, -abs(cap), abs(cap))
+def _frozen(values: Sequence[float]) -> np.ndarray:
+    array = np.array(values, dtype=np.float64)
+    array.flags.writeable = False
+    return array
 
 
 # -------------------------------------------------------------------- attribute rules
@@ -227,6 +236,70 @@ def attribute_rule_points(
     for j, rule in enumerate(rules):
         out[:, j] = np.where(_matches(rule, cells[rule.field]), rule.points, 0.0)
     return out
+
+
+class AttributePoints:
+    """:func:`attribute_rule_points` of one row at a time, remembered per field value.
+
+    A rule's match depends on its own field's value only, and API requests score one lead
+    at a time whose fields take a few recurring values (an industry, a seniority): each
+    distinct value of a field is evaluated once, by :func:`attribute_rule_points` itself,
+    and remembered; the remembered values are forgotten together past ``max_values``.
+    Several rows at once go straight to :func:`attribute_rule_points`.
+
+    Args:
+        rules: The points system whose attribute rules are evaluated.
+        max_values: Most (field, value) results kept.
+    """
+
+    def __init__(self, rules: RulesConfig, max_values: int = 4096) -> None:
+        self.config = rules
+        self._rules = tuple(rules.attribute_rules)
+        positions: dict[str, list[int]] = {}
+        for j, rule in enumerate(self._rules):
+            positions.setdefault(rule.field, []).append(j)
+        self._fields = tuple((field, np.array(columns), [self._rules[j] for j in columns])
+                             for field, columns in positions.items())
+        self._max_values = max_values
+        self._known: dict[tuple[object, ...], np.ndarray] = {}
+
+    def __call__(self, columns: Mapping[str, np.ndarray | pd.Series], n_rows: int
+                 ) -> np.ndarray:
+        """The same array as ``attribute_rule_points(rules.attribute_rules, ...)``."""
+        if n_rows != 1:
+            return attribute_rule_points(self._rules, columns, n_rows)
+        out = np.zeros((1, len(self._rules)), dtype=np.float64)
+        for field, positions, rules in self._fields:
+            out[0, positions] = self._field_points(field, rules, columns)
+        return out
+
+    def _field_points(self, field: str, rules: list[AttributeRule],
+                      columns: Mapping[str, np.ndarray | pd.Series]) -> np.ndarray:
+        key = _cell_key(field, columns.get(field))
+        known = None if key is None else self._known.get(key)
+        if known is None:
+            known = attribute_rule_points(rules, columns, 1)[0]
+            if key is not None:
+                if len(self._known) >= self._max_values:
+                    self._known.clear()
+                known.flags.writeable = False
+                self._known[key] = known
+        return known
+
+
+def _cell_key(field: str, column: object) -> tuple[object, ...] | None:
+    """A one-cell column's field, array kind and value, by type (``True``, ``1`` and
+    ``"1"`` read differently); None when it cannot key a dict (not one cell, unhashable)."""
+    if not isinstance(column, np.ndarray) or column.shape != (1,):
+        return None
+    value = column[0]
+    if isinstance(value, float) and math.isnan(value):
+        value = "NaN"  # every NaN is one key (NaN != NaN would never be found again)
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return field, column.dtype.kind, type(value), value
 
 
 def _column_values(rule: AttributeRule, columns: Mapping[str, np.ndarray | pd.Series],
@@ -443,7 +516,8 @@ def score_points(rules: RulesConfig, leads: pd.DataFrame,
 
 
 def points_from_arrays(rules: RulesConfig, columns: Mapping[str, np.ndarray | pd.Series],
-                       n_rows: int, events: SnapshotEvents | None) -> PointsResult:
+                       n_rows: int, events: SnapshotEvents | None, *,
+                       attribute_points: AttributePoints | None = None) -> PointsResult:
     """Score rows from arrays: the path one lead of an API request takes (no pandas).
 
     Args:
@@ -452,23 +526,35 @@ def points_from_arrays(rules: RulesConfig, columns: Mapping[str, np.ndarray | pd
         n_rows: Number of scored rows.
         events: The rows (as snapshots) and their events, encoded; None when there are
             no events (table shape): event rules then give 0.
+        attribute_points: The attribute rules' remembered points (built for ``rules``),
+            for a caller that scores one row at a time; None evaluates them afresh.
 
     Returns:
         Points, stage and per-rule trail, one row per scored row.
+
+    Raises:
+        ValueError: ``attribute_points`` was built for another points system.
     """
     if events is None or not rules.event_rules:
         event_points = np.zeros((n_rows, len(rules.event_rules)))
     else:
         event_points = event_rule_points(rules.event_rules, events.pit, n_rows,
                                          events.event_types, events.event_details)
-    return _result(rules, event_points,
-                   attribute_rule_points(rules.attribute_rules, columns, n_rows))
+    if attribute_points is None:
+        attribute = attribute_rule_points(rules.attribute_rules, columns, n_rows)
+    elif attribute_points.config is rules:
+        attribute = attribute_points(columns, n_rows)
+    else:
+        raise ValueError(f"attribute_points was built for the rules "
+                         f"'{attribute_points.config.name}', not for '{rules.name}'")
+    return _result(rules, event_points, attribute)
 
 
 def _result(rules: RulesConfig, event_points: np.ndarray,
             attribute_points: np.ndarray) -> PointsResult:
     names = [rule.name for rule in [*rules.event_rules, *rules.attribute_rules]]
-    return PointsResult.from_trail(np.hstack([event_points, attribute_points]), names, rules)
+    return PointsResult.from_trail(np.concatenate((event_points, attribute_points), axis=1),
+                                   names, rules)
 
 
 # ------------------------------------------------------------------ scikit-learn

@@ -57,7 +57,7 @@ def stage_for_values(
         raise ValueError("at least one stage threshold is needed to map scores to stages")
     names, bars = _ladder(tuple(thresholds.items()))
     position = np.searchsorted(bars, np.asarray(values, dtype=float), side="right") - 1
-    return names[np.clip(position, 0, len(names) - 1)]
+    return names[np.maximum(position, 0)]  # below every bar: the lowest stage
 
 
 @lru_cache(maxsize=64)

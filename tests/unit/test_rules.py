@@ -1,10 +1,11 @@
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.utils import estimator_checks
@@ -17,10 +18,12 @@ from predictive_scoring.config import (
     load_config,
 )
 from predictive_scoring.rules import (
+    AttributePoints,
     PointsResult,
     PointsScorer,
     attribute_rule_points,
     check_rule_fields,
+    points_from_arrays,
     score_points,
 )
 
@@ -267,6 +270,62 @@ def test_long_columns_score_like_single_cells(cells: list[object]) -> None:
     one_by_one = np.vstack([attribute_rule_points(rules, {"f": column[i:i + 1]}, 1)
                             for i in range(len(cells))])
     np.testing.assert_array_equal(whole, one_by_one)
+
+
+REMEMBERED_RULES = [
+    AttributeRule(name="senior", field="f", op="in", value=["vp", "1", True], points=10),
+    AttributeRule(name="one", field="f", op="eq", value=1, points=3),
+    AttributeRule(name="true_text", field="f", op="eq", value="True", points=20),
+    AttributeRule(name="small", field="f", op="lt", value=10, points=-4),
+    AttributeRule(name="text_after_m", field="f", op="gt", value="m", points=2),
+    AttributeRule(name="says_vp", field="f", op="contains", value="VP", points=1),
+    AttributeRule(name="f_unknown", field="f", op="is_null", points=-5),
+    AttributeRule(name="big", field="g", op="gte", value=100, points=7),
+    AttributeRule(name="g_unknown", field="g", op="is_null", points=-1),
+]
+CELLS = st.one_of(st.none(), st.booleans(), st.integers(-3, 30), st.floats(allow_nan=True),
+                  st.sampled_from(["1", "1.0", "True", "vp", "SVP sales", "zeta", "", " 7 ",
+                                   "NaN"]),
+                  st.lists(st.integers(0, 2), max_size=2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(CELLS, st.floats(allow_nan=True)), min_size=1, max_size=30))
+@example([(1, 0.0), (True, 0.0), (1.0, 0.0), ("1", 0.0), (math.nan, math.nan), (None, 1.0)])
+def test_remembered_points_of_one_row_are_the_points_computed_afresh(
+        rows: list[tuple[object, float]]) -> None:
+    rules = rules_of(attributes=REMEMBERED_RULES)
+    remembered = AttributePoints(rules, max_values=6)  # small: forgetting happens too
+    for f, g in rows * 2:  # each value again: remembered (or forgotten and recomputed)
+        columns = {"f": _one_cell(f), "g": np.array([g])}
+        np.testing.assert_array_equal(
+            remembered(columns, 1), attribute_rule_points(REMEMBERED_RULES, columns, 1),
+            err_msg=f"f={f!r} ({type(f).__name__}), g={g!r}")
+
+
+def _one_cell(value: object) -> np.ndarray:
+    column = np.empty(1, dtype=object)
+    column[0] = value
+    return column
+
+
+def test_remembered_points_of_several_rows_and_their_errors() -> None:
+    rules = rules_of(attributes=REMEMBERED_RULES)
+    columns = {"f": np.array(["vp", None, 4], dtype=object), "g": np.array([1.0, 200, np.nan])}
+    np.testing.assert_array_equal(AttributePoints(rules)(columns, 3),
+                                  attribute_rule_points(REMEMBERED_RULES, columns, 3))
+    with pytest.raises(ValueError, match="reads column 'g'"):
+        AttributePoints(rules)({"f": columns["f"][:1]}, 1)
+
+
+def test_points_from_arrays_refuses_remembered_points_of_other_rules() -> None:
+    rules = rules_of(attributes=REMEMBERED_RULES)
+    other = rules_of(attributes=REMEMBERED_RULES[:1]).model_copy(update={"name": "other"})
+    columns = {"f": np.array(["vp"], dtype=object), "g": np.array([3.0])}
+    result = points_from_arrays(rules, columns, 1, None, attribute_points=AttributePoints(rules))
+    assert result.per_rule.tolist() == points_from_arrays(rules, columns, 1, None).per_rule.tolist()
+    with pytest.raises(ValueError, match="built for the rules 'other', not for 'test_rules'"):
+        points_from_arrays(rules, columns, 1, None, attribute_points=AttributePoints(other))
 
 
 def test_a_column_of_the_wrong_length_is_an_error() -> None:
