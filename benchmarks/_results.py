@@ -56,6 +56,21 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def cpu_times() -> tuple[int, int]:
+    """(steal, total) clock ticks of all CPUs since boot, from ``/proc/stat``: steal is
+    time the hypervisor gave to other guests while this machine wanted to run."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest times are inside user/nice)
+    return fields[7], sum(fields[:8])
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Share of the machine's time stolen by the hypervisor between two ``cpu_times``."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total else 0.0
+
+
 def run_child(module: str, *args: str) -> str:
     """Run ``python -m module args`` in a fresh process (so its peak memory is its own)."""
     result = subprocess.run([sys.executable, "-m", module, *args], check=True,

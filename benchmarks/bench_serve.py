@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 from fastapi import FastAPI
 
-from benchmarks._results import machine_info, update_section
+from benchmarks._results import cpu_times, machine_info, steal_share, update_section
 from predictive_scoring import tracking
 from predictive_scoring.config import (
     BaseConfig,
@@ -531,7 +531,8 @@ def report(results: dict[str, Any], prepared: Prepared, args: argparse.Namespace
 ## Scoring service (`python -m benchmarks.bench_serve`)
 
 {machine_info()}; load average {load[0]:.1f} before and {load[1]:.1f} after the run (other
-work shares the 2 cores).
+work shares the 2 cores); the hypervisor took {results["steal"]:.1%} of the CPU time during the
+measurements (steal: time other guests of the host had while this machine wanted it).
 
 LightGBM scorer: {len(scorer.columns.all)} features, {scorer.pipeline[-1].booster_.num_trees()}
 trees, trained on {args.leads:,} simulated leads (seed {SEED}). Requests: {len(events):,}
@@ -591,7 +592,9 @@ def main() -> None:
         print(f"training on {args.leads:,} simulated leads...", flush=True)
         prepared = prepare(folder, args.leads)
         print(f"{len(prepared.leads):,} request leads; measuring...", flush=True)
+        ticks = cpu_times()
         results = measure(prepared, folder, args)
+        results["steal"] = steal_share(ticks, cpu_times())
         latency_figure(results)
         section = report(results, prepared, args, (load_before, os.getloadavg()[0]))
     print(section)

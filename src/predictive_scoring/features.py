@@ -233,8 +233,18 @@ def _own_snapshot(sorted_lead: np.ndarray, order: np.ndarray, n_snapshots: int
     return sorted_lead, order
 
 
+_SORT_OUTRIGHT = 64
+"""Up to this many events are sorted without first checking whether they are in order."""
+
+
 def _lead_time_order(event_lead: np.ndarray, event_time: np.ndarray) -> np.ndarray:
-    """Indexes that sort events by lead, then time (free when they already are)."""
+    """Indexes that sort events by lead, then time (free when they already are).
+
+    A few events (one lead of an API request) are simply sorted: one call, where checking
+    the order takes eight. Both give the same stable order.
+    """
+    if len(event_lead) <= _SORT_OUTRIGHT:
+        return np.lexsort((event_time, event_lead))
     lead_step = np.diff(event_lead)
     in_order = (lead_step > 0) | ((lead_step == 0) & (np.diff(event_time) >= 0))
     if in_order.all():

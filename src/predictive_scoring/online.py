@@ -162,6 +162,9 @@ class OnlineScorer:
         self._behaviour_positions = np.array([position[c] for c in behaviour], dtype=np.int64)
         self._reads = frozenset(scorer.raw_attributes())
         self._attribute_points = AttributePoints(scorer.rules)
+        numeric = {c: j for j, c in enumerate(self._numeric_attributes)}
+        self._rule_fields = tuple((field, numeric.get(field)) for field in dict.fromkeys(
+            rule.field for rule in scorer.rules.attribute_rules))
         self.booster = _booster(scorer)
         self._category_codes = _category_codes(scorer) if self.booster is not None else None
         self._one_row = (SingleRowPredictor(self.booster, len(columns.all), num_threads)
@@ -294,15 +297,9 @@ class OnlineScorer:
                       numbers: np.ndarray) -> dict[str, np.ndarray]:
         """Each rule field's values; numeric model attributes as the numbers read
         (as batch scoring reads them), other fields as sent."""
-        numeric = {c: j for j, c in enumerate(self._numeric_attributes)}
-        columns = {}
-        for rule in self.scorer.rules.attribute_rules:
-            if rule.field in numeric:
-                columns[rule.field] = numbers[:, numeric[rule.field]]
-            else:
-                columns[rule.field] = _objects((lead.attributes.get(rule.field)
-                                                for lead in leads), len(leads))
-        return columns
+        return {field: (numbers[:, j] if j is not None else
+                        _objects((lead.attributes.get(field) for lead in leads), len(leads)))
+                for field, j in self._rule_fields}
 
 
 class SingleRowPredictor:
