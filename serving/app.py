@@ -121,7 +121,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def _count_log_rows(metrics: Metrics) -> Callable[[str, int], None]:
     def count(outcome: str, rows: int) -> None:
-        metrics.prediction_log.labels(outcome).inc(rows)
+        metrics.child(metrics.prediction_log, outcome).inc(rows)
 
     return count
 

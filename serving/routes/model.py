@@ -68,7 +68,8 @@ async def reload_model(request: Request) -> ReloadOut:
         previous, current = await run_in_threadpool(slot.load,
                                                     request.app.state.settings.model_uri)
     except ModelLoadError as exc:
-        request.app.state.metrics.reloads.labels("failed").inc()
+        metrics = request.app.state.metrics
+        metrics.child(metrics.reloads, "failed").inc()
         log.error("reload failed, the old model keeps serving: %s", exc)
         serving = slot.current
         keeps = (f"; still serving {serving.ref.name} version {serving.ref.version}"
@@ -77,7 +78,7 @@ async def reload_model(request: Request) -> ReloadOut:
     finally:
         slot.reloading.release()
     metrics = request.app.state.metrics
-    metrics.reloads.labels("succeeded").inc()
+    metrics.child(metrics.reloads, "succeeded").inc()
     metrics.serving(current.ref.name, current.ref.version)
     request.state.model_version = current.ref.version
     log.info("model reloaded", extra={"fields": {"name": current.ref.name,
