@@ -35,7 +35,7 @@ from sklearn.preprocessing import OrdinalEncoder
 
 from predictive_scoring.features import NS_PER_DAY, SnapshotEvents, featurise
 from predictive_scoring.models import LeadScorer, model_frame, score_0_100
-from predictive_scoring.rules import AttributePoints, PointsResult, points_from_arrays
+from predictive_scoring.rules import PointsResult, PreparedRules, points_from_arrays
 from predictive_scoring.stages import stage_for_values
 
 TIME_FIELDS = ("created_at", "as_of")
@@ -157,16 +157,17 @@ class OnlineScorer:
         self._numeric_attributes = tuple(c for c in columns.numeric if c not in behaviour)
         position = {name: i for i, name in enumerate(columns.all)}
         self._positions = position
-        self._numeric_positions = np.array([position[c] for c in self._numeric_attributes],
-                                           dtype=np.int64)
-        self._behaviour_positions = np.array([position[c] for c in behaviour], dtype=np.int64)
+        self._numeric_positions = _index([position[c] for c in self._numeric_attributes])
+        self._behaviour_positions = _index([position[c] for c in behaviour])
         self._reads = frozenset(scorer.raw_attributes())
-        self._attribute_points = AttributePoints(scorer.rules)
+        self._rules = PreparedRules(scorer.rules)
         numeric = {c: j for j, c in enumerate(self._numeric_attributes)}
         self._rule_fields = tuple((field, numeric.get(field)) for field in dict.fromkeys(
             rule.field for rule in scorer.rules.attribute_rules))
         self.booster = _booster(scorer)
-        self._category_codes = _category_codes(scorer) if self.booster is not None else None
+        # per categorical column, category -> the booster's code
+        self._coding = (tuple(zip(columns.categorical, _category_codes(scorer), strict=True))
+                        if self.booster is not None else ())
         self._one_row = (SingleRowPredictor(self.booster, len(columns.all), num_threads)
                          if self.booster is not None else None)
 
@@ -235,7 +236,7 @@ class OnlineScorer:
             suggested_stage=stage_for_values(probability, self.scorer.stage_thresholds),
             points=points_from_arrays(self.scorer.rules, self._rule_columns(leads, numbers),
                                       len(leads), events,
-                                      attribute_points=self._attribute_points),
+                                      prepared=self._rules),
             matrix=matrix,
             features=features,
             ignored_fields=[[name for name in lead.attributes if name not in self._reads]
@@ -246,6 +247,16 @@ class OnlineScorer:
     def _encoded_events(self, leads: Sequence[RawLead]) -> SnapshotEvents | None:
         if self.scorer.shape != "events":
             return None
+        if len(leads) == 1:  # an API request: its lists as they are
+            lead = leads[0]
+            n = len(lead.event_times)
+            return SnapshotEvents(
+                snapshot_lead=np.zeros(1, dtype=np.int64),
+                snapshot_as_of=np.array([lead.as_of], dtype=np.int64),
+                event_lead=np.zeros(n, dtype=np.int64),
+                event_time=np.array(lead.event_times, dtype=np.int64),
+                event_types=_objects(lead.event_types, n),
+                event_details=_objects(lead.event_details, n))
         counts = [len(lead.event_times) for lead in leads]
         total = sum(counts)
         return SnapshotEvents(
@@ -273,11 +284,9 @@ class OnlineScorer:
         """Model input rows; categoricals as the booster's codes (NaN without a booster)."""
         columns = self.scorer.columns
         matrix = np.full((len(leads), len(columns.all)), np.nan, dtype=np.float64)
-        if self._category_codes:
+        if self._coding:
             matrix[:, :len(columns.categorical)] = [
-                [_code(codes, lead.attributes.get(column))
-                 for column, codes in zip(columns.categorical, self._category_codes,
-                                          strict=True)]
+                [_code(codes, lead.attributes.get(column)) for column, codes in self._coding]
                 for lead in leads]
         matrix[:, self._numeric_positions] = numbers
         if events is not None and self.scorer.feature_spec is not None:
@@ -336,22 +345,25 @@ class SingleRowPredictor:
             ctypes.c_int32(n_features), ctypes.c_char_p(f"num_threads={num_threads}".encode()),
             ctypes.byref(handle)))
         self._handle = handle
-        self._n_features = n_features
+        # the row is copied into a buffer of our own, and the call's arguments are built
+        # once: per call, building them cost more than the trees of one row
+        self._row = np.empty((1, n_features), dtype=np.float64)
         self._length = ctypes.c_int64()
         self._out = ctypes.c_double()
+        self._arguments = (handle, self._row.ctypes.data, ctypes.byref(self._length),
+                           ctypes.byref(self._out))
         self._lock = threading.Lock()
         # the booster must outlive the config that points into it
         weakref.finalize(self, _free_fast_config, lib, handle, booster)
 
     def predict(self, row: np.ndarray) -> np.ndarray:
         """The probability for a ``(1, n_features)`` float64 row, as a 1-element array."""
-        if row.shape != (1, self._n_features) or row.dtype != np.float64:
-            raise ValueError(f"expected one float64 row of {self._n_features} features, "
+        if row.shape != self._row.shape or row.dtype != np.float64:
+            raise ValueError(f"expected one float64 row of {self._row.shape[1]} features, "
                              f"got {row.dtype} {row.shape}")
-        data = np.ascontiguousarray(row)
         with self._lock:
-            _check(self._predict(self._handle, data.ctypes.data, ctypes.byref(self._length),
-                                 ctypes.byref(self._out)))
+            self._row[...] = row
+            _check(self._predict(*self._arguments))
             value = self._out.value
         return np.array([value])
 
@@ -458,6 +470,13 @@ def _number(value: Any, column: str) -> float:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _index(positions: list[int]) -> slice | np.ndarray:
+    """Columns as a slice when they are consecutive (a cheaper assignment), else an array."""
+    if positions and positions == list(range(positions[0], positions[0] + len(positions))):
+        return slice(positions[0], positions[0] + len(positions))
+    return np.array(positions, dtype=np.int64)
 
 
 def _objects(values: Any, size: int) -> np.ndarray:

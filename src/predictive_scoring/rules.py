@@ -59,7 +59,7 @@ class PointsResult:
             raise ValueError(f"per_rule has shape {self.per_rule.shape}; expected "
                              f"({len(self.points)}, {len(self.rule_names)}) for "
                              f"{len(self.points)} rows and rules {list(self.rule_names)}")
-        if not np.array_equal(self.points, self.per_rule.sum(axis=1)):
+        if self.points.ndim != 1 or not (self.points == self.per_rule.sum(axis=1)).all():
             raise ValueError("points must equal per_rule.sum(axis=1); build the result "
                              "with PointsResult.from_trail")
 
@@ -133,9 +133,15 @@ def event_rule_points(
     """
     if not rules:
         return np.zeros((n_rows, 0), dtype=np.float64)
-    types, details, rule_keys, decay = _event_rule_tables(tuple(
-        (rule.event_type, None if rule.detail is None else tuple(_details(rule)),
-         rule.points, rule.half_life_days, rule.cap) for rule in rules))
+    return _event_points(event_rule_tables(rules), pit, n_rows, event_types, event_details)
+
+
+def _event_points(tables: _EventTables, pit: PointInTime, n_rows: int,
+                  event_types: np.ndarray | pd.Categorical,
+                  event_details: np.ndarray | pd.Categorical) -> np.ndarray:
+    """:func:`event_rule_points` from the rules' tables."""
+    types, details, rule_keys, decay = tables
+    n_rules = len(rule_keys)
     # one key per event: (type + 1, detail + 1), slot 0 holding types/details no rule names
     type_code = lookup_codes(types, event_types) + 1
     detail_code = lookup_codes(details, event_details) + 1
@@ -144,7 +150,7 @@ def event_rule_points(
     rule, pair = np.nonzero(rule_keys[:, event_key[pit.event]])
     weights = decay.points[rule] * 0.5 ** (pit.age_days[pair] / decay.half_life[rule])
     totals = np.bincount(rule * n_rows + pit.snapshot[pair], weights=weights,
-                         minlength=len(rules) * n_rows).reshape(len(rules), n_rows).T
+                         minlength=n_rules * n_rows).reshape(n_rules, n_rows).T
     return np.minimum(np.maximum(totals, -decay.cap), decay.cap)
 
 
@@ -163,16 +169,26 @@ def _details(rule: EventRule) -> list[str]:
     return [rule.detail] if isinstance(rule.detail, str) else list(rule.detail)
 
 
+_EventTables = tuple[tuple[str, ...], tuple[str, ...], np.ndarray, _Decay]
+
+
+def event_rule_tables(rules: Sequence[EventRule]) -> _EventTables:
+    """What :func:`event_rule_points` counts with, built once per set of rules (cached by
+    each rule's type, details, points, half-life and cap)."""
+    return _event_rule_tables(tuple(
+        (rule.event_type, None if rule.detail is None else tuple(_details(rule)),
+         rule.points, rule.half_life_days, rule.cap) for rule in rules))
+
+
 @lru_cache(maxsize=64)
 def _event_rule_tables(matched: tuple[tuple[str, tuple[str, ...] | None, float,
                                             float | None, float | None], ...]
-                       ) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, _Decay]:
+                       ) -> _EventTables:
     """The event types and details the rules name, which event keys (see
     :func:`event_rule_points`) each rule counts (one row per rule), and their decay.
 
-    Built once per set of rules (cached by each rule's type, details, points, half-life
-    and cap): an API request scores one lead, and building the tables cost more than
-    counting its events.
+    An API request scores one lead, and building the tables cost more than counting its
+    events: they are built once per set of rules.
 
     Args:
         matched: Per rule, its event type, its details (None: any detail), points,
@@ -238,22 +254,26 @@ def attribute_rule_points(
     return out
 
 
-class AttributePoints:
-    """:func:`attribute_rule_points` of one row at a time, remembered per field value.
+class PreparedRules:
+    """A points system made ready for scoring a row at a time (an API request's lead).
 
-    A rule's match depends on its own field's value only, and API requests score one lead
-    at a time whose fields take a few recurring values (an industry, a seniority): each
-    distinct value of a field is evaluated once, by :func:`attribute_rule_points` itself,
-    and remembered; the remembered values are forgotten together past ``max_values``.
-    Several rows at once go straight to :func:`attribute_rule_points`.
+    Holds what every call would otherwise rebuild: the event rules' tables, the rule
+    names, and the attribute rules' points remembered per field value. A rule's match
+    depends on its own field's value only, and API requests score one lead at a time
+    whose fields take a few recurring values (an industry, a seniority): for one row,
+    each distinct value of a field is evaluated once, by :func:`attribute_rule_points`
+    itself, and remembered; the remembered values are forgotten together past
+    ``max_values``. Several rows at once go straight to :func:`attribute_rule_points`.
 
     Args:
-        rules: The points system whose attribute rules are evaluated.
+        rules: The points system.
         max_values: Most (field, value) results kept.
     """
 
     def __init__(self, rules: RulesConfig, max_values: int = 4096) -> None:
         self.config = rules
+        self.names = rule_names(rules)
+        self.event_tables = event_rule_tables(rules.event_rules) if rules.event_rules else None
         self._rules = tuple(rules.attribute_rules)
         positions: dict[str, list[int]] = {}
         for j, rule in enumerate(self._rules):
@@ -263,8 +283,8 @@ class AttributePoints:
         self._max_values = max_values
         self._known: dict[tuple[object, ...], np.ndarray] = {}
 
-    def __call__(self, columns: Mapping[str, np.ndarray | pd.Series], n_rows: int
-                 ) -> np.ndarray:
+    def attribute_points(self, columns: Mapping[str, np.ndarray | pd.Series], n_rows: int
+                         ) -> np.ndarray:
         """The same array as ``attribute_rule_points(rules.attribute_rules, ...)``."""
         if n_rows != 1:
             return attribute_rule_points(self._rules, columns, n_rows)
@@ -285,6 +305,11 @@ class AttributePoints:
                 known.flags.writeable = False
                 self._known[key] = known
         return known
+
+
+def rule_names(rules: RulesConfig) -> tuple[str, ...]:
+    """Rule names in trail order: event rules, then attribute rules."""
+    return tuple(rule.name for rule in [*rules.event_rules, *rules.attribute_rules])
 
 
 def _cell_key(field: str, column: object) -> tuple[object, ...] | None:
@@ -517,7 +542,7 @@ def score_points(rules: RulesConfig, leads: pd.DataFrame,
 
 def points_from_arrays(rules: RulesConfig, columns: Mapping[str, np.ndarray | pd.Series],
                        n_rows: int, events: SnapshotEvents | None, *,
-                       attribute_points: AttributePoints | None = None) -> PointsResult:
+                       prepared: PreparedRules | None = None) -> PointsResult:
     """Score rows from arrays: the path one lead of an API request takes (no pandas).
 
     Args:
@@ -526,35 +551,34 @@ def points_from_arrays(rules: RulesConfig, columns: Mapping[str, np.ndarray | pd
         n_rows: Number of scored rows.
         events: The rows (as snapshots) and their events, encoded; None when there are
             no events (table shape): event rules then give 0.
-        attribute_points: The attribute rules' remembered points (built for ``rules``),
-            for a caller that scores one row at a time; None evaluates them afresh.
+        prepared: ``rules`` made ready for scoring a row at a time, for a caller that
+            scores one row per call; None builds what it needs afresh.
 
     Returns:
         Points, stage and per-rule trail, one row per scored row.
 
     Raises:
-        ValueError: ``attribute_points`` was built for another points system.
+        ValueError: ``prepared`` was built for another points system.
     """
-    if events is None or not rules.event_rules:
+    if prepared is None:
+        prepared = PreparedRules(rules)
+    elif prepared.config is not rules:
+        raise ValueError(f"the prepared rules were built for '{prepared.config.name}', "
+                         f"not for '{rules.name}'")
+    if events is None or prepared.event_tables is None:
         event_points = np.zeros((n_rows, len(rules.event_rules)))
     else:
-        event_points = event_rule_points(rules.event_rules, events.pit, n_rows,
-                                         events.event_types, events.event_details)
-    if attribute_points is None:
-        attribute = attribute_rule_points(rules.attribute_rules, columns, n_rows)
-    elif attribute_points.config is rules:
-        attribute = attribute_points(columns, n_rows)
-    else:
-        raise ValueError(f"attribute_points was built for the rules "
-                         f"'{attribute_points.config.name}', not for '{rules.name}'")
-    return _result(rules, event_points, attribute)
+        event_points = _event_points(prepared.event_tables, events.pit, n_rows,
+                                     events.event_types, events.event_details)
+    return PointsResult.from_trail(
+        np.concatenate((event_points, prepared.attribute_points(columns, n_rows)), axis=1),
+        prepared.names, rules)
 
 
 def _result(rules: RulesConfig, event_points: np.ndarray,
             attribute_points: np.ndarray) -> PointsResult:
-    names = [rule.name for rule in [*rules.event_rules, *rules.attribute_rules]]
     return PointsResult.from_trail(np.concatenate((event_points, attribute_points), axis=1),
-                                   names, rules)
+                                   rule_names(rules), rules)
 
 
 # ------------------------------------------------------------------ scikit-learn

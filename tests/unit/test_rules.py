@@ -18,9 +18,9 @@ from predictive_scoring.config import (
     load_config,
 )
 from predictive_scoring.rules import (
-    AttributePoints,
     PointsResult,
     PointsScorer,
+    PreparedRules,
     attribute_rule_points,
     check_rule_fields,
     points_from_arrays,
@@ -295,11 +295,12 @@ CELLS = st.one_of(st.none(), st.booleans(), st.integers(-3, 30), st.floats(allow
 def test_remembered_points_of_one_row_are_the_points_computed_afresh(
         rows: list[tuple[object, float]]) -> None:
     rules = rules_of(attributes=REMEMBERED_RULES)
-    remembered = AttributePoints(rules, max_values=6)  # small: forgetting happens too
+    remembered = PreparedRules(rules, max_values=6)  # small: forgetting happens too
     for f, g in rows * 2:  # each value again: remembered (or forgotten and recomputed)
         columns = {"f": _one_cell(f), "g": np.array([g])}
         np.testing.assert_array_equal(
-            remembered(columns, 1), attribute_rule_points(REMEMBERED_RULES, columns, 1),
+            remembered.attribute_points(columns, 1),
+            attribute_rule_points(REMEMBERED_RULES, columns, 1),
             err_msg=f"f={f!r} ({type(f).__name__}), g={g!r}")
 
 
@@ -312,20 +313,20 @@ def _one_cell(value: object) -> np.ndarray:
 def test_remembered_points_of_several_rows_and_their_errors() -> None:
     rules = rules_of(attributes=REMEMBERED_RULES)
     columns = {"f": np.array(["vp", None, 4], dtype=object), "g": np.array([1.0, 200, np.nan])}
-    np.testing.assert_array_equal(AttributePoints(rules)(columns, 3),
+    np.testing.assert_array_equal(PreparedRules(rules).attribute_points(columns, 3),
                                   attribute_rule_points(REMEMBERED_RULES, columns, 3))
     with pytest.raises(ValueError, match="reads column 'g'"):
-        AttributePoints(rules)({"f": columns["f"][:1]}, 1)
+        PreparedRules(rules).attribute_points({"f": columns["f"][:1]}, 1)
 
 
-def test_points_from_arrays_refuses_remembered_points_of_other_rules() -> None:
+def test_points_from_arrays_refuses_rules_prepared_for_other_rules() -> None:
     rules = rules_of(attributes=REMEMBERED_RULES)
     other = rules_of(attributes=REMEMBERED_RULES[:1]).model_copy(update={"name": "other"})
     columns = {"f": np.array(["vp"], dtype=object), "g": np.array([3.0])}
-    result = points_from_arrays(rules, columns, 1, None, attribute_points=AttributePoints(rules))
+    result = points_from_arrays(rules, columns, 1, None, prepared=PreparedRules(rules))
     assert result.per_rule.tolist() == points_from_arrays(rules, columns, 1, None).per_rule.tolist()
-    with pytest.raises(ValueError, match="built for the rules 'other', not for 'test_rules'"):
-        points_from_arrays(rules, columns, 1, None, attribute_points=AttributePoints(other))
+    with pytest.raises(ValueError, match="built for 'other', not for 'test_rules'"):
+        points_from_arrays(rules, columns, 1, None, prepared=PreparedRules(other))
 
 
 def test_a_column_of_the_wrong_length_is_an_error() -> None:
