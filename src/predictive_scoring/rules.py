@@ -570,15 +570,14 @@ def points_from_arrays(rules: RulesConfig, columns: Mapping[str, np.ndarray | pd
     else:
         event_points = _event_points(prepared.event_tables, events.pit, n_rows,
                                      events.event_types, events.event_details)
-    return PointsResult.from_trail(
-        np.concatenate((event_points, prepared.attribute_points(columns, n_rows)), axis=1),
-        prepared.names, rules)
+    return _result(rules, event_points, prepared.attribute_points(columns, n_rows),
+                   prepared.names)
 
 
-def _result(rules: RulesConfig, event_points: np.ndarray,
-            attribute_points: np.ndarray) -> PointsResult:
+def _result(rules: RulesConfig, event_points: np.ndarray, attribute_points: np.ndarray,
+            names: tuple[str, ...]) -> PointsResult:
     return PointsResult.from_trail(np.concatenate((event_points, attribute_points), axis=1),
-                                   rule_names(rules), rules)
+                                   names, rules)
 
 
 # ------------------------------------------------------------------ scikit-learn
@@ -640,7 +639,8 @@ class PointsScorer(TransformerMixin, BaseEstimator):
                    for rule in self.rules_.attribute_rules}
         n_rows = X.shape[0]
         return _result(self.rules_, np.zeros((n_rows, len(self.rules_.event_rules))),
-                       attribute_rule_points(self.rules_.attribute_rules, columns, n_rows))
+                       attribute_rule_points(self.rules_.attribute_rules, columns, n_rows),
+                       rule_names(self.rules_))
 
     def get_feature_names_out(self, input_features: Sequence[str] | None = None
                               ) -> np.ndarray:
