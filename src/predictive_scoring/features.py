@@ -274,7 +274,7 @@ def behaviour_matrix(
     n_keys = len(spec.key_names)
     cell = pit.snapshot * n_keys + event_key[pit.event]
     n_windows = len(spec.windows_days) + 1
-    out = np.empty((n_snapshots, 1 + n_keys * (n_windows + 1)), dtype=np.float64)
+    out = np.empty((n_snapshots, len(spec._feature_names)), dtype=np.float64)
     out[:, 0] = tenure_days
     key_block = out[:, 1:].reshape(n_snapshots, n_keys, n_windows + 1)
     for j, counts in enumerate(_windowed_counts(cell, pit.age_days, spec.windows_days,

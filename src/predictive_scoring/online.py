@@ -247,16 +247,6 @@ class OnlineScorer:
     def _encoded_events(self, leads: Sequence[RawLead]) -> SnapshotEvents | None:
         if self.scorer.shape != "events":
             return None
-        if len(leads) == 1:  # an API request: its lists as they are
-            lead = leads[0]
-            n = len(lead.event_times)
-            return SnapshotEvents(
-                snapshot_lead=np.zeros(1, dtype=np.int64),
-                snapshot_as_of=np.array([lead.as_of], dtype=np.int64),
-                event_lead=np.zeros(n, dtype=np.int64),
-                event_time=np.array(lead.event_times, dtype=np.int64),
-                event_types=_objects(lead.event_types, n),
-                event_details=_objects(lead.event_details, n))
         counts = [len(lead.event_times) for lead in leads]
         total = sum(counts)
         return SnapshotEvents(

@@ -111,7 +111,7 @@ def _signed(points: float) -> str | None:
 
 # ------------------------------------------------------------------------ event rules
 def event_rule_points(
-    rules: Sequence[EventRule],
+    tables: EventRuleTables,
     pit: PointInTime,
     n_rows: int,
     event_types: np.ndarray | pd.Categorical,
@@ -120,26 +120,17 @@ def event_rule_points(
     """Points each event rule gives each row, from the events before the row's as_of.
 
     Args:
-        rules: The event rules.
+        tables: The event rules' tables (:func:`event_rule_tables`).
         pit: Point-in-time pairs of rows and events (see ``features.point_in_time``).
         n_rows: Number of scored rows.
         event_types: Event type of every event the pairs index.
         event_details: Detail of every event (a string, or None/NA when it has none).
 
     Returns:
-        float64 array of shape ``(n_rows, len(rules))``: per rule, the sum over matching
+        float64 array of shape ``(n_rows, rules)``: per rule, the sum over matching
         events of ``points * 0.5 ** (age_days / half_life_days)`` (no decay without a
         half-life), clipped to ``[-|cap|, |cap|]`` when the rule has a cap.
     """
-    if not rules:
-        return np.zeros((n_rows, 0), dtype=np.float64)
-    return _event_points(event_rule_tables(rules), pit, n_rows, event_types, event_details)
-
-
-def _event_points(tables: _EventTables, pit: PointInTime, n_rows: int,
-                  event_types: np.ndarray | pd.Categorical,
-                  event_details: np.ndarray | pd.Categorical) -> np.ndarray:
-    """:func:`event_rule_points` from the rules' tables."""
     types, details, rule_keys, decay = tables
     n_rules = len(rule_keys)
     # one key per event: (type + 1, detail + 1), slot 0 holding types/details no rule names
@@ -169,12 +160,12 @@ def _details(rule: EventRule) -> list[str]:
     return [rule.detail] if isinstance(rule.detail, str) else list(rule.detail)
 
 
-_EventTables = tuple[tuple[str, ...], tuple[str, ...], np.ndarray, _Decay]
+EventRuleTables = tuple[tuple[str, ...], tuple[str, ...], np.ndarray, _Decay]
 
 
-def event_rule_tables(rules: Sequence[EventRule]) -> _EventTables:
-    """What :func:`event_rule_points` counts with, built once per set of rules (cached by
-    each rule's type, details, points, half-life and cap)."""
+def event_rule_tables(rules: Sequence[EventRule]) -> EventRuleTables:
+    """What :func:`event_rule_points` counts with (at least one rule), built once per set
+    of rules (cached by each rule's type, details, points, half-life and cap)."""
     return _event_rule_tables(tuple(
         (rule.event_type, None if rule.detail is None else tuple(_details(rule)),
          rule.points, rule.half_life_days, rule.cap) for rule in rules))
@@ -183,7 +174,7 @@ def event_rule_tables(rules: Sequence[EventRule]) -> _EventTables:
 @lru_cache(maxsize=64)
 def _event_rule_tables(matched: tuple[tuple[str, tuple[str, ...] | None, float,
                                             float | None, float | None], ...]
-                       ) -> _EventTables:
+                       ) -> EventRuleTables:
     """The event types and details the rules name, which event keys (see
     :func:`event_rule_points`) each rule counts (one row per rule), and their decay.
 
@@ -568,8 +559,8 @@ def points_from_arrays(rules: RulesConfig, columns: Mapping[str, np.ndarray | pd
     if events is None or prepared.event_tables is None:
         event_points = np.zeros((n_rows, len(rules.event_rules)))
     else:
-        event_points = _event_points(prepared.event_tables, events.pit, n_rows,
-                                     events.event_types, events.event_details)
+        event_points = event_rule_points(prepared.event_tables, events.pit, n_rows,
+                                         events.event_types, events.event_details)
     return _result(rules, event_points, prepared.attribute_points(columns, n_rows),
                    prepared.names)
 
