@@ -65,9 +65,9 @@ from predictive_scoring.config import (
     RulesConfig,
     load_config,
 )
-from predictive_scoring.data import load_dataset, read_scoring_events
+from predictive_scoring.data.dataset import load_dataset, read_scoring_events
+from predictive_scoring.data.synthetic import simulate_funnel_parts, write_funnel_parts
 from predictive_scoring.predict import score_file
-from predictive_scoring.synthetic import simulate_funnel_parts, write_funnel_parts
 
 SIMULATED = SIMULATED_CONFIG
 BASE = BASE_CONFIG

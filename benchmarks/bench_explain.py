@@ -36,9 +36,9 @@ from predictive_scoring.config import (
     RulesConfig,
     load_config,
 )
-from predictive_scoring.data import load_dataset
-from predictive_scoring.models import LeadScorer, model_frame
-from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
+from predictive_scoring.data.dataset import load_dataset
+from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
+from predictive_scoring.models.scorer import LeadScorer, model_frame
 from predictive_scoring.train import run_training
 
 SIMULATED = SIMULATED_CONFIG

@@ -20,6 +20,7 @@ import pandas as pd
 
 from benchmarks._results import machine_info, peak_rss_gib, run_child, update_section
 from predictive_scoring.config import DatasetConfig, load_config
+from predictive_scoring.data.synthetic import simulate_funnel, write_funnel
 from predictive_scoring.features import (
     SnapshotEvents,
     behaviour_features,
@@ -27,7 +28,6 @@ from predictive_scoring.features import (
     fit_feature_spec,
     to_ns,
 )
-from predictive_scoring.synthetic import simulate_funnel, write_funnel
 
 CONFIG = Path("configs/datasets/simulated.yaml")
 

@@ -54,10 +54,10 @@ from predictive_scoring.config import (
     RulesConfig,
     load_config,
 )
-from predictive_scoring.data import load_dataset, read_scoring_events
-from predictive_scoring.models import LeadScorer
+from predictive_scoring.data.dataset import load_dataset, read_scoring_events
+from predictive_scoring.data.synthetic import simulate_funnel, simulate_into
+from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.predict import iter_chunks, prepare_chunk, score_file
-from predictive_scoring.synthetic import simulate_funnel, simulate_into
 from predictive_scoring.train import run_training
 
 SIMULATED = SIMULATED_CONFIG

@@ -54,7 +54,6 @@ import pandas as pd
 from fastapi import FastAPI
 
 from benchmarks._results import cpu_times, machine_info, steal_share, update_section
-from predictive_scoring import tracking
 from predictive_scoring.config import (
     BaseConfig,
     DatasetConfig,
@@ -62,9 +61,10 @@ from predictive_scoring.config import (
     RulesConfig,
     load_config,
 )
-from predictive_scoring.data import EventsDataset, load_events_dataset
+from predictive_scoring.data.dataset import EventsDataset, load_events_dataset
+from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.online import OnlineScorer, RawLead
-from predictive_scoring.synthetic import simulate_into
+from predictive_scoring.tracking import bundle, registry, store
 from predictive_scoring.train import TrainingRun, bundle_example, run_training
 from serving.requests import decode_lead
 from serving.requests import raw_lead as request_raw_lead
@@ -115,16 +115,16 @@ def prepare(folder: Path, n_leads: int) -> Prepared:
                                                     ModelConfig),
                        load_config(REPO / config.rules, RulesConfig),
                        load_config(BASE, BaseConfig), strict=False)
-    store = f"sqlite:///{folder}/mlflow.db"
-    os.environ[tracking.TRACKING_URI_ENV] = store
-    tracking.use_tracking(load_config(BASE, BaseConfig))
-    with tracking.start_run("bench-serve", "train",
+    store_uri = f"sqlite:///{folder}/mlflow.db"
+    os.environ[store.TRACKING_URI_ENV] = store_uri
+    store.use_tracking(load_config(BASE, BaseConfig))
+    with store.start_run("bench-serve", "train",
                             artifact_location=(folder / "artifacts").as_uri()):
-        tracking.log_bundle(run.trained.scorer, bundle_example(run, dataset.events, 3),
+        bundle.log_bundle(run.trained.scorer, bundle_example(run, dataset.events, 3),
                             MODEL_NAME)
-    tracking.set_alias(MODEL_NAME, tracking.CHAMPION, "1")
-    bundle = tracking.export_bundle(MODEL_NAME, tracking.CHAMPION, folder / "champion")
-    return Prepared(run, dataset, bundle, store, request_leads(run, dataset, config))
+    registry.set_alias(MODEL_NAME, registry.CHAMPION, "1")
+    exported = registry.export_bundle(MODEL_NAME, registry.CHAMPION, folder / "champion")
+    return Prepared(run, dataset, exported, store_uri, request_leads(run, dataset, config))
 
 
 def request_leads(run: TrainingRun, dataset: EventsDataset,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from benchmarks._results import machine_info, peak_rss_gib, run_child, update_section
 from predictive_scoring.config import DatasetConfig, load_config
+from predictive_scoring.data.synthetic import SimulatedFunnel, simulate_funnel, write_funnel
 from predictive_scoring.stages import funnel_conversion, headline_rates
-from predictive_scoring.synthetic import SimulatedFunnel, simulate_funnel, write_funnel
 
 CONFIG = Path("configs/datasets/simulated.yaml")
 SEED = 7

@@ -43,8 +43,8 @@ from predictive_scoring.config import (
     RulesConfig,
     load_config,
 )
-from predictive_scoring.data import load_dataset
-from predictive_scoring.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
+from predictive_scoring.data.dataset import load_dataset
+from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
 
 SIMULATED = SIMULATED_CONFIG
 BASE = BASE_CONFIG

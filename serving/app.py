@@ -21,8 +21,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from predictive_scoring import tracking
 from predictive_scoring.config import BaseConfig, load_config
+from predictive_scoring.tracking import store
 from serving.loading import LoadedModel, ModelLoadError, ModelSlot
 from serving.observability import Metrics, RequestMiddleware, configure_logging
 from serving.prediction_log import PredictionLog
@@ -104,7 +104,7 @@ def _openapi(app: FastAPI) -> dict:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     configure_logging(settings.log_level)
-    tracking.use_tracking(load_config(settings.base_config, BaseConfig))
+    store.use_tracking(load_config(settings.base_config, BaseConfig))
     if settings.prediction_log:
         app.state.prediction_log = PredictionLog(settings.prediction_log_url,
                                                  _count_log_rows(app.state.metrics))

@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from predictive_scoring import explain, tracking
-from predictive_scoring.models import LeadScorer
+from predictive_scoring import explain
+from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.online import OnlineScorer, RawLead
+from predictive_scoring.tracking import registry, store
 
 SMOKE_LEAD_ID = "smoke-test"
 
@@ -38,7 +39,7 @@ class LoadedModel:
         has_fit_engagement: The bundle holds fit and engagement cut points.
     """
 
-    ref: tracking.BundleRef
+    ref: registry.BundleRef
     scorer: LeadScorer
     online: OnlineScorer
     loaded_at: datetime
@@ -57,11 +58,11 @@ def load_model(uri: str) -> LoadedModel:
         ModelLoadError: With the reason (credentials in URIs masked).
     """
     try:
-        ref = tracking.resolve_bundle(uri)
-        scorer = tracking.load_scorer(ref.uri)
+        ref = registry.resolve_bundle(uri)
+        scorer = registry.load_scorer(ref.uri)
     except Exception as exc:  # any failure of the store or the bundle keeps the old model
-        raise ModelLoadError(f"could not load {tracking.redact(str(uri))}: "
-                             f"{tracking.redact(_first_line(exc))}") from exc
+        raise ModelLoadError(f"could not load {store.redact(str(uri))}: "
+                             f"{store.redact(_first_line(exc))}") from exc
     online = OnlineScorer(scorer)
     explainable, has_fit_engagement = explanation_support(scorer, online)
     model = LoadedModel(ref, scorer, online, datetime.now(UTC), explainable,
@@ -179,13 +180,13 @@ class ModelSlot:
             stop: Set to end the loop.
             on_swap: Called with each model swapped in.
         """
-        failed: tracking.BundleRef | None = None
+        failed: registry.BundleRef | None = None
         while not stop.wait(every_seconds):
             try:
-                ref = tracking.resolve_bundle(uri)
+                ref = registry.resolve_bundle(uri)
             except Exception as exc:  # the store may be down for a moment: check again later
                 log.warning("could not check %s for a new model (%s)",
-                            tracking.redact(uri), type(exc).__name__)
+                            store.redact(uri), type(exc).__name__)
                 continue
             current = self.current
             if ref == failed or (current is not None and ref == current.ref):

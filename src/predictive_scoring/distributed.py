@@ -40,14 +40,12 @@ from predictive_scoring.config import (
     ReadOptions,
     RulesConfig,
 )
-from predictive_scoring.data import (
+from predictive_scoring.data.dataset import (
     ROW,
     DataValidationError,
     EventsDataset,
     KnownLeads,
-    Snapshots,
     TableCheck,
-    build_snapshots,
     check_events,
     check_leads,
     check_scoring_events,
@@ -55,9 +53,11 @@ from predictive_scoring.data import (
     parse_truth,
     write_quarantine,
 )
+from predictive_scoring.data.snapshots import Snapshots, build_snapshots
+from predictive_scoring.errors import IncompleteOutput
 from predictive_scoring.explain import global_weights
 from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
-from predictive_scoring.models import (
+from predictive_scoring.models.scorer import (
     FeatureColumns,
     LeadScorer,
     build_pipeline,
@@ -817,10 +817,6 @@ class PartitionFailure:
 
     partition: int
     errors: tuple[str, ...]
-
-
-class IncompleteOutput(RuntimeError):
-    """The scores folder does not hold every input row."""
 
 
 class PartitionsFailed(IncompleteOutput):

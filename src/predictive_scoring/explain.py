@@ -47,7 +47,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from predictive_scoring.features import OTHER_KEY, FeatureSpec
-from predictive_scoring.models import LeadScorer
+from predictive_scoring.models.scorer import LeadScorer
 
 FIT, ENGAGEMENT = "fit", "engagement"
 METADATA_KEY = "explanation"

@@ -34,7 +34,7 @@ from sklearn.linear_model import Lasso, LassoCV
 
 from predictive_scoring import evaluate
 from predictive_scoring.config import AttributeRule, EventRule, NumberOrText, RulesConfig
-from predictive_scoring.models import LeadScorer
+from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
 

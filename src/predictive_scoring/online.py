@@ -6,9 +6,9 @@ small batch, into the model's input matrix with numpy only: categorical attribut
 coded by a dict lookup on the fitted ``OrdinalEncoder``'s categories, numbers become
 floats, and the behaviour features come from :func:`~predictive_scoring.features.featurise`,
 the same function training and batch scoring call. The LightGBM booster then gives the
-raw probability, the scorer's :class:`~predictive_scoring.models.Calibrator` the
+raw probability, the scorer's :class:`~predictive_scoring.models.scorer.Calibrator` the
 calibrated one, and :func:`~predictive_scoring.rules.points_from_arrays` the rules'
-points, exactly as :meth:`LeadScorer.score <predictive_scoring.models.LeadScorer.score>`
+points, exactly as :meth:`LeadScorer.score <predictive_scoring.models.scorer.LeadScorer.score>`
 does for a DataFrame (the tests hold the two to identical scores).
 
 There is no pandas on this path: a one-row DataFrame costs 4-8 ms before the model even
@@ -34,7 +34,7 @@ import pandas as pd
 from sklearn.preprocessing import OrdinalEncoder
 
 from predictive_scoring.features import NS_PER_DAY, SnapshotEvents, featurise
-from predictive_scoring.models import LeadScorer, model_frame, score_0_100
+from predictive_scoring.models.scorer import LeadScorer, model_frame, score_0_100
 from predictive_scoring.rules import PointsResult, PreparedRules, points_from_arrays
 from predictive_scoring.stages import stage_for_values
 

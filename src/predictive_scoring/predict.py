@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from predictive_scoring.config import ReadOptions
-from predictive_scoring.data import parse_timestamps
+from predictive_scoring.data.dataset import parse_timestamps
 from predictive_scoring.explain import EXPLANATION_COLUMNS, reason_columns, score_explained
-from predictive_scoring.models import LeadScorer
+from predictive_scoring.models.scorer import LeadScorer
 
 OUTPUT_COLUMNS = ["lead_id", "as_of", "probability", "score", "suggested_stage",
                   "rule_points", "rule_stage", "error"]

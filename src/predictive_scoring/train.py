@@ -26,13 +26,8 @@ from predictive_scoring.config import (
     RulesConfig,
     TrainingConfig,
 )
-from predictive_scoring.data import (
-    EventsDataset,
-    Snapshots,
-    TableDataset,
-    build_snapshots,
-    data_end_of,
-)
+from predictive_scoring.data.dataset import EventsDataset, TableDataset
+from predictive_scoring.data.snapshots import Snapshots, build_snapshots, data_end_of
 from predictive_scoring.explain import (
     METADATA_KEY,
     GlobalWeights,
@@ -41,7 +36,7 @@ from predictive_scoring.explain import (
     sample_rows,
 )
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
-from predictive_scoring.models import (
+from predictive_scoring.models.scorer import (
     FeatureColumns,
     LeadScorer,
     build_pipeline,

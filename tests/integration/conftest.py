@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from predictive_scoring import tracking
 from predictive_scoring.config import BaseConfig, load_config
+from predictive_scoring.tracking import store
 from tests.conftest import REPO
 from tests.helpers import free_port, stop_server
 
@@ -116,8 +116,8 @@ def use_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], str]]
     base = load_config(REPO / "configs" / "base.yaml", BaseConfig)
 
     def use(uri: str) -> str:
-        monkeypatch.setenv(tracking.TRACKING_URI_ENV, uri)
-        return tracking.use_tracking(base)
+        monkeypatch.setenv(store.TRACKING_URI_ENV, uri)
+        return store.use_tracking(base)
 
     yield use
     while mlflow.active_run() is not None:

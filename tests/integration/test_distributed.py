@@ -25,13 +25,9 @@ from predictive_scoring.config import (
     RulesConfig,
     load_config,
 )
-from predictive_scoring.data import (
-    DataValidationError,
-    load_dataset,
-    read_scoring_events,
-)
+from predictive_scoring.data.dataset import DataValidationError, load_dataset, read_scoring_events
+from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_into
 from predictive_scoring.predict import score_file
-from predictive_scoring.synthetic import PARQUET_FILES, simulate_into
 from predictive_scoring.train import examples_from_events, run_training
 
 pytestmark = pytest.mark.dask

@@ -15,7 +15,7 @@ from predictive_scoring.config import (
     RulesConfig,
     load_config,
 )
-from predictive_scoring.data import all_problems, load_dataset
+from predictive_scoring.data.dataset import all_problems, load_dataset
 from predictive_scoring.learned_points import comparison, learn_points
 from predictive_scoring.train import run_training
 from tests.conftest import REPO

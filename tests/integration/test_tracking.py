@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from predictive_scoring import explain, models, tracking
+from predictive_scoring import explain
 from predictive_scoring.config import (
     AttributeRule,
     Attributes,
@@ -31,8 +31,12 @@ from predictive_scoring.config import (
     load_config,
 )
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
-from predictive_scoring.models import FeatureColumns, LeadScorer
+from predictive_scoring.models import scorer as models
+from predictive_scoring.models.scorer import FeatureColumns, LeadScorer
 from predictive_scoring.stages import Stage
+from predictive_scoring.tracking import bundle as pyfunc_bundle
+from predictive_scoring.tracking import registry
+from predictive_scoring.tracking import store as tracking_store
 from tests.conftest import REPO
 from tests.helpers import message_of
 
@@ -143,9 +147,9 @@ def store(request: pytest.FixtureRequest, use_store: Callable[[str], str],
 
 
 def log_version(store: str | None, name: str, scorer: LeadScorer, roc_auc: float) -> str:
-    with tracking.start_run("tiny", f"roc_auc={roc_auc}", artifact_location=store):
-        tracking.log_metrics({"roc_auc": roc_auc}, prefix="test")
-        info = tracking.log_bundle(scorer, SAMPLE.head(5), name)
+    with tracking_store.start_run("tiny", f"roc_auc={roc_auc}", artifact_location=store):
+        tracking_store.log_metrics({"roc_auc": roc_auc}, prefix="test")
+        info = pyfunc_bundle.log_bundle(scorer, SAMPLE.head(5), name)
     return str(info.registered_model_version)
 
 
@@ -169,21 +173,21 @@ def predict_in_fresh_python(bundle: Path, leads: pd.DataFrame, folder: Path) -> 
 def test_tracking_uri_env_wins_and_local_folders_are_made(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(tracking.TRACKING_URI_ENV, raising=False)
+    monkeypatch.delenv(tracking_store.TRACKING_URI_ENV, raising=False)
     base = load_config(REPO / "configs" / "base.yaml", BaseConfig).model_copy(update={
         "tracking_uri": "sqlite:///store/db/mlflow.db", "artifact_location": "store/art"})
-    assert tracking.tracking_uri(base) == "sqlite:///store/db/mlflow.db"
+    assert tracking_store.tracking_uri(base) == "sqlite:///store/db/mlflow.db"
     assert (tmp_path / "store" / "db").is_dir()
-    assert tracking.artifact_location(base) == (tmp_path / "store" / "art").as_uri()
+    assert tracking_store.artifact_location(base) == (tmp_path / "store" / "art").as_uri()
     assert (tmp_path / "store" / "art").is_dir()
 
     server = "http://scorer:s3cret@127.0.0.1:5000"
-    monkeypatch.setenv(tracking.TRACKING_URI_ENV, server)
-    assert tracking.tracking_uri(base) == server
-    assert tracking.artifact_location(base) is None  # the server keeps its own root
-    assert tracking.redact(server) == "http://scorer:***@127.0.0.1:5000"
-    assert "k3y" not in tracking.redact("postgresql://u:p@db/mlflow?password=k3y")
-    assert tracking.redact("sqlite:////abs/mlflow.db") == "sqlite:////abs/mlflow.db"
+    monkeypatch.setenv(tracking_store.TRACKING_URI_ENV, server)
+    assert tracking_store.tracking_uri(base) == server
+    assert tracking_store.artifact_location(base) is None  # the server keeps its own root
+    assert tracking_store.redact(server) == "http://scorer:***@127.0.0.1:5000"
+    assert "k3y" not in tracking_store.redact("postgresql://u:p@db/mlflow?password=k3y")
+    assert tracking_store.redact("sqlite:////abs/mlflow.db") == "sqlite:////abs/mlflow.db"
 
 
 def test_run_helpers_log_flat_names_and_skip_missing_metrics(
@@ -192,19 +196,19 @@ def test_run_helpers_log_flat_names_and_skip_missing_metrics(
     (tmp_path / "report").mkdir()
     (tmp_path / "report" / "index.html").write_text("<p>rules vs model</p>")
     (tmp_path / "thresholds.csv").write_text("stage,probability\nmql,0.3\n")
-    assert "start_run" in message_of(RuntimeError, tracking.log_bundle, table_scorer(1),
+    assert "start_run" in message_of(RuntimeError, pyfunc_bundle.log_bundle, table_scorer(1),
                                      SAMPLE, None)
-    with tracking.start_run("helpers", "outer", artifact_location=tmp_path.as_uri()), \
-            tracking.start_run("helpers", "inner", nested=True) as run_id:
-        tracking.log_params({"model": {"kind": "logreg", "params": {"C": 1.0}}, "seed": 3})
-        tracking.log_metrics({"roc_auc": np.float64(0.71), "lift": {"at_10": 2},
+    with tracking_store.start_run("helpers", "outer", artifact_location=tmp_path.as_uri()), \
+            tracking_store.start_run("helpers", "inner", nested=True) as run_id:
+        tracking_store.log_params({"model": {"kind": "logreg", "params": {"C": 1.0}}, "seed": 3})
+        tracking_store.log_metrics({"roc_auc": np.float64(0.71), "lift": {"at_10": 2},
                               "pr_auc": float("nan"), "brier": None}, prefix="test")
-        tracking.set_tags({"dataset": "tiny", "rows": 600})
-        tracking.log_dict({"stages": {Stage.MQL: np.float32(0.25)}}, "thresholds.json")
-        tracking.log_files([tmp_path / "thresholds.csv", tmp_path / "report"], "report")
-        assert "'test.shape'" in message_of(TypeError, tracking.log_metrics,
+        tracking_store.set_tags({"dataset": "tiny", "rows": 600})
+        tracking_store.log_dict({"stages": {Stage.MQL: np.float32(0.25)}}, "thresholds.json")
+        tracking_store.log_files([tmp_path / "thresholds.csv", tmp_path / "report"], "report")
+        assert "'test.shape'" in message_of(TypeError, tracking_store.log_metrics,
                                             {"shape": "table"}, "test")
-        assert "nowhere.csv" in message_of(FileNotFoundError, tracking.log_files,
+        assert "nowhere.csv" in message_of(FileNotFoundError, tracking_store.log_files,
                                            [tmp_path / "nowhere.csv"])
     client = MlflowClient()
     run = client.get_run(run_id)
@@ -231,7 +235,7 @@ def test_raw_leads_keeps_each_rows_events_and_reads_times_as_utc() -> None:
                      "event_type": "email_open"}],
                    None],
     })
-    leads, events = tracking.raw_leads(raw, "events", as_of="2025-03-01")
+    leads, events = pyfunc_bundle.raw_leads(raw, "events", as_of="2025-03-01")
     assert leads["lead_id"].tolist() == [0, 1, 2]  # rows, so the repeated lead keeps apart
     assert leads["as_of"].tolist() == [pd.Timestamp("2025-01-31T23:00:00Z"),
                                        pd.Timestamp("2025-03-01", tz="UTC"),
@@ -242,13 +246,13 @@ def test_raw_leads_keeps_each_rows_events_and_reads_times_as_utc() -> None:
     assert str(events["timestamp"].dtype).endswith("UTC]")
     assert raw["lead_id"].tolist() == ["a", "a", "b"]  # the caller's frame is untouched
 
-    assert "row 1" in message_of(ValueError, tracking.raw_leads, raw, "events")
+    assert "row 1" in message_of(ValueError, pyfunc_bundle.raw_leads, raw, "events")
     broken = raw.assign(created_at=["2025-01-01", "soon", None])
-    assert "row 1: 'soon'" in message_of(ValueError, tracking.raw_leads, broken, "events",
+    assert "row 1: 'soon'" in message_of(ValueError, pyfunc_bundle.raw_leads, broken, "events",
                                          "2025-03-01")
-    assert "['created_at']" in message_of(ValueError, tracking.raw_leads,
+    assert "['created_at']" in message_of(ValueError, pyfunc_bundle.raw_leads,
                                           raw.drop(columns="created_at"), "events")
-    table, no_events = tracking.raw_leads(raw, "table")
+    table, no_events = pyfunc_bundle.raw_leads(raw, "table")
     assert no_events is None and "events" not in table
 
 
@@ -261,9 +265,9 @@ def test_events_bundle_scores_raw_leads_like_the_scorer(
     as_text = raw.assign(created_at=leads["created_at"].map(pd.Timestamp.isoformat),
                          as_of=leads["as_of"].map(pd.Timestamp.isoformat))
     example = as_text.head(4).assign(events=[*as_text["events"].head(3), None])
-    with tracking.start_run("tiny-events", "bundle",
+    with tracking_store.start_run("tiny-events", "bundle",
                             artifact_location=tmp_path.as_uri()) as run_id:
-        info = tracking.log_bundle(scorer, example, None)
+        info = pyfunc_bundle.log_bundle(scorer, example, None)
     bundle = mlflow.pyfunc.load_model(info.model_uri)
     expected = scorer.score(leads, events)
     pd.testing.assert_frame_equal(bundle.predict(raw), expected)
@@ -274,7 +278,7 @@ def test_events_bundle_scores_raw_leads_like_the_scorer(
     pd.testing.assert_frame_equal(
         bundle.predict(raw.drop(columns="as_of"), params={"as_of": one_moment}),
         scorer.score(at_moment, events))
-    by_run = tracking.load_scorer(f"runs:/{run_id}/{tracking.BUNDLE_PATH}")
+    by_run = registry.load_scorer(f"runs:/{run_id}/{pyfunc_bundle.BUNDLE_PATH}")
     pd.testing.assert_frame_equal(by_run.score(leads, events), expected)
 
     explained = bundle.predict(raw, params={"reasons": 2})
@@ -282,7 +286,7 @@ def test_events_bundle_scores_raw_leads_like_the_scorer(
     assert {"quadrant", "reason_up_2", "reason_down_2"} <= set(explained.columns)
     grades_only = bundle.predict(raw, params={"reasons": 0})
     assert "quadrant" in grades_only and "reason_up_1" not in grades_only
-    model = tracking.LeadScoringModel(scorer)
+    model = pyfunc_bundle.LeadScoringModel(scorer)
     assert "whole number" in message_of(ValueError, model.predict, None, raw, {"reasons": -1})
 
 
@@ -294,38 +298,38 @@ def test_registry_round_trip(store: str | None, tmp_path: Path) -> None:
     aliases_after = {}
     for version, scorer in scorers.items():
         assert log_version(store, name, scorer, roc_auc[version]) == version
-        tracking.promote_if_better(name, version, "test.roc_auc", True, roc_auc[version])
-        aliases_after[version] = tracking.aliases(name)
+        registry.promote_if_better(name, version, "test.roc_auc", True, roc_auc[version])
+        aliases_after[version] = registry.aliases(name)
     assert aliases_after == {"1": {"challenger": "1", "champion": "1"},
                              "2": {"challenger": "2", "champion": "1"},
                              "3": {"challenger": "3", "champion": "3"}}
-    champion = tracking.load_scorer(f"models:/{name}@champion")
+    champion = registry.load_scorer(f"models:/{name}@champion")
     np.testing.assert_array_equal(probabilities(champion), probabilities(scorers["3"]))
     assert not np.array_equal(probabilities(scorers["1"]), probabilities(scorers["3"]))
 
-    assert tracking.rollback(name) == "1"
-    assert tracking.alias_version(name, "champion") == "1"
-    np.testing.assert_array_equal(probabilities(tracking.load_scorer(f"models:/{name}/1")),
+    assert registry.rollback(name) == "1"
+    assert registry.alias_version(name, "champion") == "1"
+    np.testing.assert_array_equal(probabilities(registry.load_scorer(f"models:/{name}/1")),
                                   probabilities(scorers["1"]))
-    assert "nothing to roll back to" in message_of(ValueError, tracking.rollback, name)
-    tracking.promote(name, 2)
-    assert tracking.alias_version(name, "champion") == "2"
-    assert "versions are 1, 2, 3" in message_of(ValueError, tracking.promote, name, 7)
-    assert tracking.rollback(name) == "1"
-    assert "test.roc_auc" in message_of(ValueError, tracking.promote_if_better, name, "3",
+    assert "nothing to roll back to" in message_of(ValueError, registry.rollback, name)
+    registry.promote(name, 2)
+    assert registry.alias_version(name, "champion") == "2"
+    assert "versions are 1, 2, 3" in message_of(ValueError, registry.promote, name, 7)
+    assert registry.rollback(name) == "1"
+    assert "test.roc_auc" in message_of(ValueError, registry.promote_if_better, name, "3",
                                         "test.pr_auc", True, 0.5)
-    assert tracking.alias_version(name, "staging") is None
-    assert tracking.register(f"models:/{name}/3", f"{name}-copy") == "1"
+    assert registry.alias_version(name, "staging") is None
+    assert registry.register(f"models:/{name}/3", f"{name}-copy") == "1"
 
-    exported = tracking.export_bundle(name, "champion", tmp_path / "models" / "champion")
+    exported = registry.export_bundle(name, "champion", tmp_path / "models" / "champion")
     assert (exported / "MLmodel").is_file()
     fresh = predict_in_fresh_python(exported, SAMPLE, tmp_path)
     pd.testing.assert_frame_equal(fresh, scorers["1"].score(SAMPLE))
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("keep me")
-    assert "not a model bundle" in message_of(ValueError, tracking.export_bundle, name,
+    assert "not a model bundle" in message_of(ValueError, registry.export_bundle, name,
                                               "champion", tmp_path / "notes")
-    assert "set aliases" in message_of(ValueError, tracking.export_bundle, name, "staging",
+    assert "set aliases" in message_of(ValueError, registry.export_bundle, name, "staging",
                                        tmp_path / "other")
 
 
@@ -335,11 +339,12 @@ def test_a_bundle_of_another_feature_layout_is_refused_on_load(tmp_path: Path) -
     behaviour = ("active_days", *scorer.columns.behaviour)
     old = dataclasses.replace(scorer, columns=dataclasses.replace(
         scorer.columns, numeric=behaviour, behaviour=behaviour))
-    for name, bundle in {"current": scorer, "old": old}.items():
-        mlflow.pyfunc.save_model(tmp_path / name, python_model=tracking.LeadScoringModel(bundle),
+    for name, kept in {"current": scorer, "old": old}.items():
+        mlflow.pyfunc.save_model(tmp_path / name,
+                                 python_model=pyfunc_bundle.LeadScoringModel(kept),
                                  pip_requirements=[])
-    assert tracking.load_scorer(tmp_path / "current").columns == scorer.columns
-    message = message_of(ValueError, tracking.load_scorer, tmp_path / "old")
+    assert registry.load_scorer(tmp_path / "current").columns == scorer.columns
+    message = message_of(ValueError, registry.load_scorer, tmp_path / "old")
     assert "active_days" in message and "retrain" in message
 
 
@@ -350,5 +355,5 @@ def test_load_scorer_refuses_other_models(tmp_path: Path) -> None:
             return model_input
 
     mlflow.pyfunc.save_model(tmp_path / "echo", python_model=Echo(), pip_requirements=[])
-    assert "not a lead-scoring bundle" in message_of(TypeError, tracking.load_scorer,
+    assert "not a lead-scoring bundle" in message_of(TypeError, registry.load_scorer,
                                                      tmp_path / "echo")

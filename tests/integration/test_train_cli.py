@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from predictive_scoring import tracking
 from predictive_scoring.cli import app
+from predictive_scoring.tracking import registry
 
 runner = CliRunner()
 METRIC_KEYS = {"roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10",
@@ -90,8 +90,8 @@ def test_promote_rollback_export_and_score(store: dict, tmp_path: Path) -> None:
     # the registry's champion scores exactly like the exported folder
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
-        champion = tracking.load_scorer("models:/lead-scoring-simulated@champion")
-    exported = tracking.load_scorer(out)
+        champion = registry.load_scorer("models:/lead-scoring-simulated@champion")
+    exported = registry.load_scorer(out)
     frame = leads.loc[~late].head(50).assign(as_of=pd.Timestamp("2025-08-01", tz="UTC"))
     events = pd.read_csv(sim / "events.csv", parse_dates=["timestamp"])
     pd.testing.assert_frame_equal(champion.score(frame, events), exported.score(frame, events))

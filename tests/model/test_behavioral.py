@@ -20,9 +20,9 @@ from predictive_scoring.config import (
     RulesConfig,
     load_config,
 )
-from predictive_scoring.data import load_events_dataset
-from predictive_scoring.models import LeadScorer
-from predictive_scoring.synthetic import simulate_into
+from predictive_scoring.data.dataset import load_events_dataset
+from predictive_scoring.data.synthetic import simulate_into
+from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.train import run_training
 from tests.conftest import REPO
 

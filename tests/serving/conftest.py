@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from predictive_scoring import tracking
 from predictive_scoring.config import (
     BaseConfig,
     DatasetConfig,
@@ -27,9 +26,11 @@ from predictive_scoring.config import (
     RulesConfig,
     load_config,
 )
-from predictive_scoring.data import EventsDataset, load_events_dataset
-from predictive_scoring.models import LeadScorer
-from predictive_scoring.synthetic import simulate_into
+from predictive_scoring.data.dataset import EventsDataset, load_events_dataset
+from predictive_scoring.data.synthetic import simulate_into
+from predictive_scoring.models.scorer import LeadScorer
+from predictive_scoring.tracking import bundle, store
+from predictive_scoring.tracking import registry as model_registry
 from predictive_scoring.train import TrainingRun, bundle_example, run_training
 from serving.app import create_app
 from serving.settings import Settings
@@ -95,18 +96,18 @@ def registry(tmp_path_factory: pytest.TempPathFactory, trained: Trained,
     """A SQLite MLflow store with versions 1 and 2; champion -> 1. Yields its URI."""
     folder = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{folder}/mlflow.db"
-    saved = {k: os.environ.get(k) for k in (tracking.TRACKING_URI_ENV,
+    saved = {k: os.environ.get(k) for k in (store.TRACKING_URI_ENV,
                                             "MLFLOW_DISABLE_TELEMETRY")}
-    os.environ[tracking.TRACKING_URI_ENV] = uri
+    os.environ[store.TRACKING_URI_ENV] = uri
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    tracking.use_tracking(load_config(REPO / "configs/base.yaml", BaseConfig))
+    store.use_tracking(load_config(REPO / "configs/base.yaml", BaseConfig))
     for version in (trained, challenger):
-        with tracking.start_run("serving-tests", "train",
+        with store.start_run("serving-tests", "train",
                                 artifact_location=(folder / "artifacts").as_uri()):
-            tracking.log_bundle(version.scorer,
+            bundle.log_bundle(version.scorer,
                                 bundle_example(version.run, version.dataset.events, 3),
                                 MODEL_NAME)
-    tracking.set_alias(MODEL_NAME, tracking.CHAMPION, "1")
+    model_registry.set_alias(MODEL_NAME, model_registry.CHAMPION, "1")
     try:
         yield uri
     finally:

@@ -359,13 +359,13 @@ def test_not_ready_until_a_model_loads(registry: str, requests_json: list[dict])
 
 
 def test_each_worker_follows_the_champion_when_asked(registry: str) -> None:
-    from predictive_scoring import tracking
+    from predictive_scoring.tracking import registry as model_registry
 
     settings = settings_for(registry, reload_check_seconds=0.2)
     with TestClient(create_app(settings)) as following:
         wait_ready(following)
         assert following.get("/ready").json()["model"]["version"] == "1"
-        tracking.set_alias(MODEL_NAME, tracking.CHAMPION, "2")
+        model_registry.set_alias(MODEL_NAME, model_registry.CHAMPION, "2")
         try:
             versions = []
             for _ in range(300):
@@ -374,7 +374,7 @@ def test_each_worker_follows_the_champion_when_asked(registry: str) -> None:
                     break
                 time.sleep(0.1)
         finally:
-            tracking.set_alias(MODEL_NAME, tracking.CHAMPION, "1")
+            model_registry.set_alias(MODEL_NAME, model_registry.CHAMPION, "1")
         assert versions[-1] == "2"
         metrics = following.get("/metrics").text
         assert f'scoring_model_info{{name="{MODEL_NAME}",version="2"}} 1.0' in metrics

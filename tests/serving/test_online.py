@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predictive_scoring import models
 from predictive_scoring.config import AttributeRule, ModelConfig, RulesConfig
 from predictive_scoring.features import to_ns
-from predictive_scoring.models import FeatureColumns, LeadScorer, fit_calibrator
+from predictive_scoring.models import scorer as models
+from predictive_scoring.models.scorer import FeatureColumns, LeadScorer, fit_calibrator
 from predictive_scoring.online import LeadInputError, OnlineScorer, RawLead
 from predictive_scoring.stages import Stage
 from tests.helpers import message_of

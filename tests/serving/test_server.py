@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from predictive_scoring import tracking
+from predictive_scoring.tracking import registry as model_registry
 from tests.conftest import REPO
 from tests.helpers import free_port, stop_server
 from tests.serving.conftest import ADMIN, ADMIN_KEY, API_KEY, AUTH, MODEL_NAME, Trained
@@ -147,7 +147,7 @@ def test_reload_under_load_fails_no_request(start: Any, registry: str,
         worker.start()
     try:
         time.sleep(1.0)
-        tracking.set_alias(MODEL_NAME, tracking.CHAMPION, "2")
+        model_registry.set_alias(MODEL_NAME, model_registry.CHAMPION, "2")
         reload = httpx.post(f"{server.url}/v1/admin/reload", headers=ADMIN, timeout=60)
         after_reload = len(answers)
         time.sleep(1.0)
@@ -155,7 +155,7 @@ def test_reload_under_load_fails_no_request(start: Any, registry: str,
         stop.set()
         for worker in workers:
             worker.join(timeout=LOAD_SECONDS + 30)
-        tracking.set_alias(MODEL_NAME, tracking.CHAMPION, "1")
+        model_registry.set_alias(MODEL_NAME, model_registry.CHAMPION, "1")
     assert reload.status_code == 200, reload.text
     assert reload.json()["changed"] is True
     assert reload.json()["current"] == {"name": MODEL_NAME, "version": "2"}
@@ -168,7 +168,8 @@ def test_reload_under_load_fails_no_request(start: Any, registry: str,
 
 def test_a_failed_reload_keeps_the_old_model(start: Any, registry: str, tmp_path: Path,
                                              requests_json: list[dict]) -> None:
-    bundle = tracking.export_bundle(MODEL_NAME, tracking.CHAMPION, tmp_path / "champion")
+    bundle = model_registry.export_bundle(MODEL_NAME, model_registry.CHAMPION,
+                                          tmp_path / "champion")
     port = free_port()
     server = start([sys.executable, "-m", "uvicorn", "--factory", "serving.app:create_app",
                     "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],

@@ -11,16 +11,16 @@ from predictive_scoring.config import (
     SnapshotConfig,
     TableSpec,
 )
-from predictive_scoring.data import (
+from predictive_scoring.data.dataset import (
     DataValidationError,
     all_problems,
-    build_snapshots,
     checks_summary,
     load_dataset,
     load_events_dataset,
     parse_timestamps,
     write_quarantine,
 )
+from predictive_scoring.data.snapshots import build_snapshots
 from predictive_scoring.stages import Stage
 from tests.helpers import message_of
 

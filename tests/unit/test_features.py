@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from predictive_scoring.config import FeatureConfig, SnapshotConfig
-from predictive_scoring.data import EventsDataset, build_snapshots
+from predictive_scoring.data.dataset import EventsDataset
+from predictive_scoring.data.snapshots import build_snapshots
 from predictive_scoring.features import (
     NS_PER_DAY,
     OTHER_KEY,

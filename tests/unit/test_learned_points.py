@@ -16,7 +16,8 @@ from predictive_scoring.config import (
     RulesConfig,
     load_config,
 )
-from predictive_scoring.data import load_events_dataset
+from predictive_scoring.data.dataset import load_events_dataset
+from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.learned_points import (
     LearnSettings,
     comparison,
@@ -30,7 +31,6 @@ from predictive_scoring.learned_points import (
 )
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
-from predictive_scoring.synthetic import simulate_into
 from predictive_scoring.train import examples_from_events, train_model
 from tests.conftest import BASE, LIGHTGBM, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES

@@ -19,7 +19,7 @@ from predictive_scoring.evaluate import (
     gain_curve,
     stage_conversion,
 )
-from predictive_scoring.plots import (
+from predictive_scoring.reporting.plots import (
     GROUP_COLOURS,
     NAMED_COLOURS,
     SCORER_COLOURS,
@@ -337,7 +337,7 @@ def test_save_figures_refuses_names_that_are_not_plain_file_names(
 
 # ------------------------------------------------- lift, stage cross-table, quadrants
 def test_lift_figure_draws_each_scorer_and_the_random_line() -> None:
-    from predictive_scoring.plots import lift_figure
+    from predictive_scoring.reporting.plots import lift_figure
 
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 500)
@@ -352,7 +352,7 @@ def test_lift_figure_draws_each_scorer_and_the_random_line() -> None:
 
 def test_stage_crosstab_figure_writes_leads_and_rate_in_each_cell() -> None:
     from predictive_scoring.evaluate import stage_crosstab
-    from predictive_scoring.plots import stage_crosstab_figure
+    from predictive_scoring.reporting.plots import stage_crosstab_figure
 
     leads, rate = stage_crosstab([0, 1, 1], ["lead", "mql", "mql"], ["lead", "mql", "lead"],
                                  ["lead", "mql"])
@@ -363,7 +363,7 @@ def test_stage_crosstab_figure_writes_leads_and_rate_in_each_cell() -> None:
 
 
 def test_quadrant_figure_samples_at_most_the_given_leads_and_names_the_quadrants() -> None:
-    from predictive_scoring.plots import quadrant_figure
+    from predictive_scoring.reporting.plots import quadrant_figure
 
     rng = np.random.default_rng(4)
     y = rng.integers(0, 2, 300)

@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 
 from predictive_scoring import explain
-from predictive_scoring.data import load_events_dataset
-from predictive_scoring.models import model_frame
-from predictive_scoring.report import (
+from predictive_scoring.data.dataset import load_events_dataset
+from predictive_scoring.data.synthetic import simulate_into
+from predictive_scoring.models.scorer import model_frame
+from predictive_scoring.reporting.report import (
     driver_figures,
     lead_reasons,
     quadrant_cuts,
     segment_conversion,
 )
-from predictive_scoring.synthetic import simulate_into
 from predictive_scoring.train import examples_from_events, train_model
 from tests.conftest import BASE, LIGHTGBM, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES

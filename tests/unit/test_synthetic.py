@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predictive_scoring import synthetic
 from predictive_scoring.config import DatasetConfig, load_config
-from predictive_scoring.data import build_snapshots, data_end_of, load_events_dataset
+from predictive_scoring.data import synthetic
+from predictive_scoring.data.dataset import load_events_dataset
+from predictive_scoring.data.snapshots import build_snapshots, data_end_of
+from predictive_scoring.data.synthetic import SimulatedFunnel, simulate_funnel, write_funnel
 from predictive_scoring.stages import funnel_conversion, headline_rates
-from predictive_scoring.synthetic import SimulatedFunnel, simulate_funnel, write_funnel
 
 REPO = Path(__file__).resolve().parents[2]
 SIMULATED = REPO / "configs" / "datasets" / "simulated.yaml"

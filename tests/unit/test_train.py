@@ -13,9 +13,9 @@ from predictive_scoring.config import (
     ModelConfig,
     load_config,
 )
-from predictive_scoring.data import load_events_dataset
-from predictive_scoring.models import FeatureColumns
-from predictive_scoring.synthetic import simulate_into
+from predictive_scoring.data.dataset import load_events_dataset
+from predictive_scoring.data.synthetic import simulate_into
+from predictive_scoring.models.scorer import FeatureColumns
 from predictive_scoring.train import (
     Examples,
     TrainingError,

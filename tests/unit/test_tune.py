@@ -17,9 +17,9 @@ from predictive_scoring.config import (
     SearchDimension,
     load_config,
 )
-from predictive_scoring.models import FeatureColumns
+from predictive_scoring.models.scorer import FeatureColumns
+from predictive_scoring.models.tune import TuneResult, suggest_params, tune, tuned_config
 from predictive_scoring.train import Examples, split_rows
-from predictive_scoring.tune import TuneResult, suggest_params, tune, tuned_config
 from tests.conftest import REPO
 from tests.helpers import message_of
 

@@ -43,7 +43,12 @@ from predictive_scoring.config import (
     RulesConfig,
     SearchDimension,
 )
-from predictive_scoring.models import FeatureColumns, build_pipeline, fit_pipeline, model_frame
+from predictive_scoring.models.scorer import (
+    FeatureColumns,
+    build_pipeline,
+    fit_pipeline,
+    model_frame,
+)
 from predictive_scoring.train import Examples, check_enough_data
 
 TrialCallback = Callable[[int, dict[str, Any], float], None]

@@ -2,7 +2,7 @@
 
 Everything is computed on the test slice (leads the model never saw), from the same
 functions the rest of the project uses: metrics and stage tables from
-:mod:`~predictive_scoring.evaluate`, figures from :mod:`~predictive_scoring.plots`, the
+:mod:`~predictive_scoring.evaluate`, figures from :mod:`~predictive_scoring.reporting.plots`, the
 learned points table from :mod:`~predictive_scoring.learned_points`. Figures are embedded
 as base64 PNGs and the styles inline, so the file opens anywhere, offline, with no tool
 installed. :func:`report_data` gathers the numbers, :func:`render` turns them into HTML.
@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from predictive_scoring import evaluate, explain, plots
+from predictive_scoring import evaluate, explain
 from predictive_scoring.config import AttributeRule, EventRule, RulesConfig
 from predictive_scoring.explain import GlobalWeights
 from predictive_scoring.learned_points import LearnedPoints
-from predictive_scoring.models import LeadScorer, score_0_100
+from predictive_scoring.models.scorer import LeadScorer, score_0_100
+from predictive_scoring.reporting import plots
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import FUNNEL, Stage, stage_for_values
 from predictive_scoring.train import Examples

@@ -1,0 +1,257 @@
+"""What every command shares: the Typer app, the consoles, option types, the error
+paragraph, tables, progress bars and the dataset loader with its bad-rows policy.
+
+Nothing heavy is imported at module level here or in the command modules (pandas, the
+models, MLflow are imported where they are used), so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from predictive_scoring.errors import IncompleteOutput
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from predictive_scoring.config import DatasetConfig, ReadOptions
+    from predictive_scoring.data.dataset import EventsDataset, TableDataset
+
+app = typer.Typer(help="Lead scoring learned from historical lead behaviour, next to the "
+                  "classic hand-set points.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+
+
+console = Console()
+
+
+errors = Console(stderr=True)
+
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+class OnBadRows(StrEnum):
+    """What to do with rows that fail validation."""
+
+    FAIL = "fail"
+    QUARANTINE = "quarantine"
+
+
+class FileFormat(StrEnum):
+    """Output file format of the simulator."""
+
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+class Layout(StrEnum):
+    """How the simulator lays out its files."""
+
+    CONTRACT = "contract"
+    CRM = "crm"
+
+
+BaseOption = Annotated[Path, typer.Option("--base-config", help="Project settings file.")]
+
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Dataset config YAML.")]
+
+
+BadRowsOption = Annotated[OnBadRows, typer.Option(
+    "--on-bad-rows", help="fail: stop on the first bad file; quarantine: write bad rows to "
+    "a quarantine folder next to the output and go on with the rest.")]
+
+
+DEFAULT_BASE = Path("configs/base.yaml")
+
+
+class Engine(StrEnum):
+    """Where training and scoring run."""
+
+    LOCAL = "local"
+    DASK = "dask"
+
+
+EngineOption = Annotated[Engine, typer.Option(
+    help="local: this machine (the default); dask: a Dask cluster (needs the [dask] extra; "
+    "inputs are Parquet files, folders or globs every worker can read).")]
+
+
+SchedulerOption = Annotated[str, typer.Option(
+    help="--engine dask: a running scheduler's address (tcp://host:8786), or 'local' for "
+    "a cluster of worker processes on this machine.")]
+
+
+WorkersOption = Annotated[int, typer.Option(
+    min=1, help="--engine dask --scheduler local: worker processes (one thread each).")]
+
+
+PartitionsOption = Annotated[int, typer.Option(
+    min=1, help="--engine dask: partitions of leads (more bounds each worker's memory).")]
+
+
+SIMULATED_CONFIG = Path("configs/datasets/simulated.yaml")
+
+
+CRM_EXAMPLE_CONFIG = Path("configs/datasets/example_crm_export.yaml")
+
+
+class ModelKind(StrEnum):
+    """The estimators configs/models/ describes."""
+
+    LIGHTGBM = "lightgbm"
+    LOGREG = "logreg"
+
+
+MODELS_DIR = Path("configs/models")
+
+
+@dataclass(frozen=True)
+class DaskOptions:
+    """Where a Dask run goes and how finely it splits the leads."""
+
+    scheduler: str
+    workers: int
+    partitions: int
+
+
+DatasetName = Annotated[str, typer.Option("--dataset", help="Dataset name (its config's "
+                        "`name`); each dataset has its own registered model.")]
+
+
+SERVICE_ENV = "PREDICTIVE_SCORING_"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one paragraph on standard error and exit with ``code``."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+def friendly(command: F) -> F:
+    """Turn the package's errors into one clear paragraph and a non-zero exit code."""
+
+    @functools.wraps(command)
+    def run(*args: object, **kwargs: object) -> object:
+        try:
+            return command(*args, **kwargs)
+        except (ValueError, OSError, IncompleteOutput) as exc:
+            from predictive_scoring.config import ConfigError
+
+            if isinstance(exc, ConfigError):
+                fail(f"bad configuration: {exc}", 2)
+            fail(str(exc), 1)
+
+    return run  # type: ignore[return-value]
+
+
+def table(title: str, frame: pd.DataFrame, formats: dict[str, str] | None = None) -> Table:
+    """A rich table of a frame; columns named in ``formats`` are right-aligned numbers."""
+    shown = Table(title=title, title_justify="left", min_width=len(title) + 2)
+    for column in frame.columns:
+        shown.add_column(str(column), justify="right" if column in (formats or {}) else "left",
+                         overflow="fold")
+    for row in frame.itertuples(index=False):
+        shown.add_row(*[_cell(value, (formats or {}).get(col))
+                        for col, value in zip(frame.columns, row, strict=True)])
+    return shown
+
+
+def _cell(value: object, fmt: str | None) -> str:
+    import pandas as pd
+
+    if fmt and isinstance(value, int | float) and not pd.isna(value):
+        return format(value, fmt)
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def load_checked(config_path: Path, base_path: Path, on_bad_rows: OnBadRows,
+                 quarantine_dir: Path) -> tuple[DatasetConfig, EventsDataset | TableDataset]:
+    """Read, validate and report a dataset, applying the bad-rows policy."""
+    from predictive_scoring.config import BaseConfig, DatasetConfig, load_config
+    from predictive_scoring.data.dataset import (
+        DataValidationError,
+        all_problems,
+        checks_summary,
+        describe_problems,
+        load_dataset,
+        write_quarantine,
+    )
+
+    config = load_config(config_path, DatasetConfig)
+    base = load_config(base_path, BaseConfig)
+    with console.status(f"Reading and validating dataset '{config.name}'..."):
+        dataset = load_dataset(config, base.resolved_data_dir())
+    console.print(table(f"Dataset '{config.name}' ({config.shape})",
+                         checks_summary(dataset.checks),
+                         {c: "," for c in ("read", "kept", "quarantined", "problems")}))
+    problems = all_problems(dataset.checks)
+    if len(problems) and on_bad_rows is OnBadRows.FAIL:
+        raise DataValidationError(problems, f"dataset '{config.name}' has bad rows (rerun "
+                                  "with --on-bad-rows quarantine to set them aside)")
+    if len(problems):
+        written = write_quarantine(dataset.checks, quarantine_dir)
+        console.print(escape(describe_problems(problems, "quarantined")), style="yellow",
+                      highlight=False)
+        console.print(f"Quarantined rows written to {', '.join(map(str, written))}")
+    return config, dataset
+
+
+def events_dataset(dataset: EventsDataset | TableDataset, command: str) -> EventsDataset:
+    """The dataset if it has the events shape, else a clear error naming the command."""
+    from predictive_scoring.data.dataset import EventsDataset
+
+    if not isinstance(dataset, EventsDataset):
+        raise ValueError(f"'{command}' needs an events-shaped dataset (leads, events and "
+                         "stage changes); this dataset config has shape 'table'")
+    return dataset
+
+
+def progress_bar() -> Progress:
+    """The progress bar every long-running command shows."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def default_out(base_config: Path, config: Path) -> Path:
+    """``<output_dir>/<dataset name>``: where a command writes unless told otherwise."""
+    from predictive_scoring.config import BaseConfig, DatasetConfig, load_config
+
+    base = load_config(base_config, BaseConfig)
+    return Path(base.output_dir) / load_config(config, DatasetConfig).name
+
+
+def parse_timestamp_option(text: str | None, read: ReadOptions) -> pd.Timestamp | None:
+    """The ``--as-of`` option as a UTC timestamp, read like the dataset's timestamps."""
+    import pandas as pd
+
+    from predictive_scoring.data.dataset import parse_timestamps
+
+    if text is None:
+        return None
+    parsed = parse_timestamps(pd.Series([text]), read)
+    if parsed.isna().iloc[0]:
+        raise ValueError(f"--as-of {text!r} is not a timestamp (use ISO 8601, e.g. "
+                         "2025-06-30T00:00:00Z)")
+    return parsed.iloc[0]
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Write a frame as Parquet (``.parquet``/``.pq``) or CSV, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)

@@ -1,0 +1,130 @@
+"""The ``score`` command: batch scoring of a file, on this machine or on Dask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from predictive_scoring.cli.common import (
+    DEFAULT_BASE,
+    BaseOption,
+    DaskOptions,
+    Engine,
+    EngineOption,
+    PartitionsOption,
+    SchedulerOption,
+    WorkersOption,
+    app,
+    console,
+    friendly,
+    parse_timestamp_option,
+    progress_bar,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from predictive_scoring.config import ReadOptions
+
+CHUNK_ROWS = 200_000
+"""Rows scored per chunk by default: bounds memory whatever the file's size."""
+
+
+@app.command()
+@friendly
+def score(
+    model: Annotated[str, typer.Option(help="models:/NAME@champion, models:/NAME/VERSION, "
+                                       "runs:/..., or an exported folder.")],
+    input: Annotated[Path, typer.Option("--input", help="Leads to score (.csv/.parquet).")],
+    output: Annotated[Path, typer.Option(help="Scores (.csv or .parquet).")],
+    events: Annotated[Path | None, typer.Option(help="The leads' events (events shape).")]
+    = None,
+    as_of: Annotated[str | None, typer.Option(
+        help="Score as of this time (ISO 8601) where a row has no as_of; default: now.")]
+    = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk (bounds memory).")]
+    = CHUNK_ROWS,
+    engine: EngineOption = Engine.LOCAL,
+    scheduler: SchedulerOption = "local",
+    workers: WorkersOption = 2,
+    partitions: PartitionsOption = 8,
+    retries: Annotated[int, typer.Option(
+        min=0, help="--engine dask: extra attempts for a partition that fails.")] = 2,
+    reasons: Annotated[int, typer.Option(
+        "--reasons", min=0, help="Top reasons per lead each way, as sentences in columns "
+        "reason_up_1..K and reason_down_1..K (effects in score points); 0: none. Fit "
+        "grade, engagement level and quadrant are always added.")] = 0,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Score a file of leads: probability, score, suggested stage, fit vs engagement,
+    reasons, and the rules' points.
+
+    With --engine dask, --input and --events are Parquet files, folders or globs and
+    --output is a folder of part files (one per partition)."""
+    import pandas as pd
+
+    from predictive_scoring.config import BaseConfig, ReadOptions, load_config
+    from predictive_scoring.predict import count_rows, score_file
+    from predictive_scoring.tracking import registry, store
+
+    base = load_config(base_config, BaseConfig)
+    store.use_tracking(base)
+    with console.status(f"Loading {model}..."):
+        scorer = registry.load_scorer(model)
+    read = ReadOptions()
+    moment = parse_timestamp_option(as_of, read) or pd.Timestamp.now(tz="UTC")
+    if engine is Engine.DASK:
+        score_dask(scorer, input, events, moment, output,
+                   DaskOptions(scheduler, workers, partitions), retries, reasons)
+        return
+    event_frame = _scoring_events(events, read, output) if events else None
+    total = count_rows(input, read)
+    with progress_bar() as progress:
+        task = progress.add_task("Scoring leads", total=total)
+        summary = score_file(scorer, input, event_frame, moment, output, chunk_rows, read,
+                             lambda done: progress.update(task, completed=done), reasons)
+    console.print(f"Read {summary.rows_in:,} rows: {summary.rows_scored:,} scored, "
+                  f"{summary.rows_failed:,} could not be scored -> [bold]{output}[/]")
+    if summary.quarantine:
+        console.print(f"[yellow]Rows that could not be scored (with reasons):[/] "
+                      f"{summary.quarantine}")
+
+
+def score_dask(scorer: object, leads: Path, events: Path | None, moment: pd.Timestamp,
+               output: Path, options: DaskOptions, retries: int, reasons: int) -> None:
+    """Score Parquet leads partition by partition on a Dask cluster; print the summary."""
+    from predictive_scoring import distributed
+
+    with distributed.dask_client(options.scheduler, options.workers) as client, \
+            progress_bar() as progress:
+        task = progress.add_task("Scoring partitions", total=options.partitions)
+        summary = distributed.score_distributed(
+            client, scorer, leads, events, moment, output, options.partitions, retries,
+            done=lambda n: progress.update(task, completed=n), reasons=reasons)
+    for partition, attempts in summary.retried.items():
+        console.print(f"[yellow]partition {partition} failed {len(attempts)} time(s) and "
+                      f"succeeded on retry;[/] last error: {escape(attempts[-1])}")
+    console.print(f"Read {summary.rows_in:,} rows: {summary.rows_scored:,} scored, "
+                  f"{summary.rows_failed:,} could not be scored -> [bold]{output}[/] "
+                  f"({summary.partitions} part files; rows in = rows out)")
+    for path in (summary.quarantine, summary.events_quarantine):
+        if path:
+            console.print(f"[yellow]Rows that could not be used (with reasons):[/] {path}")
+
+
+def _scoring_events(path: Path, read: ReadOptions, output: Path) -> pd.DataFrame:
+    """The events file read for scoring; rows that cannot be used go next to the output."""
+    from predictive_scoring.config import ColumnNames
+    from predictive_scoring.data.dataset import ROW, read_scoring_events
+
+    with console.status(f"Reading events from {path}..."):
+        events, bad = read_scoring_events(path, read, ColumnNames())
+    if len(bad):
+        quarantine = output.with_name(f"{output.stem}.events.quarantine.csv")
+        quarantine.parent.mkdir(parents=True, exist_ok=True)
+        bad.rename(columns={ROW: "row"}).to_csv(quarantine, index=False)
+        console.print(f"[yellow]{len(bad):,} event rows could not be used[/] -> {quarantine}")
+    return events

@@ -1,0 +1,370 @@
+"""The ``train`` command: learn, compare with the points, write, log and register."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from predictive_scoring.cli.common import (
+    DEFAULT_BASE,
+    MODELS_DIR,
+    BadRowsOption,
+    BaseOption,
+    ConfigOption,
+    DaskOptions,
+    Engine,
+    EngineOption,
+    ModelKind,
+    OnBadRows,
+    PartitionsOption,
+    SchedulerOption,
+    WorkersOption,
+    app,
+    console,
+    default_out,
+    friendly,
+    load_checked,
+    progress_bar,
+    table,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from predictive_scoring.config import BaseConfig, DatasetConfig, ModelConfig, RulesConfig
+    from predictive_scoring.data.dataset import EventsDataset, TableDataset
+    from predictive_scoring.train import Examples, ModelChooser, TrainingRun
+
+
+@app.command()
+@friendly
+def train(
+    config: ConfigOption,
+    model: Annotated[ModelKind, typer.Option(help="Estimator (configs/models/NAME.yaml).")]
+    = ModelKind.LIGHTGBM,
+    output: Annotated[Path | None, typer.Option(
+        help="Folder for metrics.json and plots (default: <output_dir>/<dataset>).")] = None,
+    strict: Annotated[bool, typer.Option(help="Fail on leakage warnings.")] = False,
+    register: Annotated[bool, typer.Option(
+        help="Register the model (alias challenger; champion when it beats the current "
+        "one). --no-register still logs the run.")] = True,
+    tune_trials: Annotated[int, typer.Option(
+        "--tune", min=0, help="Hyper-parameter search trials on the validation slice "
+        "(Optuna TPE), each a nested MLflow run; 0: train with the config's values.")] = 0,
+    on_bad_rows: BadRowsOption = OnBadRows.FAIL,
+    engine: EngineOption = Engine.LOCAL,
+    scheduler: SchedulerOption = "local",
+    workers: WorkersOption = 2,
+    partitions: PartitionsOption = 8,
+    base_config: BaseOption = DEFAULT_BASE,
+) -> None:
+    """Train a conversion model and compare it with the points on the same test leads."""
+    out = output or default_out(base_config, config)
+    if engine is Engine.DASK:
+        if tune_trials:
+            raise ValueError("--tune runs with --engine local; tune there, then train on "
+                             "the cluster with the tuned values in configs/models/")
+        run_train_dask(config, model, out, strict, register, on_bad_rows, base_config,
+                       DaskOptions(scheduler, workers, partitions))
+        return
+    run_train(config, model, out, strict, register, on_bad_rows, base_config, tune_trials)
+
+
+def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, register: bool,
+              on_bad_rows: OnBadRows, base_config: Path, tune_trials: int = 0) -> TrainingRun:
+    """Load, (tune,) train, compare, write metrics.json and plots, log and register."""
+    from predictive_scoring.config import BaseConfig, ModelConfig, RulesConfig, load_config
+    from predictive_scoring.data.dataset import EventsDataset, dataset_files, fingerprint
+    from predictive_scoring.tracking import store
+    from predictive_scoring.train import bundle_example, run_training
+
+    config, dataset = load_checked(config_path, base_config, on_bad_rows, out / "quarantine")
+    base = load_config(base_config, BaseConfig)
+    rules_path = Path(config.rules)
+    model_path = MODELS_DIR / f"{model.value}.yaml"
+    rules_config = load_config(rules_path, RulesConfig)
+    model_config = load_config(model_path, ModelConfig)
+    store.use_tracking(base)
+    data_fingerprint = fingerprint(dataset_files(config, base.resolved_data_dir()))
+    with store.start_run(config.name, f"{model.value}-{data_fingerprint[:6]}",
+                            artifact_location=store.artifact_location(base)):
+        chooser = _tuner(config, rules_config, base, tune_trials) if tune_trials else None
+        with console.status(f"Training {model.value} on '{config.name}'..."):
+            run = run_training(dataset, config, model_config, rules_config, base, strict,
+                               chooser)
+        with console.status("Learning points from the model and writing the report..."):
+            extras = learn_and_report(run, dataset, base, out)
+        outputs = [*write_training_outputs(run, base, out), *extras]
+        events = dataset.events if isinstance(dataset, EventsDataset) else None
+        with console.status("Logging the run and the model to MLflow..."):
+            version = log_training(run, bundle_example(run, events, 3), config, base,
+                                   data_fingerprint,
+                                   [config_path, base_config, rules_path, model_path],
+                                   outputs, register)
+    _report_registry(base, version, run)
+    return run
+
+
+def run_train_dask(config_path: Path, model: ModelKind, out: Path, strict: bool,
+                   register: bool, on_bad_rows: OnBadRows, base_config: Path,
+                   options: DaskOptions) -> TrainingRun:
+    """Train on a Dask cluster, then write, log and register as :func:`run_train` does."""
+    from predictive_scoring import distributed
+    from predictive_scoring.config import (
+        BaseConfig,
+        DatasetConfig,
+        ModelConfig,
+        RulesConfig,
+        load_config,
+    )
+    from predictive_scoring.data.dataset import fingerprint
+    from predictive_scoring.tracking import store
+
+    config = load_config(config_path, DatasetConfig)
+    base = load_config(base_config, BaseConfig)
+    rules_path, model_path = Path(config.rules), MODELS_DIR / f"{model.value}.yaml"
+    inputs = distributed.TrainingInputs(
+        config, load_config(model_path, ModelConfig), load_config(rules_path, RulesConfig),
+        base, strict, on_bad_rows.value, out / "quarantine")
+    store.use_tracking(base)
+    data_fingerprint = fingerprint(distributed.dataset_files(config, base.resolved_data_dir()))
+    with store.start_run(config.name, f"{model.value}-dask-{data_fingerprint[:6]}",
+                            artifact_location=store.artifact_location(base)), \
+            distributed.dask_client(options.scheduler, options.workers) as client, \
+            console.status(f"Training {model.value} on '{config.name}' with Dask...") as status:
+        console.print(f"Dask cluster: {client.dashboard_link or client.scheduler.address}")
+        result = distributed.train_distributed(
+            client, inputs, options.partitions,
+            lambda stage: status.update(f"{stage} ({options.partitions} partitions)..."))
+        console.print(table(f"Dataset '{config.name}' (events, by lead)", result.summary,
+                             {c: "," for c in ("read", "kept", "quarantined", "problems")}))
+        if result.quarantine_files:
+            console.print("Quarantined rows written to "
+                          f"{', '.join(map(str, result.quarantine_files))}")
+        outputs = write_training_outputs(result.run, base, out)
+        store.set_tags({"engine": "dask", "partitions": options.partitions})
+        status.update("Logging the run and the model to MLflow...")
+        version = log_training(result.run, result.example, config, base, data_fingerprint,
+                               [config_path, base_config, rules_path, model_path], outputs,
+                               register)
+    _report_registry(base, version, result.run)
+    return result.run
+
+
+def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
+                     base: BaseConfig, out: Path) -> list[Path]:
+    """learned_points.yaml and report.html of a training run; the learned table's test
+    metrics go into ``run.metrics["learned_points"]``. Returns the files written."""
+    from predictive_scoring.data.dataset import EventsDataset
+    from predictive_scoring.learned_points import learn_points, write_rules
+    from predictive_scoring.reporting.report import report_data, write_report
+
+    events = dataset.events if isinstance(dataset, EventsDataset) else None
+    scorer, rows = run.trained.scorer, run.trained.rows
+    learned = learn_points(scorer, run.examples.frame, events, rows["train"])
+    data = report_data(scorer, run.examples, rows, events, learned, run.weights,
+                       base.training.handoff_stage, dataset_funnel(dataset), run.warnings,
+                       run.metrics["notes"])
+    run.metrics["learned_points"] = {k: float(v) for k, v in
+                                     data.ranking.loc["learned points"].items()}
+    header = "Learned points of this training run (predictive-scoring train)."
+    return [write_rules(learned.rules, out / "learned_points.yaml", header),
+            write_report(data, out / "report.html")]
+
+
+def dataset_funnel(dataset: EventsDataset | TableDataset) -> pd.DataFrame | None:
+    """Leads reaching each funnel stage (events shape); None for a table (no stages)."""
+    from predictive_scoring.data.dataset import EventsDataset
+    from predictive_scoring.stages import funnel_conversion
+
+    if isinstance(dataset, EventsDataset):
+        return funnel_conversion(dataset.stage_changes, len(dataset.leads))
+    return None
+
+
+def _tuner(config: DatasetConfig, rules_config: RulesConfig, base: BaseConfig,
+           n_trials: int) -> ModelChooser:
+    """A model chooser that runs the search, one nested MLflow run per trial."""
+    from predictive_scoring.models.tune import tune, tuned_config
+    from predictive_scoring.tracking import store
+
+
+    def choose(examples: Examples, rows: dict, model: ModelConfig) -> ModelConfig:
+        with progress_bar() as progress:
+            task = progress.add_task(f"Tuning {model.kind}", total=n_trials)
+
+            def log_trial(number: int, params: dict, value: float) -> None:
+                with store.start_run(config.name, f"trial-{number}", nested=True):
+                    store.log_params(params)
+                    store.log_metrics({"valid_log_loss": value})
+                progress.update(task, advance=1)
+
+            result = tune(examples, rows, config, model, rules_config, base, n_trials,
+                          log_trial)
+        console.print(f"Best of {n_trials} trials (validation log loss "
+                      f"{result.best_value:.4f}): {result.best_params}")
+        return tuned_config(model, result.best_params)
+
+    return choose
+
+
+def write_training_outputs(run: TrainingRun, base: BaseConfig, out: Path) -> list[Path]:
+    """metrics.json and the plots; print the comparison. Returns the files written."""
+    import json
+
+    from predictive_scoring.reporting.plots import save_figures
+
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.json"
+    metrics_path.write_text(json.dumps(run.metrics, indent=2, default=_json_value),
+                            encoding="utf-8")
+    importance_path = out / "global_importance.csv"
+    run.weights.importance.to_csv(importance_path, index=False)
+    plots = save_figures(training_figures(run, base), out / "plots")
+    show_comparison(run.metrics)
+    show_drivers(run)
+    console.print(f"Metrics -> [bold]{metrics_path}[/]; global weights -> {importance_path}; "
+                  f"plots -> {plots[0].parent}")
+    return [metrics_path, importance_path, *plots]
+
+
+def show_drivers(run: TrainingRun, n: int = 10) -> None:
+    """Print the strongest fields and the fit vs engagement weights (mean |SHAP|)."""
+    weights = run.weights
+    console.print(table(f"Top {n} drivers on the test leads (mean |SHAP|, log-odds)",
+                         weights.importance.head(n), {"mean_abs": ".4f"}))
+    console.print(table("Fit vs engagement", weights.groups, {"mean_abs": ".4f"}))
+
+
+def log_training(run: TrainingRun, example: pd.DataFrame, config: DatasetConfig,
+                 base: BaseConfig, data_fingerprint: str, config_files: list[Path],
+                 outputs: list[Path], register: bool) -> str | None:
+    """Log params, metrics, files and the bundle in the active run; register the bundle.
+
+    Args:
+        run: The training run.
+        example: A few raw leads in the bundle's input format.
+        config: The dataset config.
+        base: Project settings.
+        data_fingerprint: Digest of the data files.
+        config_files: Config files to keep with the run.
+        outputs: metrics.json and the plots.
+        register: Register the bundle.
+
+    Returns:
+        The registered version, or None when not registering.
+    """
+    from predictive_scoring.tracking import bundle, store
+
+    store.log_params({"dataset": config.name, "model_kind": run.metrics["model_kind"],
+                         "calibration": run.metrics["calibration"], **run.metrics["params"]})
+    store.set_tags({"dataset_fingerprint": data_fingerprint,
+                       "warnings": len(run.warnings)})
+    store.log_metrics(run.metrics["model"])
+    store.log_metrics({k: run.metrics[k] for k in ("rules", "oracle") if run.metrics[k]})
+    store.log_dict({"warnings": run.warnings, "notes": run.metrics["notes"]},
+                      "warnings.json")
+    weights = run.weights
+    store.log_metrics(dict(zip(weights.groups["group"], weights.groups["mean_abs"],
+                                  strict=True)), "importance")
+    store.log_dict({"features": weights.importance.to_dict(orient="records"),
+                       "groups": weights.groups.to_dict(orient="records")},
+                      "global_importance.json")
+    store.log_files(config_files, "configs")
+    store.log_files(outputs, "results")
+    info = bundle.log_bundle(run.trained.scorer, example,
+                               base.model_name(config.name) if register else None)
+    return str(info.registered_model_version) if register else None
+
+
+def _report_registry(base: BaseConfig, version: str | None, run: TrainingRun) -> None:
+    """Promote a registered version if it beats the champion, and say what happened."""
+    from predictive_scoring.tracking import registry
+
+    if version is None:
+        console.print("Logged to MLflow (not registered).")
+        return
+    training = base.training
+    name = base.model_name(run.metrics["dataset"])
+    promoted = registry.promote_if_better(
+        name, version, training.promotion_metric,
+        training.promotion_higher_is_better, run.metrics["model"][training.promotion_metric])
+    verdict = "is the new [bold]champion[/]" if promoted else "is the challenger"
+    value = run.metrics["model"][training.promotion_metric]
+    console.print(f"Registered '{name}' version {version}: it {verdict} "
+                  f"({training.promotion_metric} {value:.4f}).")
+
+
+def _json_value(value: object) -> object:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def training_figures(run: TrainingRun, base: BaseConfig) -> dict[str, object]:
+    """The plots a person reads after training: model vs rules (vs oracle) on test."""
+    import pandas as pd
+
+    from predictive_scoring.models.scorer import score_0_100
+    from predictive_scoring.reporting.plots import (
+        beeswarm_figure,
+        calibration_figure,
+        gain_figure,
+        importance_figure,
+        pr_figure,
+        roc_figure,
+        score_distribution_figure,
+        stage_conversion_figure,
+    )
+
+    test = run.trained.rows["test"]
+    examples = run.examples
+    y = examples.label[test]
+    p_model = run.trained.test_probability
+    scorers = {"model": p_model, "rules (points)": examples.rule_points[test]}
+    probabilities = {"model": p_model}
+    if examples.truth is not None:
+        scorers["oracle"] = probabilities["oracle"] = examples.truth[test]
+    stages = run.metrics["stages"]
+    return {
+        "roc": roc_figure(y, scorers),
+        "precision_recall": pr_figure(y, scorers),
+        "calibration": calibration_figure(y, probabilities, base.training.ece_bins),
+        "gain": gain_figure(y, scorers, (0.05, 0.1, 0.2)),
+        "score_distributions": score_distribution_figure(score_0_100(p_model),
+                                                         examples.rule_points[test], y),
+        "stage_conversion": stage_conversion_figure(
+            pd.DataFrame.from_dict(stages["model"], orient="index"),
+            pd.DataFrame.from_dict(stages["rules"], orient="index")),
+        "shap_beeswarm": beeswarm_figure(run.weights.contributions.values,
+                                         run.weights.features,
+                                         run.weights.contributions.fields),
+        "shap_importance": importance_figure(run.weights.importance, run.weights.groups),
+    }
+
+
+def show_comparison(metrics: dict) -> None:
+    """Print model vs rules (vs oracle) on the same test rows, and the warnings."""
+    import pandas as pd
+
+    names = [n for n in ("model", "rules", "oracle") if metrics.get(n)]
+    keys = ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10",
+            "captured_at_rules_volume"]
+    frame = pd.DataFrame({"metric": keys} | {n: [metrics[n][k] for k in keys] for n in names})
+    console.print(table(
+        f"'{metrics['dataset']}': {metrics['n_test']:,} test examples, "
+        f"{metrics['positive_rate_test']:.2%} converted", frame, dict.fromkeys(names, ".4f")))
+    volume = metrics["handoff_volume_test"]
+    console.print(
+        f"At the rules' hand-off volume ({volume:,} test leads in MQL or later), the model's "
+        f"selection holds [bold]{metrics['model']['captured_at_rules_volume']:.1%}[/] of the "
+        f"eventual customers, the rules' {metrics['rules']['captured_at_rules_volume']:.1%}.")
+    for warning in metrics["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for note in metrics["notes"]:
+        console.print(f"note: {escape(note)}")

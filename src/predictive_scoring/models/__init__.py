@@ -1,0 +1,1 @@
+"""Estimators: the pipeline, calibration and the scorer every bundle holds, and tuning."""

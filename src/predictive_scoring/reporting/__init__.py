@@ -1,0 +1,1 @@
+"""What a person reads: the plots and the self-contained HTML comparison report."""

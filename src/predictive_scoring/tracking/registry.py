@@ -1,0 +1,296 @@
+"""The model registry: versions, the ``champion`` and ``challenger`` aliases (never the
+deprecated stages), promotion and rollback, and loading a scorer back from a registry URI
+or from a folder written by :func:`export_bundle`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from predictive_scoring.models.scorer import LeadScorer
+from predictive_scoring.tracking.bundle import LeadScoringModel
+from predictive_scoring.tracking.store import quiet_mlflow, redact
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS_CHAMPION_TAG = "previous_champion"
+IDENTITY_FILE = "registered_model.json"
+"""Written by :func:`export_bundle`: the registered name, version and alias exported."""
+
+
+# ------------------------------------------------------------------ the registry
+def _client() -> MlflowClient:
+    quiet_mlflow()
+    return MlflowClient()
+
+
+def register(model_uri: str, name: str) -> str:
+    """Add a logged bundle to the registered model ``name`` (created if new).
+
+    Returns:
+        The new version number.
+    """
+    quiet_mlflow()
+    return str(mlflow.register_model(model_uri, name).version)
+
+
+def versions(name: str) -> list[str]:
+    """The versions of a registered model, oldest first (empty when it does not exist)."""
+    found = _client().search_model_versions(f"name = '{name}'")
+    return sorted((str(v.version) for v in found), key=int)
+
+
+def _require_version(name: str, version: str | int) -> str:
+    existing = versions(name)
+    if str(version) not in existing:
+        have = (f"its versions are {', '.join(existing)}" if existing
+                else "no such registered model exists")
+        raise ValueError(f"'{name}' has no version {version}; {have}")
+    return str(version)
+
+
+def set_alias(name: str, alias: str, version: str | int) -> None:
+    """Point ``name@alias`` at a version.
+
+    Raises:
+        ValueError: The version does not exist, naming those that do.
+    """
+    _client().set_registered_model_alias(name, alias, _require_version(name, version))
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    """The version ``name@alias`` points at, or None (no such alias or model)."""
+    return aliases(name).get(alias)
+
+
+def aliases(name: str) -> dict[str, str]:
+    """Alias -> version of a registered model (empty when it does not exist)."""
+    try:
+        found = _client().get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return {}
+        raise
+    return {alias: str(version) for alias, version in found.aliases.items()}
+
+
+def promote_if_better(name: str, version: str | int, metric: str, higher_is_better: bool,
+                      value: float) -> bool:
+    """Make a new version the challenger, and the champion if it beats the current one.
+
+    Args:
+        name: Registered model.
+        version: The new version.
+        metric: Run metric both versions are compared on.
+        higher_is_better: Direction of the metric.
+        value: The new version's value (as logged in its run under ``metric``).
+
+    Returns:
+        Whether ``champion`` moved to the new version (always when there was none; a
+        tie keeps the champion).
+
+    Raises:
+        ValueError: The value is not a finite number, the version does not exist, or the
+            champion's run has no such metric.
+    """
+    if not math.isfinite(value):
+        raise ValueError(f"{metric} of '{name}' version {version} is {value}; only a finite "
+                         "value can be compared with the champion")
+    version = _require_version(name, version)
+    _client().set_registered_model_alias(name, CHALLENGER, version)
+    champion = alias_version(name, CHAMPION)
+    if champion is not None:
+        best = run_metric(name, champion, metric)
+        if not (value > best if higher_is_better else value < best):
+            return False
+    _move_champion(name, version, champion)
+    return True
+
+
+def run_metric(name: str, version: str | int, metric: str) -> float:
+    """A metric of the run that logged a model version.
+
+    Raises:
+        ValueError: The version has no run or its run lacks the metric, naming those
+            it has.
+    """
+    client = _client()
+    run_id = client.get_model_version(name, str(version)).run_id
+    if not run_id:
+        raise ValueError(f"'{name}' version {version} was not logged from a run, so it has "
+                         f"no {metric} to compare; move the champion by hand "
+                         "(`predictive-scoring promote`)")
+    metrics = client.get_run(run_id).data.metrics
+    if metric not in metrics:
+        raise ValueError(f"run {run_id} of '{name}' version {version} has no metric "
+                         f"'{metric}' (it has {sorted(metrics)}); compare the versions "
+                         "yourself and move the champion by hand (`predictive-scoring promote`)")
+    return metrics[metric]
+
+
+def promote(name: str, version: str | int) -> None:
+    """Make a version the champion by hand (the old one is kept for :func:`rollback`).
+
+    Raises:
+        ValueError: The version does not exist, naming those that do.
+    """
+    version = _require_version(name, version)
+    _move_champion(name, version, alias_version(name, CHAMPION))
+
+
+def _move_champion(name: str, version: str, current: str | None) -> None:
+    if current == version:
+        return
+    client = _client()
+    if current is None:
+        if PREVIOUS_CHAMPION_TAG in client.get_model_version(name, version).tags:
+            client.delete_model_version_tag(name, version, PREVIOUS_CHAMPION_TAG)
+    else:
+        client.set_model_version_tag(name, version, PREVIOUS_CHAMPION_TAG, current)
+    client.set_registered_model_alias(name, CHAMPION, version)
+
+
+def rollback(name: str) -> str:
+    """Move ``champion`` back to the version it replaced; repeat to go further back.
+
+    Returns:
+        The version that is champion again.
+
+    Raises:
+        ValueError: There is no champion, or it replaced none (nothing to roll back to).
+    """
+    current = alias_version(name, CHAMPION)
+    if current is None:
+        raise ValueError(f"'{name}' has no champion to roll back (versions: "
+                         f"{', '.join(versions(name)) or 'none'})")
+    previous = _client().get_model_version(name, current).tags.get(PREVIOUS_CHAMPION_TAG)
+    if not previous:
+        raise ValueError(f"nothing to roll back to: champion version {current} of '{name}' "
+                         "replaced no earlier champion; pick one by hand "
+                         "(`predictive-scoring promote`)")
+    _client().set_registered_model_alias(name, CHAMPION, _require_version(name, previous))
+    return previous
+
+
+# ------------------------------------------------------------------ loading
+def load_scorer(uri: str | Path) -> LeadScorer:
+    """The scorer inside a bundle.
+
+    Args:
+        uri: ``models:/NAME@alias``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/model``
+            or a local folder (for example one written by :func:`export_bundle`).
+
+    Raises:
+        TypeError: The bundle is not a lead-scoring bundle.
+    """
+    quiet_mlflow()
+    python_model = mlflow.pyfunc.load_model(str(uri)).unwrap_python_model()
+    if not isinstance(python_model, LeadScoringModel):
+        raise TypeError(f"{redact(str(uri))} holds a {type(python_model).__name__}, not a "
+                        "lead-scoring bundle logged by log_bundle()")
+    return python_model.scorer
+
+
+def export_bundle(name: str, alias: str, out_dir: str | Path) -> Path:
+    """Copy the bundle ``name@alias`` points at into a folder that loads without a server.
+
+    The folder is replaced whole, so no file of an older bundle stays behind.
+
+    Returns:
+        The folder, loadable with ``mlflow.pyfunc.load_model`` or :func:`load_scorer`.
+
+    Raises:
+        ValueError: The alias is not set (naming those that are), or ``out_dir`` holds
+            files that are not a model bundle.
+    """
+    version = alias_version(name, alias)
+    if version is None:
+        raise ValueError(f"'{name}' has no alias '{alias}'; set aliases: "
+                         f"{aliases(name) or 'none'}")
+    target = Path(out_dir)
+    if (target.exists() and not (target / "MLmodel").is_file()
+            and (not target.is_dir() or any(target.iterdir()))):
+        raise ValueError(f"{target} holds files that are not a model bundle; export into an "
+                         "empty or new folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(staging))
+        (staging / IDENTITY_FILE).write_text(json.dumps(
+            {"name": name, "version": version, "alias": alias}), encoding="utf-8")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+@dataclass(frozen=True)
+class BundleRef:
+    """Which bundle a model URI names, pinned so that loading it twice gives the same one.
+
+    Attributes:
+        uri: What to load: a registry alias resolved to its version
+            (``models:/NAME/VERSION``), else the URI as given.
+        name: Registered model name (a folder's exported name, else the folder's name).
+        version: Registered version (a folder's exported version, else its bundle id).
+        alias: The alias asked for (or exported), if any.
+    """
+
+    uri: str
+    name: str
+    version: str
+    alias: str | None = None
+
+
+_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
+def resolve_bundle(uri: str | Path) -> BundleRef:
+    """Pin a model URI: an alias becomes the version it points at now.
+
+    Args:
+        uri: ``models:/NAME@alias``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/model``
+            or a local bundle folder.
+
+    Raises:
+        ValueError: The alias is not set, or the folder holds no bundle.
+    """
+    text = str(uri)
+    match = _REGISTRY_URI.match(text)
+    if match and match["alias"]:
+        version = alias_version(match["name"], match["alias"])
+        if version is None:
+            raise ValueError(f"'{match['name']}' has no alias '{match['alias']}'; set "
+                             f"aliases: {aliases(match['name']) or 'none'}")
+        return BundleRef(f"models:/{match['name']}/{version}", match["name"], version,
+                         match["alias"])
+    if match:
+        return BundleRef(text, match["name"], match["version"])
+    if text.startswith("runs:/"):
+        return BundleRef(text, text, text.split("/")[1])
+    return _folder_ref(Path(text))
+
+
+def _folder_ref(folder: Path) -> BundleRef:
+    if not (folder / "MLmodel").is_file():
+        raise ValueError(f"{folder} is not a model bundle folder (no MLmodel file); export "
+                         "one with `predictive-scoring export` or give a models:/ URI")
+    identity_file = folder / IDENTITY_FILE
+    if identity_file.is_file():
+        identity = json.loads(identity_file.read_text(encoding="utf-8"))
+        return BundleRef(str(folder), identity["name"], str(identity["version"]),
+                         identity.get("alias"))
+    bundle = mlflow.models.Model.load(str(folder))
+    return BundleRef(str(folder), folder.name, bundle.model_uuid or "unknown")
+
