@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 
@@ -118,6 +119,20 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "qs" / "metrics.json").exists()
     assert "version 1: it is the new champion" in result.output
     assert store in result.output
+    # it ends by naming the report, the model and what to run next, with paths that exist
+    assert f"The comparison report is {tmp_path / 'qs' / 'report.html'}" in result.output
+    assert (tmp_path / "qs" / "report.html").is_file()
+    assert "the model is models:/lead-scoring-simulated@champion (version 1)" in result.output
+    lines = result.output[result.output.index("Next:"):].splitlines()[1:4]
+    uri = "--model models:/lead-scoring-simulated@champion"
+    assert [("predictive-scoring " + c) in line and uri in line for c, line in
+            zip(("score", "serve", "report"), lines, strict=True)] == [True] * 3
+    # the printed score command works as printed and scores every simulated lead
+    score_args = shlex.split(lines[0])[1:]
+    scored = invoke(*score_args, env={"MLFLOW_TRACKING_URI": store})
+    assert scored.exit_code == 0, scored.output
+    scores = pd.read_csv(tmp_path / "qs" / "scores.csv")
+    assert len(scores) == 3000 and scores["error"].isna().all()
 
 
 # ------------------------------------------------------------------ broken input

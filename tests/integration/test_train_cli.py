@@ -74,7 +74,9 @@ def test_promote_rollback_export_and_score(store: dict, tmp_path: Path) -> None:
     bad = invoke("promote", "--dataset", "simulated", "--version", 99, env=env)
     assert bad.exit_code == 1 and "99" in bad.output
     out = tmp_path / "bundle"
-    assert invoke("export", "--dataset", "simulated", "--out", out, env=env).exit_code == 0
+    exported_now = invoke("export", "--dataset", "simulated", "--out", out, env=env)
+    assert exported_now.exit_code == 0, exported_now.output
+    assert "'lead-scoring-simulated' version 1 (@champion)" in exported_now.output
     sim = store["root"] / "sim"
     scores = tmp_path / "scores.csv"
     result = invoke("score", "--model", out, "--input", sim / "leads.csv", "--events",

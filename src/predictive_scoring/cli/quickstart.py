@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,9 @@ from predictive_scoring.cli.common import (
     load_checked,
     write_frame,
 )
+
+if TYPE_CHECKING:
+    from predictive_scoring.data.dataset import EventsDataset
 
 
 @app.command()
@@ -43,7 +46,7 @@ def quickstart(
     )
     from predictive_scoring.cli.train import run_train
     from predictive_scoring.config import BaseConfig, RulesConfig, load_config
-    from predictive_scoring.tracking import store
+    from predictive_scoring.tracking import registry, store
 
     base = load_config(base_config, BaseConfig)
     out = out or Path(base.output_dir) / "quickstart"
@@ -55,6 +58,37 @@ def quickstart(
     write_frame(scored, out / "rule_scores.csv")
     show_rule_stages(scored, rules_config)
     run_train(config_path, ModelKind.LIGHTGBM, out, False, True, OnBadRows.FAIL, base_config)
-    console.print(f"[green]Done.[/] Everything is under {out}; the run is in the MLflow store "
-                  f"({store.tracking_uri(base)}): `mlflow ui --backend-store-uri "
-                  f"{store.tracking_uri(base)}` shows it.")
+    name = base.model_name(config.name)
+    aliases = registry.aliases(name)
+    alias = next((a for a in (registry.CHAMPION, registry.CHALLENGER) if a in aliases), None)
+    model_uri = f"models:/{name}@{alias}" if alias else f"models:/{name}"
+    console.print(f"[green]Done.[/] Everything is under {out}. The comparison report is "
+                  f"[bold]{out / 'report.html'}[/]; the model is [bold]{model_uri}[/]"
+                  f"{f' (version {aliases[alias]})' if alias else ''} in the MLflow store "
+                  f"({store.redact(store.tracking_uri(base))}; `mlflow ui --backend-store-uri "
+                  f"{store.redact(store.tracking_uri(base))}` shows the run).", soft_wrap=True)
+    console.print(next_commands(model_uri, out, config_path, data_end_text(dataset)),
+                  soft_wrap=True, highlight=False)
+
+
+def data_end_text(dataset: EventsDataset) -> str:
+    """The last moment the simulated data covers, as ISO 8601: a moment at which every lead
+    exists, to score them all."""
+    from predictive_scoring.data.snapshots import data_end_of
+
+    return data_end_of(dataset).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def next_commands(model_uri: str, out: Path, config_path: Path, as_of: str) -> str:
+    """What to run next on the quickstart's model: score, serve, report."""
+    data = config_path.parent
+    return "\n".join([
+        "Next:",
+        f"  predictive-scoring score --model {model_uri} --input {data / 'leads.csv'} "
+        f"--events {data / 'events.csv'} --as-of {as_of} --reasons 3 "
+        f"--output {out / 'scores.csv'}",
+        f"  PREDICTIVE_SCORING_API_KEYS=<a key of 16+ characters> predictive-scoring serve "
+        f"--model {model_uri}",
+        f"  predictive-scoring report --model {model_uri} --config {config_path} "
+        f"--out {out / 'report.html'}",
+    ])

@@ -62,4 +62,6 @@ def export(
     base = load_config(base_config, BaseConfig)
     store.use_tracking(base)
     path = registry.export_bundle(base.model_name(dataset), alias, out)
-    console.print(f"Exported '{base.model_name(dataset)}@{alias}' -> [bold]{path}[/]")
+    exported = registry.resolve_bundle(path)
+    console.print(f"Exported '{exported.name}' version {exported.version} (@{alias}) -> "
+                  f"[bold]{path}[/]")
