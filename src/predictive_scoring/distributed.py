@@ -57,6 +57,7 @@ from predictive_scoring.data.snapshots import Snapshots, build_snapshots
 from predictive_scoring.errors import IncompleteOutput
 from predictive_scoring.explain import global_weights
 from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
+from predictive_scoring.leakage import leakage_warnings
 from predictive_scoring.models.scorer import (
     FeatureColumns,
     LeadScorer,
@@ -81,7 +82,6 @@ from predictive_scoring.train import (
     bundle_input,
     check_enough_data,
     finish_training,
-    leakage_warnings,
     snapshot_note,
     split_rows,
     training_run,

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
@@ -36,6 +35,7 @@ from predictive_scoring.explain import (
     sample_rows,
 )
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
+from predictive_scoring.leakage import leakage_warnings
 from predictive_scoring.models.scorer import (
     FeatureColumns,
     LeadScorer,
@@ -185,46 +185,6 @@ def check_enough_data(label: np.ndarray, training: TrainingConfig) -> None:
             "needed (commercial scoring tools ask for 40 to 120 conversions). Until there "
             "is more history, score leads with the rules baseline: `predictive-scoring "
             "rules --config ...`.")
-
-
-# ---------------------------------------------------------------------- leakage
-def leakage_warnings(frame: pd.DataFrame, label: np.ndarray, rows: dict[str, np.ndarray],
-                     columns: FeatureColumns, threshold: float) -> list[str]:
-    """Columns that give the outcome away: alone above ``threshold`` test AUC, or (for
-    attribute columns; a behaviour feature is empty whenever its event never happened)
-    filled in for one class only in training."""
-    warnings = []
-    train, test = rows["train"], rows["test"]
-    for column in columns.all:
-        values = frame[column]
-        auc = _single_column_auc(values.iloc[train], label[train], values.iloc[test],
-                                 label[test], column in columns.categorical)
-        if auc > threshold:
-            warnings.append(f"leakage: column '{column}' alone gives a test ROC-AUC of "
-                            f"{auc:.3f}; it is probably filled in after the outcome")
-        if column in columns.behaviour:
-            continue
-        filled = values.iloc[train].notna().to_numpy()
-        by_class = [filled[label[train] == k].any() for k in (0, 1)]
-        if by_class[0] != by_class[1]:
-            which = "converted" if by_class[1] else "not converted"
-            warnings.append(f"leakage: column '{column}' is filled in only for {which} "
-                            "examples")
-    return warnings
-
-
-def _single_column_auc(train: pd.Series, y_train: np.ndarray, test: pd.Series,
-                       y_test: np.ndarray, categorical: bool) -> float:
-    if len(np.unique(y_test)) < 2:
-        return float("nan")
-    if categorical:
-        rates = pd.Series(y_train, index=train.to_numpy()).groupby(level=0).mean()
-        score = test.map(rates).astype(float).fillna(float(y_train.mean())).to_numpy()
-    else:
-        numbers = pd.to_numeric(test, errors="coerce").astype(float)
-        score = numbers.fillna(numbers.min() - 1 if numbers.notna().any() else 0).to_numpy()
-    auc = roc_auc_score(y_test, score)
-    return max(auc, 1 - auc)
 
 
 # ------------------------------------------------------------------------ fit

@@ -15,13 +15,13 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
+from predictive_scoring.leakage import leakage_warnings
 from predictive_scoring.models.scorer import FeatureColumns
 from predictive_scoring.train import (
     Examples,
     TrainingError,
     check_enough_data,
     examples_from_events,
-    leakage_warnings,
     split_rows,
     train_model,
 )
@@ -95,6 +95,44 @@ def test_leakage_is_named() -> None:
     assert any("'deal_size' alone gives a test ROC-AUC of 1.000" in w for w in warnings)
     assert any("'segment' is filled in only for converted" in w for w in warnings)
     assert not any("'honest'" in w or "'origin'" in w for w in warnings)
+
+
+def _status_like(rng: np.random.Generator, label: np.ndarray) -> np.ndarray:
+    """A CRM status column sales fills in after contact: most converters 'closed won',
+    half the others 'disqualified', the rest 'open' (mixed)."""
+    draw = rng.random(len(label))
+    won = np.where(label == 1, draw < 0.55, draw < 0.005)
+    lost = np.where(label == 1, (draw >= 0.55) & (draw < 0.56), draw > 0.5)
+    return np.select([won, lost], ["closed won", "disqualified"], "open")
+
+
+def test_near_pure_values_are_named_though_the_column_alone_scores_below_the_bar() -> None:
+    rng = np.random.default_rng(3)
+    label = (rng.random(4000) < 0.3).astype(np.int8)
+    # days in the sales pipeline: 0 for three quarters of the leads that never converted
+    days = np.where((label == 0) & (rng.random(4000) < 0.75), 0, rng.integers(1, 90, 4000))
+    frame = pd.DataFrame({"status": _status_like(rng, label),
+                          "pipeline_days": days.astype(float),
+                          "industry": rng.choice(["software", "retail", "health"], 4000),
+                          "employees": rng.lognormal(4, 1, 4000)})
+    columns = FeatureColumns(("status", "industry"), ("pipeline_days", "employees"),
+                             dict.fromkeys(frame.columns, "fit"))
+    rows = {"train": np.arange(2400), "valid": np.arange(2400, 3200),
+            "test": np.arange(3200, 4000)}
+    warnings = leakage_warnings(frame, label, rows, columns, BASE.training.leakage_auc)
+    status = [w for w in warnings if "'status'" in w]
+    assert len(status) == 1 and "nearly settles the outcome" in status[0]
+    assert "'closed won'" in status[0] and "'disqualified'" in status[0]
+    days = [w for w in warnings if "'pipeline_days'" in w]
+    assert len(days) == 1 and "nearly settles" in days[0] and "'= 0'" in days[0]
+    assert not any("alone gives" in w for w in warnings)  # the AUC rule alone misses both
+    assert not any("'industry'" in w or "'employees'" in w for w in warnings)
+
+
+def test_no_leakage_warning_on_the_simulator(simulated: tuple) -> None:
+    examples, _, rows = simulated
+    assert leakage_warnings(examples.frame, examples.label, rows, examples.columns,
+                            BASE.training.leakage_auc) == []
 
 
 @pytest.mark.parametrize("kind", ["lightgbm", "logreg"])

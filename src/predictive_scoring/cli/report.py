@@ -96,10 +96,11 @@ def report(
     from predictive_scoring.cli.train import dataset_funnel
     from predictive_scoring.config import BaseConfig, load_config
     from predictive_scoring.data.dataset import EventsDataset
+    from predictive_scoring.leakage import leakage_warnings
     from predictive_scoring.learned_points import learn_points, write_rules
     from predictive_scoring.reporting.report import report_data, write_report
     from predictive_scoring.tracking import registry, store
-    from predictive_scoring.train import examples_for_scorer, leakage_warnings, test_weights
+    from predictive_scoring.train import examples_for_scorer, test_weights
 
     base = load_config(base_config, BaseConfig)
     store.use_tracking(base)
