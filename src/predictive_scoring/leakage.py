@@ -14,11 +14,11 @@ Three signatures, each checked on the training rows (the test rows only for the 
   converted, and its minority outcome is :data:`ODDS_FACTOR` times rarer than overall
   (2% converting is ordinary where 3% convert, telling where 30% do), with enough rows that
   this is no accident (:data:`MIN_VALUE_ROWS`, and at least :data:`MIN_EXPECTED`
-  converted *and* not converted rows expected at the overall rate). A categorical column is named when its near-pure values cover at least
-  :data:`PURE_SHARE` of the training rows; a numeric column likewise, its values cut at
-  their quantiles (:data:`NUMERIC_BINS`; a value many rows share, and missing values,
-  groups of their own), which is how a number that alone separates almost perfectly
-  shows.
+  converted *and* not converted rows expected at the overall rate). A categorical column
+  is named when its near-pure values cover at least :data:`PURE_SHARE` of the training
+  rows; a numeric column likewise, its values cut at their quantiles
+  (:data:`NUMERIC_BINS`; a value many rows share, and missing values, groups of their
+  own), which is how a number that alone separates almost perfectly shows.
 
 Real signals never look like this: a genuine fit attribute (seniority, industry) shifts
 the odds, it does not settle them for half of all leads.
