@@ -1,0 +1,545 @@
+"""Reading CSV and Parquet files into Arrow tables, and reading times and numbers in them.
+
+Files are read once with pyarrow: Parquet as typed, CSV with every column as text (so a
+value is reported as it was written). Each row gets its 1-based number in ``_row``. A
+CSV row with fewer or more fields than the header is not dropped: it stays in its place,
+its fields padded or cut to the header, with the reason in ``_malformed`` and its text in
+``_malformed_text``, for validation to quarantine. Problems with a file as a whole (not
+found, empty, not UTF-8, a repeated column name, a separator other than ``read.sep``) are
+raised as one :class:`~predictive_scoring.data.problems.DataValidationError`.
+
+Times and numbers are converted by Arrow's vectorised casts; the few values those do not
+read (Arrow stops a cast at the first bad value) go to pandas' parsers, which accept a
+superset of the same forms with the same results, so what is kept is what pandas alone
+would keep, at Arrow's speed.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from predictive_scoring.config import ReadOptions
+from predictive_scoring.data.problems import ROW, file_error
+
+MALFORMED = "_malformed"
+"""Why a CSV row's fields do not fit the header (null for rows that fit)."""
+MALFORMED_TEXT = "_malformed_text"
+"""Such a row's text, as written."""
+HIDDEN = (ROW, MALFORMED, MALFORMED_TEXT)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SEPARATORS = (",", ";", "\t", "|")
+NS = pa.timestamp("ns")
+NS_UTC = pa.timestamp("ns", tz="UTC")
+NAT = np.iinfo(np.int64).min
+"""numpy's not-a-time, as an integer."""
+LEAF_ROWS = 4096
+"""Below this many values a failed Arrow cast hands its values to pandas at once."""
+_CSV_BLOCK_BYTES = 16 << 20
+_PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
+_OFFSET_AT_END = re.compile(
+    r"[T\s]\d{1,2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+"""A time of day followed by a UTC offset (a date alone, such as 2025-03-04, has none)."""
+_NAIVE_ONLY = re.compile(r"%[zZfpbBaAcxX]")
+"""Format directives a round trip through Arrow's strftime cannot confirm."""
+
+
+# ------------------------------------------------------------------ files
+def is_parquet(path: Path) -> bool:
+    """Whether the path is read as Parquet (``.parquet`` / ``.pq``: a file or a folder)."""
+    return path.suffix.lower() in PARQUET_SUFFIXES
+
+
+def read_table(path: Path, read: ReadOptions, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read a file (or a folder of Parquet files) and number its rows.
+
+    Args:
+        path: A CSV file, or a Parquet file or folder.
+        read: Separator for CSV.
+        columns: Only these columns (by their names in the file, stripped), when present.
+
+    Returns:
+        The rows in file order: CSV columns as text, Parquet as typed, names stripped,
+        with ``_row`` (and ``_malformed`` / ``_malformed_text`` when a CSV row does not
+        fit the header).
+
+    Raises:
+        DataValidationError: The file is missing, empty, unreadable, or its header is
+            unusable (the message names the file and what to change).
+    """
+    _require_file(path)
+    if is_parquet(path):
+        return _numbered(_read_parquet(path, columns))
+    names = csv_header(path, read)
+    found: list[str] = []
+    table = _read_csv(path, read, names, columns, found.append)
+    if not found:
+        return _numbered(table)
+    malformed = malformed_rows(path, read, names, columns)
+    if malformed.num_rows != len(found):
+        raise file_error(path, f"{len(found)} rows do not fit the header, but they could not "
+                         "be told apart from the others (a quote that opens a value and never "
+                         "closes?); check the file's quoting")
+    return _with_malformed(_numbered(table), malformed)
+
+
+def _require_file(path: Path) -> None:
+    if not path.exists():
+        raise file_error(path, "file not found")
+    if path.is_file() and path.stat().st_size == 0:
+        raise file_error(path, "the file is empty (not even a header line)")
+
+
+def _read_parquet(path: Path, columns: Sequence[str] | None) -> pa.Table:
+    try:
+        names = pq.read_schema(path).names if path.is_file() else None
+        wanted = (None if columns is None or names is None
+                  else [n for n in names if n.strip() in columns])
+        table = pq.read_table(path, columns=wanted)
+    except (pa.ArrowException, OSError) as exc:
+        raise file_error(path, f"cannot read it as Parquet: {_first_line(exc)}") from None
+    table = table.drop_columns([n for n in table.column_names if _PANDAS_INDEX.match(n)])
+    table = table.rename_columns([n.strip() for n in table.column_names])
+    _require_distinct(path, table.column_names)
+    if columns is not None:
+        table = table.select([n for n in table.column_names if n in columns])
+    return table
+
+
+def csv_header(path: Path, read: ReadOptions) -> list[str]:
+    """The CSV header's column names as written (as Arrow parses them).
+
+    Raises:
+        DataValidationError: No header, a column name given twice, or one column that
+            holds another separator (the file is not separated by ``read.sep``).
+    """
+    try:
+        with pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=1 << 20),
+                             parse_options=_parse_options(read, lambda _: "skip")) as reader:
+            names = reader.schema.names
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV file" in str(exc):
+            raise file_error(path, "the file is empty (not even a header line)") from None
+        raise file_error(path, f"cannot read the header: {_first_line(exc)}") from None
+    _require_distinct(path, [n.strip() for n in names])
+    _require_separator(path, names, read.sep)
+    return names
+
+
+def _require_distinct(path: Path, names: Sequence[str]) -> None:
+    seen: dict[str, list[int]] = {}
+    for position, name in enumerate(names, start=1):
+        seen.setdefault(name, []).append(position)
+    repeated = {name: at for name, at in seen.items() if len(at) > 1}
+    if repeated:
+        name, at = next(iter(repeated.items()))
+        raise file_error(path, f"the header names column '{name}' {len(at)} times (columns "
+                         f"{', '.join(map(str, at))}); give every column its own name",
+                         column=name)
+
+
+def _require_separator(path: Path, names: Sequence[str], sep: str) -> None:
+    if len(names) != 1:
+        return
+    other = next((s for s in SEPARATORS if s != sep and s in names[0]), None)
+    if other is not None:
+        shown = {"\t": "\\t"}.get(other, other)
+        raise file_error(path, f"the header is one column, {names[0]!r}: the file looks "
+                         f"separated by {shown!r}, not {sep!r}; set read.sep: {shown!r} in "
+                         f"the dataset config (for `score`: --sep {shown!r})")
+
+
+def _parse_options(read: ReadOptions, on_bad_row: Callable) -> pa_csv.ParseOptions:
+    # Quoted values may hold line breaks (notes, subjects); pandas read them too.
+    return pa_csv.ParseOptions(delimiter=read.sep, newlines_in_values=True,
+                               invalid_row_handler=on_bad_row)
+
+
+def _convert_options(names: Sequence[str],
+                     columns: Sequence[str] | None) -> pa_csv.ConvertOptions:
+    wanted = None if columns is None else [n for n in names if n.strip() in columns]
+    # Only an empty field is missing: "NA", "null" or "none" can be real values.
+    return pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                 include_columns=wanted, strings_can_be_null=True,
+                                 null_values=[""], quoted_strings_can_be_null=True)
+
+
+def _read_csv(path: Path, read: ReadOptions, names: Sequence[str],
+              columns: Sequence[str] | None, on_bad_row: Callable) -> pa.Table:
+    def skip(row: pa_csv.InvalidRow) -> str:
+        on_bad_row(row.text)
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(path, read_options=pa_csv.ReadOptions(
+                                    block_size=_CSV_BLOCK_BYTES),
+                                parse_options=_parse_options(read, skip),
+                                convert_options=_convert_options(names, columns))
+    except pa.ArrowInvalid as exc:
+        raise _csv_error(path, exc) from None
+    return table.rename_columns([n.strip() for n in table.column_names])
+
+
+def _csv_error(path: Path, exc: pa.ArrowInvalid) -> Exception:
+    if "invalid UTF8" in str(exc):
+        return file_error(path, _not_utf8(path))
+    return file_error(path, f"cannot read it as CSV: {_first_line(exc)}")
+
+
+def _not_utf8(path: Path) -> str:
+    """Where the first byte that is not UTF-8 text is (line numbers count the header)."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return (f"line {number} is not UTF-8 text (byte 0x{line[exc.start]:02x} at "
+                        f"character {exc.start + 1}); save the file as UTF-8")
+    return "the file is not UTF-8 text; save it as UTF-8"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _numbered(table: pa.Table, first: int = 1) -> pa.Table:
+    rows = np.arange(first, first + table.num_rows, dtype=np.int64)
+    return table.append_column(ROW, pa.array(rows))
+
+
+# ------------------------------------------------------------------ malformed rows
+def malformed_rows(path: Path, read: ReadOptions, names: Sequence[str] | None = None,
+                   columns: Sequence[str] | None = None) -> pa.Table:
+    """The CSV rows whose field count differs from the header's, found by a second pass.
+
+    Arrow skips such rows without saying where they were, so Python's csv module (the
+    same quoting rules) walks the file to give each its row number. Blank lines are not
+    rows, as for Arrow.
+
+    Returns:
+        One row per malformed row: its fields padded or cut to the header (text), its
+        ``_row``, the reason in ``_malformed`` and its text in ``_malformed_text``.
+    """
+    names = list(names if names is not None else csv_header(path, read))
+    found: list[tuple[int, list[str]]] = []
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        records = (fields for fields in csv.reader(handle, delimiter=read.sep) if fields)
+        next(records, None)
+        for number, fields in enumerate(records, start=1):
+            if len(fields) != len(names):
+                found.append((number, fields))
+    kept = [(i, n.strip()) for i, n in enumerate(names)
+            if columns is None or n.strip() in columns]
+    data = {name: pa.array([_field(f, i) for _, f in found], pa.string()) for i, name in kept}
+    data[ROW] = pa.array([n for n, _ in found], pa.int64())
+    data[MALFORMED] = pa.array([f"{len(f)} fields where the header has {len(names)} (a "
+                                "truncated or shifted row)" for _, f in found], pa.string())
+    data[MALFORMED_TEXT] = pa.array([read.sep.join(f) for _, f in found], pa.string())
+    return pa.table(data)
+
+
+def _field(fields: list[str], index: int) -> str | None:
+    return fields[index] if index < len(fields) and fields[index] != "" else None
+
+
+def _with_malformed(table: pa.Table, malformed: pa.Table) -> pa.Table:
+    """Kept rows renumbered around the malformed ones, and those put back in place."""
+    return _merge_rows(table.drop_columns([ROW]), _renumbered(malformed, 0, table.num_rows),
+                       malformed, np.ones(malformed.num_rows, dtype=bool))
+
+
+def _renumbered(malformed: pa.Table, done: int, n_rows: int) -> np.ndarray:
+    """Row numbers of the kept rows ``done + 1 .. done + n_rows`` (counted without the
+    malformed rows) once the malformed rows are counted again."""
+    bad_rows = malformed[ROW].to_numpy()
+    shifted = bad_rows - np.arange(len(bad_rows))
+    ordinal = np.arange(done + 1, done + n_rows + 1, dtype=np.int64)
+    return ordinal + np.searchsorted(shifted, ordinal, side="right")
+
+
+# ------------------------------------------------------------------ batches
+def iter_batches(path: Path, read: ReadOptions, batch_rows: int,
+                 malformed: pa.Table | None = None) -> Iterator[pa.Table]:
+    """The file's rows in order, as tables of about ``batch_rows`` rows (memory stays
+    bounded), numbered and with malformed CSV rows in place as :func:`read_table` gives.
+
+    Args:
+        path: A CSV file, or a Parquet file or folder.
+        read: Separator for CSV.
+        batch_rows: Rows per table (the last may be shorter).
+        malformed: The file's :func:`malformed_rows` when already known (a CSV file is
+            otherwise read once more to find them).
+    """
+    _require_file(path)
+    if is_parquet(path):
+        yield from _numbered_batches(_parquet_batches(path, batch_rows), batch_rows)
+        return
+    names = csv_header(path, read)
+    if malformed is None:
+        found: list[str] = []
+        _read_csv(path, read, names, [names[0].strip()], found.append)
+        malformed = malformed_rows(path, read, names) if found else None
+    batches = _csv_batches(path, read, names)
+    if malformed is None or malformed.num_rows == 0:
+        yield from _numbered_batches(batches, batch_rows)
+        return
+    yield from _batches_with_malformed(batches, batch_rows, malformed)
+
+
+def _parquet_batches(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    for file in files:
+        try:
+            yield from pq.ParquetFile(file).iter_batches(batch_size=batch_rows)
+        except (pa.ArrowException, OSError) as exc:
+            raise file_error(file, f"cannot read it as Parquet: {_first_line(exc)}") from None
+
+
+def _csv_batches(path: Path, read: ReadOptions,
+                 names: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    try:
+        with pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+                             parse_options=_parse_options(read, lambda _: "skip"),
+                             convert_options=_convert_options(names, None)) as reader:
+            yield from reader
+    except pa.ArrowInvalid as exc:
+        raise _csv_error(path, exc) from None
+
+
+def _grouped(batches: Iterator[pa.RecordBatch], batch_rows: int) -> Iterator[pa.Table]:
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += batch.num_rows
+        if size >= batch_rows:
+            yield pa.Table.from_batches(pending)
+            pending, size = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+def _stripped(table: pa.Table) -> pa.Table:
+    table = table.drop_columns([n for n in table.column_names if _PANDAS_INDEX.match(n)])
+    return table.rename_columns([n.strip() for n in table.column_names])
+
+
+def _numbered_batches(batches: Iterator[pa.RecordBatch], batch_rows: int) -> Iterator[pa.Table]:
+    first = 1
+    for table in _grouped(batches, batch_rows):
+        yield _numbered(_stripped(table), first)
+        first += table.num_rows
+
+
+def _batches_with_malformed(batches: Iterator[pa.RecordBatch], batch_rows: int,
+                            malformed: pa.Table) -> Iterator[pa.Table]:
+    bad_rows = malformed[ROW].to_numpy()
+    done = last_row = 0
+    for table in _grouped(batches, batch_rows):
+        table = _stripped(table)
+        rows = _renumbered(malformed, done, table.num_rows)
+        done += table.num_rows
+        upto = rows[-1] if len(rows) else last_row
+        yield _merge_rows(table, rows, malformed, (bad_rows > last_row) & (bad_rows <= upto))
+        last_row = upto
+    rest = bad_rows > last_row
+    if rest.any():
+        empty = malformed.select([n for n in malformed.column_names if n not in HIDDEN])
+        yield _merge_rows(empty.slice(0, 0), np.array([], np.int64), malformed, rest)
+
+
+def _merge_rows(table: pa.Table, rows: np.ndarray, malformed: pa.Table,
+                take: np.ndarray) -> pa.Table:
+    table = table.append_column(ROW, pa.array(rows, pa.int64()))
+    table = table.append_column(MALFORMED, pa.nulls(table.num_rows, pa.string()))
+    table = table.append_column(MALFORMED_TEXT, pa.nulls(table.num_rows, pa.string()))
+    if not take.any():
+        return table
+    merged = pa.concat_tables([table, malformed.filter(pa.array(take)).select(
+        table.column_names)])
+    return merged.take(pc.sort_indices(merged[ROW]))
+
+
+# ------------------------------------------------------------------ values
+def chunked(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """An array as a chunked array (what a table's column is)."""
+    return values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+
+
+def as_text(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """Values as text as the pandas reader wrote them (integers as digits, others as
+    pandas' ``astype("string")`` does)."""
+    values = chunked(values)
+    kind = values.type
+    if pa.types.is_dictionary(kind):
+        return as_text(values.cast(kind.value_type))
+    if pa.types.is_string(kind):
+        return values
+    if pa.types.is_large_string(kind) or pa.types.is_integer(kind) or pa.types.is_null(kind):
+        return values.cast(pa.string())
+    text = values.to_pandas().astype("string")
+    return pa.chunked_array([pa.array(text, type=pa.string())], pa.string())
+
+
+def coerce(values: pa.ChunkedArray, to: pa.DataType,
+           by_pandas: Callable[[pd.Series], pa.Array]) -> pa.ChunkedArray:
+    """Cast text with what does not parse as null.
+
+    Arrow's cast stops at the first value it cannot read, so a failed cast is split in
+    halves until the failing parts are small; those go to ``by_pandas`` (text as a pandas
+    Series -> the parsed values as an Arrow array of type ``to``).
+    """
+    try:
+        return pc.cast(values, to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    if len(values) <= LEAF_ROWS:
+        return pa.chunked_array([by_pandas(values.to_pandas().astype("string"))], to)
+    half = len(values) // 2
+    parts = [coerce(values.slice(0, half), to, by_pandas),
+             coerce(values.slice(half), to, by_pandas)]
+    return pa.chunked_array([c for part in parts for c in part.chunks], to)
+
+
+def parse_numbers(values: pa.Array | pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """Numbers as float64, and which values were written but are not numbers.
+
+    Numeric columns (Parquet) are taken as they are; text is read as ``pd.to_numeric``
+    reads it, and a value it reads as NaN ("nan") counts as not a number.
+    """
+    values = chunked(values)
+    kind = values.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        numbers = values.cast(pa.float64())
+        return numbers, pa.chunked_array([pa.array(np.zeros(len(values), bool))])
+    text = as_text(values)
+    numbers = coerce(text, pa.float64(), _numbers_by_pandas)
+    unreadable = pc.and_(pc.is_valid(text), pc.is_nan(numbers).fill_null(True))
+    return numbers, unreadable
+
+
+def _numbers_by_pandas(text: pd.Series) -> pa.Array:
+    numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    return pa.array(numbers.to_numpy(), pa.float64(), mask=numbers.isna().to_numpy())
+
+
+def parse_times(values: pa.Array | pa.ChunkedArray, read: ReadOptions) -> pa.ChunkedArray:
+    """Times as UTC instants (``timestamp[ns, UTC]``); what cannot be read becomes null.
+
+    Values with an offset (``Z``, ``+02:00``) are converted to UTC; values without one
+    are taken in ``read.timezone``, read with ``read.timestamp_format`` when set (else
+    ISO 8601). Wall-clock times a daylight-saving change makes ambiguous (the repeated
+    hour in autumn) are read as the first of the two instants, and times it skips
+    (spring) are moved forward to the first valid instant: CRM exports without offsets
+    hold both, and an hour's doubt beats losing the row. Typed timestamps (Parquet) are
+    converted the same way: with a zone to UTC, without one in ``read.timezone``.
+    """
+    values = chunked(values)
+    kind = values.type
+    if pa.types.is_timestamp(kind):
+        try:
+            return (values.cast(NS_UTC) if kind.tz is not None
+                    else _localised(values.cast(NS), read.timezone))
+        except pa.ArrowInvalid:  # beyond the nanosecond range: read as text below
+            pass
+    text = pc.utf8_trim_whitespace(as_text(values))
+    if read.timestamp_format:
+        return _formatted(text, read)
+    return _iso(text, read)
+
+
+def _localised(naive: pa.ChunkedArray, timezone: str) -> pa.ChunkedArray:
+    if timezone == "UTC":
+        return naive.cast(NS_UTC)
+    return pc.assume_timezone(naive, timezone=timezone, ambiguous="earliest",
+                              nonexistent="latest").cast(NS_UTC)
+
+
+def _iso(text: pa.ChunkedArray, read: ReadOptions) -> pa.ChunkedArray:
+    """ISO 8601: one cast when every value has an offset (or none has), else per kind."""
+    for attempt in (lambda: pc.cast(text, NS_UTC),
+                    lambda: _localised(pc.cast(text, NS), read.timezone)):
+        try:
+            return attempt()
+        except pa.ArrowInvalid:
+            pass
+    has_offset = pc.match_substring_regex(text, _OFFSET_AT_END.pattern, ignore_case=True)
+    none = pa.scalar(None, pa.string())
+    aware = coerce(pc.if_else(has_offset, text, none), NS_UTC,
+                   lambda t: _times_by_pandas(t, read, aware=True))
+    naive = coerce(pc.if_else(has_offset, none, text), NS,
+                   lambda t: _times_by_pandas(t, read, aware=False))
+    return pc.if_else(has_offset, aware, _localised(naive, read.timezone))
+
+
+def _formatted(text: pa.ChunkedArray, read: ReadOptions) -> pa.ChunkedArray:
+    """``read.timestamp_format``: Arrow's strptime, each result confirmed by writing it
+    back in the format (strptime rolls 30 February over to March); the rest by pandas."""
+    fmt = read.timestamp_format
+    if _NAIVE_ONLY.search(fmt):
+        return _all_by_pandas(text, read)
+    parsed = pc.strptime(text, format=fmt, unit="ns", error_is_null=True)
+    written = pc.strftime(parsed.cast(pa.timestamp("s")), format=fmt)
+    unconfirmed = pc.invert(pc.fill_null(pc.equal(written, text), False))
+    at = np.flatnonzero(pc.and_(unconfirmed, pc.is_valid(text)).to_numpy(zero_copy_only=False))
+    instants = _localised(pc.if_else(unconfirmed, pa.scalar(None, NS), parsed), read.timezone)
+    if len(at) == 0:
+        return instants
+    stamps = instants.cast(pa.int64()).fill_null(NAT).to_numpy().view("datetime64[ns]").copy()
+    stamps[at] = _all_by_pandas(text.take(at), read).to_numpy(zero_copy_only=False)
+    return pa.chunked_array([pa.array(stamps, NS, mask=np.isnat(stamps)).cast(NS_UTC)])
+
+
+def _all_by_pandas(text: pa.ChunkedArray, read: ReadOptions) -> pa.ChunkedArray:
+    """pandas' reading of every value, as the reader before Arrow did it."""
+    series = text.to_pandas().astype("string")
+    has_offset = series.str.contains(_OFFSET_AT_END, na=False)
+    aware = _times_by_pandas(series.where(has_offset), read, aware=True)
+    naive = _localised(chunked(_times_by_pandas(series.where(~has_offset), read, aware=False)),
+                       read.timezone)
+    return pc.if_else(pa.array(has_offset.to_numpy()), chunked(aware), naive)
+
+
+def _times_by_pandas(text: pd.Series, read: ReadOptions, aware: bool) -> pa.Array:
+    """pandas' reading of times: UTC instants (``aware``) or naive wall-clock times."""
+    fmt = read.timestamp_format or "ISO8601"
+    parsed = pd.to_datetime(text, format=fmt, utc=aware, errors="coerce")
+    if not aware and isinstance(parsed.dtype, pd.DatetimeTZDtype):  # %z in the format
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    if aware:
+        parsed = parsed.dt.tz_localize(None)
+    stamps = _nanoseconds(parsed.to_numpy())
+    array = pa.array(stamps, NS, mask=np.isnat(stamps))
+    return array.cast(NS_UTC) if aware else array
+
+
+def _nanoseconds(stamps: np.ndarray) -> np.ndarray:
+    """datetime64 of any unit as nanoseconds; times beyond their range (before 1677-09-22,
+    from 2262-04-11 on) become NaT rather than wrapping around."""
+    low, high = (np.datetime64(day, "D").astype(stamps.dtype) for day in ("1677-09-22",
+                                                                          "2262-04-11"))
+    inside = ~np.isnat(stamps) & (stamps >= low) & (stamps < high)
+    return np.where(inside, stamps, np.datetime64("NaT")).astype("datetime64[ns]")
+
+
+def parse_timestamps(values: pd.Series, read: ReadOptions) -> pd.Series:
+    """:func:`parse_times` of a pandas Series: tz-aware UTC, unparseable values NaT."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        array = pa.array(values.dt.tz_convert("UTC"))
+    else:
+        try:
+            array = pa.Array.from_pandas(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: read them as text
+            array = pa.Array.from_pandas(values.astype("string"))
+    parsed = parse_times(array, read).to_pandas()
+    parsed.index, parsed.name = values.index, values.name
+    return parsed.astype("datetime64[ns, UTC]")
