@@ -54,12 +54,13 @@ class DataValidationError(ValueError):
 def describe_problems(problems: pd.DataFrame, headline: str) -> str:
     """A readable list of the first problems and how many there are in all.
 
-    One problem about a whole file (row 0, no column) reads as one line:
-    ``headline: file: reason``.
+    One problem about a whole file or its header (row 0) reads as one line:
+    ``headline: file[, column 'name']: reason``.
     """
-    if len(problems) == 1 and problems["row"].iloc[0] == 0 and not problems["column"].iloc[0]:
+    if len(problems) == 1 and problems["row"].iloc[0] == 0:
         only = problems.iloc[0]
-        return f"{headline}: {only['file']}: {only['reason']}"
+        column = f", column '{only['column']}'" if only["column"] else ""
+        return f"{headline}: {only['file']}{column}: {only['reason']}"
     lines = [f"{headline}: {len(problems)} problem(s)"]
     for p in problems.head(SHOWN_PROBLEMS).itertuples(index=False):
         where = [str(p.file), f"row {p.row}" if p.row > 0 else "header"]

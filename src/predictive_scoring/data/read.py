@@ -135,6 +135,20 @@ def csv_header(path: Path, read: ReadOptions) -> list[str]:
     return names
 
 
+def column_names(path: Path, read: ReadOptions) -> list[str]:
+    """The columns of a file as written (a Parquet folder: of its first file)."""
+    _require_file(path)
+    if not is_parquet(path):
+        return csv_header(path, read)
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    if not files:
+        raise file_error(path, "no Parquet files in this folder")
+    try:
+        return pq.read_schema(files[0]).names
+    except (pa.ArrowException, OSError) as exc:
+        raise file_error(files[0], f"cannot read it as Parquet: {_first_line(exc)}") from None
+
+
 def _require_distinct(path: Path, names: Sequence[str]) -> None:
     seen: dict[str, list[int]] = {}
     for position, name in enumerate(names, start=1):
@@ -142,7 +156,7 @@ def _require_distinct(path: Path, names: Sequence[str]) -> None:
     repeated = {name: at for name, at in seen.items() if len(at) > 1}
     if repeated:
         name, at = next(iter(repeated.items()))
-        raise file_error(path, f"the header names column '{name}' {len(at)} times (columns "
+        raise file_error(path, f"named {len(at)} times in the header (columns "
                          f"{', '.join(map(str, at))}); give every column its own name",
                          column=name)
 
