@@ -100,10 +100,10 @@ def _require_file(path: Path) -> None:
 
 
 def _read_parquet(path: Path, columns: Sequence[str] | None) -> pa.Table:
+    names = column_names(path, ReadOptions())
+    _require_distinct(path, [n.strip() for n in names])
     try:
-        names = pq.read_schema(path).names if path.is_file() else None
-        wanted = (None if columns is None or names is None
-                  else [n for n in names if n.strip() in columns])
+        wanted = None if columns is None else [n for n in names if n.strip() in columns]
         table = pq.read_table(path, columns=wanted)
     except (pa.ArrowException, OSError) as exc:
         raise file_error(path, f"cannot read it as Parquet: {_first_line(exc)}") from None
