@@ -33,11 +33,10 @@ from predictive_scoring.data.read import (
     column_names,
     iter_batches,
     malformed_rows,
-    parse_times,
-    parse_timestamps,
     read_table,
 )
 from predictive_scoring.data.validate import as_table, repeated_rows, trimmed_text
+from predictive_scoring.data.values import parse_times, parse_timestamps
 from predictive_scoring.explain import EXPLANATION_COLUMNS, reason_columns, score_explained
 from predictive_scoring.models.scorer import LeadScorer
 

@@ -15,7 +15,7 @@ import pytest
 from predictive_scoring.config import ReadOptions
 from predictive_scoring.data.problems import DataValidationError
 from predictive_scoring.models.scorer import FeatureColumns
-from predictive_scoring.predict import read_leads_input, score_file
+from predictive_scoring.predict import read_leads_input, repeated_leads, score_file
 from tests.helpers import message_of
 
 AS_OF = pd.Timestamp("2025-06-01T00:00:00Z")
@@ -138,3 +138,10 @@ def test_text_that_is_not_utf8_past_the_first_chunk_fails_with_its_line(tmp_path
     output = tmp_path / "scores.csv"
     assert "line 5 is not UTF-8 text" in message_of(DataValidationError, _score, path, output)
     assert not output.exists()
+
+
+def test_a_partition_in_any_order_names_the_first_row_of_a_repeated_lead() -> None:
+    """A Dask partition holds a lead's rows in bucket order, numbered as in the file."""
+    partition = pd.DataFrame({"lead_id": ["B", "A", "A ", "C", "B"],
+                              "_row": [9, 4, 2, 7, 3]})
+    assert repeated_leads(partition, ReadOptions()).tolist() == [3, 2, 0, 0, 0]

@@ -19,16 +19,9 @@ from predictive_scoring.data.dataset import (
     load_table_dataset,
 )
 from predictive_scoring.data.problems import ROW
-from predictive_scoring.data.read import (
-    LEAF_ROWS,
-    MALFORMED,
-    iter_batches,
-    parse_numbers,
-    parse_times,
-    parse_timestamps,
-    read_table,
-)
+from predictive_scoring.data.read import MALFORMED, iter_batches, read_table
 from predictive_scoring.data.validate import check_leads, repeated_rows
+from predictive_scoring.data.values import LEAF_ROWS, parse_numbers, parse_times, parse_timestamps
 from tests.helpers import message_of
 from tests.reference import pandas_reader
 from tests.unit.test_data import CHANGES, EVENTS, LEADS, make_config, write

@@ -28,7 +28,7 @@ from predictive_scoring.data.problems import (
     describe_problems,
     file_error,
 )
-from predictive_scoring.data.read import parse_timestamps, read_table
+from predictive_scoring.data.read import read_table
 from predictive_scoring.data.validate import (
     KnownLeads,
     attribute_names,
@@ -39,6 +39,7 @@ from predictive_scoring.data.validate import (
     check_table,
     require_columns,
 )
+from predictive_scoring.data.values import parse_timestamps
 
 __all__ = [
     "PROBLEM_COLUMNS", "ROW", "DataValidationError", "EventsDataset", "KnownLeads",

@@ -27,15 +27,8 @@ from predictive_scoring.data.problems import (
     no_problems,
     problem_frame,
 )
-from predictive_scoring.data.read import (
-    HIDDEN,
-    MALFORMED,
-    MALFORMED_TEXT,
-    as_text,
-    chunked,
-    parse_numbers,
-    parse_times,
-)
+from predictive_scoring.data.read import HIDDEN, MALFORMED, MALFORMED_TEXT
+from predictive_scoring.data.values import as_text, chunked, parse_numbers, parse_times
 
 KEY_TEXT = ("lead_id", "event_type")
 """Kept columns handed on as pandas' ``string`` dtype (the others as Arrow-backed ``str``)."""
