@@ -71,13 +71,13 @@ class LeadsInput:
         rows: Data rows in the file.
         repeated: Per row (``row - 1``), the earlier row with the same lead id (and
             as_of, when the file has that column), or 0.
-        malformed: The CSV rows whose fields do not fit the header (every column), or
-            None.
+        malformed: The CSV rows whose fields do not fit the header (every column; none
+            for Parquet).
     """
 
     rows: int
     repeated: np.ndarray
-    malformed: pa.Table | None
+    malformed: pa.Table
 
 
 def read_leads_input(path: Path, read: ReadOptions) -> LeadsInput:
@@ -93,7 +93,8 @@ def read_leads_input(path: Path, read: ReadOptions) -> LeadsInput:
                          f"{[n.strip() for n in column_names(path, read)]}", column="lead_id")
     if keys.num_rows == 0:
         raise file_error(path, "no leads to score: the file has a header but no rows")
-    malformed = malformed_rows(path, read) if MALFORMED in keys.column_names else None
+    malformed = (malformed_rows(path, read) if MALFORMED in keys.column_names
+                 else pa.table({ROW: pa.array([], pa.int64())}))
     return LeadsInput(keys.num_rows, repeated_leads(keys, read), malformed)
 
 
@@ -105,7 +106,7 @@ def repeated_leads(leads: pa.Table | pd.DataFrame, read: ReadOptions) -> np.ndar
         return np.zeros(leads.num_rows, dtype=np.int64)
     ids = trimmed_text(leads["lead_id"])
     if MALFORMED in leads.column_names:
-        ids = pc.if_else(pc.is_null(leads[MALFORMED]), ids, pa.scalar(None, pa.string()))
+        ids = pc.if_else(pc.is_null(leads[MALFORMED]), ids, pa.scalar(None, ids.type))
     key = [ids]
     if "as_of" in leads.column_names:
         key.append(parse_times(leads["as_of"], read).cast(pa.int64()))

@@ -145,3 +145,16 @@ def test_a_partition_in_any_order_names_the_first_row_of_a_repeated_lead() -> No
     partition = pd.DataFrame({"lead_id": ["B", "A", "A ", "C", "B"],
                               "_row": [9, 4, 2, 7, 3]})
     assert repeated_leads(partition, ReadOptions()).tolist() == [3, 2, 0, 0, 0]
+
+
+def test_a_csv_input_is_parsed_once_before_scoring(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first pass (ids, repeats, bad rows) is not repeated by the chunked read."""
+    from predictive_scoring.data import read
+
+    passes = []
+    whole_reads = read._read_csv
+    monkeypatch.setattr(read, "_read_csv", lambda *a, **k: passes.append(1) or whole_reads(*a, **k))
+    _score(_leads(tmp_path, [f"L{i},2025-01-01T00:00:00Z,{i}" for i in range(5)]),
+           tmp_path / "scores.csv")
+    assert len(passes) == 1

@@ -38,14 +38,15 @@ def chunked(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
 
 def as_text(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     """Values as text as the pandas reader wrote them (integers as digits, others as
-    pandas' ``astype("string")`` does)."""
+    pandas' ``astype("string")`` does); text stays as it is (``string`` or
+    ``large_string``, which pandas writes to Parquet: no copy)."""
     values = chunked(values)
     kind = values.type
     if pa.types.is_dictionary(kind):
         return as_text(values.cast(kind.value_type))
-    if pa.types.is_string(kind):
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return values
-    if pa.types.is_large_string(kind) or pa.types.is_integer(kind) or pa.types.is_null(kind):
+    if pa.types.is_integer(kind) or pa.types.is_null(kind):
         return values.cast(pa.string())
     text = values.to_pandas().astype("string")
     return pa.chunked_array([pa.array(text, type=pa.string())], pa.string())
@@ -139,7 +140,7 @@ def _iso(text: pa.ChunkedArray, read: ReadOptions) -> pa.ChunkedArray:
         except pa.ArrowInvalid:
             pass
     has_offset = pc.match_substring_regex(text, _OFFSET_AT_END.pattern, ignore_case=True)
-    none = pa.scalar(None, pa.string())
+    none = pa.scalar(None, text.type)
     aware = coerce(pc.if_else(has_offset, text, none), NS_UTC,
                    lambda t: _times_by_pandas(t, read, aware=True))
     naive = coerce(pc.if_else(has_offset, none, text), NS,
