@@ -8,13 +8,24 @@ the reason.
 
 from __future__ import annotations
 
+import difflib
 import os
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from predictive_scoring.stages import Stage
 
@@ -147,9 +158,29 @@ class RulesConfig(StrictModel):
 class ReadOptions(StrictModel):
     """How to read the dataset's text files."""
 
-    sep: str = ","
+    sep: str = Field(",", min_length=1, max_length=1, description="one character")
     timestamp_format: str | None = Field(None, description="strftime format; none: ISO 8601")
     timezone: str = Field("UTC", description="zone of timestamps written without an offset")
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _has_directives(cls, value: str | None) -> str | None:
+        if value is not None and "%" not in value:
+            raise ValueError(f"{value!r} has no strftime directive; write the format with "
+                             "them, e.g. '%Y-%m-%d %H:%M'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            near = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else " (an IANA name such as " \
+                "'Europe/Berlin' or 'America/New_York')"
+            raise ValueError(f"unknown time zone {value!r}{hint}") from None
+        return value
 
 
 class ColumnNames(StrictModel):
@@ -316,12 +347,49 @@ def load_config(path: str | Path, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from None
+        raise ConfigError(_describe(path, exc, model)) from None
 
 
-def _describe(path: Path, exc: ValidationError) -> str:
+def _describe(path: Path, exc: ValidationError, model: type[BaseModel]) -> str:
     lines = [f"{path}: {exc.error_count()} problem(s)"]
     for error in exc.errors():
         key_path = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"  {key_path}: {error['msg']}")
+        message = (_unknown_key(error["loc"], model) if error["type"] == "extra_forbidden"
+                   else error["msg"].removeprefix("Value error, "))
+        lines.append(f"  {key_path}: {message}")
     return "\n".join(lines)
+
+
+def _unknown_key(loc: tuple, model: type[BaseModel]) -> str:
+    """An unknown key, the nearest valid key at the same place, and the valid ones."""
+    valid = _keys_at(model, loc[:-1])
+    near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+    hint = f"; did you mean '{near[0]}'?" if near else ""
+    return f"unknown key{hint} (valid keys here: {', '.join(valid)})"
+
+
+def _keys_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys a config model accepts at ``loc`` (list positions and dict keys skipped)."""
+    kind: object = model
+    for part in loc:
+        kind = _model_of(kind)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            field = kind.model_fields.get(str(part))
+            kind = field.annotation if field is not None else None
+        else:  # a list position or a dict key: the items' type
+            args = typing.get_args(kind)
+            kind = args[-1] if args else None
+    kind = _model_of(kind)
+    return list(kind.model_fields) if isinstance(kind, type) and issubclass(kind, BaseModel) \
+        else []
+
+
+def _model_of(kind: object) -> object:
+    """The config model inside ``X | None`` or ``Annotated[X, ...]``, else ``kind``."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        members = [k for k in typing.get_args(kind) if k is not type(None)]
+        models = [k for k in members if isinstance(k, type) and issubclass(k, BaseModel)]
+        return models[0] if models else (members[0] if len(members) == 1 else kind)
+    if typing.get_origin(kind) is Annotated:
+        return typing.get_args(kind)[0]
+    return kind

@@ -71,6 +71,7 @@ from predictive_scoring.predict import (
     NUMBER_COLUMNS,
     output_columns,
     prepare_chunk,
+    repeated_leads,
     score_chunk,
 )
 from predictive_scoring.train import (
@@ -859,8 +860,9 @@ def score_partition(leads: pd.DataFrame, events: pd.DataFrame | None, scorer: Le
         check = check_scoring_events(events_label, events.drop(columns=BUCKET), read,
                                      ColumnNames())
         usable, bad_events = check.kept, check.quarantined
-    chunk = leads.drop(columns=[BUCKET, ROW]).reset_index(drop=True)
-    frame, error = prepare_chunk(chunk, scorer, as_of, read)
+    chunk = leads.drop(columns=BUCKET).reset_index(drop=True)
+    # a lead's rows share a bucket, so its repeats are all in this partition
+    frame, error = prepare_chunk(chunk, scorer, as_of, read, repeated_leads(chunk, read))
     scores = score_chunk(scorer, frame, error, usable, reasons)
     scores["as_of"] = pd.to_datetime(scores["as_of"], utc=True)
     path = Path(output) / f"part-{partition:05d}.parquet"

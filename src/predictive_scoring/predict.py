@@ -3,24 +3,40 @@
 Every input row comes out, in order: scored rows carry probability, score, suggested
 stage and the rules' points and stage, and when asked the fit vs engagement split
 (grade, level, quadrant) and the top reasons up and down as sentences; a row that
-cannot be scored (unparseable time, a number that is not a number) carries empty scores
-and the reason in ``error``, and is also written to a quarantine file. Memory stays
-bounded by the chunk size.
+cannot be scored (unparseable time, a number that is not a number, a lead id seen in an
+earlier row, a CSV row whose fields do not fit the header) carries empty scores and the
+reason in ``error``, and is also written to a quarantine file. Memory stays bounded by
+the chunk size. The output appears whole or not at all: it is written aside and renamed
+once every row is in.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from predictive_scoring.config import ReadOptions
-from predictive_scoring.data.dataset import parse_timestamps
+from predictive_scoring.data.problems import ROW, file_error
+from predictive_scoring.data.read import (
+    HIDDEN,
+    MALFORMED,
+    MALFORMED_TEXT,
+    column_names,
+    iter_batches,
+    malformed_rows,
+    read_table,
+)
+from predictive_scoring.data.validate import as_table, repeated_rows, trimmed_text
+from predictive_scoring.data.values import parse_times, parse_timestamps
 from predictive_scoring.explain import EXPLANATION_COLUMNS, reason_columns, score_explained
 from predictive_scoring.models.scorer import LeadScorer
 
@@ -47,33 +63,88 @@ class ScoreSummary:
     quarantine: Path | None
 
 
-def iter_chunks(path: Path, chunk_rows: int, read: ReadOptions) -> Iterator[pd.DataFrame]:
-    """The file's rows as frames of at most ``chunk_rows`` rows (text for CSV)."""
-    if path.suffix.lower() in (".parquet", ".pq"):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
-        return
-    yield from pd.read_csv(path, sep=read.sep, dtype="string", keep_default_na=False,
-                           na_values=[""], chunksize=chunk_rows)
+@dataclass(frozen=True)
+class LeadsInput:
+    """What a first pass over a leads file's keys tells before scoring it.
+
+    Attributes:
+        rows: Data rows in the file.
+        repeated: Per row (``row - 1``), the earlier row with the same lead id (and
+            as_of, when the file has that column), or 0.
+        malformed: The CSV rows whose fields do not fit the header (every column; none
+            for Parquet).
+    """
+
+    rows: int
+    repeated: np.ndarray
+    malformed: pa.Table
 
 
-def count_rows(path: Path, read: ReadOptions) -> int:
-    """Rows in the file (for progress): Parquet metadata, or a line count for CSV."""
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pq.ParquetFile(path).metadata.num_rows
-    with path.open("rb") as handle:
-        return max(sum(1 for _ in handle) - 1, 0)
+def read_leads_input(path: Path, read: ReadOptions) -> LeadsInput:
+    """Read a leads file's ``lead_id`` (and ``as_of``) once: rows, repeats, bad rows.
+
+    Raises:
+        DataValidationError: The file cannot be read, has no ``lead_id`` column, or no
+            rows.
+    """
+    keys = read_table(path, read, columns=["lead_id", "as_of"])
+    if "lead_id" not in keys.column_names:
+        raise file_error(path, f"the leads file needs a lead_id column; it has "
+                         f"{[n.strip() for n in column_names(path, read)]}", column="lead_id")
+    if keys.num_rows == 0:
+        raise file_error(path, "no leads to score: the file has a header but no rows")
+    malformed = (malformed_rows(path, read) if MALFORMED in keys.column_names
+                 else pa.table({ROW: pa.array([], pa.int64())}))
+    return LeadsInput(keys.num_rows, repeated_leads(keys, read), malformed)
+
+
+def repeated_leads(leads: pa.Table | pd.DataFrame, read: ReadOptions) -> np.ndarray:
+    """Per row of leads numbered in ``_row``, the earlier row with the same lead id (and
+    the same as_of, when there is that column), or 0. A malformed row repeats nothing."""
+    leads = as_table(leads)
+    if "lead_id" not in leads.column_names:  # prepare_chunk names what is missing
+        return np.zeros(leads.num_rows, dtype=np.int64)
+    ids = trimmed_text(leads["lead_id"])
+    if MALFORMED in leads.column_names:
+        ids = pc.if_else(pc.is_null(leads[MALFORMED]), ids, pa.scalar(None, ids.type))
+    key = [ids]
+    if "as_of" in leads.column_names:
+        key.append(parse_times(leads["as_of"], read).cast(pa.int64()))
+    return repeated_rows(key, leads[ROW].to_numpy())
+
+
+def iter_chunks(path: Path, chunk_rows: int, read: ReadOptions,
+                malformed: pa.Table | None = None) -> Iterator[pd.DataFrame]:
+    """The file's rows as frames of about ``chunk_rows`` rows (text for CSV), numbered in
+    ``_row``, malformed CSV rows in place (see :func:`.read.iter_batches`)."""
+    for batch in iter_batches(path, read, chunk_rows, malformed):
+        yield batch.to_pandas()
 
 
 def prepare_chunk(chunk: pd.DataFrame, scorer: LeadScorer, as_of: pd.Timestamp,
-                  read: ReadOptions) -> tuple[pd.DataFrame, pd.Series]:
-    """Parse a chunk into the scorer's input and a per-row error (empty when fine)."""
-    frame = chunk.copy()
+                  read: ReadOptions, repeated: np.ndarray | None = None,
+                  ) -> tuple[pd.DataFrame, pd.Series]:
+    """Parse a chunk into the scorer's input and a per-row error (empty when fine).
+
+    Args:
+        chunk: Rows as read (``_row`` and ``_malformed`` are used when present).
+        scorer: The model bundle's scorer.
+        as_of: Moment to score at for rows without their own as_of.
+        read: How text timestamps are read.
+        repeated: Per row of the chunk, the earlier row with the same lead, or 0.
+    """
+    frame = chunk.drop(columns=[c for c in HIDDEN if c in chunk])
     error = pd.Series("", index=frame.index, dtype="string")
     if "lead_id" not in frame:
-        raise ValueError(f"the leads file needs a lead_id column; it has {list(chunk.columns)}")
+        raise ValueError(f"the leads file needs a lead_id column; it has {list(frame.columns)}")
+    if MALFORMED in chunk:
+        error = error.mask(chunk[MALFORMED].notna(), chunk[MALFORMED].astype("string"))
     frame["lead_id"] = frame["lead_id"].astype("string").str.strip()
-    error = error.mask(frame["lead_id"].isna(), "lead_id is empty")
+    error = error.mask(frame["lead_id"].fillna("").eq("") & (error == ""), "lead_id is empty")
+    if repeated is not None and (repeated > 0).any():
+        again = pd.Series(repeated, index=frame.index)
+        text = "duplicate lead_id (first seen in row " + again.astype("string") + ")"
+        error = error.mask((again > 0) & (error == ""), text)
     for column in scorer.columns.numeric:
         if column in frame and column not in scorer.columns.behaviour:
             numbers = pd.to_numeric(frame[column], errors="coerce")
@@ -157,11 +228,28 @@ class ChunkWriter:
             self._parquet.close()
 
 
+@contextmanager
+def written_aside(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix) that replaces ``path`` when the block
+    ends without an error, and is removed when it fails: ``path`` is never left half
+    written, and an earlier file there stays as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+    try:
+        yield staging
+        staging.replace(path)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
 def score_file(scorer: LeadScorer, leads_path: Path, events: pd.DataFrame | None,
                as_of: pd.Timestamp, output: Path, chunk_rows: int, read: ReadOptions,
-               progress: Callable[[int], None] | None = None,
-               reasons: int | None = None) -> ScoreSummary:
+               progress: Callable[[int, int], None] | None = None,
+               reasons: int | None = None, leads: LeadsInput | None = None) -> ScoreSummary:
     """Score every row of a leads file into ``output``; rows that fail go to quarantine.
+
+    ``output`` (and ``<output>.quarantine.csv``) appear only once every row is scored; a
+    run that fails leaves neither (nor a stale quarantine file of an earlier run).
 
     Args:
         scorer: The model bundle's scorer.
@@ -171,30 +259,50 @@ def score_file(scorer: LeadScorer, leads_path: Path, events: pd.DataFrame | None
         as_of: Moment to score at for rows without their own as_of.
         output: Scores file (.csv or .parquet).
         chunk_rows: Rows per chunk (bounds memory).
-        read: How text timestamps are read.
-        progress: Called with the number of rows done after each chunk.
+        read: Separator and how text timestamps are read.
+        progress: Called with the rows done and the rows in all after each chunk.
         reasons: None: scores only; 0: also fit grade, engagement level and quadrant;
             k > 0: also the top k reasons up and down (see :func:`output_columns`).
+        leads: :func:`read_leads_input` of the file, when already read.
+
+    Raises:
+        DataValidationError: The leads file cannot be read, lacks lead_id or has no rows.
     """
-    writer = ChunkWriter(output, output_columns(reasons))
+    leads = leads or read_leads_input(leads_path, read)
     quarantine = output.with_name(f"{output.stem}.quarantine.csv")
     rows_in = rows_failed = 0
     quarantined: list[pd.DataFrame] = []
-    try:
-        for chunk in iter_chunks(leads_path, chunk_rows, read):
-            frame, error = prepare_chunk(chunk, scorer, as_of, read)
-            writer.write(score_chunk(scorer, frame, error, events, reasons))
-            bad = (error != "").to_numpy()
-            if bad.any():
-                quarantined.append(chunk.loc[bad].assign(row=np.flatnonzero(bad) + rows_in + 1,
-                                                         error=error[bad]))
-            rows_in += len(chunk)
-            rows_failed += int(bad.sum())
-            if progress:
-                progress(rows_in)
-    finally:
-        writer.close()
-    if quarantined:
-        pd.concat(quarantined).to_csv(quarantine, index=False)
+    with written_aside(output) as staging:
+        writer = ChunkWriter(staging, output_columns(reasons))
+        try:
+            for chunk in iter_chunks(leads_path, chunk_rows, read, leads.malformed):
+                rows = chunk[ROW].to_numpy()
+                frame, error = prepare_chunk(chunk, scorer, as_of, read,
+                                             leads.repeated[rows - 1])
+                writer.write(score_chunk(scorer, frame, error, events, reasons))
+                bad = (error != "").to_numpy()
+                if bad.any():
+                    quarantined.append(_quarantined_rows(chunk.loc[bad], error[bad]))
+                rows_in += len(chunk)
+                rows_failed += int(bad.sum())
+                if progress:
+                    progress(rows_in, leads.rows)
+        finally:
+            writer.close()
+        if quarantined:
+            with written_aside(quarantine) as quarantine_staging:
+                pd.concat(quarantined).to_csv(quarantine_staging, index=False)
+    if not quarantined:
+        quarantine.unlink(missing_ok=True)
     return ScoreSummary(rows_in, rows_in - rows_failed, rows_failed, output,
                         quarantine if quarantined else None)
+
+
+def _quarantined_rows(chunk: pd.DataFrame, error: pd.Series) -> pd.DataFrame:
+    """Rows that could not be scored, as read, with their row number and reason (and a
+    malformed CSV row's text as written)."""
+    shown = chunk.drop(columns=[c for c in HIDDEN if c in chunk])
+    shown = shown.assign(row=chunk[ROW].to_numpy(), error=error.to_numpy())
+    if MALFORMED_TEXT in chunk:
+        shown["text_as_written"] = chunk[MALFORMED_TEXT].to_numpy()
+    return shown

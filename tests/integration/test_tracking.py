@@ -30,6 +30,7 @@ from predictive_scoring.config import (
     RulesConfig,
     load_config,
 )
+from predictive_scoring.errors import ModelNotFound
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
 from predictive_scoring.models import scorer as models
 from predictive_scoring.models.scorer import FeatureColumns, LeadScorer
@@ -355,5 +356,5 @@ def test_load_scorer_refuses_other_models(tmp_path: Path) -> None:
             return model_input
 
     mlflow.pyfunc.save_model(tmp_path / "echo", python_model=Echo(), pip_requirements=[])
-    assert "not a lead-scoring bundle" in message_of(TypeError, registry.load_scorer,
+    assert "not a lead-scoring bundle" in message_of(ModelNotFound, registry.load_scorer,
                                                      tmp_path / "echo")

@@ -8,19 +8,21 @@ models, MLflow are imported where they are used), so ``--help`` answers at once.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from predictive_scoring.errors import IncompleteOutput
+from predictive_scoring.errors import IncompleteOutput, ModelNotFound
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -134,27 +136,60 @@ DatasetName = Annotated[str, typer.Option("--dataset", help="Dataset name (its c
 SERVICE_ENV = "PREDICTIVE_SCORING_"
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+class ExitCode(IntEnum):
+    """What a command's exit code says (the README lists them)."""
+
+    OK = 0
+    BAD_DATA = 1
+    """Input files, rows or option values that cannot be used."""
+    BAD_CONFIG = 2
+    """A config file or service setting that cannot be used (also click's usage errors)."""
+    NO_MODEL = 3
+    """The model URI names no loadable bundle, or its tracking store cannot be reached."""
+    BUG = 4
+    """An unexpected error: a bug to report (``PREDICTIVE_SCORING_DEBUG=1`` shows where)."""
+
+
+DEBUG_ENV = "PREDICTIVE_SCORING_DEBUG"
+
+
+def fail(message: str, code: int = ExitCode.BAD_DATA) -> NoReturn:
     """Print one paragraph on standard error and exit with ``code``."""
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
+    raise typer.Exit(int(code))
 
 
 def friendly(command: F) -> F:
-    """Turn the package's errors into one clear paragraph and a non-zero exit code."""
+    """Turn every error into one clear paragraph and an exit code (:class:`ExitCode`),
+    never a traceback (unless ``PREDICTIVE_SCORING_DEBUG=1`` asks for one)."""
 
     @functools.wraps(command)
     def run(*args: object, **kwargs: object) -> object:
         try:
             return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except ModelNotFound as exc:
+            fail(str(exc), ExitCode.NO_MODEL)
         except (ValueError, OSError, IncompleteOutput) as exc:
             from predictive_scoring.config import ConfigError
 
             if isinstance(exc, ConfigError):
-                fail(f"bad configuration: {exc}", 2)
-            fail(str(exc), 1)
+                fail(f"bad configuration: {exc}", ExitCode.BAD_CONFIG)
+            fail(str(exc) or type(exc).__name__, ExitCode.BAD_DATA)
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            fail(f"unexpected error ({type(exc).__name__}: {_first_line(exc)}); this is a bug: "
+                 f"please report it with the traceback that {DEBUG_ENV}=1 shows",
+                 ExitCode.BUG)
 
     return run  # type: ignore[return-value]
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no message"
 
 
 def table(title: str, frame: pd.DataFrame, formats: dict[str, str] | None = None) -> Table:

@@ -33,6 +33,14 @@ CHUNK_ROWS = 200_000
 """Rows scored per chunk by default: bounds memory whatever the file's size."""
 
 
+def separator(value: str) -> str:
+    """The --sep option: one character (``\\t`` and ``tab`` mean a tab)."""
+    value = {"\\t": "\t", "tab": "\t"}.get(value, value)
+    if len(value) != 1:
+        raise typer.BadParameter(f"{value!r} is not one character")
+    return value
+
+
 @app.command()
 @friendly
 def score(
@@ -57,35 +65,44 @@ def score(
         "--reasons", min=0, help="Top reasons per lead each way, as sentences in columns "
         "reason_up_1..K and reason_down_1..K (effects in score points); 0: none. Fit "
         "grade, engagement level and quadrant are always added.")] = 0,
+    sep: Annotated[str, typer.Option(
+        help="Field separator of CSV inputs (one character; '\\t' for tab).",
+        callback=separator)] = ",",
     base_config: BaseOption = DEFAULT_BASE,
 ) -> None:
     """Score a file of leads: probability, score, suggested stage, fit vs engagement,
     reasons, and the rules' points.
 
     With --engine dask, --input and --events are Parquet files, folders or globs and
-    --output is a folder of part files (one per partition)."""
+    --output is a folder of part files (one per partition). The output appears only when
+    every row is in it: a run that fails leaves no output file."""
     import pandas as pd
 
     from predictive_scoring.config import BaseConfig, ReadOptions, load_config
-    from predictive_scoring.predict import count_rows, score_file
+    from predictive_scoring.predict import read_leads_input, score_file
     from predictive_scoring.tracking import registry, store
 
     base = load_config(base_config, BaseConfig)
-    store.use_tracking(base)
-    with console.status(f"Loading {model}..."):
-        scorer = registry.load_scorer(model)
-    read = ReadOptions()
+    read = ReadOptions(sep=sep)
     moment = parse_timestamp_option(as_of, read) or pd.Timestamp.now(tz="UTC")
+    store.use_tracking(base)
     if engine is Engine.DASK:
+        with console.status(f"Loading {model}..."):
+            scorer = registry.load_scorer(model)
         score_dask(scorer, input, events, moment, output,
                    DaskOptions(scheduler, workers, partitions), retries, reasons)
         return
+    # The input is checked before the model is loaded: a bad file fails in a second.
+    with console.status(f"Reading {input}..."):
+        leads = read_leads_input(input, read)
     event_frame = _scoring_events(events, read, output) if events else None
-    total = count_rows(input, read)
+    with console.status(f"Loading {model}..."):
+        scorer = registry.load_scorer(model)
     with progress_bar() as progress:
-        task = progress.add_task("Scoring leads", total=total)
+        task = progress.add_task("Scoring leads", total=leads.rows)
         summary = score_file(scorer, input, event_frame, moment, output, chunk_rows, read,
-                             lambda done: progress.update(task, completed=done), reasons)
+                             lambda done, total: progress.update(task, completed=done,
+                                                                 total=total), reasons, leads)
     console.print(f"Read {summary.rows_in:,} rows: {summary.rows_scored:,} scored, "
                   f"{summary.rows_failed:,} could not be scored -> [bold]{output}[/]")
     if summary.quarantine:

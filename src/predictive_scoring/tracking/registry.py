@@ -5,6 +5,7 @@ or from a folder written by :func:`export_bundle`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -17,6 +18,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from predictive_scoring.errors import ModelNotFound
 from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.tracking.bundle import LeadScoringModel
 from predictive_scoring.tracking.store import quiet_mlflow, redact
@@ -191,14 +193,107 @@ def load_scorer(uri: str | Path) -> LeadScorer:
             or a local folder (for example one written by :func:`export_bundle`).
 
     Raises:
-        TypeError: The bundle is not a lead-scoring bundle.
+        ModelNotFound: The URI names nothing (the message says what the store has), the
+            bundle cannot be read, or it is not a lead-scoring bundle.
     """
     quiet_mlflow()
-    python_model = mlflow.pyfunc.load_model(str(uri)).unwrap_python_model()
+    check_model_uri(uri)
+    shown = redact(str(uri))
+    try:
+        python_model = mlflow.pyfunc.load_model(str(uri)).unwrap_python_model()
+    except MlflowException as exc:
+        raise ModelNotFound(f"cannot load {shown} (tracking store {_store()}): "
+                            f"{_first_line(exc)}") from None
+    except ImportError as exc:
+        raise ModelNotFound(f"cannot load {shown}: reading it needs the package "
+                            f"'{exc.name}', which is not installed") from None
+    except OSError as exc:
+        raise ModelNotFound(f"cannot load {shown}: {exc}") from None
     if not isinstance(python_model, LeadScoringModel):
-        raise TypeError(f"{redact(str(uri))} holds a {type(python_model).__name__}, not a "
-                        "lead-scoring bundle logged by log_bundle()")
+        raise ModelNotFound(f"{shown} holds a {type(python_model).__name__}, not a "
+                            "lead-scoring bundle logged by `predictive-scoring train`")
     return python_model.scorer
+
+
+def check_model_uri(uri: str | Path) -> None:
+    """Fail before any download when a model URI names nothing, saying what there is.
+
+    Registry URIs are checked against the registered models, their aliases and
+    versions; ``runs:/`` URIs against the runs; local paths against the file system.
+    Other URIs (``s3://``...) are left to MLflow.
+
+    Raises:
+        ModelNotFound: With the nearest registered name or alias, and the ones that exist.
+    """
+    text = str(uri)
+    match = _REGISTRY_URI.match(text)
+    if match:
+        _check_registered(match["name"], match["alias"], match["version"])
+    elif text.startswith("models:/"):
+        name = text.removeprefix("models:/").strip("/")
+        raise ModelNotFound(f"{text} names no alias or version: write models:/{name}@champion"
+                            f" or models:/{name}/<version>")
+    elif text.startswith("runs:/"):
+        _check_run(text)
+    elif "://" not in text or text.startswith("file://"):
+        _check_folder(Path(text.removeprefix("file://")))
+
+
+def _store() -> str:
+    return redact(mlflow.get_tracking_uri())
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _nearest(word: str, choices: list[str]) -> str:
+    near = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
+def _check_registered(name: str, alias: str | None, version: str | None) -> None:
+    client = _client()
+    try:
+        found = client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise ModelNotFound(f"cannot reach the tracking store {_store()} to find "
+                                f"'{name}': {_first_line(exc)}") from None
+        names = sorted(m.name for m in client.search_registered_models())
+        raise ModelNotFound(f"no registered model '{name}' in the tracking store "
+                            f"{_store()}{_nearest(name, names)}; registered models: "
+                            f"{', '.join(names) or 'none (train one first)'}") from None
+    if alias is not None and alias not in found.aliases:
+        have = ", ".join(f"{a} (version {v})" for a, v in sorted(found.aliases.items()))
+        raise ModelNotFound(f"'{name}' has no alias '{alias}'{_nearest(alias, list(found.aliases))}"
+                            f"; its aliases: {have or 'none (promote a version first)'}")
+    if version is not None and version not in (existing := versions(name)):
+        raise ModelNotFound(f"'{name}' has no version {version}; its versions: "
+                            f"{', '.join(existing) or 'none'}")
+
+
+def _check_run(uri: str) -> None:
+    run_id = uri.removeprefix("runs:/").split("/", 1)[0]
+    try:
+        _client().get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise ModelNotFound(f"cannot reach the tracking store {_store()} to find run "
+                                f"'{run_id}': {_first_line(exc)}") from None
+        raise ModelNotFound(f"no run '{run_id}' in the tracking store {_store()} (`mlflow "
+                            "ui` lists the runs and their ids)") from None
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.exists():
+        raise ModelNotFound(f"no such folder: {folder} (give a folder written by "
+                            "`predictive-scoring export`, or a models:/NAME@alias URI)")
+    if not (folder / "MLmodel").is_file():
+        raise ModelNotFound(f"{folder} is not a model bundle folder (no MLmodel file); "
+                            "export one with `predictive-scoring export` or give a models:/ "
+                            "URI")
 
 
 def export_bundle(name: str, alias: str, out_dir: str | Path) -> Path:
@@ -264,15 +359,16 @@ def resolve_bundle(uri: str | Path) -> BundleRef:
             or a local bundle folder.
 
     Raises:
-        ValueError: The alias is not set, or the folder holds no bundle.
+        ModelNotFound: The URI names nothing (see :func:`check_model_uri`).
     """
     text = str(uri)
+    check_model_uri(text)
     match = _REGISTRY_URI.match(text)
     if match and match["alias"]:
         version = alias_version(match["name"], match["alias"])
-        if version is None:
-            raise ValueError(f"'{match['name']}' has no alias '{match['alias']}'; set "
-                             f"aliases: {aliases(match['name']) or 'none'}")
+        if version is None:  # moved away since the check
+            raise ModelNotFound(f"'{match['name']}' has no alias '{match['alias']}'; set "
+                                f"aliases: {aliases(match['name']) or 'none'}")
         return BundleRef(f"models:/{match['name']}/{version}", match["name"], version,
                          match["alias"])
     if match:
@@ -283,9 +379,7 @@ def resolve_bundle(uri: str | Path) -> BundleRef:
 
 
 def _folder_ref(folder: Path) -> BundleRef:
-    if not (folder / "MLmodel").is_file():
-        raise ValueError(f"{folder} is not a model bundle folder (no MLmodel file); export "
-                         "one with `predictive-scoring export` or give a models:/ URI")
+    _check_folder(folder)
     identity_file = folder / IDENTITY_FILE
     if identity_file.is_file():
         identity = json.loads(identity_file.read_text(encoding="utf-8"))

@@ -1,0 +1,1 @@
+"""Frozen copies of earlier implementations that tests compare the current code with."""
