@@ -311,11 +311,10 @@ def training_figures(run: TrainingRun, base: BaseConfig) -> dict[str, object]:
     import pandas as pd
 
     from predictive_scoring.models.scorer import score_0_100
+    from predictive_scoring.reporting.driver_plots import beeswarm_figure, importance_figure
     from predictive_scoring.reporting.plots import (
-        beeswarm_figure,
         calibration_figure,
         gain_figure,
-        importance_figure,
         pr_figure,
         roc_figure,
         score_distribution_figure,

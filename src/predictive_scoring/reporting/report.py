@@ -27,7 +27,7 @@ from predictive_scoring.config import AttributeRule, EventRule, RulesConfig
 from predictive_scoring.explain import GlobalWeights
 from predictive_scoring.learned_points import LearnedPoints
 from predictive_scoring.models.scorer import LeadScorer, score_0_100
-from predictive_scoring.reporting import plots
+from predictive_scoring.reporting import driver_plots, plots
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import FUNNEL, Stage, stage_for_values
 from predictive_scoring.train import Examples
@@ -274,11 +274,11 @@ def driver_figures(data: ReportData) -> dict[str, Figure]:
     """The global drivers (bars and beeswarm) and, when the model has both groups, the
     fit vs engagement quadrant of the test leads."""
     weights = data.weights
-    drawn = {"importance": plots.importance_figure(weights.importance, weights.groups),
-             "beeswarm": plots.beeswarm_figure(weights.contributions.values, weights.features,
+    drawn = {"importance": driver_plots.importance_figure(weights.importance, weights.groups),
+             "beeswarm": driver_plots.beeswarm_figure(weights.contributions.values, weights.features,
                                                weights.contributions.fields)}
     if data.quadrant_cuts is not None:
-        drawn["quadrant"] = plots.quadrant_figure(
+        drawn["quadrant"] = driver_plots.quadrant_figure(
             data.explained["fit_logodds"], data.explained["engagement_logodds"], data.y,
             *data.quadrant_cuts)
     return drawn
