@@ -31,6 +31,15 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A model bundle pickled before an optional field existed (a rules table before
+        # starting_points) unpickles with the field at its default, not without it.
+        values = state.get("__dict__", {})
+        for name, field in type(self).model_fields.items():
+            if name not in values and not field.is_required():
+                values[name] = field.get_default(call_default_factory=True)
+        super().__setstate__(state)
+
 
 # --------------------------------------------------------------------------- base.yaml
 class Capacity(StrictModel):

@@ -142,3 +142,16 @@ def test_capacity_reads_leads_per_week_or_a_share(written: object, per_week: flo
 def test_capacity_refuses_what_is_neither(written: str) -> None:
     with pytest.raises(ValueError, match="neither a number of leads per week"):
         Capacity.model_validate(written)
+
+
+def test_a_table_pickled_before_a_field_existed_unpickles_with_its_default() -> None:
+    import pickle
+
+    rules = RulesConfig(name="old", stage_thresholds={Stage.LEAD: 0},
+                        attribute_rules=[{"name": "vp", "field": "f", "op": "eq",
+                                          "value": "vp", "points": 5}])
+    state = rules.__getstate__()
+    del state["__dict__"]["starting_points"]  # as a bundle of an older version holds it
+    old = RulesConfig.__new__(RulesConfig)
+    old.__setstate__(state)
+    assert old.starting_points == 0 and old == pickle.loads(pickle.dumps(rules))
