@@ -48,7 +48,8 @@ SCORER_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E
 """Okabe-Ito colours (yellow left out: too pale on white)."""
 
 NAMED_COLOURS = {"model": SCORER_COLOURS[0], "rules (points)": SCORER_COLOURS[1],
-                 "oracle": SCORER_COLOURS[2]}
+                 "hand-set points": SCORER_COLOURS[1], "oracle": SCORER_COLOURS[2],
+                 "learned points": SCORER_COLOURS[3]}
 """Fixed colours of the report's scorers, so each looks the same in every figure."""
 
 REFERENCE_COLOUR = "#7F7F7F"
@@ -69,7 +70,7 @@ def _percent(share: float, _position: int | None = None) -> str:
     return f"{100 * share:.4g}%"
 
 
-def _colours(names: Sequence[str]) -> dict[str, str]:
+def scorer_colours(names: Sequence[str]) -> dict[str, str]:
     """Colour of each scorer: its fixed colour if it has one, else the next unused colour."""
     taken = {NAMED_COLOURS[name] for name in names if name in NAMED_COLOURS}
     spare = iter([colour for colour in SCORER_COLOURS if colour not in taken] * len(names))
@@ -168,7 +169,7 @@ def roc_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
     """
     figure, ax, labels, scores, reason = _ranking_axes(y, scorers)
     if reason is None:
-        for name, colour in _colours(list(scores)).items():
+        for name, colour in scorer_colours(list(scores)).items():
             false_positive, true_positive, _ = roc_curve(labels, scores[name])
             auc = roc_auc_score(labels, scores[name])
             ax.plot(false_positive, true_positive, color=colour, lw=2,
@@ -197,7 +198,7 @@ def pr_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
     """
     figure, ax, labels, scores, reason = _ranking_axes(y, scorers)
     if reason is None:
-        for name, colour in _colours(list(scores)).items():
+        for name, colour in scorer_colours(list(scores)).items():
             precision, recall, _ = precision_recall_curve(labels, scores[name])
             average_precision = average_precision_score(labels, scores[name])
             ax.plot(recall, precision, drawstyle="steps-post", color=colour, lw=2,
@@ -259,7 +260,7 @@ def calibration_figure(y: Vector, probabilities: Mapping[str, Vector], n_bins: i
     labels = outcomes(y)
     predictions = scorer_arrays(labels, probabilities)
     tables = _calibration_tables(labels, predictions, n_bins)
-    upper, colours = _probability_range(tables), _colours(list(tables))
+    upper, colours = _probability_range(tables), scorer_colours(list(tables))
     figure = new_figure()
     reliability, histogram = figure.subplots(2, 1, sharex=True,
                                              gridspec_kw={"height_ratios": (3, 1)})
@@ -298,7 +299,7 @@ def _stacked_labels(gains: np.ndarray, gap: float) -> tuple[np.ndarray, bool]:
 
 def _annotate_gains(ax: Axes, gains: dict[str, np.ndarray], marks: np.ndarray) -> None:
     """Dot each scorer's gain at each mark, and label it in its colour clear of the curves."""
-    colours = _colours(list(gains))
+    colours = scorer_colours(list(gains))
     for column, mark in enumerate(marks):
         ax.axvline(mark, ls=":", lw=1, color=REFERENCE_COLOUR)
         at_mark = np.array([gain[column] for gain in gains.values()])
@@ -338,7 +339,7 @@ def gain_figure(
     figure = new_figure()
     ax = figure.subplots()
     if reason is None:
-        for name, colour in _colours(list(scores)).items():
+        for name, colour in scorer_colours(list(scores)).items():
             ax.plot(*gain_curve(labels, scores[name]), color=colour, lw=2, label=name)
     ax.plot([0, 1], [0, 1], ls="--", color=REFERENCE_COLOUR, label="random order")
     if reason is None:
@@ -371,7 +372,7 @@ def lift_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
     figure, ax, labels, scores, reason = _ranking_axes(y, scorers)
     if reason is None:
         grid = np.linspace(0.01, 1, 199)
-        for name, colour in _colours(list(scores)).items():
+        for name, colour in scorer_colours(list(scores)).items():
             leads, captured = gain_curve(labels, scores[name])
             ax.plot(grid, np.interp(grid, leads, captured) / grid, color=colour, lw=2,
                     label=name)
@@ -488,7 +489,7 @@ def stage_conversion_figure(
     figure = new_figure()
     ax = figure.subplots()
     positions, width = np.arange(len(table_model)), 0.4
-    colours = _colours(names)
+    colours = scorer_colours(names)
     for offset, name, table in ((-width / 2, names[0], table_model),
                                 (width / 2, names[1], table_rules)):
         rates = table["conversion_rate"].to_numpy(dtype=float)
