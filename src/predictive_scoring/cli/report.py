@@ -102,7 +102,8 @@ def show_learned(current: RulesConfig, learned: LearnedPoints) -> None:
                                                              "removed"))
     rules = len(learned.rules.event_rules) + len(learned.rules.attribute_rules)
     console.print(table(f"Learned points as edits to '{current.name}' ({rules} rules: "
-                        f"{summary})", edits))
+                        f"{summary})", edits.rename(columns={"current points": "now",
+                                                             "learned points": "learned"})))
     console.print(table("Stage thresholds (points at which a stage starts)",
                         threshold_edits(current, learned.rules)))
     if learned.rules.starting_points:
