@@ -59,8 +59,9 @@ from predictive_scoring.rules import score_points
 from predictive_scoring.stages import stage_for_values
 
 __all__ = ["CandidateSettings", "LearnSettings", "LearnedPoints", "candidate_rules",
-           "comparison", "learn_points", "rules_yaml", "stage_shares", "table_edits",
-           "threshold_edits", "whole_stage_thresholds", "write_rules"]
+           "comparison", "learn_points", "model_logodds", "rules_yaml", "stage_shares",
+           "table_edits", "threshold_edits", "to_rules", "whole_stage_thresholds",
+           "write_rules"]
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,27 @@ def _attribution(candidates: Sequence[Candidate],
 
 
 # ------------------------------------------------------------------------ learning
+@dataclass(frozen=True)
+class _Sample:
+    """The training rows a table is learnt from, with the model's view of them.
+
+    Attributes:
+        rows: Their positions in the examples frame.
+        train: The rows (index 0..n-1).
+        encoded: Their events, encoded once for features and rules (events shape).
+        target: The model's raw log-odds of each row.
+        explained: Positions in ``train`` of the rows with SHAP values.
+        contributions: The model's contributions on those rows.
+    """
+
+    rows: np.ndarray
+    train: pd.DataFrame
+    encoded: object
+    target: np.ndarray
+    explained: np.ndarray
+    contributions: explain.Contributions
+
+
 def learn_points(scorer: LeadScorer, frame: pd.DataFrame, events: pd.DataFrame | None,
                  train_rows: np.ndarray, label: np.ndarray,
                  settings: LearnSettings = LearnSettings()) -> LearnedPoints:
@@ -205,50 +227,67 @@ def learn_points(scorer: LeadScorer, frame: pd.DataFrame, events: pd.DataFrame |
         The learned table, its stage thresholds matching the model's stage shares on the
         training rows.
     """
+    sample = _sample(scorer, frame, events, train_rows, settings)
+    candidates = candidate_rules(scorer, sample.train.iloc[sample.explained], events,
+                                 sample.contributions, settings.candidates)
+    matrix = _rule_matrix(candidates, sample.train, sample.encoded)
+    direction = fit.directions(matrix[sample.explained],
+                               _attribution(candidates, sample.contributions))
+    summary = fit.design(matrix, sample.target, fit.fit_weights(sample.target), direction)
+    usable = ((matrix != 0).mean(axis=0) >= settings.candidates.min_share) & (direction != 0)
+    chosen = _select(summary, candidates, usable, matrix, label[sample.rows], settings)
+    return _learned(scorer, candidates, chosen, summary, sample, settings)
+
+
+def _sample(scorer: LeadScorer, frame: pd.DataFrame, events: pd.DataFrame | None,
+            train_rows: np.ndarray, settings: LearnSettings) -> _Sample:
     rows = train_rows[explain.sample_rows(len(train_rows), settings.max_rows, settings.seed)]
     train = frame.iloc[rows].reset_index(drop=True)
     encoded = scorer.encode(train, events)
     features = scorer.features(train, encoded)
-    target = model_logodds(scorer, features)
     explained = explain.sample_rows(len(train), ATTRIBUTION_ROWS, settings.seed)
-    contributions = explain.contributions(scorer, features.iloc[explained])
-    candidates = candidate_rules(scorer, train.iloc[explained], events, contributions,
-                                 settings.candidates)
-    matrix = _rule_matrix(candidates, train, encoded)
-    direction = fit.directions(matrix[explained], _attribution(candidates, contributions))
-    fires = (matrix != 0).mean(axis=0) >= settings.candidates.min_share
-    usable = fires & (direction != 0)
+    return _Sample(rows, train, encoded, model_logodds(scorer, features), explained,
+                   explain.contributions(scorer, features.iloc[explained]))
+
+
+def _select(summary: fit.Design, candidates: list[Candidate], usable: np.ndarray,
+            matrix: np.ndarray, y: np.ndarray, settings: LearnSettings) -> list[int]:
+    """The rules: the best fit without the company's own sends, then each send admitted
+    only if it raises the training ROC-AUC by ``own_event_min_auc_gain``."""
     own = np.array([c.own for c in candidates], dtype=bool)
-    summary = fit.design(matrix, target, fit.fit_weights(target), direction)
     chosen = fit.forward_select(summary, candidates, usable & ~own, settings.max_rules,
                                 settings.min_gain)
     chosen = fit.refine(summary, candidates, usable & ~own, chosen)
-    y = label[rows]
 
     def ranks_better(with_own: list[int], without: list[int]) -> bool:
         gain = _auc(y, matrix, summary, with_own) - _auc(y, matrix, summary, without)
         return gain >= settings.own_event_min_auc_gain
 
-    chosen = fit.admit_if(summary, candidates, usable & own, chosen, settings.max_rules,
-                          ranks_better)
+    return fit.admit_if(summary, candidates, usable & own, chosen, settings.max_rules,
+                        ranks_better)
+
+
+def _learned(scorer: LeadScorer, candidates: list[Candidate], chosen: list[int],
+             summary: fit.Design, sample: _Sample, settings: LearnSettings) -> LearnedPoints:
+    """The chosen rules as a named table with whole stage thresholds from 0."""
     coefficients, error = fit.fit(summary, chosen)
-    table = to_rules([candidates[j] for j in chosen], direction[chosen] * coefficients,
-                     settings.points_per_doubling)
-    table = adopt_names(scorer.rules, table)
-    points = score_points(table, train, encoded).points
-    shares = stage_shares(stage_for_values(scorer.calibrator(1 / (1 + np.exp(-target))),
-                                           scorer.stage_thresholds), scorer.stage_thresholds)
+    table = adopt_names(scorer.rules, to_rules(
+        [candidates[j] for j in chosen], summary.direction[chosen] * coefficients,
+        settings.points_per_doubling))
+    points = score_points(table, sample.train, sample.encoded).points
+    probability = scorer.calibrator(1 / (1 + np.exp(-sample.target)))
+    shares = stage_shares(stage_for_values(probability, scorer.stage_thresholds),
+                          scorer.stage_thresholds)
     thresholds, starting_points = whole_stage_thresholds(points, shares)
     rules = table.model_copy(update={
         "description": _description(scorer, settings, len(candidates)),
         "starting_points": starting_points, "stage_thresholds": thresholds})
-    own_types = sorted({c.field for c in candidates if c.own})
-    kept_types = {candidates[j].field for j in chosen}
-    return LearnedPoints(rules, _offset(points + starting_points, target,
-                                        settings.points_per_doubling),
-                         settings.points_per_doubling, len(candidates),
-                         1 - error / summary.total,
-                         {t: t in kept_types for t in own_types})
+    kept = {rule.event_type for rule in rules.event_rules}
+    own = sorted({c.field for c in candidates if c.own})
+    return LearnedPoints(
+        rules, _offset(points + starting_points, sample.target, settings.points_per_doubling),
+        settings.points_per_doubling, len(candidates), 1 - error / summary.total,
+        {event_type: event_type in kept for event_type in own})
 
 
 def _auc(y: np.ndarray, matrix: np.ndarray, summary: fit.Design, chosen: list[int]) -> float:

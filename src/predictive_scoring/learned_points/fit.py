@@ -128,14 +128,23 @@ def forward_select(summary: Design, candidates: Sequence[Candidate], usable: np.
     coefficients, _ = fit(summary, chosen)
     while len(chosen) < max_rules:
         gains = np.where(usable, _gains(summary, chosen, coefficients), -np.inf)
-        entering = next((j for j in np.argsort(-gains, kind="stable")
-                         if gains[j] / summary.total >= min_gain
-                         and not any(candidates[j].overlaps(candidates[k]) for k in chosen)),
-                        None) if gains.max() / summary.total >= min_gain else None
+        entering = _best_apart(gains / summary.total, min_gain, candidates, chosen)
         if entering is None:
             break
-        chosen, coefficients = _kept(summary, [*chosen, int(entering)])
+        chosen, coefficients = _kept(summary, [*chosen, entering])
     return chosen
+
+
+def _best_apart(gains: np.ndarray, min_gain: float, candidates: Sequence[Candidate],
+                chosen: list[int]) -> int | None:
+    """The candidate of largest gain, at least ``min_gain``, sharing no event or value with
+    the chosen rules; None when there is none."""
+    for j in np.argsort(-gains, kind="stable"):
+        if gains[j] < min_gain:
+            return None
+        if not any(candidates[j].overlaps(candidates[k]) for k in chosen):
+            return int(j)
+    return None
 
 
 def _kept(summary: Design, chosen: list[int]) -> tuple[list[int], np.ndarray]:

@@ -214,8 +214,9 @@ def _accuracy_section(data: ReportData, uris: dict[str, str]) -> str:
         "over that converted; <b>recall</b>: the share of the converters that were handed "
         "over; <b>F1</b>: their harmonic mean; <b>accuracy</b>: the share of leads on the "
         "right side of the threshold (mostly the many that did not convert, so read it "
-        "with the others). Converters per week count the converted test leads handed "
-        "over, per week of test leads.</p>"]
+        "with the others)."
+        + (" Converters per week count the converted test leads handed over, per week of "
+           "test leads." if weeks is not None else "") + "</p>"]
     for block in accuracy["thresholds"].values():
         if block is not None:
             parts.append(f"<h3>{escape(block['reading'].capitalize())}: "
@@ -223,7 +224,8 @@ def _accuracy_section(data: ReportData, uris: dict[str, str]) -> str:
                          + table(_threshold_frame(block["scorers"]), _ACCURACY_FORMATS,
                                  index=False, css="wide"))
     if accuracy.get("note"):
-        parts.append(f'<p class="note">{escape(accuracy["note"])}.</p>')
+        note = accuracy["note"]
+        parts.append(f'<p class="note">{escape(note[:1].upper() + note[1:])}.</p>')
     parts.append(figure(uris["confusion"], "Confusion matrix of each scorer at each "
                         "threshold: leads, and the share of the row (converted or not)."))
     return "".join(parts) + _backtest_part(accuracy, uris)
