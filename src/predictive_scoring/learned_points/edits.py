@@ -160,24 +160,23 @@ def table_edits(current: RulesConfig, learned: RulesConfig) -> pd.DataFrame:
 
     Returns:
         Columns ``change`` (kept, changed, added, removed), ``rule`` (the current rule's
-        name, or the added rule's),
-        ``counts`` (the learned rule's description, or the removed rule's own),
-        ``current points``, ``learned points`` (empty where the rule is absent) and
-        ``what changes`` (e.g. ``points +16 -> +13; cap none -> 39``), ordered by change
-        then by the learned table's order.
+        name, or the added rule's), ``what it counts`` (the learned rule's description, or
+        the removed rule's), ``current points``, ``learned points`` (empty where the rule
+        is absent) and ``what changes`` (e.g. ``points +16 -> +13; cap (points) none ->
+        39``), ordered by change then by the learned table's order.
     """
     rows = []
     for pair in pair_rules(current, learned):
         shown = pair.learned or pair.current
         rows.append({
             "change": pair.change, "rule": (pair.current or pair.learned).name,
-            "counts": shown.description or describe(shown),
+            "what it counts": shown.description or describe(shown),
             "current points": "" if pair.current is None else f"{pair.current.points:+g}",
             "learned points": "" if pair.learned is None else f"{pair.learned.points:+g}",
             "what changes": "; ".join(differences(pair.current, pair.learned))
             if pair.change == "changed" else ""})
-    frame = pd.DataFrame(rows, columns=["change", "rule", "counts", "current points",
-                                        "learned points", "what changes"])
+    frame = pd.DataFrame(rows, columns=["change", "rule", "what it counts",
+                                        "current points", "learned points", "what changes"])
     order = frame["change"].map({c: k for k, c in enumerate(CHANGES)})
     return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)
 

@@ -45,6 +45,8 @@ figcaption { color: #57606a; font-size: 0.9rem; }
 table.leads { font-size: 0.82rem; width: 100%; }
 table.leads td { white-space: normal; }
 table.leads td:first-child { white-space: nowrap; }
+table.edits td:first-child { white-space: nowrap; }
+table.edits td:nth-child(2) { min-width: 16rem; }
 tr.kept td:first-child { color: #57606a; }
 tr.changed td:first-child { color: #0072B2; font-weight: 600; }
 tr.added td:first-child { color: #009E73; font-weight: 600; }

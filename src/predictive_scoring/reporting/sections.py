@@ -309,7 +309,7 @@ def _points_section(data: ReportData) -> str:
                    "left out: a rule on it does not rank the training leads better")
         parts.append(f'<p class="note">{escape(event_type)} is an event the company sends '
                      f"itself; {verdict}.</p>")
-    parts += [table(data.edits, index=False, css="wide", row_class="change"),
+    parts += [table(data.edits, index=False, css="wide edits", row_class="change"),
               "<h3>Stage thresholds (points at which a stage starts)</h3>",
               table(data.threshold_edits, index=False)]
     return "".join(parts)
