@@ -42,8 +42,70 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A model bundle pickled before an optional field existed (a rules table before
+        # starting_points) unpickles with the field at its default, not without it.
+        values = state.get("__dict__", {})
+        for name, field in type(self).model_fields.items():
+            if name not in values and not field.is_required():
+                values[name] = field.get_default(call_default_factory=True)
+        super().__setstate__(state)
+
 
 # --------------------------------------------------------------------------- base.yaml
+class Capacity(StrictModel):
+    """How many leads sales can take: a number per week, or a share of all leads.
+
+    Written ``250`` (leads per week) or ``10%`` (of the leads) in YAML and on the command
+    line.
+    """
+
+    per_week: float | None = Field(None, gt=0)
+    share: float | None = Field(None, gt=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return cls.parsed(str(value))
+        return value
+
+    @model_validator(mode="after")
+    def _one_of_them(self) -> Capacity:
+        if (self.per_week is None) == (self.share is None):
+            raise ValueError("give the capacity as leads per week (e.g. 250) or as a share "
+                             "of the leads (e.g. 10%)")
+        return self
+
+    @staticmethod
+    def parsed(text: str) -> dict[str, float]:
+        """``"250"`` -> ``{"per_week": 250}``, ``"10%"`` -> ``{"share": 0.1}``.
+
+        Raises:
+            ValueError: Not a positive number of leads per week or a percentage in
+                (0, 100].
+        """
+        cleaned = text.strip().replace(",", "").replace("_", "")
+        try:
+            if cleaned.endswith("%"):
+                share = float(cleaned[:-1]) / 100
+                if not 0 < share <= 1:
+                    raise ValueError
+                return {"share": share}
+            per_week = float(cleaned)
+            if not 0 < per_week < float("inf"):
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"capacity {text!r} is neither a number of leads per week "
+                             "(e.g. 250) nor a share of the leads (e.g. 10%)") from None
+        return {"per_week": per_week}
+
+    def __str__(self) -> str:
+        if self.share is not None:
+            return f"{100 * self.share:g}% of the leads"
+        return f"{self.per_week:g} leads per week"
+
+
 class TrainingConfig(StrictModel):
     """How models are trained, checked and promoted (the same for every dataset)."""
 
@@ -56,6 +118,8 @@ class TrainingConfig(StrictModel):
                                "AUC is flagged as leakage")
     ece_bins: int = Field(ge=2)
     handoff_stage: Stage = Field(description="the rules' stage from which leads go to sales")
+    sales_capacity: Capacity = Field(description="leads sales can take (the accuracy page's "
+                                     "threshold): per week (250) or a share (10%)")
     promotion_metric: str
     promotion_higher_is_better: bool
 
@@ -94,6 +158,7 @@ class EventRule(StrictModel):
                               "rule gives")
     half_life_days: float | None = Field(None, gt=0, description="an event's points halve "
                                          "every this many days since it happened")
+    description: str = Field("", description="what the rule counts, in one line")
 
 
 Operator = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "between", "contains", "is_null"]
@@ -107,6 +172,7 @@ class AttributeRule(StrictModel):
     op: Operator
     value: NumberOrText | list[NumberOrText] | None = None
     points: float
+    description: str = Field("", description="what the rule counts, in one line")
 
     @model_validator(mode="after")
     def _value_fits_operator(self) -> AttributeRule:
@@ -132,11 +198,17 @@ def _reversed(low: NumberOrText, high: NumberOrText) -> bool:
         return False
 
 
+STARTING_POINTS = "starting_points"
+"""The name under which a lead's starting points appear in its rules' trail."""
+
+
 class RulesConfig(StrictModel):
     """A points system: event rules, attribute rules and stage thresholds on the total."""
 
     name: str
     description: str = ""
+    starting_points: float = Field(0, description="points every lead starts with (a learned "
+                                   "table shifts its scale so its thresholds start at 0)")
     event_rules: list[EventRule] = []
     attribute_rules: list[AttributeRule] = []
     stage_thresholds: dict[Stage, float]
@@ -148,6 +220,8 @@ class RulesConfig(StrictModel):
         if bars != sorted(bars) or len(set(bars)) != len(bars):
             raise ValueError("stage_thresholds must strictly increase along the funnel")
         names = [r.name for r in [*self.event_rules, *self.attribute_rules]]
+        if self.starting_points:
+            names.append(STARTING_POINTS)
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"rule names must be unique; repeated: {duplicated}")

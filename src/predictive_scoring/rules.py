@@ -3,7 +3,8 @@
 A :class:`~predictive_scoring.config.RulesConfig` gives points for events (an event type,
 optionally narrowed by its detail, with an optional cap and half-life) and for lead
 attributes or table columns (a comparison on the value). Every lead's total is the sum
-of what each rule gave it, and that per-rule trail is kept: marketing teams need to see
+of what each rule gave it (plus the table's ``starting_points``, if any: the first entry
+of the trail), and that per-rule trail is kept: marketing teams need to see
 why a lead is an MQL, and the comparison report needs the same numbers.
 
 Events are joined to the scored rows with :func:`~predictive_scoring.features.point_in_time`,
@@ -29,7 +30,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from predictive_scoring.config import AttributeRule, EventRule, NumberOrText, RulesConfig
+from predictive_scoring.config import (
+    STARTING_POINTS,
+    AttributeRule,
+    EventRule,
+    NumberOrText,
+    RulesConfig,
+)
 from predictive_scoring.features import PointInTime, SnapshotEvents, lookup_codes, snapshot_events
 from predictive_scoring.stages import stage_for_values
 
@@ -299,8 +306,10 @@ class PreparedRules:
 
 
 def rule_names(rules: RulesConfig) -> tuple[str, ...]:
-    """Rule names in trail order: event rules, then attribute rules."""
-    return tuple(rule.name for rule in [*rules.event_rules, *rules.attribute_rules])
+    """Rule names in trail order: the starting points (when not 0), event rules, then
+    attribute rules."""
+    start = (STARTING_POINTS,) if rules.starting_points else ()
+    return start + tuple(rule.name for rule in [*rules.event_rules, *rules.attribute_rules])
 
 
 def _cell_key(field: str, column: object) -> tuple[object, ...] | None:
@@ -567,8 +576,10 @@ def points_from_arrays(rules: RulesConfig, columns: Mapping[str, np.ndarray | pd
 
 def _result(rules: RulesConfig, event_points: np.ndarray, attribute_points: np.ndarray,
             names: tuple[str, ...]) -> PointsResult:
-    return PointsResult.from_trail(np.concatenate((event_points, attribute_points), axis=1),
-                                   names, rules)
+    parts = (event_points, attribute_points)
+    if rules.starting_points:  # every lead's first entry in the trail
+        parts = (np.full((len(event_points), 1), float(rules.starting_points)), *parts)
+    return PointsResult.from_trail(np.concatenate(parts, axis=1), names, rules)
 
 
 # ------------------------------------------------------------------ scikit-learn

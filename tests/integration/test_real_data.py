@@ -80,7 +80,8 @@ def test_model_and_learned_points_beat_the_hand_set_points_on_real_data(name: st
     assert metrics["oracle"] is None
     assert run.warnings == []
     test = run.trained.rows["test"]
-    learned = learn_points(run.trained.scorer, run.examples.frame, None, run.trained.rows["train"])
+    learned = learn_points(run.trained.scorer, run.examples.frame, None, run.trained.rows["train"],
+                           run.examples.label)
     ranked = comparison(run.trained.scorer, learned, run.examples.frame.iloc[test], None,
                         run.examples.label[test], run.examples.rule_points[test],
                         len(test) // 5)["roc_auc"]

@@ -1,6 +1,8 @@
-"""learn-points and report from a registered model, via the CLI; the report renders in
-headless Chromium without console messages, every figure loads, and its screenshot is a
-real page.
+"""learn-points and report from a registered model, via the CLI: the learned table is one
+a CRM admin can type in and `rules --rules` scores with it; metrics.json holds the
+accuracy page; the report renders in headless Chromium without console messages, every
+figure loads, every table column is in sight at 1,400 px, and its screenshot is a real
+page.
 
 One small simulated funnel is trained once through the CLI (which also writes the train-time
 report) and shared by every test of the module."""
@@ -20,15 +22,17 @@ from typer.testing import CliRunner
 
 from predictive_scoring.cli import app
 from predictive_scoring.config import RulesConfig, load_config
+from tests.learned_table import assert_a_crm_table
 
 runner = CliRunner()
 BROWSER_SECONDS = 120
 WINDOW = (1280, 2400)
 LEADS = 5_000  # at 2,500 leads (~80 converters) the model itself ranks below the rules
-FIGURES = 9
-SECTIONS = ("Funnel: conversion by stage, rules vs model", "Gain and lift", "Calibration",
-            "Score distributions", "Rule stage vs suggested stage", "Global drivers",
-            "Fit vs engagement", "Learned points vs hand-set points",
+FIGURES = 11
+SECTIONS = ("Funnel: conversion by stage, rules vs model", "Gain and lift",
+            "Accuracy at a threshold", "Calibration", "Score distributions",
+            "Rule stage vs suggested stage", "Global drivers", "Fit vs engagement",
+            "Learned points: edits to the current table",
             "Leads the rules over- and under-rate", "Data and leakage warnings")
 LOAD_CHECK = """<script>
 window.addEventListener("load", () => {
@@ -81,17 +85,26 @@ def headless(chromium: str, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=BROWSER_SECONDS, check=False)
 
 
-def test_learn_points_writes_a_rules_file_that_beats_the_hand_set_points(trained: dict
-                                                                        ) -> None:
+def test_learn_points_writes_a_crm_table_that_rules_scores_and_shows_its_edits(
+        trained: dict) -> None:
     out = trained["root"] / "learned.yaml"
     result = invoke("learn-points", "--model", trained["model"], "--config", trained["config"],
-                    "--out", out, env=trained["env"])
+                    "--out", out, "--max-rules", 12, env=trained["env"])
     rules = load_config(out, RulesConfig)
-    assert rules.event_rules and rules.attribute_rules
+    assert_a_crm_table(rules, max_rules=12)
     auc = {name: float(re.search(rf"{name}\s+│\s+([0-9.]+)", result.output).group(1))
            for name in ("model", "learned points", "hand-set points")}
     assert auc["learned points"] > auc["hand-set points"]
-    assert result.output.count("event rules and") == 1
+    names = [r.name for r in [*rules.event_rules, *rules.attribute_rules]]
+    assert f"Learned points as edits to 'classic_points' ({len(names)} rules:" in result.output
+    scored_path = trained["root"] / "learned_scores.csv"
+    invoke("rules", "--config", trained["config"], "--rules", out, "--output", scored_path,
+           env=trained["env"])
+    scored = pd.read_csv(scored_path)
+    fired = scored["fired_rules"].fillna("").str.split("; ").explode()
+    fired_names = set(fired[fired != ""].str.rsplit(" ", n=1).str[0])
+    assert fired_names and fired_names <= {*names, "starting_points"}
+    assert scored["rule_stage"].isin([s.value for s in rules.stage_thresholds]).all()
 
 
 def test_train_writes_learned_points_metrics_and_the_report(trained: dict) -> None:
@@ -102,10 +115,32 @@ def test_train_writes_learned_points_metrics_and_the_report(trained: dict) -> No
     assert metrics["learned_points"]["roc_auc"] > metrics["rules"]["roc_auc"]
     page = (run / "report.html").read_text()
     assert all(f"<h2>{heading}</h2>" in page for heading in SECTIONS)
-    load_config(run / "learned_points.yaml", RulesConfig)
+    assert_a_crm_table(load_config(run / "learned_points.yaml", RulesConfig), max_rules=25)
     # The report's global drivers are the weights the run logged (same test leads).
     logged = pd.read_csv(run / "global_importance.csv")
     assert _strongest_fields(page) == logged["feature"].head(10).tolist()
+
+
+def test_metrics_hold_the_accuracy_page_whose_matrices_sum_to_the_test_leads(trained: dict
+                                                                           ) -> None:
+    import json
+
+    metrics = json.loads((trained["root"] / "run" / "metrics.json").read_text())
+    page = metrics["accuracy_page"]
+    assert page["test_leads"] == metrics["n_test"] and page["capacity"] == "10% of the leads"
+    volumes = {"handoff_volume": metrics["handoff_volume_test"],
+               "capacity": round(0.1 * metrics["n_test"])}
+    for name, block in page["thresholds"].items():
+        assert block["volume"] == volumes[name]
+        assert set(block["scorers"]) == {"model", "learned points", "hand-set points"}
+        for row in block["scorers"].values():
+            cells = [row[k] for k in ("true_positives", "false_positives", "false_negatives",
+                                      "true_negatives")]
+            assert sum(cells) == metrics["n_test"]
+            assert row["true_positives"] + row["false_negatives"] == page["converters"]
+    backtest = page["backtest"]
+    assert 1 <= backtest["weeks"] <= 13 and len(backtest["weekly"]) == backtest["weeks"]
+    assert sum(w["leads"] for w in backtest["weekly"]) == backtest["leads"]
 
 
 def _strongest_fields(page: str) -> list[str]:
@@ -166,6 +201,39 @@ def test_report_renders_in_headless_chromium_without_console_messages(
     assert console == []  # the page has no script: any console line is an error
     assert f'data-images="{FIGURES}"' in result.stdout
     assert 'data-broken-images="0"' in result.stdout
+
+
+VISIBILITY_CHECK = """<script>
+window.addEventListener("load", () => {
+  // a cell is hidden when it ends right of the window or of a box that clips it
+  const clipped = (cell) => {
+    const right = cell.getBoundingClientRect().right;
+    if (right > document.documentElement.clientWidth + 1) return true;
+    for (let box = cell.parentElement; box; box = box.parentElement) {
+      const style = getComputedStyle(box);
+      if (style.overflowX !== "visible" && right > box.getBoundingClientRect().right + 1)
+        return true;
+    }
+    return false;
+  };
+  const cells = [...document.querySelectorAll("th, td")];
+  document.body.setAttribute("data-cells", cells.length);
+  document.body.setAttribute("data-hidden-cells", cells.filter(clipped).length);
+});
+</script>"""
+
+
+def test_every_table_column_is_in_sight_at_1400_px(report_html: Path, chromium: str,
+                                                   tmp_path: Path) -> None:
+    checked = tmp_path / "visible.html"
+    checked.write_text(report_html.read_text().replace("</body>",
+                                                       f"{VISIBILITY_CHECK}</body>"))
+    result = headless(chromium, "--window-size=1400,1000", "--virtual-time-budget=5000",
+                      "--dump-dom", checked.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    cells = int(re.search(r'data-cells="(\d+)"', result.stdout).group(1))
+    assert cells > 200  # the wide tables (edits, strongest fields, accuracy) are there
+    assert 'data-hidden-cells="0"' in result.stdout
 
 
 def test_report_screenshot_is_a_full_non_blank_page(report_html: Path, chromium: str,

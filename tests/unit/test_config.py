@@ -5,6 +5,7 @@ import pytest
 
 from predictive_scoring.config import (
     BaseConfig,
+    Capacity,
     ConfigError,
     DatasetConfig,
     ModelConfig,
@@ -175,3 +176,31 @@ def test_rule_bounds(tmp_path: Path, rule: str, reason: str) -> None:
     path = _write(tmp_path, f"name: x\n{key}:\n  - {rule}\nstage_thresholds: {{mql: 1}}\n")
     assert reason in message_of(ConfigError, load_config, path, RulesConfig)
 
+
+
+@pytest.mark.parametrize(("written", "per_week", "share"), [
+    ("250", 250.0, None), ("1,000", 1000.0, None), (40, 40.0, None), ("10%", None, 0.1),
+    (" 2.5% ", None, 0.025), ("100%", None, 1.0)])
+def test_capacity_reads_leads_per_week_or_a_share(written: object, per_week: float | None,
+                                                  share: float | None) -> None:
+    capacity = Capacity.model_validate(written)
+    assert (capacity.per_week, capacity.share) == (per_week, share)
+
+
+@pytest.mark.parametrize("written", ["0", "-5", "150%", "0%", "ten", "inf", "%"])
+def test_capacity_refuses_what_is_neither(written: str) -> None:
+    with pytest.raises(ValueError, match="neither a number of leads per week"):
+        Capacity.model_validate(written)
+
+
+def test_a_table_pickled_before_a_field_existed_unpickles_with_its_default() -> None:
+    import pickle
+
+    rules = RulesConfig(name="old", stage_thresholds={Stage.LEAD: 0},
+                        attribute_rules=[{"name": "vp", "field": "f", "op": "eq",
+                                          "value": "vp", "points": 5}])
+    state = rules.__getstate__()
+    del state["__dict__"]["starting_points"]  # as a bundle of an older version holds it
+    old = RulesConfig.__new__(RulesConfig)
+    old.__setstate__(state)
+    assert old.starting_points == 0 and old == pickle.loads(pickle.dumps(rules))

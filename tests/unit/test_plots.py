@@ -19,14 +19,17 @@ from predictive_scoring.evaluate import (
     gain_curve,
     stage_conversion,
 )
-from predictive_scoring.reporting.plots import (
+from predictive_scoring.reporting.driver_plots import (
     GROUP_COLOURS,
+    beeswarm_figure,
+    importance_figure,
+    quadrant_figure,
+)
+from predictive_scoring.reporting.plots import (
     NAMED_COLOURS,
     SCORER_COLOURS,
-    beeswarm_figure,
     calibration_figure,
     gain_figure,
-    importance_figure,
     pr_figure,
     roc_figure,
     save_figures,
@@ -363,8 +366,6 @@ def test_stage_crosstab_figure_writes_leads_and_rate_in_each_cell() -> None:
 
 
 def test_quadrant_figure_samples_at_most_the_given_leads_and_names_the_quadrants() -> None:
-    from predictive_scoring.reporting.plots import quadrant_figure
-
     rng = np.random.default_rng(4)
     y = rng.integers(0, 2, 300)
     figure = quadrant_figure(rng.normal(size=300), rng.normal(size=300), y, 0.0, 0.0, most=100)

@@ -598,3 +598,29 @@ def test_scorer_fit_names_the_missing_column() -> None:
                                          r"Columns present: \['x0'\]"):
         PointsScorer(XY_RULES).fit(np.zeros((3, 1)))
     assert PointsScorer(XY_RULES).fit(np.zeros((3, 2))).n_features_in_ == 2
+
+
+# ------------------------------------------------------------------ starting points
+def test_starting_points_open_every_leads_trail_on_every_path() -> None:
+    rules = rules_of(attributes=[AttributeRule(name="vp", field="f", op="eq", value="vp",
+                                               points=7)]).model_copy(
+        update={"starting_points": 45})
+    leads = leads_frame(["a", "b"], [T0, T0], f=["vp", "intern"])
+    scored = score_points(rules, leads, None)
+    assert scored.points.tolist() == [52.0, 45.0]
+    assert scored.rule_names == ("starting_points", "vp")
+    assert scored.fired_text() == ["starting_points +45; vp +7", "starting_points +45"]
+    assert scored.stage.tolist() == ["sql", "mql"]  # the totals with their start: 50 <= 52
+    one = points_from_arrays(rules, {"f": np.array(["vp"], dtype=object)}, 1, None,
+                             prepared=PreparedRules(rules))
+    assert one.per_rule.tolist() == [[45.0, 7.0]]
+    table = PointsScorer(rules).fit(pd.DataFrame({"f": ["intern"]}))
+    assert table.transform(pd.DataFrame({"f": ["vp"]})).tolist() == [[52.0]]
+
+
+def test_a_rule_may_not_take_the_starting_points_name() -> None:
+    taken = rules_of(attributes=[AttributeRule(name="starting_points", field="f",
+                                               op="is_null", points=1)]).model_dump()
+    assert RulesConfig.model_validate(taken).starting_points == 0
+    with pytest.raises(ValueError, match=r"repeated: \['starting_points'\]"):
+        RulesConfig.model_validate({**taken, "starting_points": 5})

@@ -27,7 +27,7 @@ from predictive_scoring.errors import IncompleteOutput, ModelNotFound
 if TYPE_CHECKING:
     import pandas as pd
 
-    from predictive_scoring.config import DatasetConfig, ReadOptions
+    from predictive_scoring.config import Capacity, DatasetConfig, ReadOptions
     from predictive_scoring.data.dataset import EventsDataset, TableDataset
 
 app = typer.Typer(help="Lead scoring learned from historical lead behaviour, next to the "
@@ -77,6 +77,16 @@ BadRowsOption = Annotated[OnBadRows, typer.Option(
 
 
 DEFAULT_BASE = Path("configs/base.yaml")
+
+
+MaxRulesOption = Annotated[int | None, typer.Option(
+    min=1, help="Most rules in the learned points table, one per signal (default 25).")]
+
+
+CapacityOption = Annotated[str | None, typer.Option(
+    help="Leads sales can take, for the accuracy page's threshold: a number per week "
+    "(250) or a share of the leads (10%). Default: training.sales_capacity in the base "
+    "config.")]
 
 
 class Engine(StrEnum):
@@ -258,6 +268,15 @@ def progress_bar() -> Progress:
     """The progress bar every long-running command shows."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, transient=False)
+
+
+def sales_capacity(text: str | None, base_config: Path) -> Capacity:
+    """The ``--capacity`` option, or the base config's ``training.sales_capacity``."""
+    from predictive_scoring.config import BaseConfig, Capacity, load_config
+
+    if text is None:
+        return load_config(base_config, BaseConfig).training.sales_capacity
+    return Capacity(**Capacity.parsed(text))
 
 
 def default_out(base_config: Path, config: Path) -> Path:

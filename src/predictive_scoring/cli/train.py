@@ -13,10 +13,12 @@ from predictive_scoring.cli.common import (
     MODELS_DIR,
     BadRowsOption,
     BaseOption,
+    CapacityOption,
     ConfigOption,
     DaskOptions,
     Engine,
     EngineOption,
+    MaxRulesOption,
     ModelKind,
     OnBadRows,
     PartitionsOption,
@@ -28,13 +30,20 @@ from predictive_scoring.cli.common import (
     friendly,
     load_checked,
     progress_bar,
+    sales_capacity,
     table,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from predictive_scoring.config import BaseConfig, DatasetConfig, ModelConfig, RulesConfig
+    from predictive_scoring.config import (
+        BaseConfig,
+        Capacity,
+        DatasetConfig,
+        ModelConfig,
+        RulesConfig,
+    )
     from predictive_scoring.data.dataset import EventsDataset, TableDataset
     from predictive_scoring.train import Examples, ModelChooser, TrainingRun
 
@@ -54,6 +63,8 @@ def train(
     tune_trials: Annotated[int, typer.Option(
         "--tune", min=0, help="Hyper-parameter search trials on the validation slice "
         "(Optuna TPE), each a nested MLflow run; 0: train with the config's values.")] = 0,
+    max_rules: MaxRulesOption = None,
+    capacity: CapacityOption = None,
     on_bad_rows: BadRowsOption = OnBadRows.FAIL,
     engine: EngineOption = Engine.LOCAL,
     scheduler: SchedulerOption = "local",
@@ -70,17 +81,21 @@ def train(
         run_train_dask(config, model, out, strict, register, on_bad_rows, base_config,
                        DaskOptions(scheduler, workers, partitions))
         return
-    run_train(config, model, out, strict, register, on_bad_rows, base_config, tune_trials)
+    run_train(config, model, out, strict, register, on_bad_rows, base_config, tune_trials,
+              max_rules, capacity)
 
 
 def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, register: bool,
-              on_bad_rows: OnBadRows, base_config: Path, tune_trials: int = 0) -> TrainingRun:
-    """Load, (tune,) train, compare, write metrics.json and plots, log and register."""
+              on_bad_rows: OnBadRows, base_config: Path, tune_trials: int = 0,
+              max_rules: int | None = None, capacity: str | None = None) -> TrainingRun:
+    """Load, (tune,) train, compare, learn points, write metrics.json, plots and the
+    report, log and register."""
     from predictive_scoring.config import BaseConfig, ModelConfig, RulesConfig, load_config
     from predictive_scoring.data.dataset import EventsDataset, dataset_files, fingerprint
     from predictive_scoring.tracking import store
     from predictive_scoring.train import bundle_example, run_training
 
+    capacity_used = sales_capacity(capacity, base_config)
     config, dataset = load_checked(config_path, base_config, on_bad_rows, out / "quarantine")
     base = load_config(base_config, BaseConfig)
     rules_path = Path(config.rules)
@@ -96,7 +111,7 @@ def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, regi
             run = run_training(dataset, config, model_config, rules_config, base, strict,
                                chooser)
         with console.status("Learning points from the model and writing the report..."):
-            extras = learn_and_report(run, dataset, base, out)
+            extras = learn_and_report(run, dataset, base, out, max_rules, capacity_used)
         outputs = [*write_training_outputs(run, base, out), *extras]
         events = dataset.events if isinstance(dataset, EventsDataset) else None
         with console.status("Logging the run and the model to MLflow..."):
@@ -155,23 +170,36 @@ def run_train_dask(config_path: Path, model: ModelKind, out: Path, strict: bool,
 
 
 def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
-                     base: BaseConfig, out: Path) -> list[Path]:
+                     base: BaseConfig, out: Path, max_rules: int | None,
+                     capacity: Capacity) -> list[Path]:
     """learned_points.yaml and report.html of a training run; the learned table's test
-    metrics go into ``run.metrics["learned_points"]``. Returns the files written."""
+    metrics go into ``run.metrics["learned_points"]`` and the accuracy page into
+    ``run.metrics["accuracy_page"]``. Returns the files written."""
+    from predictive_scoring.cli.report import learn_settings
     from predictive_scoring.data.dataset import EventsDataset
     from predictive_scoring.learned_points import learn_points, write_rules
-    from predictive_scoring.reporting.report import report_data, write_report
+    from predictive_scoring.reporting.report import report_data
+    from predictive_scoring.reporting.sections import write_report
 
     events = dataset.events if isinstance(dataset, EventsDataset) else None
     scorer, rows = run.trained.scorer, run.trained.rows
-    learned = learn_points(scorer, run.examples.frame, events, rows["train"])
+    learned = learn_points(scorer, run.examples.frame, events, rows["train"],
+                           run.examples.label, learn_settings(max_rules))
     data = report_data(scorer, run.examples, rows, events, learned, run.weights,
-                       base.training.handoff_stage, dataset_funnel(dataset), run.warnings,
-                       run.metrics["notes"])
-    run.metrics["learned_points"] = {k: float(v) for k, v in
-                                     data.ranking.loc["learned points"].items()}
+                       base.training.handoff_stage, capacity, dataset_funnel(dataset),
+                       run.warnings, run.metrics["notes"])
+    rules = learned.rules
+    run.metrics["learned_points"] = {
+        **{k: float(v) for k, v in data.ranking.loc["learned points"].items()},
+        "rules": len(rules.event_rules) + len(rules.attribute_rules),
+        "starting_points": rules.starting_points, "fidelity": learned.fidelity,
+        "edits": data.edits["change"].value_counts().to_dict()}
+    run.metrics["accuracy_page"] = data.accuracy
+    console.print(f"Learned points: {run.metrics['learned_points']['rules']} rules, test "
+                  f"ROC-AUC {run.metrics['learned_points']['roc_auc']:.4f}; the report's "
+                  "'Learned points' section lists them as edits to the current table.")
     header = "Learned points of this training run (predictive-scoring train)."
-    return [write_rules(learned.rules, out / "learned_points.yaml", header),
+    return [write_rules(rules, out / "learned_points.yaml", header),
             write_report(data, out / "report.html")]
 
 
@@ -311,11 +339,10 @@ def training_figures(run: TrainingRun, base: BaseConfig) -> dict[str, object]:
     import pandas as pd
 
     from predictive_scoring.models.scorer import score_0_100
+    from predictive_scoring.reporting.driver_plots import beeswarm_figure, importance_figure
     from predictive_scoring.reporting.plots import (
-        beeswarm_figure,
         calibration_figure,
         gain_figure,
-        importance_figure,
         pr_figure,
         roc_figure,
         score_distribution_figure,

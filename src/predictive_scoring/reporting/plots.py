@@ -22,7 +22,6 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 from sklearn.metrics import (
     average_precision_score,
@@ -49,7 +48,8 @@ SCORER_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E
 """Okabe-Ito colours (yellow left out: too pale on white)."""
 
 NAMED_COLOURS = {"model": SCORER_COLOURS[0], "rules (points)": SCORER_COLOURS[1],
-                 "oracle": SCORER_COLOURS[2]}
+                 "hand-set points": SCORER_COLOURS[1], "oracle": SCORER_COLOURS[2],
+                 "learned points": SCORER_COLOURS[3]}
 """Fixed colours of the report's scorers, so each looks the same in every figure."""
 
 REFERENCE_COLOUR = "#7F7F7F"
@@ -60,7 +60,7 @@ STAGE_TABLE_COLUMNS = ("leads", "conversion_rate")
 
 
 # ----------------------------------------------------------------------------- helpers
-def _new_figure() -> Figure:
+def new_figure() -> Figure:
     """An empty report-sized figure (about 800 x 550 px when saved) with constrained layout."""
     return Figure(figsize=FIGSIZE, layout="constrained")
 
@@ -70,14 +70,14 @@ def _percent(share: float, _position: int | None = None) -> str:
     return f"{100 * share:.4g}%"
 
 
-def _colours(names: Sequence[str]) -> dict[str, str]:
+def scorer_colours(names: Sequence[str]) -> dict[str, str]:
     """Colour of each scorer: its fixed colour if it has one, else the next unused colour."""
     taken = {NAMED_COLOURS[name] for name in names if name in NAMED_COLOURS}
     spare = iter([colour for colour in SCORER_COLOURS if colour not in taken] * len(names))
     return {name: NAMED_COLOURS.get(name) or next(spare) for name in names}
 
 
-def _outcomes(y: Vector) -> np.ndarray:
+def outcomes(y: Vector) -> np.ndarray:
     """The labels as an int array of 0/1, or ValueError naming the first bad value."""
     values = np.asarray(y)
     if values.ndim != 1 or values.size == 0:
@@ -89,7 +89,7 @@ def _outcomes(y: Vector) -> np.ndarray:
     return values.astype(int)
 
 
-def _scorer_arrays(y: np.ndarray, scorers: Mapping[str, Vector]) -> dict[str, np.ndarray]:
+def scorer_arrays(y: np.ndarray, scorers: Mapping[str, Vector]) -> dict[str, np.ndarray]:
     """Each score as a float array; ValueError if none, or one is misshaped or not finite."""
     if not scorers:
         raise ValueError("scorers is empty: pass at least one {name: score} pair")
@@ -138,9 +138,9 @@ def _titled(title: str, reason: str | None) -> str:
 def _ranking_axes(y: Vector, scorers: Mapping[str, Vector]
                   ) -> tuple[Figure, Axes, np.ndarray, dict[str, np.ndarray], str | None]:
     """A new one-axes figure with the checked labels, scores and why curves are undefined."""
-    labels = _outcomes(y)
-    figure = _new_figure()
-    return (figure, figure.subplots(), labels, _scorer_arrays(labels, scorers),
+    labels = outcomes(y)
+    figure = new_figure()
+    return (figure, figure.subplots(), labels, scorer_arrays(labels, scorers),
             _one_outcome(labels))
 
 
@@ -169,7 +169,7 @@ def roc_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
     """
     figure, ax, labels, scores, reason = _ranking_axes(y, scorers)
     if reason is None:
-        for name, colour in _colours(list(scores)).items():
+        for name, colour in scorer_colours(list(scores)).items():
             false_positive, true_positive, _ = roc_curve(labels, scores[name])
             auc = roc_auc_score(labels, scores[name])
             ax.plot(false_positive, true_positive, color=colour, lw=2,
@@ -198,7 +198,7 @@ def pr_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
     """
     figure, ax, labels, scores, reason = _ranking_axes(y, scorers)
     if reason is None:
-        for name, colour in _colours(list(scores)).items():
+        for name, colour in scorer_colours(list(scores)).items():
             precision, recall, _ = precision_recall_curve(labels, scores[name])
             average_precision = average_precision_score(labels, scores[name])
             ax.plot(recall, precision, drawstyle="steps-post", color=colour, lw=2,
@@ -257,11 +257,11 @@ def calibration_figure(y: Vector, probabilities: Mapping[str, Vector], n_bins: i
     Returns:
         A figure with two axes sharing the x axis: reliability on top, histogram below.
     """
-    labels = _outcomes(y)
-    predictions = _scorer_arrays(labels, probabilities)
+    labels = outcomes(y)
+    predictions = scorer_arrays(labels, probabilities)
     tables = _calibration_tables(labels, predictions, n_bins)
-    upper, colours = _probability_range(tables), _colours(list(tables))
-    figure = _new_figure()
+    upper, colours = _probability_range(tables), scorer_colours(list(tables))
+    figure = new_figure()
     reliability, histogram = figure.subplots(2, 1, sharex=True,
                                              gridspec_kw={"height_ratios": (3, 1)})
     reliability.plot([0, upper], [0, upper], ls="--", color=REFERENCE_COLOUR,
@@ -299,7 +299,7 @@ def _stacked_labels(gains: np.ndarray, gap: float) -> tuple[np.ndarray, bool]:
 
 def _annotate_gains(ax: Axes, gains: dict[str, np.ndarray], marks: np.ndarray) -> None:
     """Dot each scorer's gain at each mark, and label it in its colour clear of the curves."""
-    colours = _colours(list(gains))
+    colours = scorer_colours(list(gains))
     for column, mark in enumerate(marks):
         ax.axvline(mark, ls=":", lw=1, color=REFERENCE_COLOUR)
         at_mark = np.array([gain[column] for gain in gains.values()])
@@ -333,13 +333,13 @@ def gain_figure(
         A figure with one axes: a line per scorer, the random and perfect lines, and a
         dotted guide per mark.
     """
-    labels = _outcomes(y)
-    scores, base_rate = _scorer_arrays(labels, scorers), labels.mean()
+    labels = outcomes(y)
+    scores, base_rate = scorer_arrays(labels, scorers), labels.mean()
     reason = None if base_rate > 0 else _one_outcome(labels)
-    figure = _new_figure()
+    figure = new_figure()
     ax = figure.subplots()
     if reason is None:
-        for name, colour in _colours(list(scores)).items():
+        for name, colour in scorer_colours(list(scores)).items():
             ax.plot(*gain_curve(labels, scores[name]), color=colour, lw=2, label=name)
     ax.plot([0, 1], [0, 1], ls="--", color=REFERENCE_COLOUR, label="random order")
     if reason is None:
@@ -372,7 +372,7 @@ def lift_figure(y: Vector, scorers: Mapping[str, Vector]) -> Figure:
     figure, ax, labels, scores, reason = _ranking_axes(y, scorers)
     if reason is None:
         grid = np.linspace(0.01, 1, 199)
-        for name, colour in _colours(list(scores)).items():
+        for name, colour in scorer_colours(list(scores)).items():
             leads, captured = gain_curve(labels, scores[name])
             ax.plot(grid, np.interp(grid, leads, captured) / grid, color=colour, lw=2,
                     label=name)
@@ -432,15 +432,15 @@ def score_distribution_figure(
     Returns:
         A figure with two axes: the model's score on the left, the rules' on the right.
     """
-    labels = _outcomes(y)
-    scores = _scorer_arrays(labels, {"model_score_0_100": model_score_0_100,
+    labels = outcomes(y)
+    scores = scorer_arrays(labels, {"model_score_0_100": model_score_0_100,
                                      "rule_points": rule_points})
     model_score, points = scores["model_score_0_100"], scores["rule_points"]
     if not ((model_score >= 0) & (model_score <= 100)).all():
         row = int(np.argmax(~((model_score >= 0) & (model_score <= 100))))
         raise ValueError(f"model_score_0_100 must lie in [0, 100]; found {model_score[row]} "
                          f"at row {row}")
-    figure = _new_figure()
+    figure = new_figure()
     model_ax, rules_ax = figure.subplots(1, 2)
     # Scores often sit low on the 0-100 scale; 20 bins over the used range show the shapes.
     upper = max(10.0, min(100.0, 10 * np.ceil(model_score.max() / 10)))
@@ -486,10 +486,10 @@ def stage_conversion_figure(
         A figure with one axes holding two bar groups (model first).
     """
     _check_stage_tables(table_model, table_rules)
-    figure = _new_figure()
+    figure = new_figure()
     ax = figure.subplots()
     positions, width = np.arange(len(table_model)), 0.4
-    colours = _colours(names)
+    colours = scorer_colours(names)
     for offset, name, table in ((-width / 2, names[0], table_model),
                                 (width / 2, names[1], table_rules)):
         rates = table["conversion_rate"].to_numpy(dtype=float)
@@ -524,7 +524,7 @@ def stage_crosstab_figure(leads: pd.DataFrame, conversion_rate: pd.DataFrame) ->
     if leads.shape != conversion_rate.shape or leads.shape[0] != leads.shape[1]:
         raise ValueError(f"leads {leads.shape} and conversion_rate {conversion_rate.shape} "
                          "must be the same square table; pass evaluate.stage_crosstab's output")
-    figure = _new_figure()
+    figure = new_figure()
     ax = figure.subplots()
     rates = conversion_rate.to_numpy(dtype=float)
     colours = LinearSegmentedColormap.from_list("conversion", ["#FFFFFF", SCORER_COLOURS[0]])
@@ -542,159 +542,6 @@ def stage_crosstab_figure(leads: pd.DataFrame, conversion_rate: pd.DataFrame) ->
            title="Rule stage vs suggested stage (leads, conversion rate)")
     figure.colorbar(image, ax=ax, label="conversion rate",
                     format=FuncFormatter(_percent))
-    return figure
-
-
-def quadrant_figure(fit_logodds: Vector, engagement_logodds: Vector, y: Vector,
-                    fit_cut: float, engagement_cut: float, most: int = 4_000,
-                    seed: int = 0) -> Figure:
-    """Fit against engagement per lead (log-odds each adds), with the quadrant lines.
-
-    Converted leads are drawn over the others, so where they gather shows; with more
-    than ``most`` leads a random sample of ``most`` is drawn (same seed, same sample).
-
-    Args:
-        fit_logodds: Each lead's log-odds from fit (attribute) fields.
-        engagement_logodds: Each lead's log-odds from engagement (behaviour) fields.
-        y: Conversion labels (0/1).
-        fit_cut: Fit above this is a good fit (grades A-B).
-        engagement_cut: Engagement above this is engaged (warm or hot).
-        most: The most leads to draw.
-        seed: Seed of the sample.
-
-    Returns:
-        A figure with one axes, the four quadrants named in its corners.
-    """
-    labels = _outcomes(y)
-    values = _scorer_arrays(labels, {"fit_logodds": fit_logodds,
-                                     "engagement_logodds": engagement_logodds})
-    fit, engagement = values["fit_logodds"], values["engagement_logodds"]
-    shown = np.arange(len(labels))
-    if len(shown) > most:
-        shown = np.sort(np.random.default_rng(seed).choice(len(shown), most, replace=False))
-    figure = _new_figure()
-    ax = figure.subplots()
-    for outcome, label, colour, size in ((0, "did not convert", NOT_CONVERTED_COLOUR, 6),
-                                         (1, "converted", CONVERTED_COLOUR, 12)):
-        chosen = shown[labels[shown] == outcome]
-        ax.scatter(engagement[chosen], fit[chosen], s=size, color=colour, alpha=0.5,
-                   label=f"{label} (n={int((labels == outcome).sum()):,})", linewidths=0)
-    ax.axvline(engagement_cut, color="black", lw=1)
-    ax.axhline(fit_cut, color="black", lw=1)
-    corners = (("sales-ready", 0.98, 0.98, "right", "top"),
-               ("nurture", 0.02, 0.98, "left", "top"),
-               ("check fit", 0.98, 0.02, "right", "bottom"),
-               ("low priority", 0.02, 0.02, "left", "bottom"))
-    for name, x, y_at, ha, va in corners:
-        ax.text(x, y_at, name, transform=ax.transAxes, ha=ha, va=va, fontsize=10,
-                fontweight="bold", color=REFERENCE_COLOUR)
-    ax.grid(alpha=0.3)
-    ax.set(xlabel="engagement (log-odds the lead's behaviour adds)",
-           ylabel="fit (log-odds the lead's attributes add)",
-           title="Fit vs engagement")
-    ax.legend(loc="center right")
-    return figure
-
-
-# ----------------------------------------------------------------------- explanations
-GROUP_COLOURS = {"fit": SCORER_COLOURS[0], "engagement": SCORER_COLOURS[4]}
-"""Fit and engagement keep their colours in every explanation figure."""
-
-
-def _group_colour(group: str) -> str:
-    return GROUP_COLOURS.get(group, REFERENCE_COLOUR)
-
-
-def importance_figure(importance: pd.DataFrame, groups: pd.DataFrame,
-                      max_features: int = 20) -> Figure:
-    """Global weights: mean |SHAP| of the top fields, and of fit vs engagement.
-
-    Args:
-        importance: Columns ``feature``, ``group``, ``mean_abs``, largest first (from
-            :func:`predictive_scoring.explain.global_importance`).
-        groups: Columns ``group``, ``mean_abs`` (from ``explain.group_importance``).
-        max_features: Fields shown (the strongest).
-
-    Returns:
-        A figure with the fields' bars (coloured by group) and the groups' bars.
-    """
-    figure = Figure(figsize=(FIGSIZE[0], FIGSIZE[1] * 1.2), layout="constrained")
-    fields_ax, groups_ax = figure.subplots(2, 1, height_ratios=[4, 1])
-    top = importance.head(max_features).iloc[::-1]
-    fields_ax.barh(top["feature"], top["mean_abs"],
-                   color=[_group_colour(g) for g in top["group"]])
-    fields_ax.set(xlabel="mean |SHAP value| (log-odds)",
-                  title=f"What drives the score: top {len(top)} of {len(importance)} fields")
-    fields_ax.legend(handles=[Patch(color=_group_colour(group), label=group)
-                              for group in dict.fromkeys(top["group"])], loc="lower right")
-    fields_ax.tick_params(axis="y", labelsize=8)
-    ordered = groups.iloc[::-1]
-    groups_ax.barh(ordered["group"], ordered["mean_abs"],
-                   color=[_group_colour(g) for g in ordered["group"]])
-    groups_ax.set(xlabel="mean |sum of the group's SHAP values| (log-odds)",
-                  title="Fit vs engagement")
-    return figure
-
-
-def _feature_colours(values: pd.Series) -> np.ndarray:
-    """Each lead's value as its percentile within the field (NaN: missing or text)."""
-    numbers = pd.to_numeric(values, errors="coerce") if not (
-        pd.api.types.is_string_dtype(values) or values.dtype == object) else None
-    if numbers is None or numbers.notna().sum() < 2 or numbers.nunique() < 2:
-        return np.full(len(values), np.nan)
-    return numbers.rank(pct=True).to_numpy(dtype=float)
-
-
-def _swarm_offsets(x: np.ndarray, rng: np.random.Generator, width: float) -> np.ndarray:
-    """Vertical jitter that grows with the density of points around each x."""
-    if len(x) < 2 or np.ptp(x) == 0:
-        return rng.uniform(-width, width, len(x))
-    counts, edges = np.histogram(x, bins=50)
-    density = counts[np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 49)]
-    return rng.uniform(-1, 1, len(x)) * width * density / counts.max()
-
-
-def beeswarm_figure(values: np.ndarray, features: pd.DataFrame, fields: Sequence[str],
-                    max_features: int = 15, seed: int = 0) -> Figure:
-    """SHAP summary (beeswarm): each lead's contribution per field, coloured by its value.
-
-    Args:
-        values: ``(n_leads, len(fields))`` contributions (log-odds).
-        features: The leads' model input, with a column per field.
-        fields: Field of each column of ``values``.
-        max_features: Fields shown, the strongest by mean |SHAP| on top.
-        seed: Seed of the vertical jitter.
-
-    Returns:
-        The figure: points left of zero lower the score, right of zero raise it; colour
-        from low (blue) to high (red) value within the field, grey for categories and
-        missing values.
-    """
-    values = np.asarray(values, dtype=float)
-    if values.ndim != 2 or values.shape[1] != len(fields) or len(features) != len(values):
-        raise ValueError(f"values of shape {values.shape} do not match {len(fields)} fields "
-                         f"and {len(features)} leads")
-    figure = _new_figure()
-    ax = figure.subplots()
-    strongest = np.argsort(-np.abs(values).mean(axis=0), kind="stable")[:max_features]
-    rng = np.random.default_rng(seed)
-    for row, j in enumerate(strongest[::-1]):
-        colour = _feature_colours(features[fields[j]])
-        y = row + _swarm_offsets(values[:, j], rng, 0.38)
-        missing = np.isnan(colour)
-        ax.scatter(values[missing, j], y[missing], s=4, color=NOT_CONVERTED_COLOUR,
-                   alpha=0.6, linewidths=0, rasterized=True)
-        points = ax.scatter(values[~missing, j], y[~missing], s=4, c=colour[~missing],
-                            cmap="coolwarm", vmin=0, vmax=1, alpha=0.8, linewidths=0,
-                            rasterized=True)
-    ax.axvline(0, color=REFERENCE_COLOUR, linewidth=0.8)
-    ax.set_yticks(range(len(strongest)), [fields[j] for j in strongest[::-1]], fontsize=8)
-    ax.set(xlabel="SHAP value (log-odds): left lowers the score, right raises it",
-           title=f"How each field moves the score ({len(values):,} leads)")
-    if len(strongest):
-        bar = figure.colorbar(points, ax=ax, ticks=[0, 1], pad=0.01)
-        bar.ax.set_yticklabels(["low", "high"])
-        bar.set_label("field value (grey: category or missing)")
     return figure
 
 
