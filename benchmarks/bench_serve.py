@@ -163,6 +163,7 @@ def raw_model_timings(prepared: Prepared, n: int) -> dict[str, np.ndarray]:
     one-row DataFrame path (LeadScorer.score), one lead at a time."""
     scorer = prepared.run.trained.scorer
     online = OnlineScorer(scorer)
+    booster_rows = online.predictor  # the LightGBM kind's row predictor
     raws = [raw_lead(lead) for lead in prepared.leads]
     matrix = online.score(raws[:n]).matrix
     timings: dict[str, list[float]] = {"booster": [], "single row": [], "fast path": [],
@@ -170,10 +171,10 @@ def raw_model_timings(prepared: Prepared, n: int) -> dict[str, np.ndarray]:
     for i in range(n):
         row = matrix[i % len(matrix)][None, :]
         start = time.perf_counter()
-        online.booster.predict(row, num_threads=1)
+        booster_rows.booster.predict(row, num_threads=1)
         timings["booster"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        online._one_row.predict(row)
+        booster_rows.single_row.predict(row)
         timings["single row"].append(time.perf_counter() - start)
         start = time.perf_counter()
         online.score([raws[i % len(raws)]])

@@ -14,8 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from predictive_scoring.models import kinds
 from predictive_scoring.stages import Stage
 
 DATA_DIR_ENV = "PREDICTIVE_SCORING_DATA_DIR"
@@ -280,11 +288,19 @@ class SearchDimension(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    """An estimator's hyper-parameters and its tuning search space."""
+    """An estimator's kind, its hyper-parameters and its tuning search space."""
 
-    kind: Literal["lightgbm", "logreg"]
+    kind: str = Field(description="a registered model kind (predictive_scoring.models.kinds)")
     params: dict[str, Any]
     search_space: dict[str, SearchDimension] = {}
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, kind: str) -> str:
+        if kind not in kinds.names():
+            raise ValueError(f"'{kind}' is not a model kind; the registered kinds are "
+                             f"{', '.join(kinds.names())}")
+        return kind
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

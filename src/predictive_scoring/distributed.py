@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import glob
 import os
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,15 +56,9 @@ from predictive_scoring.data.snapshots import Snapshots, build_snapshots
 from predictive_scoring.errors import IncompleteOutput
 from predictive_scoring.explain import global_weights
 from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
-from predictive_scoring.models.scorer import (
-    FeatureColumns,
-    LeadScorer,
-    build_pipeline,
-    early_stopping,
-    estimator_params,
-    feature_columns,
-    model_frame,
-)
+from predictive_scoring.models import kinds
+from predictive_scoring.models.columns import FeatureColumns, feature_columns, model_frame
+from predictive_scoring.models.scorer import LeadScorer, build_pipeline
 from predictive_scoring.predict import (
     NUMBER_COLUMNS,
     output_columns,
@@ -628,9 +621,7 @@ def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
         ValueError: A table shape or a model other than LightGBM.
     """
     config, base = inputs.config, inputs.base
-    if inputs.model.kind != "lightgbm":
-        raise ValueError(f"--engine dask trains LightGBM (lightgbm.dask), not "
-                         f"{inputs.model.kind}; use --model lightgbm or --engine local")
+    check_trains_on_dask(inputs.model)
     built = build_examples_distributed(client, inputs, n_partitions, report)
     examples = built.examples
     frame = pd.concat(client.gather(client.map(outcomes, examples)), ignore_index=True)
@@ -642,7 +633,7 @@ def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
     warnings = _leakage(client, examples, frame, label, rows, columns, base)
     if inputs.strict and warnings:
         raise TrainingError("stopped by --strict: " + "; ".join(warnings))
-    report("Training LightGBM on the workers")
+    report(f"Training {inputs.model.kind} on the workers")
     pipeline = fit_on_cluster(client, examples, columns, inputs.model)
     report("Calibrating and evaluating")
     raw_all = np.concatenate(client.gather(client.map(raw_probability, examples,
@@ -665,6 +656,18 @@ def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
     example = _bundle_example(client, examples, built.checks, trained.scorer)
     return DistributedTraining(run, example, built.summary, built.quarantine_files,
                                n_partitions)
+
+
+def check_trains_on_dask(model: ModelConfig) -> None:
+    """Refuse a model whose kind does not train on Dask, naming the kinds that do.
+
+    Raises:
+        ValueError: The model's kind does not train on Dask.
+    """
+    if not kinds.get(model.kind).trains_on_dask:
+        fit = kinds.on_dask()
+        raise ValueError(f"--engine dask trains {', '.join(fit)} models, not {model.kind}; "
+                         f"use --model {fit[0]} or --engine local")
 
 
 def _sources(config: DatasetConfig, base: BaseConfig) -> dict[str, ParquetSource]:
@@ -724,14 +727,14 @@ def _leakage(client: Client, examples: list[Future], frame: pd.DataFrame, label:
 
 def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColumns,
                    model: ModelConfig) -> Any:
-    """The single-machine pipeline, its LightGBM fitted data-parallel on the workers.
+    """The single-machine pipeline, its classifier fitted data-parallel on the workers by
+    its kind (:meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_on_dask`).
 
-    The encoder learns the categories of all training rows; LightGBM stops early on the
-    whole validation slice: every worker evaluates a full copy of it, so all stop at the
-    same round (workers judging their own share of it could disagree and hang).
+    The encoder learns the categories of all training rows; the kind gets the training
+    slice partitioned as the workers hold it and the whole validation slice for early
+    stopping.
     """
     import dask.array as da
-    from lightgbm.dask import DaskLGBMClassifier
 
     pipeline = build_pipeline(model, columns)
     seen = client.gather(client.map(category_values, examples, columns=columns))
@@ -743,22 +746,12 @@ def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColum
     valid = _slice_arrays(client, examples, prep_future, columns, "valid")
     whole_valid = [client.submit(np.concatenate, part, pure=False) for part in valid[:2]]
     n_valid, n_features = int(valid[2].sum()), len(columns.all)
-    n_train_parts = len(train[2])
-    eval_x = da.concatenate([da.from_delayed(_delayed(whole_valid[0]), (n_valid, n_features),
-                                             np.float64)] * n_train_parts)
-    eval_y = da.concatenate([da.from_delayed(_delayed(whole_valid[1]), (n_valid,),
-                                             np.int8)] * n_train_parts)
-    params = {k: v for k, v in estimator_params(model).items() if k != "n_jobs"}
-    with warnings.catch_warnings():
-        # lightgbm.dask sets each worker's threads itself and says so for n_jobs.
-        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-        fitted = DaskLGBMClassifier(client=client, **params).fit(
-            _dask_rows(train[0], train[2], n_features), _dask_rows(train[1], train[2], None),
-            eval_X=(eval_x,), eval_y=(eval_y,), callbacks=early_stopping(model),
-            categorical_feature=list(range(len(columns.categorical))))
-    classifier = fitted.to_local().set_params(n_jobs=model.params.get("n_jobs"))
-    pipeline.steps[-1] = ("classifier", classifier)
-    return pipeline
+    valid_x = da.from_delayed(_delayed(whole_valid[0]), (n_valid, n_features), np.float64)
+    valid_y = da.from_delayed(_delayed(whole_valid[1]), (n_valid,), np.int8)
+    return kinds.get(model.kind).fit_on_dask(
+        client, pipeline, model,
+        (_dask_rows(train[0], train[2], n_features), _dask_rows(train[1], train[2], None)),
+        (valid_x, valid_y))
 
 
 def _delayed(future: Future) -> Any:

@@ -36,14 +36,12 @@ from predictive_scoring.explain import (
     sample_rows,
 )
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
+from predictive_scoring.models.columns import FeatureColumns, feature_columns, model_frame
 from predictive_scoring.models.scorer import (
-    FeatureColumns,
     LeadScorer,
     build_pipeline,
     choose_calibrator,
-    feature_columns,
     fit_pipeline,
-    model_frame,
 )
 from predictive_scoring.rules import PointsResult, score_points
 from predictive_scoring.stages import FUNNEL, Stage, stage_for_values

@@ -18,7 +18,8 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
-from predictive_scoring.models.scorer import LeadScorer, model_frame
+from predictive_scoring.models.columns import model_frame
+from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.train import Examples, examples_from_events, train_model
 from tests.conftest import BASE, REPO, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES

@@ -13,7 +13,7 @@ import pytest
 from predictive_scoring import explain
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
-from predictive_scoring.models.scorer import model_frame
+from predictive_scoring.models.columns import model_frame
 from predictive_scoring.reporting.report import (
     driver_figures,
     lead_reasons,

@@ -15,7 +15,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
-from predictive_scoring.models.scorer import FeatureColumns
+from predictive_scoring.models.columns import FeatureColumns
 from predictive_scoring.train import (
     Examples,
     TrainingError,

@@ -17,7 +17,7 @@ from predictive_scoring.config import (
     SearchDimension,
     load_config,
 )
-from predictive_scoring.models.scorer import FeatureColumns
+from predictive_scoring.models.columns import FeatureColumns
 from predictive_scoring.models.tune import TuneResult, suggest_params, tune, tuned_config
 from predictive_scoring.train import Examples, split_rows
 from tests.conftest import REPO

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from predictive_scoring.errors import IncompleteOutput
+from predictive_scoring.models import kinds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,11 +109,12 @@ SIMULATED_CONFIG = Path("configs/datasets/simulated.yaml")
 CRM_EXAMPLE_CONFIG = Path("configs/datasets/example_crm_export.yaml")
 
 
-class ModelKind(StrEnum):
-    """The estimators configs/models/ describes."""
+ModelName = StrEnum("ModelName", {name.upper(): name for name in kinds.names()})
+"""The model kinds the registry names (each has its config in configs/models/NAME.yaml);
+reading their names imports no model library."""
 
-    LIGHTGBM = "lightgbm"
-    LOGREG = "logreg"
+
+DEFAULT_MODEL = ModelName(kinds.DEFAULT)
 
 
 MODELS_DIR = Path("configs/models")

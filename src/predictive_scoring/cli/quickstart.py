@@ -9,10 +9,10 @@ import typer
 
 from predictive_scoring.cli.common import (
     DEFAULT_BASE,
+    DEFAULT_MODEL,
     SIMULATED_CONFIG,
     BaseOption,
     FileFormat,
-    ModelKind,
     OnBadRows,
     app,
     console,
@@ -54,7 +54,7 @@ def quickstart(
     scored = score_with_rules(rules_config, dataset, None)
     write_frame(scored, out / "rule_scores.csv")
     show_rule_stages(scored, rules_config)
-    run_train(config_path, ModelKind.LIGHTGBM, out, False, True, OnBadRows.FAIL, base_config)
+    run_train(config_path, DEFAULT_MODEL, out, False, True, OnBadRows.FAIL, base_config)
     console.print(f"[green]Done.[/] Everything is under {out}; the run is in the MLflow store "
                   f"({store.tracking_uri(base)}): `mlflow ui --backend-store-uri "
                   f"{store.tracking_uri(base)}` shows it.")

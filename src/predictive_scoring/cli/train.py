@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from predictive_scoring.cli.common import (
     DEFAULT_BASE,
+    DEFAULT_MODEL,
     MODELS_DIR,
     BadRowsOption,
     BaseOption,
@@ -17,7 +18,7 @@ from predictive_scoring.cli.common import (
     DaskOptions,
     Engine,
     EngineOption,
-    ModelKind,
+    ModelName,
     OnBadRows,
     PartitionsOption,
     SchedulerOption,
@@ -43,8 +44,8 @@ if TYPE_CHECKING:
 @friendly
 def train(
     config: ConfigOption,
-    model: Annotated[ModelKind, typer.Option(help="Estimator (configs/models/NAME.yaml).")]
-    = ModelKind.LIGHTGBM,
+    model: Annotated[ModelName, typer.Option(
+        help="Model kind (its settings: configs/models/NAME.yaml).")] = DEFAULT_MODEL,
     output: Annotated[Path | None, typer.Option(
         help="Folder for metrics.json and plots (default: <output_dir>/<dataset>).")] = None,
     strict: Annotated[bool, typer.Option(help="Fail on leakage warnings.")] = False,
@@ -73,7 +74,7 @@ def train(
     run_train(config, model, out, strict, register, on_bad_rows, base_config, tune_trials)
 
 
-def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, register: bool,
+def run_train(config_path: Path, model: ModelName, out: Path, strict: bool, register: bool,
               on_bad_rows: OnBadRows, base_config: Path, tune_trials: int = 0) -> TrainingRun:
     """Load, (tune,) train, compare, write metrics.json and plots, log and register."""
     from predictive_scoring.config import BaseConfig, ModelConfig, RulesConfig, load_config
@@ -108,7 +109,7 @@ def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, regi
     return run
 
 
-def run_train_dask(config_path: Path, model: ModelKind, out: Path, strict: bool,
+def run_train_dask(config_path: Path, model: ModelName, out: Path, strict: bool,
                    register: bool, on_bad_rows: OnBadRows, base_config: Path,
                    options: DaskOptions) -> TrainingRun:
     """Train on a Dask cluster, then write, log and register as :func:`run_train` does."""

@@ -43,12 +43,8 @@ from predictive_scoring.config import (
     RulesConfig,
     SearchDimension,
 )
-from predictive_scoring.models.scorer import (
-    FeatureColumns,
-    build_pipeline,
-    fit_pipeline,
-    model_frame,
-)
+from predictive_scoring.models.columns import FeatureColumns, model_frame
+from predictive_scoring.models.scorer import build_pipeline, fit_pipeline
 from predictive_scoring.train import Examples, check_enough_data
 
 TrialCallback = Callable[[int, dict[str, Any], float], None]
@@ -188,7 +184,8 @@ def _check_search(model_config: ModelConfig, n_trials: int) -> None:
         raise ValueError(f"--tune needs at least 1 trial, got {n_trials}")
     if not model_config.search_space:
         raise ValueError(f"the {model_config.kind} model config has no search_space to tune; "
-                         "add one to its configs/models/*.yaml (see lightgbm.yaml)")
+                         f"add one to configs/models/{model_config.kind}.yaml (the other "
+                         "model configs there have one to copy)")
 
 
 def _slice_of(features: pd.DataFrame, label: np.ndarray, rows: np.ndarray) -> Slice:
