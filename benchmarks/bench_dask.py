@@ -267,9 +267,11 @@ def dask_score(folder: str, engine_of_scorer: str, as_of: str, workers: int,
     with dist.dask_client("local", workers) as client, \
             PeakSampler(_worker_pids(client)) as sampler:
         load, start = _load_average(), time.perf_counter()
-        summary = dist.score_distributed(client, scorer, root / "score_leads.parquet",
-                                         root / "events.parquet", pd.Timestamp(as_of),
-                                         root / "scores_dask", partitions)
+        summary = dist.score_distributed(
+            client, scorer, dist.ScoreRequest(root / "score_leads.parquet",
+                                              root / "events.parquet", pd.Timestamp(as_of),
+                                              root / "scores_dask"),
+            dist.DaskPlan(partitions=partitions))
         end = time.perf_counter()
         sampler.end_step("scoring")
         worker_peaks = _worker_peaks(client)

@@ -15,9 +15,9 @@ import pytest
 from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import Pipeline
 
-from predictive_scoring import distributed as dask_training
 from predictive_scoring import explain
 from predictive_scoring.config import ConfigError, ModelConfig, load_config
+from predictive_scoring.distributed import train as dask_training
 from predictive_scoring.models import kinds
 from predictive_scoring.models.columns import FeatureColumns, model_frame
 from predictive_scoring.models.kinds.base import ModelKind

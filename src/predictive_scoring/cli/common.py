@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
@@ -118,15 +117,6 @@ DEFAULT_MODEL = ModelName(kinds.DEFAULT)
 
 
 MODELS_DIR = Path("configs/models")
-
-
-@dataclass(frozen=True)
-class DaskOptions:
-    """Where a Dask run goes and how finely it splits the leads."""
-
-    scheduler: str
-    workers: int
-    partitions: int
 
 
 DatasetName = Annotated[str, typer.Option("--dataset", help="Dataset name (its config's "

@@ -15,7 +15,6 @@ from predictive_scoring.cli.common import (
     BadRowsOption,
     BaseOption,
     ConfigOption,
-    DaskOptions,
     Engine,
     EngineOption,
     ModelName,
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
 
     from predictive_scoring.config import BaseConfig, DatasetConfig, ModelConfig, RulesConfig
     from predictive_scoring.data.dataset import EventsDataset, TableDataset
+    from predictive_scoring.distributed import DaskPlan
     from predictive_scoring.train import Examples, ModelChooser, TrainingRun
 
 
@@ -68,8 +68,10 @@ def train(
         if tune_trials:
             raise ValueError("--tune runs with --engine local; tune there, then train on "
                              "the cluster with the tuned values in configs/models/")
+        from predictive_scoring.distributed import DaskPlan
+
         run_train_dask(config, model, out, strict, register, on_bad_rows, base_config,
-                       DaskOptions(scheduler, workers, partitions))
+                       DaskPlan(scheduler, workers, partitions))
         return
     run_train(config, model, out, strict, register, on_bad_rows, base_config, tune_trials)
 
@@ -111,7 +113,7 @@ def run_train(config_path: Path, model: ModelName, out: Path, strict: bool, regi
 
 def run_train_dask(config_path: Path, model: ModelName, out: Path, strict: bool,
                    register: bool, on_bad_rows: OnBadRows, base_config: Path,
-                   options: DaskOptions) -> TrainingRun:
+                   options: DaskPlan) -> TrainingRun:
     """Train on a Dask cluster, then write, log and register as :func:`run_train` does."""
     from predictive_scoring import distributed
     from predictive_scoring.config import (
