@@ -30,7 +30,6 @@ No mlflow here: :mod:`predictive_scoring.tracking` and the CLI log what this com
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from predictive_scoring.features import OTHER_KEY, FeatureSpec
+from predictive_scoring.features import OTHER_KEY, BehaviourColumn
 from predictive_scoring.models.kinds.base import Contributions
 from predictive_scoring.models.scorer import LeadScorer
 
@@ -308,55 +307,34 @@ def _points(effect: float) -> str:
 def describe(scorer: LeadScorer, field: str, value: Any) -> str:
     """A salesperson's words for a lead's value of one model input field.
 
-    Behaviour features are read from the :class:`~predictive_scoring.features.FeatureSpec`
-    that named them (event type, detail and window); attributes read "Field is value".
+    Behaviour features are read from their row of the feature spec's table
+    (:attr:`FeatureSpec.columns <predictive_scoring.features.FeatureSpec.columns>`: what
+    the column measures, of which event type and detail, over which window); attributes
+    read "Field is value".
     """
     if scorer.feature_spec is not None:
-        meaning = behaviour_meanings(scorer.feature_spec).get(field)
-        if meaning is not None:
-            return _describe_behaviour(meaning, value)
+        column = scorer.feature_spec.column(field)
+        if column is not None:
+            return _describe_behaviour(column, value)
     label = _humanise(field).capitalize()
     if value is None:
         return f"{label} unknown"
     return f"{label} is {_number(value) if field in scorer.columns.numeric else value}"
 
 
-@dataclass(frozen=True)
-class _Meaning:
-    kind: str  # tenure, count, since
-    window: int | None = None  # days; None: all time
-    key: tuple[str, str | None] | None = None  # (event type, detail)
-    others: bool = False  # a type's own key: its events outside the detail keys
-
-
-@functools.lru_cache(maxsize=32)
-def behaviour_meanings(spec: FeatureSpec) -> dict[str, _Meaning]:
-    """What each behaviour feature name of ``spec`` counts (in ``feature_names`` order)."""
-    windows: list[int | None] = [*spec.windows_days, None]
-    meanings = [_Meaning("tenure")]
-    paired = {t for t, _ in spec.detail_keys}
-    keys: list[tuple[str, str | None]] = [(t, None) for t in (*spec.event_types, OTHER_KEY)]
-    keys += list(spec.detail_keys)
-    for key in keys:
-        others = key[1] is None and key[0] in paired
-        meanings += [_Meaning("count", w, key, others) for w in windows]
-        meanings.append(_Meaning("since", key=key, others=others))
-    return dict(zip(spec.feature_names, meanings, strict=True))
-
-
-def _describe_behaviour(meaning: _Meaning, value: Any) -> str:
-    if meaning.kind == "tenure":
+def _describe_behaviour(column: BehaviourColumn, value: Any) -> str:
+    if column.kind == "tenure":
         return f"Lead created {_days(value)} ago" if value is not None else "Lead age unknown"
-    singular, plural = event_nouns(*meaning.key)
-    if meaning.others:
+    singular, plural = event_nouns(*column.key)
+    if column.others:
         singular, plural = f"other {singular}", f"other {plural}"
-    if meaning.kind == "since":
+    if column.kind == "since":
         return f"No {singular} yet" if value is None else f"Last {singular} {_days(value)} ago"
     count = 0.0 if value is None else float(value)
     if count == 0:
-        return f"No {plural}{_within(meaning.window) or ' yet'}"
+        return f"No {plural}{_within(column.window) or ' yet'}"
     noun = singular if count == 1 else plural
-    return f"{_number(count)} {noun}{_within(meaning.window) or ' in total'}"
+    return f"{_number(count)} {noun}{_within(column.window) or ' in total'}"
 
 
 def event_nouns(event_type: str, detail: str | None) -> tuple[str, str]:

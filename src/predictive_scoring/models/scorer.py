@@ -178,9 +178,10 @@ class LeadScorer:
     def check_layout(self) -> None:
         """Refuse a bundle whose behaviour columns this version's features do not make.
 
-        The features are rebuilt from the spec's vocabulary, so a bundle pickled by an
-        older version (other columns, or its own cached names) is caught, not scored
-        with the columns it knew left empty.
+        This version's table of behaviour columns is rebuilt from the spec's vocabulary
+        (:attr:`FeatureSpec.columns <predictive_scoring.features.FeatureSpec.columns>`),
+        so a bundle pickled by an older version (other columns, or its own cached names)
+        is caught, not scored with the columns it knew left empty.
 
         Raises:
             ValueError: Naming the columns the bundle expects and this version lacks.
