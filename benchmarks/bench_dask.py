@@ -188,9 +188,9 @@ def local_train(folder: str, variant: str) -> dict[str, Any]:
     loaded = time.perf_counter()
     steps: dict[str, float] = {}
     training.build_examples = timed("examples", steps, training.build_examples)
-    run = training.run_training(dataset, config, load_config(MODEL, ModelConfig),
-                                load_config(Path(config.rules), RulesConfig), base,
-                                strict=False)
+    run = training.run_training(dataset, training.TrainingPlan(
+        config, load_config(MODEL, ModelConfig), load_config(Path(config.rules), RulesConfig),
+        base))
     end = time.perf_counter()
     (Path(folder) / "scorer_local.pkl").write_bytes(pickle.dumps(run.trained.scorer))
     return {"engine": "local", **_run_facts(run), "load_s": loaded - start,

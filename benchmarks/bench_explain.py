@@ -40,7 +40,7 @@ from predictive_scoring.data.dataset import load_dataset
 from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
 from predictive_scoring.models.columns import model_frame
 from predictive_scoring.models.scorer import LeadScorer
-from predictive_scoring.train import run_training
+from predictive_scoring.train import TrainingPlan, run_training
 
 SIMULATED = SIMULATED_CONFIG
 BASE = BASE_CONFIG
@@ -55,10 +55,9 @@ def train(kind: str, folder: Path) -> tuple[LeadScorer, pd.DataFrame, dict[str, 
     config = load_config(SIMULATED, DatasetConfig)
     config = config.pointed_at(folder, PARQUET_FILES)
     start = time.perf_counter()
-    run = run_training(load_dataset(config, Path(".")), config,
-                       load_config(Path(f"configs/models/{kind}.yaml"), ModelConfig),
-                       load_config(Path(config.rules), RulesConfig),
-                       load_config(BASE, BaseConfig), strict=False)
+    run = run_training(load_dataset(config, Path(".")), TrainingPlan(
+        config, load_config(Path(f"configs/models/{kind}.yaml"), ModelConfig),
+        load_config(Path(config.rules), RulesConfig), load_config(BASE, BaseConfig)))
     test = run.trained.rows["test"][:BATCH]
     features = model_frame(run.examples.frame.iloc[test], run.examples.columns)
     classifier = run.trained.scorer.pipeline[-1]

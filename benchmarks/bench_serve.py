@@ -65,7 +65,7 @@ from predictive_scoring.data.dataset import EventsDataset, load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.online import OnlineScorer, RawLead
 from predictive_scoring.tracking import bundle, registry, store
-from predictive_scoring.train import TrainingRun, bundle_example, run_training
+from predictive_scoring.train import TrainingPlan, TrainingRun, bundle_example, run_training
 from serving.requests import decode_lead
 from serving.requests import raw_lead as request_raw_lead
 
@@ -111,10 +111,9 @@ def prepare(folder: Path, n_leads: int) -> Prepared:
     config = simulate_into(load_config(SIMULATED, DatasetConfig), n_leads, SEED,
                            folder / "data")
     dataset = load_events_dataset(config, Path("."))
-    run = run_training(dataset, config, load_config(REPO / "configs/models/lightgbm.yaml",
-                                                    ModelConfig),
-                       load_config(REPO / config.rules, RulesConfig),
-                       load_config(BASE, BaseConfig), strict=False)
+    run = run_training(dataset, TrainingPlan(
+        config, load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
+        load_config(REPO / config.rules, RulesConfig), load_config(BASE, BaseConfig)))
     store_uri = f"sqlite:///{folder}/mlflow.db"
     os.environ[store.TRACKING_URI_ENV] = store_uri
     store.use_tracking(load_config(BASE, BaseConfig))

@@ -83,8 +83,7 @@ def deterministic_model() -> ModelConfig:
 def single_machine(funnel_dir: Path) -> object:
     run_inputs = inputs(funnel_dir)
     dataset = load_dataset(dataset_config(funnel_dir, "events.parquet"), Path("."))
-    return run_training(dataset, run_inputs.config, run_inputs.model, run_inputs.rules,
-                        run_inputs.base, strict=False)
+    return run_training(dataset, run_inputs)  # the plan, read on one machine
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.models.columns import model_frame
 from predictive_scoring.models.scorer import LeadScorer
-from predictive_scoring.train import Examples, examples_from_events, train_model
+from predictive_scoring.train import Examples, TrainingPlan, examples_from_events, train_model
 from tests.conftest import BASE, REPO, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES
 from tests.helpers import message_of
@@ -41,9 +41,9 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Examples, Datas
 @pytest.fixture(scope="module")
 def scorers(simulated: tuple) -> dict[str, LeadScorer]:
     examples, config, rows = simulated
-    return {kind: train_model(examples, config,
-                              load_config(REPO / f"configs/models/{kind}.yaml", ModelConfig),
-                              RULES, BASE, rows).scorer for kind in KINDS}
+    return {kind: train_model(examples, rows, TrainingPlan(
+        config, load_config(REPO / f"configs/models/{kind}.yaml", ModelConfig), RULES,
+        BASE)).scorer for kind in KINDS}
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from predictive_scoring.learned_points import (
 )
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
-from predictive_scoring.train import examples_from_events, train_model
+from predictive_scoring.train import TrainingPlan, examples_from_events, train_model
 from tests.conftest import BASE, LIGHTGBM, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES
 
@@ -43,7 +43,7 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> dict:
     config = simulate_into(SIMULATED, 6_000, 21, root)
     dataset = load_events_dataset(config, Path("."))
     examples, rows, _ = examples_from_events(dataset, config, RULES, BASE.training)
-    trained = train_model(examples, config, LIGHTGBM, RULES, BASE, rows)
+    trained = train_model(examples, rows, TrainingPlan(config, LIGHTGBM, RULES, BASE))
     table = learn_points(trained.scorer, examples.frame, dataset.events, rows["train"])
     return {"examples": examples, "rows": rows, "scorer": trained.scorer, "table": table,
             "events": dataset.events, "root": root}

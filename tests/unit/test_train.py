@@ -19,6 +19,7 @@ from predictive_scoring.models.columns import FeatureColumns
 from predictive_scoring.train import (
     Examples,
     TrainingError,
+    TrainingPlan,
     check_enough_data,
     examples_from_events,
     leakage_warnings,
@@ -101,7 +102,7 @@ def test_leakage_is_named() -> None:
 def test_model_beats_the_points_and_stays_calibrated(simulated: tuple, kind: str) -> None:
     examples, config, rows = simulated
     model = load_config(REPO / f"configs/models/{kind}.yaml", ModelConfig)
-    trained = train_model(examples, config, model, RULES, BASE, rows)
+    trained = train_model(examples, rows, TrainingPlan(config, model, RULES, BASE))
     metrics = trained.metrics
     assert metrics["model"]["roc_auc"] > metrics["rules"]["roc_auc"] + 0.03
     assert metrics["oracle"]["roc_auc"] > metrics["model"]["roc_auc"] - 0.08
@@ -118,7 +119,7 @@ def test_model_beats_the_points_and_stays_calibrated(simulated: tuple, kind: str
 def test_scorer_scores_raw_leads_like_training(simulated: tuple) -> None:
     examples, config, rows = simulated
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
-    trained = train_model(examples, config, model, RULES, BASE, rows)
+    trained = train_model(examples, rows, TrainingPlan(config, model, RULES, BASE))
     test = examples.frame.iloc[rows["test"]]
     raw = test[["lead_id", "created_at", "as_of", *config.attributes.categorical,
                 *config.attributes.numeric]]

@@ -41,7 +41,7 @@ def quickstart(
         show_funnel,
         show_rule_stages,
     )
-    from predictive_scoring.cli.train import run_train
+    from predictive_scoring.cli.train import TrainRequest, run_train
     from predictive_scoring.config import BaseConfig, RulesConfig, load_config
     from predictive_scoring.tracking import store
 
@@ -54,7 +54,7 @@ def quickstart(
     scored = score_with_rules(rules_config, dataset, None)
     write_frame(scored, out / "rule_scores.csv")
     show_rule_stages(scored, rules_config)
-    run_train(config_path, DEFAULT_MODEL, out, False, True, OnBadRows.FAIL, base_config)
+    run_train(TrainRequest(config_path, DEFAULT_MODEL, out, base_config=base_config))
     console.print(f"[green]Done.[/] Everything is under {out}; the run is in the MLflow store "
                   f"({store.tracking_uri(base)}): `mlflow ui --backend-store-uri "
                   f"{store.tracking_uri(base)}` shows it.")

@@ -14,7 +14,7 @@ single-machine path.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from predictive_scoring.config import (
-    BaseConfig,
     DatasetConfig,
     ModelConfig,
     ReadOptions,
@@ -58,6 +57,7 @@ from predictive_scoring.train import (
     SPLITS,
     Examples,
     TrainingError,
+    TrainingPlan,
     TrainingRun,
     bundle_input,
     check_enough_data,
@@ -149,17 +149,35 @@ def partition_key_counts(checks: dict[str, TableCheck], snapshots: Snapshots,
                       config.features)
 
 
+@dataclass(frozen=True)
+class ExampleRecipe:
+    """What every partition builds its examples with: the facts learnt across partitions
+    and the configs that read them.
+
+    Attributes:
+        bounds: The first lead of the valid and test slices (:func:`slice_bounds`).
+        spec: The behaviour vocabulary learnt from the training leads' events.
+        rules: The points baseline.
+        read: How the truth's text timestamps are read.
+    """
+
+    bounds: SliceBounds
+    spec: FeatureSpec
+    rules: RulesConfig
+    read: ReadOptions
+
+
 def partition_examples(checks: dict[str, TableCheck], snapshots: Snapshots,
-                       truth: pd.DataFrame | None, bounds: SliceBounds, spec: FeatureSpec,
-                       rules: RulesConfig, read: ReadOptions) -> pd.DataFrame:
+                       truth: pd.DataFrame | None, recipe: ExampleRecipe) -> pd.DataFrame:
     """One partition's examples: snapshots, behaviour features, the rules' points, slice
     and (simulated data) the true probability, from train.py's own functions."""
-    frame, points = with_behaviour(snapshots.frame, checks["events"].kept, spec, rules)
+    frame, points = with_behaviour(snapshots.frame, checks["events"].kept, recipe.spec,
+                                   recipe.rules)
     true = None
     if truth is not None:
-        true = truth_of(frame, parse_truth("truth", truth.drop(columns=BUCKET), read))
+        true = truth_of(frame, parse_truth("truth", truth.drop(columns=BUCKET), recipe.read))
     return frame.assign(**{
-        SLICE: slice_of(frame["lead_id"], _naive(frame["created_at"]), bounds),
+        SLICE: slice_of(frame["lead_id"], _naive(frame["created_at"]), recipe.bounds),
         "rule_points": points.points, "rule_stage": points.stage,
         "true_probability": np.nan if true is None else true})
 
@@ -262,16 +280,25 @@ class DistributedTraining:
 
 
 @dataclass(frozen=True)
-class TrainingInputs:
-    """What a distributed training run reads: configs and where bad rows go."""
+class TrainingInputs(TrainingPlan):
+    """A training plan read from Parquet on the cluster, with what to do with bad rows
+    (on one machine the policy is applied when the dataset is loaded).
 
-    config: DatasetConfig
-    model: ModelConfig
-    rules: RulesConfig
-    base: BaseConfig
-    strict: bool = False
+    Attributes:
+        on_bad_rows: ``fail`` stops at the first bad file; ``quarantine`` writes the bad
+            rows aside and goes on with the rest.
+        quarantine_dir: Where quarantined rows go (default ``quarantine``).
+    """
+
     on_bad_rows: Literal["fail", "quarantine"] = "fail"
     quarantine_dir: Path | None = None
+
+    @classmethod
+    def of(cls, plan: TrainingPlan, on_bad_rows: Literal["fail", "quarantine"],
+           quarantine_dir: Path | None) -> TrainingInputs:
+        """The plan with a bad-rows policy."""
+        return cls(**{f.name: getattr(plan, f.name) for f in fields(TrainingPlan)},
+                   on_bad_rows=on_bad_rows, quarantine_dir=quarantine_dir)
 
 
 @dataclass
@@ -331,8 +358,8 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
                                           bounds=bounds, config=config)), config)
     report("Building features and the rules' points per partition")
     truth = tables.get("truth") or [None] * n_partitions
-    examples = client.map(partition_examples, checks, snapshots, truth, bounds=bounds,
-                          spec=spec, rules=inputs.rules, read=config.read)
+    examples = client.map(partition_examples, checks, snapshots, truth,
+                          recipe=ExampleRecipe(bounds, spec, inputs.rules, config.read))
     return PartitionedExamples(checks, snapshots, examples, spec,
                                check_summary(facts, located), quarantine_files)
 
@@ -363,7 +390,7 @@ def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
     label = frame["label"].to_numpy(np.int8)
     check_enough_data(label[rows["train"]], base.training)
     report("Checking for leakage")
-    warnings = _leakage(client, examples, frame, label, rows, columns, base)
+    warnings = _leakage(client, examples, frame, rows, columns, base.training.leakage_auc)
     if inputs.strict and warnings:
         raise TrainingError("stopped by --strict: " + "; ".join(warnings))
     report(f"Training {inputs.model.kind} on the workers")
@@ -378,14 +405,13 @@ def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
                             frame["rule_stage"].to_numpy(object), columns, built.spec)
     seed = base.training.seed
     trained = finish_training(run_examples, rows, pipeline,
-                              {name: raw_all[r] for name, r in rows.items()}, config,
-                              inputs.model, inputs.rules, base,
+                              {name: raw_all[r] for name, r in rows.items()}, inputs,
                               _model_input_sample(client, examples, "train", columns,
                                                   len(rows["train"]), seed))
     notes = [snapshot_note(*_left_out(client, built.snapshots))]
     weights = global_weights(trained.scorer, _model_input_sample(
         client, examples, "test", columns, len(rows["test"]), seed))
-    run = training_run(run_examples, trained, config, inputs.model, warnings, notes, weights)
+    run = training_run(run_examples, trained, inputs, warnings, notes, weights)
     example = _bundle_example(client, examples, built.checks, trained.scorer)
     return DistributedTraining(run, example, built.summary, built.quarantine_files,
                                n_partitions)
@@ -427,10 +453,12 @@ def _left_out(client: Client, snapshots: list[Future]) -> tuple[int, int]:
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
-def _leakage(client: Client, examples: list[Future], frame: pd.DataFrame, label: np.ndarray,
+def _leakage(client: Client, examples: list[Future], frame: pd.DataFrame,
              rows: dict[str, np.ndarray], columns: FeatureColumns,
-             base: BaseConfig) -> list[str]:
-    """train.py's leakage check, over batches of columns gathered from the workers."""
+             threshold: float) -> list[str]:
+    """train.py's leakage check, over batches of columns gathered from the workers;
+    ``frame`` holds the examples' outcomes (their labels)."""
+    label = frame["label"].to_numpy(np.int8)
     warnings = []
     names = columns.all
     for start in range(0, len(names), LEAKAGE_BATCH):
@@ -440,7 +468,7 @@ def _leakage(client: Client, examples: list[Future], frame: pd.DataFrame, label:
         subset = FeatureColumns(tuple(c for c in columns.categorical if c in batch),
                                 tuple(c for c in columns.numeric if c in batch),
                                 {c: columns.groups[c] for c in batch})
-        warnings += leakage_warnings(values, label, rows, subset, base.training.leakage_auc)
+        warnings += leakage_warnings(values, label, rows, subset, threshold)
     return warnings
 
 
