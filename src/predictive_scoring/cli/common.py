@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from predictive_scoring.errors import IncompleteOutput
-from predictive_scoring.models import kinds
+from predictive_scoring.models.kinds import registry as kinds
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,17 +1,17 @@
 """Model kinds: each kind of estimator lives in one module behind one small protocol
-(:class:`~predictive_scoring.models.kinds.base.ModelKind`), and this registry names them.
+(:class:`~predictive_scoring.models.kinds.base.ModelKind`); this package finds them by name.
 
 Callers never branch on a kind's name or class: they ask the kind. A model config names
 its kind (``kind: lightgbm`` in ``configs/models/lightgbm.yaml``), :func:`get` gives that
 kind, and :func:`of` the kind of a fitted pipeline (a bundle's), so explanations, one-lead
 scoring and Dask training work for every registered kind.
 
-This module imports nothing heavy: the config validates kind names and the command line
-offers them as choices without loading any model library. A kind's module is imported
-the first time the kind is asked for.
+The names live in :mod:`.registry`, which imports nothing (the config and the command
+line read them); a kind's module is imported the first time the kind is asked for.
 
 To add a kind, write a module here with a :class:`~.base.ModelKind` subclass and add its
-name and class path to :data:`KINDS` (see ARCHITECTURE.md, "Adding a model kind").
+name and class path to :data:`~.registry.KINDS` (see ARCHITECTURE.md, "Adding a model
+kind").
 """
 
 from __future__ import annotations
@@ -20,23 +20,14 @@ import functools
 import importlib
 from typing import TYPE_CHECKING
 
+from predictive_scoring.models.kinds.registry import DEFAULT, KINDS, names
+
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from predictive_scoring.models.kinds.base import ModelKind
 
-KINDS: dict[str, str] = {
-    "lightgbm": "predictive_scoring.models.kinds.lightgbm:LightGBMKind",
-    "logreg": "predictive_scoring.models.kinds.logreg:LogisticRegressionKind",
-}
-"""Kind name -> ``module:class`` of its implementation, in the order they are offered."""
-DEFAULT = next(iter(KINDS))
-"""The kind ``train`` uses unless told otherwise."""
-
-
-def names() -> tuple[str, ...]:
-    """The registered kinds' names."""
-    return tuple(KINDS)
+__all__ = ["DEFAULT", "KINDS", "get", "names", "of", "on_dask"]
 
 
 @functools.cache
