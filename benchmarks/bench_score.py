@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import inspect
 import io
 import json
 import os
@@ -44,7 +43,7 @@ from benchmarks._results import (
     run_child,
     update_section,
 )
-from predictive_scoring import cli
+from predictive_scoring.cli.score import CHUNK_ROWS
 from predictive_scoring.config import (
     BaseConfig,
     ColumnNames,
@@ -64,8 +63,6 @@ SIMULATED = SIMULATED_CONFIG
 BANK = Path("configs/datasets/bank_marketing.yaml")
 BASE = BASE_CONFIG
 TRAIN_SEED, SCORE_SEED = 7, 11
-CHUNK_ROWS = inspect.signature(cli.score).parameters["chunk_rows"].default
-"""The ``score`` command's default ``--chunk-rows``."""
 RATIO_TARGET, MEMORY_TARGET_GB = 0.5, 4.0
 PROFILE_TOP = 15
 READ = ReadOptions()
