@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from predictive_scoring.models.kinds import registry as kinds
+from predictive_scoring.models.kinds import catalog as kinds
 from predictive_scoring.stages import Stage
 
 DATA_DIR_ENV = "PREDICTIVE_SCORING_DATA_DIR"

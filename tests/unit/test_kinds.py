@@ -1,4 +1,4 @@
-"""Model kinds: the registry, the config and command line reading it, and a kind added
+"""Model kinds: the catalog, the config and command line reading it, and a kind added
 without touching its callers (training, explanations, one-lead scoring, the Dask check)."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def fitted(model: ModelConfig) -> Pipeline:
                         (x[400:], converted[400:]))
 
 
-# ------------------------------------------------------------------ the registry
+# ------------------------------------------------------------------ the catalog
 def test_every_registered_kind_has_its_config_and_builds_the_pipeline_it_owns() -> None:
     on_disk = {path.stem for path in (REPO / "configs/models").glob("*.yaml")}
     assert set(kinds.names()) == on_disk

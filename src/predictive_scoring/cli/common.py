@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from predictive_scoring.errors import IncompleteOutput
-from predictive_scoring.models.kinds import registry as kinds
+from predictive_scoring.models.kinds import catalog as kinds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,7 +109,7 @@ CRM_EXAMPLE_CONFIG = Path("configs/datasets/example_crm_export.yaml")
 
 
 ModelName = StrEnum("ModelName", {name.upper(): name for name in kinds.names()})
-"""The model kinds the registry names (each has its config in configs/models/NAME.yaml);
+"""The model kinds the catalog names (each has its config in configs/models/NAME.yaml);
 reading their names imports no model library."""
 
 

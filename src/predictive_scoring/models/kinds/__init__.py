@@ -6,11 +6,11 @@ its kind (``kind: lightgbm`` in ``configs/models/lightgbm.yaml``), :func:`get` g
 kind, and :func:`of` the kind of a fitted pipeline (a bundle's), so explanations, one-lead
 scoring and Dask training work for every registered kind.
 
-The names live in :mod:`.registry`, which imports nothing (the config and the command
+The names live in :mod:`.catalog`, which imports nothing (the config and the command
 line read them); a kind's module is imported the first time the kind is asked for.
 
 To add a kind, write a module here with a :class:`~.base.ModelKind` subclass and add its
-name and class path to :data:`~.registry.KINDS` (see ARCHITECTURE.md, "Adding a model
+name and class path to :data:`~.catalog.KINDS` (see ARCHITECTURE.md, "Adding a model
 kind").
 """
 
@@ -20,7 +20,7 @@ import functools
 import importlib
 from typing import TYPE_CHECKING
 
-from predictive_scoring.models.kinds.registry import DEFAULT, KINDS, names
+from predictive_scoring.models.kinds.catalog import DEFAULT, KINDS, names
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline

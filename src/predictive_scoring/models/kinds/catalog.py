@@ -1,4 +1,4 @@
-"""The registered model kinds: each kind's name and where its implementation lives.
+"""The catalog of model kinds: each kind's name and where its implementation lives.
 
 This module imports nothing, so the model config validates kind names and the command
 line offers them as choices without loading any model library or any other module of the
