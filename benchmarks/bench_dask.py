@@ -188,9 +188,9 @@ def local_train(folder: str, variant: str) -> dict[str, Any]:
     loaded = time.perf_counter()
     steps: dict[str, float] = {}
     training.build_examples = timed("examples", steps, training.build_examples)
-    run = training.run_training(dataset, config, load_config(MODEL, ModelConfig),
-                                load_config(Path(config.rules), RulesConfig), base,
-                                strict=False)
+    run = training.run_training(dataset, training.TrainingPlan(
+        config, load_config(MODEL, ModelConfig), load_config(Path(config.rules), RulesConfig),
+        base))
     end = time.perf_counter()
     (Path(folder) / "scorer_local.pkl").write_bytes(pickle.dumps(run.trained.scorer))
     return {"engine": "local", **_run_facts(run), "load_s": loaded - start,
@@ -267,9 +267,11 @@ def dask_score(folder: str, engine_of_scorer: str, as_of: str, workers: int,
     with dist.dask_client("local", workers) as client, \
             PeakSampler(_worker_pids(client)) as sampler:
         load, start = _load_average(), time.perf_counter()
-        summary = dist.score_distributed(client, scorer, root / "score_leads.parquet",
-                                         root / "events.parquet", pd.Timestamp(as_of),
-                                         root / "scores_dask", partitions)
+        summary = dist.score_distributed(
+            client, scorer, dist.ScoreRequest(root / "score_leads.parquet",
+                                              root / "events.parquet", pd.Timestamp(as_of),
+                                              root / "scores_dask"),
+            dist.DaskPlan(partitions=partitions))
         end = time.perf_counter()
         sampler.end_step("scoring")
         worker_peaks = _worker_peaks(client)

@@ -38,8 +38,9 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import load_dataset
 from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
-from predictive_scoring.models.scorer import LeadScorer, model_frame
-from predictive_scoring.train import run_training
+from predictive_scoring.models.columns import model_frame
+from predictive_scoring.models.scorer import LeadScorer
+from predictive_scoring.train import TrainingPlan, run_training
 
 SIMULATED = SIMULATED_CONFIG
 BASE = BASE_CONFIG
@@ -54,10 +55,9 @@ def train(kind: str, folder: Path) -> tuple[LeadScorer, pd.DataFrame, dict[str, 
     config = load_config(SIMULATED, DatasetConfig)
     config = config.pointed_at(folder, PARQUET_FILES)
     start = time.perf_counter()
-    run = run_training(load_dataset(config, Path(".")), config,
-                       load_config(Path(f"configs/models/{kind}.yaml"), ModelConfig),
-                       load_config(Path(config.rules), RulesConfig),
-                       load_config(BASE, BaseConfig), strict=False)
+    run = run_training(load_dataset(config, Path(".")), TrainingPlan(
+        config, load_config(Path(f"configs/models/{kind}.yaml"), ModelConfig),
+        load_config(Path(config.rules), RulesConfig), load_config(BASE, BaseConfig)))
     test = run.trained.rows["test"][:BATCH]
     features = model_frame(run.examples.frame.iloc[test], run.examples.columns)
     classifier = run.trained.scorer.pipeline[-1]
@@ -177,8 +177,9 @@ def write_results(results: dict[str, Any], leads: int) -> None:
                   f"`pred_contrib` {shap_row['pred_contrib_s']:.2f} s, shap's `TreeExplainer` "
                   f"(tree-path-dependent) {shap_row['shap_s']:.2f} s plus "
                   f"{shap_row['build_s']:.2f} s to build it; largest difference between "
-                  f"their values {shap_row['max_diff']:.1e}. `explain.py` uses `pred_contrib` "
-                  "(no explainer to build or keep, no extra dependency at serving time)."]
+                  f"their values {shap_row['max_diff']:.1e}. The LightGBM kind uses "
+                  "`pred_contrib` (no explainer to build or keep, no extra dependency at "
+                  "serving time)."]
     params = load_config(Path("configs/models/lightgbm.yaml"), ModelConfig).params
     lines += ["", f"Choice: the default LightGBM config (learning rate {params['learning_rate']}, "
               f"{params['num_leaves']} leaves, early stopping) is kept. Its small trees (at most "
@@ -186,8 +187,9 @@ def write_results(results: dict[str, Any], leads: int) -> None:
               "TreeSHAP cheap enough, so bench_train's quality figures for it stand unchanged; "
               "no capacity cut or new algorithm was needed. TreeSHAP's cost grows with the "
               "number of trees (O(trees x leaves x depth^2) per lead). A lead or two is "
-              "explained on one LightGBM thread (`explain.ONE_THREAD_ROWS`): on this shared "
-              "machine a two-thread call for one row stalls whenever a core is busy.",
+              "explained on one LightGBM thread (`ONE_THREAD_ROWS` in "
+              "`models/kinds/lightgbm.py`): on this shared machine a two-thread call for one "
+              "row stalls whenever a core is busy.",
               "", f"1-minute load average at the start: {results['load']:.1f} (2 cores; "
               "other jobs share the machine, so slow rows here can be contention).",
               "", "Exactness: max abs(base + sum - raw) over the 10k leads; the raw output "

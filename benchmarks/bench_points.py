@@ -35,7 +35,7 @@ from predictive_scoring.config import (
 from predictive_scoring.data.dataset import EventsDataset, load_dataset
 from predictive_scoring.data.synthetic import simulate_funnel, simulate_into, write_crm_export
 from predictive_scoring.learned_points import comparison, learn_points
-from predictive_scoring.train import run_training
+from predictive_scoring.train import TrainingPlan, run_training
 
 SEED = 7
 SIMULATED = ("simulated", "simulated_100k", "example_crm_export")
@@ -69,7 +69,7 @@ def measure(name: str, leads: int, folder: Path) -> dict[str, Any]:
     rules = load_config(Path(config.rules), RulesConfig)
     model = load_config(Path("configs/models/lightgbm.yaml"), ModelConfig)
     start = time.perf_counter()
-    run = run_training(dataset, config, model, rules, base, strict=False)
+    run = run_training(dataset, TrainingPlan(config, model, rules, base))
     trained = time.perf_counter()
     events = dataset.events if isinstance(dataset, EventsDataset) else None
     examples, rows = run.examples, run.trained.rows

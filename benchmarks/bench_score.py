@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import inspect
 import io
 import json
 import os
@@ -44,7 +43,7 @@ from benchmarks._results import (
     run_child,
     update_section,
 )
-from predictive_scoring import cli
+from predictive_scoring.cli.score import CHUNK_ROWS
 from predictive_scoring.config import (
     BaseConfig,
     ColumnNames,
@@ -58,14 +57,12 @@ from predictive_scoring.data.dataset import load_dataset, read_scoring_events
 from predictive_scoring.data.synthetic import simulate_funnel, simulate_into
 from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.predict import iter_chunks, prepare_chunk, score_file
-from predictive_scoring.train import run_training
+from predictive_scoring.train import TrainingPlan, run_training
 
 SIMULATED = SIMULATED_CONFIG
 BANK = Path("configs/datasets/bank_marketing.yaml")
 BASE = BASE_CONFIG
 TRAIN_SEED, SCORE_SEED = 7, 11
-CHUNK_ROWS = inspect.signature(cli.score).parameters["chunk_rows"].default
-"""The ``score`` command's default ``--chunk-rows``."""
 RATIO_TARGET, MEMORY_TARGET_GB = 0.5, 4.0
 PROFILE_TOP = 15
 READ = ReadOptions()
@@ -83,9 +80,9 @@ def train_scorer(shape: str, folder: Path, leads: int) -> dict[str, Any]:
         config = load_config(BANK, DatasetConfig)
         dataset = load_dataset(config, base.resolved_data_dir())
     start = time.perf_counter()
-    run = run_training(dataset, config, load_config(Path("configs/models/lightgbm.yaml"),
-                                                    ModelConfig),
-                       load_config(Path(config.rules), RulesConfig), base, strict=False)
+    run = run_training(dataset, TrainingPlan(
+        config, load_config(Path("configs/models/lightgbm.yaml"), ModelConfig),
+        load_config(Path(config.rules), RulesConfig), base))
     scorer = run.trained.scorer
     (folder / f"scorer_{shape}.pkl").write_bytes(pickle.dumps(scorer))
     classifier = scorer.pipeline[-1]

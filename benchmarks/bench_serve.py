@@ -65,7 +65,7 @@ from predictive_scoring.data.dataset import EventsDataset, load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.online import OnlineScorer, RawLead
 from predictive_scoring.tracking import bundle, registry, store
-from predictive_scoring.train import TrainingRun, bundle_example, run_training
+from predictive_scoring.train import TrainingPlan, TrainingRun, bundle_example, run_training
 from serving.requests import decode_lead
 from serving.requests import raw_lead as request_raw_lead
 
@@ -111,10 +111,9 @@ def prepare(folder: Path, n_leads: int) -> Prepared:
     config = simulate_into(load_config(SIMULATED, DatasetConfig), n_leads, SEED,
                            folder / "data")
     dataset = load_events_dataset(config, Path("."))
-    run = run_training(dataset, config, load_config(REPO / "configs/models/lightgbm.yaml",
-                                                    ModelConfig),
-                       load_config(REPO / config.rules, RulesConfig),
-                       load_config(BASE, BaseConfig), strict=False)
+    run = run_training(dataset, TrainingPlan(
+        config, load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
+        load_config(REPO / config.rules, RulesConfig), load_config(BASE, BaseConfig)))
     store_uri = f"sqlite:///{folder}/mlflow.db"
     os.environ[store.TRACKING_URI_ENV] = store_uri
     store.use_tracking(load_config(BASE, BaseConfig))
@@ -163,6 +162,7 @@ def raw_model_timings(prepared: Prepared, n: int) -> dict[str, np.ndarray]:
     one-row DataFrame path (LeadScorer.score), one lead at a time."""
     scorer = prepared.run.trained.scorer
     online = OnlineScorer(scorer)
+    booster_rows = online.predictor  # the LightGBM kind's row predictor
     raws = [raw_lead(lead) for lead in prepared.leads]
     matrix = online.score(raws[:n]).matrix
     timings: dict[str, list[float]] = {"booster": [], "single row": [], "fast path": [],
@@ -170,10 +170,10 @@ def raw_model_timings(prepared: Prepared, n: int) -> dict[str, np.ndarray]:
     for i in range(n):
         row = matrix[i % len(matrix)][None, :]
         start = time.perf_counter()
-        online.booster.predict(row, num_threads=1)
+        booster_rows.booster.predict(row, num_threads=1)
         timings["booster"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        online._one_row.predict(row)
+        booster_rows.single_row.predict(row)
         timings["single row"].append(time.perf_counter() - start)
         start = time.perf_counter()
         online.score([raws[i % len(raws)]])

@@ -146,8 +146,8 @@ def quality(folder: str, kind: str) -> dict[str, Any]:
     config = simulated_config(Path(folder))
     dataset = load_dataset(config, Path("."))
     start = time.perf_counter()
-    run = training.run_training(dataset, config, model_config(kind), rules_of(config),
-                                load_config(BASE, BaseConfig), strict=False)
+    run = training.run_training(dataset, training.TrainingPlan(
+        config, model_config(kind), rules_of(config), load_config(BASE, BaseConfig)))
     seconds = time.perf_counter() - start
     metrics = run.metrics
     classifier = run.trained.scorer.pipeline[-1]
@@ -164,8 +164,8 @@ def real(name: str) -> dict[str, Any]:
     config = real_config(name)
     dataset = load_dataset(config, data_dir())
     start = time.perf_counter()
-    run = training.run_training(dataset, config, model_config("lightgbm"), rules_of(config),
-                                load_config(BASE, BaseConfig), strict=False)
+    run = training.run_training(dataset, training.TrainingPlan(
+        config, model_config("lightgbm"), rules_of(config), load_config(BASE, BaseConfig)))
     metrics = run.metrics
     return {"name": name, "seconds": time.perf_counter() - start,
             "rows": len(run.examples.frame), "n_test": metrics["n_test"],
@@ -196,7 +196,8 @@ def speed(folder: str, variant: str) -> dict[str, Any]:
         setattr(training, name, timed(name, steps, getattr(training, name)))
     load_avg, cpu = os.getloadavg()[0], _cpu_seconds()
     trained_at = time.perf_counter()
-    trained = training.train_model(examples, config, model, rules, base, rows)
+    trained = training.train_model(examples, rows,
+                                   training.TrainingPlan(config, model, rules, base))
     seconds = time.perf_counter() - trained_at
     cpu = _cpu_seconds() - cpu
     classifier = trained.scorer.pipeline[-1]

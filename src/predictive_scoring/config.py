@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from predictive_scoring.models.kinds import catalog as kinds
 from predictive_scoring.stages import Stage
 
 DATA_DIR_ENV = "PREDICTIVE_SCORING_DATA_DIR"
@@ -385,11 +386,19 @@ class SearchDimension(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    """An estimator's hyper-parameters and its tuning search space."""
+    """An estimator's kind, its hyper-parameters and its tuning search space."""
 
-    kind: Literal["lightgbm", "logreg"]
+    kind: str = Field(description="a registered model kind (predictive_scoring.models.kinds)")
     params: dict[str, Any]
     search_space: dict[str, SearchDimension] = {}
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, kind: str) -> str:
+        if kind not in kinds.names():
+            raise ValueError(f"'{kind}' is not a model kind; the registered kinds are "
+                             f"{', '.join(kinds.names())}")
+        return kind
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

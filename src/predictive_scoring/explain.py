@@ -3,16 +3,11 @@ reasons a salesperson reads, and the fit vs engagement split.
 
 **Contributions** are SHAP values on the raw output (log-odds, before calibration), one
 per raw model input field (``scorer.columns.all``), so that for every lead
-``base + values.sum(axis=1) == raw_output`` exactly (up to float rounding):
-
-- LightGBM: TreeSHAP as LightGBM computes it (``pred_contrib=True``, the
-  tree-path-dependent values; shap's ``TreeExplainer`` gives the same numbers, see the
-  tests and ``benchmarks/bench_explain.py``). Categoricals are single columns there, so
-  each field has one value.
-- Logistic regression: the exact linear contributions ``coef * (x - reference)``, where
-  ``reference`` is the mean transformed training row stored at train time; the one-hot
-  columns of a categorical and the value plus missing indicator of a number are summed
-  back to their raw field. ``base = intercept + coef . reference``.
+``base + values.sum(axis=1) == raw_output`` exactly (up to float rounding). The model's
+kind computes them (:meth:`~predictive_scoring.models.kinds.base.ModelKind.contributions`):
+TreeSHAP as LightGBM computes it for trees, the exact linear terms from the mean training
+row for a logistic regression; what a kind needs from training (the logistic model's
+reference input) is stored by :func:`explanation_metadata`.
 
 **Effects in score points.** The score is ``100 x`` the calibrated probability. The base
 score is the score of the base raw output (the model's average lead). A lead's score
@@ -35,18 +30,16 @@ No mlflow here: :mod:`predictive_scoring.tracking` and the CLI log what this com
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
-from predictive_scoring.features import OTHER_KEY, FeatureSpec
+from predictive_scoring.features import OTHER_KEY, BehaviourColumn
+from predictive_scoring.models.kinds.base import Contributions
 from predictive_scoring.models.scorer import LeadScorer
 
 FIT, ENGAGEMENT = "fit", "engagement"
@@ -63,32 +56,11 @@ active yet: marketing keeps warming it), check fit (active but a weak fit: quali
 spending sales time), low priority."""
 EXPLANATION_COLUMNS = ["fit_logodds", "engagement_logodds", "fit_grade", "engagement",
                        "quadrant"]
-ONE_THREAD_ROWS = 64
-"""Below this many leads TreeSHAP runs on one thread: starting LightGBM's thread team
-costs more than it saves for a lead or two, and a busy core stalls it (measured: one
-lead ~0.35 ms on one thread, 0.6-11 ms with two on this shared 2-core machine)."""
 NO_CHANGE = 1e-12
 """Log-odds changes below this are no change: the lead sits at the base score."""
 
 
 # ------------------------------------------------------------------ contributions
-@dataclass(frozen=True)
-class Contributions:
-    """Per-field contributions of a batch of leads, in log-odds.
-
-    Attributes:
-        fields: Raw model input fields (``scorer.columns.all``, in that order).
-        base: ``(n,)`` expected raw output (log-odds, before calibration).
-        values: ``(n, len(fields))`` contribution of each raw field.
-        raw_output: ``(n,)`` the model's raw output; equals ``base + values.sum(1)``.
-    """
-
-    fields: tuple[str, ...]
-    base: np.ndarray
-    values: np.ndarray
-    raw_output: np.ndarray
-
-
 def model_matrix(scorer: LeadScorer, features: pd.DataFrame) -> np.ndarray:
     """The classifier's input (the preprocessor's output) as a float64 array."""
     return np.asarray(scorer.pipeline[:-1].transform(features), dtype=np.float64)
@@ -98,11 +70,11 @@ def contributions(scorer: LeadScorer, features: pd.DataFrame) -> Contributions:
     """Exact contributions of each raw field to each lead's raw output.
 
     Args:
-        scorer: A trained scorer (LightGBM or logistic regression).
+        scorer: A trained scorer (of any registered model kind).
         features: Model input, ``scorer.features(leads, encoded)``.
 
     Returns:
-        The contributions; see the module docstring for the method per model.
+        The contributions, as the scorer's model kind computes them.
     """
     return contributions_from_matrix(scorer, model_matrix(scorer, features))
 
@@ -115,82 +87,13 @@ def contributions_from_matrix(scorer: LeadScorer, matrix: np.ndarray) -> Contrib
         matrix: ``scorer.pipeline[:-1].transform(features)`` as float64, one row per lead.
 
     Raises:
-        ValueError: The matrix has the wrong number of columns, or (logistic regression)
-            the scorer lacks the train-time reference input.
-        TypeError: The classifier is neither LightGBM nor logistic regression.
+        ValueError: The matrix has the wrong number of columns, or the model's kind needs
+            the train-time reference input and the scorer lacks it.
+        TypeError: No registered model kind owns the scorer's classifier.
     """
-    return _contributions(scorer, np.atleast_2d(np.asarray(matrix, dtype=np.float64)),
-                          _reference_input(scorer))
-
-
-def _contributions(scorer: LeadScorer, matrix: np.ndarray,
-                   reference: np.ndarray | None) -> Contributions:
-    classifier = scorer.pipeline[-1]
-    fields = tuple(scorer.columns.all)
-    if isinstance(classifier, lgb.LGBMClassifier):
-        _check_width(matrix, classifier.booster_.num_feature())
-        threads = {"num_threads": 1} if len(matrix) < ONE_THREAD_ROWS else {}
-        out = classifier.booster_.predict(matrix, pred_contrib=True, **threads)
-        base, values = out[:, -1], out[:, :-1]
-        return Contributions(fields, base, values, base + values.sum(axis=1))
-    if isinstance(classifier, LogisticRegression):
-        return _linear_contributions(scorer, classifier, matrix, reference)
-    raise TypeError(f"explanations need a LightGBM or logistic regression classifier, not "
-                    f"{type(classifier).__name__}")
-
-
-def _check_width(matrix: np.ndarray, expected: int) -> None:
-    if matrix.shape[1] != expected:
-        raise ValueError(f"the model input has {matrix.shape[1]} columns; the classifier "
-                         f"reads {expected} (build it with pipeline[:-1].transform)")
-
-
-def _linear_contributions(scorer: LeadScorer, classifier: LogisticRegression,
-                          matrix: np.ndarray, reference: np.ndarray | None) -> Contributions:
-    coef = classifier.coef_[0]
-    _check_width(matrix, len(coef))
-    if reference is None:
-        raise ValueError("this logistic-regression scorer has no reference input for "
-                         f"explanations (metadata['{METADATA_KEY}']): retrain it, or set it "
-                         "with explanation_metadata(scorer, training_features)")
-    membership = _field_membership(scorer)
-    values = ((matrix - reference) * coef) @ membership
-    base = float(classifier.intercept_[0] + coef @ reference)
-    return Contributions(tuple(scorer.columns.all), np.full(len(matrix), base), values,
-                         matrix @ coef + classifier.intercept_[0])
-
-
-def _field_membership(scorer: LeadScorer) -> np.ndarray:
-    """0/1 matrix (classifier input columns x raw fields) of the logistic pipeline."""
-    fields = _linear_column_fields(scorer)
-    membership = np.zeros((len(fields), len(scorer.columns.all)))
-    membership[np.arange(len(fields)), fields] = 1.0
-    return membership
-
-
-def _linear_column_fields(scorer: LeadScorer) -> np.ndarray:
-    """Raw field index of each column the logistic pipeline's preprocessor outputs.
-
-    Categoricals: one column per kept category of each field, plus one for its
-    infrequent bucket (scikit-learn's OneHotEncoder order). Numbers: one column per
-    field, then a missing indicator per field that had missing values in training.
-    """
-    prep = scorer.pipeline.named_steps["prep"]
-    n_categorical = len(scorer.columns.categorical)
-    fields: list[int] = []
-    if n_categorical:
-        encoder = prep.named_transformers_["categorical"].named_steps["encode"]
-        infrequent = getattr(encoder, "infrequent_categories_", [None] * n_categorical)
-        for i, (categories, rare) in enumerate(zip(encoder.categories_, infrequent,
-                                                   strict=True)):
-            n_rare = 0 if rare is None else len(rare)
-            fields += [i] * (len(categories) - n_rare + (n_rare > 0))
-    numeric = range(n_categorical, len(scorer.columns.all))
-    if len(numeric):
-        indicator = prep.named_transformers_["numeric"].named_steps["fill"].indicator_
-        flagged = [] if indicator is None else list(indicator.features_)
-        fields += list(numeric) + [n_categorical + j for j in flagged]
-    return np.asarray(fields, dtype=np.int64)
+    return scorer.kind.contributions(scorer.pipeline, scorer.columns,
+                                     np.atleast_2d(np.asarray(matrix, dtype=np.float64)),
+                                     _reference_input(scorer))
 
 
 def _reference_input(scorer: LeadScorer) -> np.ndarray | None:
@@ -207,14 +110,16 @@ def explanation_metadata(scorer: LeadScorer, features: pd.DataFrame) -> dict[str
         features: Model input of (a sample of) its training rows.
 
     Returns:
-        ``reference_input`` (logistic regression: the mean classifier input; else None)
-        and ``cuts``: the quartiles of the fit and engagement log-odds sums (None for a
-        group without fields).
+        ``reference_input`` (what the model's kind measures contributions from: the
+        logistic regression's mean classifier input; None for trees) and ``cuts``: the
+        quartiles of the fit and engagement log-odds sums (None for a group without
+        fields).
     """
     matrix = model_matrix(scorer, features)
-    linear = isinstance(scorer.pipeline[-1], LogisticRegression)
-    reference = matrix.mean(axis=0) if linear else None
-    sums = group_logodds(_contributions(scorer, matrix, reference), scorer.columns.groups)
+    kind = scorer.kind
+    reference = kind.reference_input(matrix)
+    sums = group_logodds(kind.contributions(scorer.pipeline, scorer.columns, matrix,
+                                            reference), scorer.columns.groups)
     cuts = {group: (np.quantile(sums[group], QUARTILES).tolist()
                     if _has_group(scorer.columns.groups, group) else None)
             for group in (FIT, ENGAGEMENT)}
@@ -402,55 +307,34 @@ def _points(effect: float) -> str:
 def describe(scorer: LeadScorer, field: str, value: Any) -> str:
     """A salesperson's words for a lead's value of one model input field.
 
-    Behaviour features are read from the :class:`~predictive_scoring.features.FeatureSpec`
-    that named them (event type, detail and window); attributes read "Field is value".
+    Behaviour features are read from their row of the feature spec's table
+    (:attr:`FeatureSpec.columns <predictive_scoring.features.FeatureSpec.columns>`: what
+    the column measures, of which event type and detail, over which window); attributes
+    read "Field is value".
     """
     if scorer.feature_spec is not None:
-        meaning = behaviour_meanings(scorer.feature_spec).get(field)
-        if meaning is not None:
-            return _describe_behaviour(meaning, value)
+        column = scorer.feature_spec.column(field)
+        if column is not None:
+            return _describe_behaviour(column, value)
     label = _humanise(field).capitalize()
     if value is None:
         return f"{label} unknown"
     return f"{label} is {_number(value) if field in scorer.columns.numeric else value}"
 
 
-@dataclass(frozen=True)
-class _Meaning:
-    kind: str  # tenure, count, since
-    window: int | None = None  # days; None: all time
-    key: tuple[str, str | None] | None = None  # (event type, detail)
-    others: bool = False  # a type's own key: its events outside the detail keys
-
-
-@functools.lru_cache(maxsize=32)
-def behaviour_meanings(spec: FeatureSpec) -> dict[str, _Meaning]:
-    """What each behaviour feature name of ``spec`` counts (in ``feature_names`` order)."""
-    windows: list[int | None] = [*spec.windows_days, None]
-    meanings = [_Meaning("tenure")]
-    paired = {t for t, _ in spec.detail_keys}
-    keys: list[tuple[str, str | None]] = [(t, None) for t in (*spec.event_types, OTHER_KEY)]
-    keys += list(spec.detail_keys)
-    for key in keys:
-        others = key[1] is None and key[0] in paired
-        meanings += [_Meaning("count", w, key, others) for w in windows]
-        meanings.append(_Meaning("since", key=key, others=others))
-    return dict(zip(spec.feature_names, meanings, strict=True))
-
-
-def _describe_behaviour(meaning: _Meaning, value: Any) -> str:
-    if meaning.kind == "tenure":
+def _describe_behaviour(column: BehaviourColumn, value: Any) -> str:
+    if column.kind == "tenure":
         return f"Lead created {_days(value)} ago" if value is not None else "Lead age unknown"
-    singular, plural = event_nouns(*meaning.key)
-    if meaning.others:
+    singular, plural = event_nouns(*column.key)
+    if column.others:
         singular, plural = f"other {singular}", f"other {plural}"
-    if meaning.kind == "since":
+    if column.kind == "since":
         return f"No {singular} yet" if value is None else f"Last {singular} {_days(value)} ago"
     count = 0.0 if value is None else float(value)
     if count == 0:
-        return f"No {plural}{_within(meaning.window) or ' yet'}"
+        return f"No {plural}{_within(column.window) or ' yet'}"
     noun = singular if count == 1 else plural
-    return f"{_number(count)} {noun}{_within(meaning.window) or ' in total'}"
+    return f"{_number(count)} {noun}{_within(column.window) or ' in total'}"
 
 
 def event_nouns(event_type: str, detail: str | None) -> tuple[str, str]:

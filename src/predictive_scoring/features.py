@@ -24,6 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -34,9 +35,44 @@ NS_PER_DAY = 86_400 * 10**9
 OTHER_KEY = "__other__"
 
 
+ColumnKind = Literal["tenure", "count", "since"]
+
+
+@dataclass(frozen=True)
+class BehaviourColumn:
+    """One behaviour feature: what it measures, over which window, of which key.
+
+    Attributes:
+        name: The column's name (``tenure_days``, ``n_page_view.pricing_7d``,
+            ``days_since_email_open``...).
+        kind: ``tenure`` (days from the lead's creation to as_of), ``count`` (the key's
+            events in the window) or ``since`` (days since the key's last event; NaN when
+            there was none).
+        window: Count window in days; None for all time (and for tenure and since).
+        key: The ``(event type, detail)`` counted; detail None for a type's own key, and
+            ``(__other__, None)`` for the types without a key of their own. None for tenure.
+        key_index: The key's position in ``FeatureSpec.keys`` (-1 for tenure).
+        others: The key is a type's own key while some of the type's details have keys
+            of their own, so it counts that type's *other* events.
+    """
+
+    name: str
+    kind: ColumnKind
+    window: int | None = None
+    key: tuple[str, str | None] | None = None
+    key_index: int = -1
+    others: bool = False
+
+
+Placement = slice | np.ndarray
+"""Columns of the feature matrix: a slice when they are evenly spaced (a cheaper write)."""
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
-    """The fitted vocabulary of behaviour keys plus the window settings.
+    """The fitted vocabulary of behaviour keys plus the window settings, and the one table
+    of behaviour columns (:attr:`columns`) that feature names, the matrix's layout and
+    the explanation sentences all read.
 
     Attributes:
         event_types: Event types with their own columns; the rest pool into ``__other__``.
@@ -48,27 +84,82 @@ class FeatureSpec:
     detail_keys: tuple[tuple[str, str], ...]
     windows_days: tuple[int, ...]
 
-    # The names and key tables are cached: one API request would otherwise rebuild them
-    # (a regex per key) on every call, which cost more than the features themselves.
+    def __getstate__(self) -> dict[str, object]:
+        """Only the vocabulary is pickled (into bundles, to Dask workers); the table and
+        the lookups below are rebuilt from it by the code that reads them."""
+        return {name: getattr(self, name) for name in ("event_types", "detail_keys",
+                                                       "windows_days")}
+
+    # The table and lookups are cached: one API request would otherwise rebuild them (a
+    # regex per key) on every call, which cost more than the features themselves.
+    @functools.cached_property
+    def keys(self) -> tuple[tuple[str, str | None], ...]:
+        """Every key, in column order: the event types (``__other__`` last of them), then
+        the ``(type, detail)`` pairs."""
+        types = ((t, None) for t in (*self.event_types, OTHER_KEY))
+        return (*types, *self.detail_keys)
+
     @functools.cached_property
     def key_names(self) -> tuple[str, ...]:
-        """Column stems, type keys first (``__other__`` last of them), then detail keys."""
-        types = (*self.event_types, OTHER_KEY)
-        return tuple(_column_safe(k) for k in types + tuple(f"{t}.{d}" for t, d in
-                                                             self.detail_keys))
+        """Column stems of :attr:`keys` (``page_view``, ``page_view.pricing``)."""
+        return tuple(_column_safe(t if d is None else f"{t}.{d}") for t, d in self.keys)
+
+    @functools.cached_property
+    def columns(self) -> tuple[BehaviourColumn, ...]:
+        """The behaviour columns, in the feature matrix's order: tenure, then per key its
+        counts in each window and all time, and the days since its last event."""
+        paired = {t for t, _ in self.detail_keys}
+        columns = [BehaviourColumn("tenure_days", "tenure")]
+        for index, (key, stem) in enumerate(zip(self.keys, self.key_names, strict=True)):
+            others = key[1] is None and key[0] in paired
+            columns += [BehaviourColumn(f"n_{stem}_{_window_name(window)}", "count", window,
+                                        key, index, others)
+                        for window in (*self.windows_days, None)]
+            columns.append(BehaviourColumn(f"days_since_{stem}", "since", None, key, index,
+                                           others))
+        return tuple(columns)
 
     @property
     def feature_names(self) -> list[str]:
         """Names of the columns :func:`behaviour_matrix` returns, in order."""
-        return list(self._feature_names)
+        return list(self._names)
+
+    def column(self, name: str) -> BehaviourColumn | None:
+        """The behaviour column called ``name``, or None when no column is."""
+        return self._by_name.get(name)
 
     @functools.cached_property
-    def _feature_names(self) -> tuple[str, ...]:
-        windows = [f"{w}d" for w in self.windows_days] + ["all"]
-        names = ["tenure_days"]
-        for key in self.key_names:
-            names += [f"n_{key}_{w}" for w in windows] + [f"days_since_{key}"]
-        return tuple(names)
+    def _names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, BehaviourColumn]:
+        return {column.name: column for column in self.columns}
+
+    @functools.cached_property
+    def placement(self) -> tuple[Placement, tuple[Placement, ...], Placement]:
+        """Where :func:`behaviour_matrix` writes each measure, read from :attr:`columns`:
+        the tenure column, per count window (``windows_days``, then all time) the column
+        of each key (in :attr:`keys` order), and each key's days-since column.
+
+        Raises:
+            ValueError: Some column is not placed, or placed twice (a table this function
+                cannot fill).
+        """
+        def at(kind: ColumnKind, window: int | None = None) -> Placement:
+            positions = np.full(len(self.keys), -1, dtype=np.int64)
+            for position, column in enumerate(self.columns):
+                if column.kind == kind and column.window == window:
+                    positions[column.key_index] = position
+            return _placement(positions)
+
+        tenure = [i for i, c in enumerate(self.columns) if c.kind == "tenure"]
+        counts = tuple(at("count", window) for window in (*self.windows_days, None))
+        placed = np.concatenate([tenure, *(_placed_columns(p, len(self.columns))
+                                           for p in (*counts, at("since")))])
+        if len(tenure) != 1 or sorted(placed.tolist()) != list(range(len(self.columns))):
+            raise ValueError("the behaviour columns' table does not place every column once")
+        return _placement(np.asarray(tenure)), counts, at("since")
 
     @functools.cached_property
     def _detail_tables(self) -> tuple[tuple[str, ...], np.ndarray]:
@@ -271,17 +362,16 @@ def behaviour_matrix(
     Returns:
         float64 array of shape ``(n_snapshots, len(spec.feature_names))``.
     """
-    n_keys = len(spec.key_names)
+    n_keys = len(spec.keys)
     cell = pit.snapshot * n_keys + event_key[pit.event]
-    n_windows = len(spec.windows_days) + 1
-    out = np.empty((n_snapshots, len(spec._feature_names)), dtype=np.float64)
-    out[:, 0] = tenure_days
-    key_block = out[:, 1:].reshape(n_snapshots, n_keys, n_windows + 1)
-    for j, counts in enumerate(_windowed_counts(cell, pit.age_days, spec.windows_days,
-                                                n_snapshots * n_keys)):
-        key_block[:, :, j] = counts.reshape(n_snapshots, n_keys)
-    key_block[:, :, n_windows] = _days_since(cell, pit.age_days, n_snapshots * n_keys
-                                             ).reshape(n_snapshots, n_keys)
+    tenure_at, counts_at, since_at = spec.placement
+    out = np.empty((n_snapshots, len(spec.columns)), dtype=np.float64)
+    out[:, tenure_at] = tenure_days[:, None]
+    for at, counts in zip(counts_at, _windowed_counts(cell, pit.age_days, spec.windows_days,
+                                                      n_snapshots * n_keys), strict=True):
+        out[:, at] = counts.reshape(n_snapshots, n_keys)
+    out[:, since_at] = _days_since(cell, pit.age_days, n_snapshots * n_keys
+                                   ).reshape(n_snapshots, n_keys)
     return out
 
 
@@ -299,6 +389,26 @@ def _days_since(cell: np.ndarray, age: np.ndarray, size: int) -> np.ndarray:
     np.minimum.at(latest, cell, age)
     latest[np.isinf(latest)] = np.nan
     return latest
+
+
+def _window_name(window: int | None) -> str:
+    return "all" if window is None else f"{window}d"
+
+
+def _placement(positions: np.ndarray) -> Placement:
+    """Column positions as a slice when they are evenly spaced, else as an array."""
+    steps = np.diff(positions)
+    if len(positions) and positions.min() >= 0 and (
+            len(positions) == 1 or (steps[0] > 0 and (steps == steps[0]).all())):
+        step = int(steps[0]) if len(positions) > 1 else 1
+        return slice(int(positions[0]), int(positions[-1]) + 1, step)
+    return positions
+
+
+def _placed_columns(placement: Placement, width: int) -> np.ndarray:
+    if isinstance(placement, slice):
+        return np.arange(width)[placement]
+    return placement
 
 
 def _column_safe(key: str) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from predictive_scoring.models.scorer import FeatureColumns
+from predictive_scoring.models.columns import FeatureColumns
 
 PURE_HIGH = 0.95
 """A value whose training leads converted at least this often is near-pure positive."""

@@ -3,38 +3,38 @@
 An HTTP request holds a lead's attributes (a mapping, as the CRM sends them) and its
 recent events (times, types and details). :class:`OnlineScorer` turns one lead, or a
 small batch, into the model's input matrix with numpy only: categorical attributes are
-coded by a dict lookup on the fitted ``OrdinalEncoder``'s categories, numbers become
+coded by a dict lookup on the categories the model's fast path reads, numbers become
 floats, and the behaviour features come from :func:`~predictive_scoring.features.featurise`,
-the same function training and batch scoring call. The LightGBM booster then gives the
-raw probability, the scorer's :class:`~predictive_scoring.models.scorer.Calibrator` the
-calibrated one, and :func:`~predictive_scoring.rules.points_from_arrays` the rules'
-points, exactly as :meth:`LeadScorer.score <predictive_scoring.models.scorer.LeadScorer.score>`
-does for a DataFrame (the tests hold the two to identical scores).
+the same function training and batch scoring call. The model kind's row predictor
+(:meth:`~predictive_scoring.models.kinds.base.ModelKind.fast_predictor`; for LightGBM the
+booster, one row through its single-row path) then gives the raw probability, the
+scorer's :class:`~predictive_scoring.models.scorer.Calibrator` the calibrated one, and
+:func:`~predictive_scoring.rules.points_from_arrays` the rules' points, exactly as
+:meth:`LeadScorer.score <predictive_scoring.models.scorer.LeadScorer.score>` does for a
+DataFrame (the tests hold the two to identical scores).
 
 There is no pandas on this path: a one-row DataFrame costs 4-8 ms before the model even
 runs, while the whole of this path costs a fraction of a millisecond for one lead. A
-logistic-regression scorer has no booster: its rows go through the sklearn pipeline as a
-small DataFrame built from the same values (a few milliseconds per call).
+model kind without a row predictor (the logistic regression) has its rows go through
+its sklearn pipeline as a small DataFrame built from the same values (a few
+milliseconds per call).
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
-import threading
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import OrdinalEncoder
 
 from predictive_scoring.features import NS_PER_DAY, SnapshotEvents, featurise
-from predictive_scoring.models.scorer import LeadScorer, model_frame, score_0_100
+from predictive_scoring.models.columns import model_frame
+from predictive_scoring.models.kinds.base import RowPredictor
+from predictive_scoring.models.scorer import LeadScorer, score_0_100
 from predictive_scoring.rules import PointsResult, PreparedRules, points_from_arrays
 from predictive_scoring.stages import stage_for_values
 
@@ -90,7 +90,7 @@ class OnlineScores:
         score: ``probability`` in percent, rounded (0-100).
         suggested_stage: Stage from the model's probability thresholds.
         points: The rules' points, stages and per-rule trail.
-        matrix: The classifier's input rows (for LightGBM, the booster's matrix:
+        matrix: The classifier's input rows (with a row predictor, its matrix:
             categorical codes then numbers, in ``scorer.columns.all`` order); explanations
             read it (``explain.contributions_from_matrix``).
         features: Model input by field (categoricals as sent, numbers as read), for the
@@ -140,13 +140,17 @@ class FeatureValues(Mapping[str, np.ndarray]):
 class OnlineScorer:
     """A :class:`LeadScorer` prepared for scoring raw leads without pandas.
 
-    Build it once per loaded model (it reads the fitted encoder's categories and finds
-    the booster); it holds no state that changes while scoring, so threads may share it.
+    Build it once per loaded model (it asks the model's kind for its row predictor and
+    reads the categories that predictor codes); it holds no state that changes while
+    scoring, so threads may share it.
 
     Args:
         scorer: The trained scorer (from a bundle).
-        num_threads: Threads LightGBM uses per call; one is fastest for a few rows on a
-            busy machine and leaves the other cores to the other requests.
+        num_threads: Threads the row predictor uses per call; one is fastest for a few
+            rows on a busy machine and leaves the other cores to the other requests.
+
+    Attributes:
+        predictor: The model kind's row predictor, or None (rows go through the pipeline).
     """
 
     def __init__(self, scorer: LeadScorer, num_threads: int = 1) -> None:
@@ -164,17 +168,17 @@ class OnlineScorer:
         numeric = {c: j for j, c in enumerate(self._numeric_attributes)}
         self._rule_fields = tuple((field, numeric.get(field)) for field in dict.fromkeys(
             rule.field for rule in scorer.rules.attribute_rules))
-        self.booster = _booster(scorer)
-        # per categorical column, category -> the booster's code
-        self._coding = (tuple(zip(columns.categorical, _category_codes(scorer), strict=True))
-                        if self.booster is not None else ())
-        self._one_row = (SingleRowPredictor(self.booster, len(columns.all), num_threads)
-                         if self.booster is not None else None)
+        self.predictor: RowPredictor | None = scorer.kind.fast_predictor(
+            scorer.pipeline, columns, num_threads)
+        # per categorical column, category -> the predictor's code
+        self._coding = (tuple(zip(columns.categorical,
+                                  _category_codes(self.predictor.categories), strict=True))
+                        if self.predictor is not None else ())
 
     @property
     def fast(self) -> bool:
-        """Whether scoring goes straight to the LightGBM booster (no pandas at all)."""
-        return self.booster is not None
+        """Whether scoring goes straight to the model kind's row predictor (no pandas)."""
+        return self.predictor is not None
 
     def check(self, lead: RawLead) -> None:
         """Refuse a lead the scorer cannot read.
@@ -219,14 +223,13 @@ class OnlineScorer:
         numbers = self._numbers(leads)
         model_input = self._matrix(leads, numbers, events)
         features = self._feature_values(leads, model_input)
-        if self.booster is None:  # what pipeline.predict_proba does, keeping its input
+        if self.predictor is None:  # what pipeline.predict_proba does, keeping its input
             frame = model_frame(pd.DataFrame(dict(features)), self.scorer.columns)
             matrix = np.asarray(self.scorer.pipeline[:-1].transform(frame), dtype=np.float64)
             raw = self.scorer.pipeline[-1].predict_proba(matrix)[:, 1]
-        else:  # one lead (an API request) takes the single-row path built with the booster
+        else:
             matrix = model_input
-            raw = (self._one_row.predict(matrix) if len(leads) == 1
-                   else self.booster.predict(matrix, num_threads=self.num_threads))
+            raw = self.predictor.predict(matrix)
         probability = self.scorer.calibrator(raw)
         return OnlineScores(
             lead_ids=[lead.lead_id for lead in leads],
@@ -271,7 +274,7 @@ class OnlineScorer:
 
     def _matrix(self, leads: Sequence[RawLead], numbers: np.ndarray,
                 events: SnapshotEvents | None) -> np.ndarray:
-        """Model input rows; categoricals as the booster's codes (NaN without a booster)."""
+        """Model input rows; categoricals as the row predictor's codes (NaN without one)."""
         columns = self.scorer.columns
         matrix = np.full((len(leads), len(columns.all)), np.nan, dtype=np.float64)
         if self._coding:
@@ -301,98 +304,17 @@ class OnlineScorer:
                 for field, j in self._rule_fields}
 
 
-class SingleRowPredictor:
-    """One row through LightGBM's single-row fast path (``LGBM_BoosterPredictForMatSingle
-    RowFast``): the prediction settings are parsed once, at load, instead of on every call.
-
-    ``Booster.predict`` spends ~70 us per call on its Python wrapper and on parsing its
-    parameters, against a few microseconds for the trees of one row; an API request
-    scores one lead. The output is the same probability ``Booster.predict`` gives (same
-    predictor, same iterations). Calls are serialised by a lock (the fast config holds
-    buffers of its own); the config is freed with this object.
-
-    Args:
-        booster: The fitted booster.
-        n_features: Columns of a row.
-        num_threads: LightGBM threads (one is right for one row).
-    """
-
-    PREDICT_NORMAL = 0
-    FLOAT64 = 1
-
-    def __init__(self, booster: lgb.Booster, n_features: int, num_threads: int) -> None:
-        lib = lgb.basic._LIB
-        self._predict = lib.LGBM_BoosterPredictForMatSingleRowFast
-        self._predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p,
-                                  ctypes.POINTER(ctypes.c_int64),
-                                  ctypes.POINTER(ctypes.c_double)]
-        self._predict.restype = ctypes.c_int
-        handle = ctypes.c_void_p()
-        iterations = booster.best_iteration if booster.best_iteration > 0 else -1
-        _check(lib.LGBM_BoosterPredictForMatSingleRowFastInit(
-            booster._handle, ctypes.c_int(self.PREDICT_NORMAL), ctypes.c_int(0),
-            ctypes.c_int(iterations), ctypes.c_int(self.FLOAT64),
-            ctypes.c_int32(n_features), ctypes.c_char_p(f"num_threads={num_threads}".encode()),
-            ctypes.byref(handle)))
-        self._handle = handle
-        # the row is copied into a buffer of our own, and the call's arguments are built
-        # once: per call, building them cost more than the trees of one row
-        self._row = np.empty((1, n_features), dtype=np.float64)
-        self._length = ctypes.c_int64()
-        self._out = ctypes.c_double()
-        self._arguments = (handle, self._row.ctypes.data, ctypes.byref(self._length),
-                           ctypes.byref(self._out))
-        self._lock = threading.Lock()
-        # the booster must outlive the config that points into it
-        weakref.finalize(self, _free_fast_config, lib, handle, booster)
-
-    def predict(self, row: np.ndarray) -> np.ndarray:
-        """The probability for a ``(1, n_features)`` float64 row, as a 1-element array."""
-        if row.shape != self._row.shape or row.dtype != np.float64:
-            raise ValueError(f"expected one float64 row of {self._row.shape[1]} features, "
-                             f"got {row.dtype} {row.shape}")
-        with self._lock:
-            self._row[...] = row
-            _check(self._predict(*self._arguments))
-            value = self._out.value
-        return np.array([value])
-
-
-def _check(code: int) -> None:
-    if code != 0:
-        raise lgb.basic.LightGBMError(lgb.basic._LIB.LGBM_GetLastError().decode("utf-8"))
-
-
-def _free_fast_config(lib: ctypes.CDLL, handle: ctypes.c_void_p, booster: lgb.Booster) -> None:
-    lib.LGBM_FastConfigFree(handle)
-
-
-def _booster(scorer: LeadScorer) -> lgb.Booster | None:
-    """The fitted booster when the pipeline is ordinal codes + passthrough -> LightGBM."""
-    classifier = scorer.pipeline[-1]
-    prep = scorer.pipeline.named_steps.get("prep")
-    if not isinstance(classifier, lgb.LGBMClassifier) or prep is None:
-        return None
-    encoder = prep.named_transformers_.get("categorical")
-    if scorer.columns.categorical and not isinstance(encoder, OrdinalEncoder):
-        return None
-    return classifier.booster_
-
-
-def _category_codes(scorer: LeadScorer) -> tuple[dict[Any, float], ...]:
-    """Per categorical column, category -> ordinal code, as the fitted encoder codes it.
+def _category_codes(categories: tuple[Sequence[Any], ...]) -> tuple[dict[Any, float], ...]:
+    """Per categorical column, category -> its code (its position among ``categories``).
 
     Numbers are also keyed by their text (a CRM may send ``5`` for the category ``"5"``);
-    the encoder's missing-value category is left out, so missing and unknown values
-    both become NaN, as ``OrdinalEncoder(handle_unknown="use_encoded_value")`` gives.
+    the missing-value category is left out, so missing and unknown values both become
+    NaN, as ``OrdinalEncoder(handle_unknown="use_encoded_value")`` gives.
     """
-    if not scorer.columns.categorical:
-        return ()
-    encoder = scorer.pipeline.named_steps["prep"].named_transformers_["categorical"]
     tables = []
-    for categories in encoder.categories_:
+    for column in categories:
         table: dict[Any, float] = {}
-        for code, category in enumerate(categories):
+        for code, category in enumerate(column):
             if _category_value(category) is not None:
                 table[category] = float(code)
         tables.append(table)

@@ -8,7 +8,7 @@ so everything here can be tested without a tracking store.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,14 +36,12 @@ from predictive_scoring.explain import (
 )
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
 from predictive_scoring.leakage import leakage_warnings
+from predictive_scoring.models.columns import FeatureColumns, feature_columns, model_frame
 from predictive_scoring.models.scorer import (
-    FeatureColumns,
     LeadScorer,
     build_pipeline,
     choose_calibrator,
-    feature_columns,
     fit_pipeline,
-    model_frame,
 )
 from predictive_scoring.rules import PointsResult, score_points
 from predictive_scoring.stages import FUNNEL, Stage, stage_for_values
@@ -57,6 +55,25 @@ are stable at this size, and it bounds the cost of explaining a big training set
 
 class TrainingError(ValueError):
     """Training cannot go on (too little data, leakage under --strict, ...)."""
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What a training run learns and what it is measured against.
+
+    Attributes:
+        config: The dataset's config.
+        model: The model's kind, hyper-parameters and search space.
+        rules: The points baseline compared with the model on the same test leads.
+        base: Project settings (the split, the seed, the checks, the promotion metric).
+        strict: Leakage warnings stop the run.
+    """
+
+    config: DatasetConfig
+    model: ModelConfig
+    rules: RulesConfig
+    base: BaseConfig
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,25 +225,24 @@ def rule_stage_shares(stages: np.ndarray, rules: RulesConfig) -> tuple[list[Stag
     return order, shares
 
 
-def train_model(examples: Examples, dataset: DatasetConfig, model: ModelConfig,
-                rules: RulesConfig, base: BaseConfig,
-                rows: dict[str, np.ndarray]) -> TrainedModel:
+def train_model(examples: Examples, rows: dict[str, np.ndarray],
+                plan: TrainingPlan) -> TrainedModel:
     """Fit, calibrate, set stage thresholds and evaluate on the test slice."""
     X = model_frame(examples.frame, examples.columns)
     y = examples.label
     part = {name: (X.iloc[r], y[r]) for name, r in rows.items()}
-    check_enough_data(part["train"][1], base.training)
+    check_enough_data(part["train"][1], plan.base.training)
+    model = plan.model
     pipeline = fit_pipeline(build_pipeline(model, examples.columns), model, part["train"],
                             part["valid"])
     raw = {name: pipeline.predict_proba(part[name][0])[:, 1] for name in SPLITS}
-    explained = sample_rows(len(rows["train"]), EXPLANATION_ROWS, base.training.seed)
-    return finish_training(examples, rows, pipeline, raw, dataset, model, rules, base,
+    explained = sample_rows(len(rows["train"]), EXPLANATION_ROWS, plan.base.training.seed)
+    return finish_training(examples, rows, pipeline, raw, plan,
                            part["train"][0].iloc[explained])
 
 
 def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: Pipeline,
-                    raw: dict[str, np.ndarray], dataset: DatasetConfig, model: ModelConfig,
-                    rules: RulesConfig, base: BaseConfig,
+                    raw: dict[str, np.ndarray], plan: TrainingPlan,
                     explain_sample: pd.DataFrame) -> TrainedModel:
     """Calibrate a fitted pipeline, set stage thresholds and evaluate on the test slice.
 
@@ -235,17 +251,14 @@ def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: P
         rows: Row positions of each slice.
         pipeline: The fitted preprocessor and classifier.
         raw: The pipeline's raw probability on each slice's rows (same order).
-        dataset: The dataset's config.
-        model: The estimator's config.
-        rules: The points baseline.
-        base: Project settings.
+        plan: The run's configs.
         explain_sample: Model input of up to ``EXPLANATION_ROWS`` training rows: the
             reference and the fit/engagement cut points explanations need.
 
     Returns:
         The scorer and its evaluation, whichever engine fitted the pipeline.
     """
-    training = base.training
+    training, rules, dataset = plan.base.training, plan.rules, plan.config
     calibrator, losses = choose_calibrator(raw["valid"], examples.label[rows["valid"]],
                                            training.seed)
     p_train = calibrator(raw["train"])
@@ -253,20 +266,19 @@ def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: P
     thresholds = evaluate.stage_thresholds_matching_shares(p_train, shares, order)
     scorer = LeadScorer(dataset.name, dataset.shape, examples.columns, examples.spec,
                         pipeline, calibrator, thresholds, rules,
-                        {"model_kind": model.kind, "calibration": calibrator.method,
+                        {"model_kind": plan.model.kind, "calibration": calibrator.method,
                          "trained_at": datetime.now(UTC).isoformat(timespec="seconds")})
     scorer.metadata[METADATA_KEY] = explanation_metadata(scorer, explain_sample)
     p_test = calibrator(raw["test"])
-    metrics = comparison_metrics(examples, rows, p_test, thresholds, base, rules)
+    metrics = comparison_metrics(examples, rows, p_test, thresholds, plan)
     scorer.metadata["test_metrics"] = metrics["model"]
     return TrainedModel(scorer, metrics, rows, p_test, losses)
 
 
 def comparison_metrics(examples: Examples, rows: dict[str, np.ndarray], p_test: np.ndarray,
-                       thresholds: dict[Stage, float], base: BaseConfig,
-                       rules: RulesConfig) -> dict[str, Any]:
+                       thresholds: dict[Stage, float], plan: TrainingPlan) -> dict[str, Any]:
     """metrics.json: model, rules and (simulated data) oracle on the same test rows."""
-    training = base.training
+    training, rules = plan.base.training, plan.rules
     train, test = rows["train"], rows["test"]
     y_test = examples.label[test]
     order, _ = rule_stage_shares(examples.rule_stage[train], rules)
@@ -354,41 +366,37 @@ ModelChooser = Callable[[Examples, dict[str, np.ndarray], ModelConfig], ModelCon
 """Picks the hyper-parameters to train with (e.g. a search on the validation slice)."""
 
 
-def run_training(dataset: EventsDataset | TableDataset, config: DatasetConfig,
-                 model: ModelConfig, rules: RulesConfig, base: BaseConfig,
-                 strict: bool, choose_model: ModelChooser | None = None) -> TrainingRun:
+def run_training(dataset: EventsDataset | TableDataset, plan: TrainingPlan,
+                 choose_model: ModelChooser | None = None) -> TrainingRun:
     """Examples -> leakage check -> (tune) -> fit -> calibrate -> evaluate.
 
     Args:
-        dataset: The validated dataset.
-        config: Its config.
-        model: The estimator's config.
-        rules: The points baseline.
-        base: Project settings.
-        strict: Leakage warnings stop the run.
-        choose_model: Optional search that returns the config to train with.
+        dataset: The validated dataset (``plan.config`` describes it).
+        plan: The configs, and whether leakage warnings stop the run.
+        choose_model: Optional search that returns the model config to train with.
 
     Raises:
-        TrainingError: Too little data, or leakage warnings when ``strict``.
+        TrainingError: Too little data, or leakage warnings when ``plan.strict``.
     """
-    examples, rows, notes = build_examples(dataset, config, rules, base.training)
+    training = plan.base.training
+    examples, rows, notes = build_examples(dataset, plan.config, plan.rules, training)
     warnings = leakage_warnings(examples.frame, examples.label, rows, examples.columns,
-                                base.training.leakage_auc)
-    if strict and warnings:
+                                training.leakage_auc)
+    if plan.strict and warnings:
         raise TrainingError("stopped by --strict: " + "; ".join(warnings))
-    check_enough_data(examples.label[rows["train"]], base.training)
+    check_enough_data(examples.label[rows["train"]], training)
     if choose_model is not None:
-        model = choose_model(examples, rows, model)
-    trained = train_model(examples, config, model, rules, base, rows)
-    weights = test_weights(trained.scorer, examples, rows["test"], base.training.seed)
-    return training_run(examples, trained, config, model, warnings, notes, weights)
+        plan = replace(plan, model=choose_model(examples, rows, plan.model))
+    trained = train_model(examples, rows, plan)
+    weights = test_weights(trained.scorer, examples, rows["test"], training.seed)
+    return training_run(examples, trained, plan, warnings, notes, weights)
 
 
-def training_run(examples: Examples, trained: TrainedModel, config: DatasetConfig,
-                 model: ModelConfig, warnings: list[str], notes: list[str],
-                 weights: GlobalWeights) -> TrainingRun:
+def training_run(examples: Examples, trained: TrainedModel, plan: TrainingPlan,
+                 warnings: list[str], notes: list[str], weights: GlobalWeights) -> TrainingRun:
     """The run's record, with metrics.json's content (whichever engine trained)."""
-    metrics = {"dataset": config.name, "model_kind": model.kind, "params": model.params,
+    model = plan.model
+    metrics = {"dataset": plan.config.name, "model_kind": model.kind, "params": model.params,
                **trained.metrics, "calibration": trained.scorer.calibrator.method,
                "warnings": warnings, "notes": notes}
     return TrainingRun(examples, trained, metrics, warnings, weights)

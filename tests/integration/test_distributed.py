@@ -83,8 +83,7 @@ def deterministic_model() -> ModelConfig:
 def single_machine(funnel_dir: Path) -> object:
     run_inputs = inputs(funnel_dir)
     dataset = load_dataset(dataset_config(funnel_dir, "events.parquet"), Path("."))
-    return run_training(dataset, run_inputs.config, run_inputs.model, run_inputs.rules,
-                        run_inputs.base, strict=False)
+    return run_training(dataset, run_inputs)  # the plan, read on one machine
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +148,10 @@ def test_batch_scores_equal_single_machine_scores_for_the_same_bundle(
         tmp_path: Path) -> None:
     scorer = on_cluster.run.trained.scorer
     out = tmp_path / "scores"
-    summary = dist.score_distributed(client, scorer, funnel_dir / "leads.parquet",
-                                     funnel_dir / "events", AS_OF, out, PARTITIONS, reasons=2)
+    summary = dist.score_distributed(
+        client, scorer, dist.ScoreRequest(funnel_dir / "leads.parquet", funnel_dir / "events",
+                                          AS_OF, out, reasons=2),
+        dist.DaskPlan(partitions=PARTITIONS))
     scored = pd.read_parquet(out)
     assert {"fit_grade", "quadrant", "reason_up_2", "reason_down_2"} <= set(scored.columns)
     created = pd.read_parquet(funnel_dir / "leads.parquet")["created_at"]
@@ -175,14 +176,14 @@ class FailOnce:
         self.marker = marker
 
     def __call__(self, *args: object) -> dist.PartitionScores:
-        if args[6] == 1 and not self.marker.exists():
+        if args[4] == 1 and not self.marker.exists():
             self.marker.touch()
             raise ConnectionError("worker lost while scoring")
         return dist.score_partition(*args)
 
 
 def always_fail_partition_0(*args: object) -> dist.PartitionScores:
-    if args[6] == 0:
+    if args[4] == 0:
         raise OSError("disk full")
     return dist.score_partition(*args)
 
@@ -191,10 +192,10 @@ def test_a_failed_partition_is_retried_and_reported(
         client: object, on_cluster: dist.DistributedTraining, funnel_dir: Path,
         tmp_path: Path) -> None:
     out = tmp_path / "scores"
-    summary = dist.score_distributed(client, on_cluster.run.trained.scorer,
-                                     funnel_dir / "leads.parquet", funnel_dir / "events",
-                                     AS_OF, out, PARTITIONS, retries=1,
-                                     job=FailOnce(tmp_path / "failed-once"))
+    summary = dist.score_distributed(
+        client, on_cluster.run.trained.scorer,
+        dist.ScoreRequest(funnel_dir / "leads.parquet", funnel_dir / "events", AS_OF, out),
+        dist.DaskPlan(partitions=PARTITIONS, retries=1), job=FailOnce(tmp_path / "failed-once"))
     assert list(summary.retried) == [1]
     assert "ConnectionError: worker lost" in summary.retried[1][0]
     assert len(pd.read_parquet(out)) == summary.rows_in == N_LEADS
@@ -204,10 +205,11 @@ def test_a_partition_failing_every_attempt_is_reported_not_missing(
         client: object, on_cluster: dist.DistributedTraining, funnel_dir: Path,
         tmp_path: Path) -> None:
     with pytest.raises(dist.PartitionsFailed) as caught:
-        dist.score_distributed(client, on_cluster.run.trained.scorer,
-                               funnel_dir / "leads.parquet", funnel_dir / "events", AS_OF,
-                               tmp_path / "scores", PARTITIONS, retries=2,
-                               job=always_fail_partition_0)
+        dist.score_distributed(
+            client, on_cluster.run.trained.scorer,
+            dist.ScoreRequest(funnel_dir / "leads.parquet", funnel_dir / "events", AS_OF,
+                              tmp_path / "scores"),
+            dist.DaskPlan(partitions=PARTITIONS, retries=2), job=always_fail_partition_0)
     assert [f.partition for f in caught.value.failures] == [0]
     assert len(caught.value.failures[0].errors) == 3
     assert "partition 0: 3 attempt(s); last error: OSError: disk full" in str(caught.value)

@@ -17,7 +17,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import all_problems, load_dataset
 from predictive_scoring.learned_points import comparison, learn_points
-from predictive_scoring.train import run_training
+from predictive_scoring.train import TrainingPlan, run_training
 from tests.conftest import REPO
 
 PUBLISHED = {  # dataset config -> (rows, positives) from SOURCE.md
@@ -71,17 +71,17 @@ def test_model_and_learned_points_beat_the_hand_set_points_on_real_data(name: st
         sliced.write_text("".join(source.open(encoding="utf-8").readlines()[: rows + 1]))
         config = config.model_copy(update={"root": str(tmp_path)})
     base = load_config(REPO / "configs/base.yaml", BaseConfig)
-    run = run_training(load_dataset(config, data_dir), config,
-                       load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
-                       load_config(REPO / config.rules, RulesConfig), base, strict=False)
+    run = run_training(load_dataset(config, data_dir), TrainingPlan(
+        config, load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
+        load_config(REPO / config.rules, RulesConfig), base))
     metrics = run.metrics
     assert metrics["model"]["roc_auc"] > metrics["rules"]["roc_auc"] + 0.05
     assert metrics["model"]["ece"] < 0.05
     assert metrics["oracle"] is None
     assert run.warnings == []
     test = run.trained.rows["test"]
-    learned = learn_points(run.trained.scorer, run.examples.frame, None, run.trained.rows["train"],
-                           run.examples.label)
+    learned = learn_points(run.trained.scorer, run.examples.frame, None,
+                           run.trained.rows["train"], run.examples.label)
     ranked = comparison(run.trained.scorer, learned, run.examples.frame.iloc[test], None,
                         run.examples.label[test], run.examples.rule_points[test],
                         len(test) // 5)["roc_auc"]

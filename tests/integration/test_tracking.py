@@ -33,7 +33,8 @@ from predictive_scoring.config import (
 from predictive_scoring.errors import ModelNotFound
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
 from predictive_scoring.models import scorer as models
-from predictive_scoring.models.scorer import FeatureColumns, LeadScorer
+from predictive_scoring.models.columns import FeatureColumns, feature_columns, model_frame
+from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.stages import Stage
 from predictive_scoring.tracking import bundle as pyfunc_bundle
 from predictive_scoring.tracking import registry
@@ -67,7 +68,7 @@ pytestmark = [
 def fit_scorer(shape: str, frame: pd.DataFrame, converted: np.ndarray, columns: FeatureColumns,
                spec: FeatureSpec | None, rules: RulesConfig) -> LeadScorer:
     """Fit pipeline and calibrator on the first two thirds / last third of the rows."""
-    x = models.model_frame(frame, columns)
+    x = model_frame(frame, columns)
     cut = len(x) * 2 // 3
     pipeline = models.fit_pipeline(models.build_pipeline(LOGREG, columns), LOGREG,
                                    (x[:cut], converted[:cut]), (x[cut:], converted[cut:]))
@@ -123,7 +124,7 @@ def events_scorer() -> LeadScorer:
     spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), FEATURES)
     frame = pd.concat([leads, behaviour_features(spec, leads, events)], axis=1)
     return fit_scorer("events", frame, converted,
-                      models.feature_columns(Attributes(categorical=["industry"]), spec),
+                      feature_columns(Attributes(categorical=["industry"]), spec),
                       spec, EVENT_RULES)
 
 

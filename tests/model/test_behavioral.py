@@ -23,7 +23,7 @@ from predictive_scoring.config import (
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.models.scorer import LeadScorer
-from predictive_scoring.train import run_training
+from predictive_scoring.train import TrainingPlan, run_training
 from tests.conftest import REPO
 
 N_LEADS = 300
@@ -36,10 +36,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[LeadScorer, pd.Da
     config = simulate_into(load_config(REPO / "configs/datasets/simulated.yaml",
                                        DatasetConfig), 20_000, 21, root)
     dataset = load_events_dataset(config, Path("."))
-    run = run_training(dataset, config,
-                       load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
-                       load_config(REPO / config.rules, RulesConfig),
-                       load_config(REPO / "configs/base.yaml", BaseConfig), strict=False)
+    run = run_training(dataset, TrainingPlan(
+        config, load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
+        load_config(REPO / config.rules, RulesConfig),
+        load_config(REPO / "configs/base.yaml", BaseConfig)))
     test = run.examples.frame.iloc[run.trained.rows["test"]]
     leads = test.loc[test["as_of"] == test["created_at"] + pd.Timedelta(days=7)].head(N_LEADS)
     columns = ["lead_id", "created_at", "as_of", *config.attributes.categorical,

@@ -31,7 +31,7 @@ from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.tracking import bundle, store
 from predictive_scoring.tracking import registry as model_registry
-from predictive_scoring.train import TrainingRun, bundle_example, run_training
+from predictive_scoring.train import TrainingPlan, TrainingRun, bundle_example, run_training
 from serving.app import create_app
 from serving.settings import Settings
 from tests.conftest import REPO
@@ -69,9 +69,9 @@ def _train(root: Path, seed: int) -> Trained:
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
     # One thread and a faster learning rate: a shared 2-core machine stalls 2-thread fits.
     model = model.model_copy(update={"params": model.params | FAST_FIT})
-    run = run_training(dataset, config, model,
-                       load_config(REPO / config.rules, RulesConfig),
-                       load_config(REPO / "configs/base.yaml", BaseConfig), strict=False)
+    run = run_training(dataset, TrainingPlan(
+        config, model, load_config(REPO / config.rules, RulesConfig),
+        load_config(REPO / "configs/base.yaml", BaseConfig)))
     test = run.examples.frame.iloc[run.trained.rows["test"]]
     columns = ["lead_id", "created_at", "as_of", *config.attributes.categorical,
                *config.attributes.numeric]

@@ -12,7 +12,8 @@ import pytest
 from predictive_scoring.config import AttributeRule, ModelConfig, RulesConfig
 from predictive_scoring.features import to_ns
 from predictive_scoring.models import scorer as models
-from predictive_scoring.models.scorer import FeatureColumns, LeadScorer, fit_calibrator
+from predictive_scoring.models.columns import FeatureColumns, model_frame
+from predictive_scoring.models.scorer import LeadScorer, fit_calibrator
 from predictive_scoring.online import LeadInputError, OnlineScorer, RawLead
 from predictive_scoring.stages import Stage
 from tests.helpers import message_of
@@ -85,20 +86,20 @@ def test_lightgbm_fast_path_equals_the_dataframe_path(trained: Trained, sample: 
 
 
 def test_the_single_row_path_refuses_a_row_of_the_wrong_shape(trained: Trained) -> None:
-    online = OnlineScorer(trained.scorer)
+    predictor = OnlineScorer(trained.scorer).predictor  # LightGBM's booster rows
     width = len(trained.scorer.columns.all)
     row = np.zeros((1, width))
-    assert online._one_row.predict(row)[0] == online.booster.predict(row)[0]
-    assert "one float64 row" in message_of(ValueError, online._one_row.predict,
+    assert predictor.single_row.predict(row)[0] == predictor.booster.predict(row)[0]
+    assert "one float64 row" in message_of(ValueError, predictor.single_row.predict,
                                            np.zeros((2, width)))
-    assert "one float64 row" in message_of(ValueError, online._one_row.predict,
+    assert "one float64 row" in message_of(ValueError, predictor.single_row.predict,
                                            np.zeros((1, width + 1)))
 
 
 def test_logistic_regression_goes_through_its_pipeline_with_the_same_result(
         trained: Trained, sample: tuple) -> None:
     examples, rows = trained.run.examples, trained.run.trained.rows
-    x = models.model_frame(examples.frame, examples.columns)
+    x = model_frame(examples.frame, examples.columns)
     pipeline = models.fit_pipeline(models.build_pipeline(LOGREG, examples.columns), LOGREG,
                                    (x.iloc[rows["train"]], examples.label[rows["train"]]),
                                    (x.iloc[rows["valid"]], examples.label[rows["valid"]]))
@@ -118,7 +119,7 @@ def test_table_shape_without_events(sample: tuple) -> None:
     leads.loc[::7, "seats"] = np.nan
     converted = (rng.random(n) < np.where(leads["plan"] == "pro", 0.6, 0.2)).astype(int)
     columns = FeatureColumns(("plan",), ("seats",), {"plan": "fit", "seats": "fit"})
-    x = models.model_frame(leads, columns)
+    x = model_frame(leads, columns)
     pipeline = models.fit_pipeline(models.build_pipeline(TABLE_LGBM, columns), TABLE_LGBM,
                                    (x[:300], converted[:300]), (x[300:], converted[300:]))
     calibrator = fit_calibrator("isotonic", pipeline.predict_proba(x[300:])[:, 1],

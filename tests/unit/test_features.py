@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from predictive_scoring.data.snapshots import build_snapshots
 from predictive_scoring.features import (
     NS_PER_DAY,
     OTHER_KEY,
+    FeatureSpec,
     SnapshotEvents,
     behaviour_features,
     featurise,
@@ -61,6 +64,73 @@ def test_hand_computed_features() -> None:
     assert f.loc[2, "n_webinar_all"] == 0 and np.isnan(f.loc[2, "days_since_webinar"])
     assert f.loc[2, "n_demo_request_7d"] == 1 and f.loc[2, "n_page_view.blog_7d"] == 0
     assert f.loc[2, "n_page_view.blog_30d"] == 1 and f.loc[2, "n_page_view.pricing_30d"] == 1
+
+
+def test_every_matrix_column_holds_what_its_row_of_the_table_says() -> None:
+    """The table alone names and places the columns: each value is recomputed here from
+    its row (kind, window, key) and the raw events, with no reference to positions."""
+    rng = np.random.default_rng(4)
+    n = 400
+    events = pd.DataFrame({
+        "lead_id": rng.choice(["a", "b", "c", "d"], n),
+        "timestamp": T0 + pd.to_timedelta(rng.uniform(0, 60, n), unit="D"),
+        "event_type": rng.choice(["page_view", "email_open", "demo_request", "sms"], n,
+                                 p=[0.5, 0.25, 0.2, 0.05]),
+        "detail": rng.choice(["pricing", "blog", "jobs", None], n, p=[0.3, 0.3, 0.1, 0.3])})
+    snapshots = pd.DataFrame({"lead_id": ["a", "b", "c", "d", "a"],
+                              "as_of": [day(40), day(45), day(50), day(61), day(20)],
+                              "created_at": [T0] * 5})
+    spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]),
+                            CONFIG.model_copy(update={"min_key_count": 40}))
+    assert spec.feature_names == [column.name for column in spec.columns]
+    assert "sms" not in spec.event_types and spec.detail_keys  # some pooled, some paired
+    matrix = behaviour_features(spec, snapshots, events)
+    paired = {(t, d) for t, d in spec.detail_keys}
+    for row, snapshot in snapshots.iterrows():
+        seen = events.loc[(events["lead_id"] == snapshot["lead_id"])
+                          & (events["timestamp"] < snapshot["as_of"])]
+        age = (snapshot["as_of"] - seen["timestamp"]).dt.total_seconds() / 86_400
+        keys = [(t, d) if (t, d) in paired else (t if t in spec.event_types else OTHER_KEY,
+                                                 None)
+                for t, d in zip(seen["event_type"], seen["detail"], strict=True)]
+        for column in spec.columns:
+            assert spec.column(column.name) is column
+            value = matrix.loc[row, column.name]
+            if column.kind == "tenure":
+                assert value == (snapshot["as_of"] - T0).days
+                continue
+            mine = np.array([k == column.key for k in keys], dtype=bool)
+            if column.kind == "since":
+                expected = age[mine].min() if mine.any() else np.nan
+                np.testing.assert_allclose(value, expected, rtol=1e-12)
+            else:
+                inside = mine & (age < column.window).to_numpy() if column.window else mine
+                assert value == inside.sum(), column
+    assert spec.column("industry") is None
+
+
+def test_a_pickled_spec_carries_its_vocabulary_only() -> None:
+    snapshots, events = frames()
+    spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), CONFIG)
+    assert spec.placement and spec.columns  # the cached table is built...
+    state = spec.__getstate__()
+    assert set(state) == {"event_types", "detail_keys", "windows_days"}  # ...not pickled
+    again = pickle.loads(pickle.dumps(spec))
+    assert again == spec and again.feature_names == spec.feature_names
+    pd.testing.assert_frame_equal(behaviour_features(again, snapshots, events),
+                                  behaviour_features(spec, snapshots, events))
+
+
+def test_a_table_that_leaves_a_column_unplaced_is_refused() -> None:
+    class Gapped(FeatureSpec):
+        @property
+        def columns(self) -> tuple:  # the last column dropped, the first one twice
+            table = FeatureSpec.columns.func(self)
+            return (*table[:-1], table[0])
+
+    spec = Gapped(("page_view",), (), (7,))
+    with pytest.raises(ValueError, match="does not place every column once"):
+        _ = spec.placement
 
 
 def test_a_page_without_its_own_key_counts_as_an_other_page_visit() -> None:

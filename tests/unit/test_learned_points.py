@@ -34,7 +34,7 @@ from predictive_scoring.learned_points.edits import pair_rules, table_edits
 from predictive_scoring.learned_points.fit import design, fit, forward_select
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
-from predictive_scoring.train import examples_from_events, train_model
+from predictive_scoring.train import TrainingPlan, examples_from_events, train_model
 from tests.conftest import BASE, LIGHTGBM, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES
 from tests.learned_table import assert_a_crm_table
@@ -47,7 +47,7 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> dict:
     config = simulate_into(SIMULATED, 6_000, 21, root)
     dataset = load_events_dataset(config, Path("."))
     examples, rows, _ = examples_from_events(dataset, config, RULES, BASE.training)
-    trained = train_model(examples, config, LIGHTGBM, RULES, BASE, rows)
+    trained = train_model(examples, rows, TrainingPlan(config, LIGHTGBM, RULES, BASE))
     table = learn_points(trained.scorer, examples.frame, dataset.events, rows["train"],
                          examples.label)
     return {"examples": examples, "rows": rows, "scorer": trained.scorer, "table": table,

@@ -13,14 +13,14 @@ import pytest
 from predictive_scoring import explain
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
-from predictive_scoring.models.scorer import model_frame
+from predictive_scoring.models.columns import model_frame
 from predictive_scoring.reporting.report import (
     driver_figures,
     lead_reasons,
     quadrant_cuts,
     segment_conversion,
 )
-from predictive_scoring.train import examples_from_events, train_model
+from predictive_scoring.train import TrainingPlan, examples_from_events, train_model
 from tests.conftest import BASE, LIGHTGBM, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES
 
@@ -73,7 +73,7 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
     config = simulate_into(SIMULATED, 2_000, 5, root)
     examples, rows, _ = examples_from_events(load_events_dataset(config, Path(".")), config,
                                              RULES, BASE.training)
-    scorer = train_model(examples, config, LIGHTGBM, RULES, BASE, rows).scorer
+    scorer = train_model(examples, rows, TrainingPlan(config, LIGHTGBM, RULES, BASE)).scorer
     test = rows["test"]
     return {"scorer": scorer, "features": model_frame(examples.frame.iloc[test],
                                                       examples.columns),

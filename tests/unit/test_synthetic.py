@@ -14,7 +14,15 @@ from predictive_scoring.config import DatasetConfig, load_config
 from predictive_scoring.data import synthetic
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.snapshots import build_snapshots, data_end_of
-from predictive_scoring.data.synthetic import SimulatedFunnel, simulate_funnel, write_funnel
+from predictive_scoring.data.synthetic import (
+    SimulatedFunnel,
+    activity,
+    funnel,
+    law,
+    oracle,
+    simulate_funnel,
+    write_funnel,
+)
 from predictive_scoring.stages import funnel_conversion, headline_rates
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +86,7 @@ def test_different_seeds_give_different_funnels() -> None:
 
 
 def test_progress_reports_leads_finished_per_block(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synthetic, "BLOCK", 500)
+    monkeypatch.setattr(funnel, "BLOCK", 500)
     done: list[int] = []
     simulate_funnel(1_200, 1, SNAPSHOT_DAYS, HORIZON, progress=done.append)
     assert done == [500, 1_000, 1_200]
@@ -122,8 +130,8 @@ def test_frames_follow_the_data_contract(small: SimulatedFunnel) -> None:
     leads = small.leads
     assert leads["lead_id"].is_unique and leads["lead_id"].str.fullmatch(r"L\d{7}").all()
     assert leads["created_at"].is_monotonic_increasing
-    assert leads["created_at"].min() >= synthetic.START
-    assert leads["created_at"].max() < synthetic.START + pd.Timedelta(days=365)
+    assert leads["created_at"].min() >= law.START
+    assert leads["created_at"].max() < law.START + pd.Timedelta(days=365)
     assert set(small.stage_changes["stage"]) <= set(CRM_TO_FUNNEL)
 
 
@@ -142,13 +150,13 @@ def test_events_are_sorted_and_never_before_their_lead(small: SimulatedFunnel) -
     assert (order == events.index).all()
     ages = _ages(small, events, "timestamp")
     assert ages.min() >= 0
-    assert ages.max() < max(SNAPSHOT_DAYS) + HORIZON + synthetic.EXTRA_DAYS
+    assert ages.max() < max(SNAPSHOT_DAYS) + HORIZON + law.EXTRA_DAYS
 
 
 def test_details_belong_to_their_event_types(small: SimulatedFunnel) -> None:
     details = small.events.groupby("event_type")["detail"].agg(
         lambda d: frozenset(d.dropna()))
-    kinds = frozenset(synthetic.CAMPAIGN_KINDS)
+    kinds = frozenset(law.CAMPAIGN_KINDS)
     assert details["email_send"] == kinds and details["email_click"] <= kinds
     assert details["page_view"] == {"pricing", "contact", "case_study", "blog", "careers",
                                     "product", "home"}
@@ -283,24 +291,22 @@ HOME = ("page_view", "home")
 def _oracle(histories: Sequence[Sequence[tuple[float, tuple[str, str | None]]]],
             fit: float | Sequence[float] = 0.5, day: int = 30) -> np.ndarray:
     """True probabilities at ``day`` of hand-made histories of (lead day, event) pairs."""
-    process = {(p.event_type, p.detail): i for i, p in enumerate(synthetic.PROCESSES)}
-    rows = [(i, int(at * synthetic.DAY), process[key])
+    process = {(p.event_type, p.detail): i for i, p in enumerate(law.PROCESSES)}
+    rows = [(i, int(at * law.DAY), process[key])
             for i, history in enumerate(histories) for at, key in history]
     lead, second, index = (np.array(c, dtype=np.int64).reshape(-1)
                            for c in (zip(*rows, strict=True) if rows else ([], [], [])))
     n = len(histories)
     fits = np.broadcast_to(np.asarray(fit, dtype=float), (n,)).copy()
-    law = synthetic._LeadLaw(fits, synthetic._sigmoid(synthetic.INTENT_BASE + fits),
-                             np.full(n, 0.3),
-                             synthetic._sigmoid(synthetic.CLOSE_BASE
-                                                + synthetic.CLOSE_FIT * fits), np.ones(n))
+    lead_law = law.LeadLaw(fits, law.sigmoid(law.INTENT_BASE + fits), np.full(n, 0.3),
+                           law.sigmoid(law.CLOSE_BASE + law.CLOSE_FIT * fits), np.ones(n))
     none = np.zeros(0, dtype=np.int64)
-    history = synthetic._History(
-        law, synthetic._Points(lead, second, index, index),
-        synthetic._Sends(none, none, none, none.astype(bool), none, none, none),
-        synthetic._Webinars(none, none, none.astype(bool), none))
-    window = synthetic._Window.of((day,), HORIZON)
-    return synthetic._posterior(history, synthetic._evidence(history, window), day, window)
+    history = activity.History(
+        lead_law, activity.Points(lead, second, index, index),
+        activity.Sends(none, none, none, none.astype(bool), none, none, none),
+        activity.Webinars(none, none, none.astype(bool), none))
+    window = law.Window.of((day,), HORIZON)
+    return oracle.posterior(history, oracle.gather_evidence(history, window), day, window)
 
 
 def test_interest_fades_after_a_burst() -> None:
@@ -342,7 +348,7 @@ def test_at_creation_the_truth_is_a_function_of_firmographics_only() -> None:
 
 def test_parts_put_together_are_the_whole_funnel(monkeypatch: pytest.MonkeyPatch,
                                                  tmp_path: Path) -> None:
-    monkeypatch.setattr(synthetic, "BLOCK", 500)
+    monkeypatch.setattr(funnel, "BLOCK", 500)
     whole = simulate_funnel(2_300, 3, SNAPSHOT_DAYS, HORIZON)
     done: list[int] = []
     parts = list(synthetic.simulate_funnel_parts(2_300, 3, SNAPSHOT_DAYS, HORIZON, 1_200,

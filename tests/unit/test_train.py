@@ -16,10 +16,11 @@ from predictive_scoring.config import (
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.leakage import leakage_warnings
-from predictive_scoring.models.scorer import FeatureColumns
+from predictive_scoring.models.columns import FeatureColumns
 from predictive_scoring.train import (
     Examples,
     TrainingError,
+    TrainingPlan,
     check_enough_data,
     examples_from_events,
     split_rows,
@@ -139,7 +140,7 @@ def test_no_leakage_warning_on_the_simulator(simulated: tuple) -> None:
 def test_model_beats_the_points_and_stays_calibrated(simulated: tuple, kind: str) -> None:
     examples, config, rows = simulated
     model = load_config(REPO / f"configs/models/{kind}.yaml", ModelConfig)
-    trained = train_model(examples, config, model, RULES, BASE, rows)
+    trained = train_model(examples, rows, TrainingPlan(config, model, RULES, BASE))
     metrics = trained.metrics
     assert metrics["model"]["roc_auc"] > metrics["rules"]["roc_auc"] + 0.03
     assert metrics["oracle"]["roc_auc"] > metrics["model"]["roc_auc"] - 0.08
@@ -156,7 +157,7 @@ def test_model_beats_the_points_and_stays_calibrated(simulated: tuple, kind: str
 def test_scorer_scores_raw_leads_like_training(simulated: tuple) -> None:
     examples, config, rows = simulated
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
-    trained = train_model(examples, config, model, RULES, BASE, rows)
+    trained = train_model(examples, rows, TrainingPlan(config, model, RULES, BASE))
     test = examples.frame.iloc[rows["test"]]
     raw = test[["lead_id", "created_at", "as_of", *config.attributes.categorical,
                 *config.attributes.numeric]]

@@ -17,9 +17,9 @@ from predictive_scoring.config import (
     SearchDimension,
     load_config,
 )
-from predictive_scoring.models.scorer import FeatureColumns
+from predictive_scoring.models.columns import FeatureColumns
 from predictive_scoring.models.tune import TuneResult, suggest_params, tune, tuned_config
-from predictive_scoring.train import Examples, split_rows
+from predictive_scoring.train import Examples, TrainingPlan, split_rows
 from tests.conftest import REPO
 from tests.helpers import message_of
 
@@ -58,7 +58,7 @@ def rows(examples: Examples) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def logreg_result(examples: Examples, rows: dict[str, np.ndarray]) -> TuneResult:
-    return tune(examples, rows, DATASET, LOGREG, RULES, BASE, n_trials=4)
+    return tune(examples, rows, TrainingPlan(DATASET, LOGREG, RULES, BASE), n_trials=4)
 
 
 def _with_garbage_test_slice(examples: Examples, test: np.ndarray) -> Examples:
@@ -101,18 +101,18 @@ def test_tune_runs_the_trials_inside_the_search_space(logreg_result: TuneResult)
 
 def test_tune_is_deterministic_for_a_seed(examples: Examples, rows: dict[str, np.ndarray],
                                           logreg_result: TuneResult) -> None:
-    again = tune(examples, rows, DATASET, LOGREG, RULES, BASE, n_trials=4)
+    again = tune(examples, rows, TrainingPlan(DATASET, LOGREG, RULES, BASE), n_trials=4)
     pd.testing.assert_frame_equal(again.trials, logreg_result.trials)
     other_seed = BASE.model_copy(update={"training": BASE.training.model_copy(
         update={"seed": BASE.training.seed + 1})})
-    other = tune(examples, rows, DATASET, LOGREG, RULES, other_seed, n_trials=4)
+    other = tune(examples, rows, TrainingPlan(DATASET, LOGREG, RULES, other_seed), n_trials=4)
     assert not np.allclose(other.trials["params_C"], logreg_result.trials["params_C"])
 
 
 def test_tune_never_reads_the_test_slice(examples: Examples, rows: dict[str, np.ndarray],
                                          logreg_result: TuneResult) -> None:
     garbage = _with_garbage_test_slice(examples, rows["test"])
-    result = tune(garbage, rows, DATASET, LOGREG, RULES, BASE, n_trials=4)
+    result = tune(garbage, rows, TrainingPlan(DATASET, LOGREG, RULES, BASE), n_trials=4)
     pd.testing.assert_frame_equal(result.trials, logreg_result.trials)
     assert result.best_params == logreg_result.best_params
 
@@ -120,7 +120,7 @@ def test_tune_never_reads_the_test_slice(examples: Examples, rows: dict[str, np.
 def test_tune_reports_each_trial_in_order(examples: Examples,
                                           rows: dict[str, np.ndarray]) -> None:
     reported: list[tuple[int, dict, float]] = []
-    result = tune(examples, rows, DATASET, LOGREG, RULES, BASE, n_trials=4,
+    result = tune(examples, rows, TrainingPlan(DATASET, LOGREG, RULES, BASE), n_trials=4,
                   on_trial=lambda number, params, value: reported.append((number, params,
                                                                           value)))
     assert [number for number, _, _ in reported] == [0, 1, 2, 3]
@@ -131,8 +131,8 @@ def test_tune_reports_each_trial_in_order(examples: Examples,
 def test_tune_lightgbm_keeps_int_parameters_whole_and_repeats(
         examples: Examples, rows: dict[str, np.ndarray]) -> None:
     quick = tuned_config(LIGHTGBM, {"n_estimators": 200, "n_jobs": 1})
-    first = tune(examples, rows, DATASET, quick, RULES, BASE, n_trials=2)
-    second = tune(examples, rows, DATASET, quick, RULES, BASE, n_trials=2)
+    first = tune(examples, rows, TrainingPlan(DATASET, quick, RULES, BASE), n_trials=2)
+    second = tune(examples, rows, TrainingPlan(DATASET, quick, RULES, BASE), n_trials=2)
     pd.testing.assert_frame_equal(first.trials, second.trials)
     for name, dimension in LIGHTGBM.search_space.items():
         values = first.trials[f"params_{name}"]
@@ -149,8 +149,8 @@ def test_tune_lightgbm_keeps_int_parameters_whole_and_repeats(
 def test_tune_refuses_nothing_to_search(examples: Examples, rows: dict[str, np.ndarray],
                                         model: ModelConfig, n_trials: int,
                                         expected: str) -> None:
-    message = message_of(ValueError, tune, examples, rows, DATASET, model, RULES, BASE,
-                         n_trials)
+    message = message_of(ValueError, tune, examples, rows,
+                         TrainingPlan(DATASET, model, RULES, BASE), n_trials)
     assert expected in message
 
 

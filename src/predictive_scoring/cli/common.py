@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
@@ -23,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from predictive_scoring.errors import IncompleteOutput, ModelNotFound
+from predictive_scoring.models.kinds import catalog as kinds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,23 +120,15 @@ SIMULATED_CONFIG = Path("configs/datasets/simulated.yaml")
 CRM_EXAMPLE_CONFIG = Path("configs/datasets/example_crm_export.yaml")
 
 
-class ModelKind(StrEnum):
-    """The estimators configs/models/ describes."""
+ModelName = StrEnum("ModelName", {name.upper(): name for name in kinds.names()})
+"""The model kinds the catalog names (each has its config in configs/models/NAME.yaml);
+reading their names imports no model library."""
 
-    LIGHTGBM = "lightgbm"
-    LOGREG = "logreg"
+
+DEFAULT_MODEL = ModelName(kinds.DEFAULT)
 
 
 MODELS_DIR = Path("configs/models")
-
-
-@dataclass(frozen=True)
-class DaskOptions:
-    """Where a Dask run goes and how finely it splits the leads."""
-
-    scheduler: str
-    workers: int
-    partitions: int
 
 
 DatasetName = Annotated[str, typer.Option("--dataset", help="Dataset name (its config's "

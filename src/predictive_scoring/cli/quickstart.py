@@ -9,10 +9,10 @@ import typer
 
 from predictive_scoring.cli.common import (
     DEFAULT_BASE,
+    DEFAULT_MODEL,
     SIMULATED_CONFIG,
     BaseOption,
     FileFormat,
-    ModelKind,
     OnBadRows,
     app,
     console,
@@ -44,7 +44,7 @@ def quickstart(
         show_funnel,
         show_rule_stages,
     )
-    from predictive_scoring.cli.train import run_train
+    from predictive_scoring.cli.train import TrainRequest, run_train
     from predictive_scoring.config import BaseConfig, RulesConfig, load_config
     from predictive_scoring.tracking import registry, store
 
@@ -57,7 +57,7 @@ def quickstart(
     scored = score_with_rules(rules_config, dataset, None)
     write_frame(scored, out / "rule_scores.csv")
     show_rule_stages(scored, rules_config)
-    run_train(config_path, ModelKind.LIGHTGBM, out, False, True, OnBadRows.FAIL, base_config)
+    run_train(TrainRequest(config_path, DEFAULT_MODEL, out, base_config=base_config))
     name = base.model_name(config.name)
     aliases = registry.aliases(name)
     alias = next((a for a in (registry.CHAMPION, registry.CHALLENGER) if a in aliases), None)

@@ -11,7 +11,6 @@ from rich.markup import escape
 from predictive_scoring.cli.common import (
     DEFAULT_BASE,
     BaseOption,
-    DaskOptions,
     Engine,
     EngineOption,
     PartitionsOption,
@@ -28,6 +27,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from predictive_scoring.config import ReadOptions
+    from predictive_scoring.distributed import DaskPlan, ScoreRequest
+    from predictive_scoring.models.scorer import LeadScorer
 
 CHUNK_ROWS = 200_000
 """Rows scored per chunk by default: bounds memory whatever the file's size."""
@@ -87,10 +88,12 @@ def score(
     moment = parse_timestamp_option(as_of, read) or pd.Timestamp.now(tz="UTC")
     store.use_tracking(base)
     if engine is Engine.DASK:
+        from predictive_scoring.distributed import DaskPlan, ScoreRequest
+
         with console.status(f"Loading {model}..."):
             scorer = registry.load_scorer(model)
-        score_dask(scorer, input, events, moment, output,
-                   DaskOptions(scheduler, workers, partitions), retries, reasons)
+        score_dask(scorer, ScoreRequest(input, events, moment, output, reasons, read),
+                   DaskPlan(scheduler, workers, partitions, retries))
         return
     # The input is checked before the model is loaded: a bad file fails in a second.
     with console.status(f"Reading {input}..."):
@@ -110,22 +113,20 @@ def score(
                       f"{summary.quarantine}")
 
 
-def score_dask(scorer: object, leads: Path, events: Path | None, moment: pd.Timestamp,
-               output: Path, options: DaskOptions, retries: int, reasons: int) -> None:
+def score_dask(scorer: LeadScorer, request: ScoreRequest, plan: DaskPlan) -> None:
     """Score Parquet leads partition by partition on a Dask cluster; print the summary."""
     from predictive_scoring import distributed
 
-    with distributed.dask_client(options.scheduler, options.workers) as client, \
+    with distributed.dask_client(plan.scheduler, plan.workers) as client, \
             progress_bar() as progress:
-        task = progress.add_task("Scoring partitions", total=options.partitions)
+        task = progress.add_task("Scoring partitions", total=plan.partitions)
         summary = distributed.score_distributed(
-            client, scorer, leads, events, moment, output, options.partitions, retries,
-            done=lambda n: progress.update(task, completed=n), reasons=reasons)
+            client, scorer, request, plan, done=lambda n: progress.update(task, completed=n))
     for partition, attempts in summary.retried.items():
         console.print(f"[yellow]partition {partition} failed {len(attempts)} time(s) and "
                       f"succeeded on retry;[/] last error: {escape(attempts[-1])}")
     console.print(f"Read {summary.rows_in:,} rows: {summary.rows_scored:,} scored, "
-                  f"{summary.rows_failed:,} could not be scored -> [bold]{output}[/] "
+                  f"{summary.rows_failed:,} could not be scored -> [bold]{request.output}[/] "
                   f"({summary.partitions} part files; rows in = rows out)")
     for path in (summary.quarantine, summary.events_quarantine):
         if path:

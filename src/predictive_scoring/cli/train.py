@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,16 +11,16 @@ from rich.markup import escape
 
 from predictive_scoring.cli.common import (
     DEFAULT_BASE,
+    DEFAULT_MODEL,
     MODELS_DIR,
     BadRowsOption,
     BaseOption,
     CapacityOption,
     ConfigOption,
-    DaskOptions,
     Engine,
     EngineOption,
     MaxRulesOption,
-    ModelKind,
+    ModelName,
     OnBadRows,
     PartitionsOption,
     SchedulerOption,
@@ -37,23 +38,68 @@ from predictive_scoring.cli.common import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from predictive_scoring.config import (
-        BaseConfig,
-        Capacity,
-        DatasetConfig,
-        ModelConfig,
-        RulesConfig,
-    )
+    from predictive_scoring.config import BaseConfig, Capacity, DatasetConfig, ModelConfig
     from predictive_scoring.data.dataset import EventsDataset, TableDataset
-    from predictive_scoring.train import Examples, ModelChooser, TrainingRun
+    from predictive_scoring.distributed import DaskPlan
+    from predictive_scoring.train import Examples, ModelChooser, TrainingPlan, TrainingRun
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What ``train`` is asked: the dataset and model kind, where the results go, and the
+    run's switches (the command's options, passed on as one object).
+
+    Attributes:
+        config: The dataset config file.
+        model: The model kind (its settings: ``configs/models/NAME.yaml``).
+        out: Folder for metrics.json, the plots, the report and quarantined rows.
+        strict: Leakage warnings stop the run.
+        register: Register the bundle (else the run is only logged).
+        on_bad_rows: What to do with rows that fail validation.
+        base_config: The project settings file.
+        tune_trials: Hyper-parameter search trials before training (on this machine).
+        max_rules: Most rules in the learned points table (None: the default).
+        capacity: Sales capacity for the accuracy page (leads per week, or a share such
+            as ``10%``; None: the project's ``training.sales_capacity``).
+    """
+
+    config: Path
+    model: ModelName
+    out: Path
+    strict: bool = False
+    register: bool = True
+    on_bad_rows: OnBadRows = OnBadRows.FAIL
+    base_config: Path = DEFAULT_BASE
+    tune_trials: int = 0
+    max_rules: int | None = None
+    capacity: str | None = None
+
+    @property
+    def model_config(self) -> Path:
+        """The model kind's settings file."""
+        return MODELS_DIR / f"{self.model.value}.yaml"
+
+    def plan(self, config: DatasetConfig) -> TrainingPlan:
+        """The training plan: the dataset's config (read already), the model's, its
+        points baseline and the project settings."""
+        from predictive_scoring.config import BaseConfig, ModelConfig, RulesConfig, load_config
+        from predictive_scoring.train import TrainingPlan
+
+        return TrainingPlan(config, load_config(self.model_config, ModelConfig),
+                            load_config(Path(config.rules), RulesConfig),
+                            load_config(self.base_config, BaseConfig), self.strict)
+
+    def config_files(self, plan: TrainingPlan) -> list[Path]:
+        """The config files a run keeps with it: dataset, project, rules, model."""
+        return [self.config, self.base_config, Path(plan.config.rules), self.model_config]
 
 
 @app.command()
 @friendly
 def train(
     config: ConfigOption,
-    model: Annotated[ModelKind, typer.Option(help="Estimator (configs/models/NAME.yaml).")]
-    = ModelKind.LIGHTGBM,
+    model: Annotated[ModelName, typer.Option(
+        help="Model kind (its settings: configs/models/NAME.yaml).")] = DEFAULT_MODEL,
     output: Annotated[Path | None, typer.Option(
         help="Folder for metrics.json and plots (default: <output_dir>/<dataset>).")] = None,
     strict: Annotated[bool, typer.Option(help="Fail on leakage warnings.")] = False,
@@ -73,98 +119,84 @@ def train(
     base_config: BaseOption = DEFAULT_BASE,
 ) -> None:
     """Train a conversion model and compare it with the points on the same test leads."""
-    out = output or default_out(base_config, config)
+    request = TrainRequest(config, model, output or default_out(base_config, config), strict,
+                           register, on_bad_rows, base_config, tune_trials, max_rules,
+                           capacity)
     if engine is Engine.DASK:
         if tune_trials:
             raise ValueError("--tune runs with --engine local; tune there, then train on "
                              "the cluster with the tuned values in configs/models/")
-        run_train_dask(config, model, out, strict, register, on_bad_rows, base_config,
-                       DaskOptions(scheduler, workers, partitions))
+        from predictive_scoring.distributed import DaskPlan
+
+        run_train_dask(request, DaskPlan(scheduler, workers, partitions))
         return
-    run_train(config, model, out, strict, register, on_bad_rows, base_config, tune_trials,
-              max_rules, capacity)
+    run_train(request)
 
 
-def run_train(config_path: Path, model: ModelKind, out: Path, strict: bool, register: bool,
-              on_bad_rows: OnBadRows, base_config: Path, tune_trials: int = 0,
-              max_rules: int | None = None, capacity: str | None = None) -> TrainingRun:
+def run_train(request: TrainRequest) -> TrainingRun:
     """Load, (tune,) train, compare, learn points, write metrics.json, plots and the
     report, log and register."""
-    from predictive_scoring.config import BaseConfig, ModelConfig, RulesConfig, load_config
     from predictive_scoring.data.dataset import EventsDataset, dataset_files, fingerprint
     from predictive_scoring.tracking import store
     from predictive_scoring.train import bundle_example, run_training
 
-    capacity_used = sales_capacity(capacity, base_config)
-    config, dataset = load_checked(config_path, base_config, on_bad_rows, out / "quarantine")
-    base = load_config(base_config, BaseConfig)
-    rules_path = Path(config.rules)
-    model_path = MODELS_DIR / f"{model.value}.yaml"
-    rules_config = load_config(rules_path, RulesConfig)
-    model_config = load_config(model_path, ModelConfig)
+    out, model = request.out, request.model.value
+    config, dataset = load_checked(request.config, request.base_config, request.on_bad_rows,
+                                   out / "quarantine")
+    plan = request.plan(config)
+    base = plan.base
+    capacity_used = sales_capacity(request.capacity, request.base_config)
     store.use_tracking(base)
     data_fingerprint = fingerprint(dataset_files(config, base.resolved_data_dir()))
-    with store.start_run(config.name, f"{model.value}-{data_fingerprint[:6]}",
-                            artifact_location=store.artifact_location(base)):
-        chooser = _tuner(config, rules_config, base, tune_trials) if tune_trials else None
-        with console.status(f"Training {model.value} on '{config.name}'..."):
-            run = run_training(dataset, config, model_config, rules_config, base, strict,
-                               chooser)
+    with store.start_run(config.name, f"{model}-{data_fingerprint[:6]}",
+                         artifact_location=store.artifact_location(base)):
+        chooser = _tuner(plan, request.tune_trials) if request.tune_trials else None
+        with console.status(f"Training {model} on '{config.name}'..."):
+            run = run_training(dataset, plan, chooser)
         with console.status("Learning points from the model and writing the report..."):
-            extras = learn_and_report(run, dataset, base, out, max_rules, capacity_used)
+            extras = learn_and_report(run, dataset, base, out, request.max_rules,
+                                      capacity_used)
         outputs = [*write_training_outputs(run, base, out), *extras]
         events = dataset.events if isinstance(dataset, EventsDataset) else None
         with console.status("Logging the run and the model to MLflow..."):
-            version = log_training(run, bundle_example(run, events, 3), config, base,
-                                   data_fingerprint,
-                                   [config_path, base_config, rules_path, model_path],
-                                   outputs, register)
+            version = log_training(run, bundle_example(run, events, 3), request, plan,
+                                   data_fingerprint, outputs)
     _report_registry(base, version, run)
     return run
 
 
-def run_train_dask(config_path: Path, model: ModelKind, out: Path, strict: bool,
-                   register: bool, on_bad_rows: OnBadRows, base_config: Path,
-                   options: DaskOptions) -> TrainingRun:
+def run_train_dask(request: TrainRequest, dask: DaskPlan) -> TrainingRun:
     """Train on a Dask cluster, then write, log and register as :func:`run_train` does."""
     from predictive_scoring import distributed
-    from predictive_scoring.config import (
-        BaseConfig,
-        DatasetConfig,
-        ModelConfig,
-        RulesConfig,
-        load_config,
-    )
+    from predictive_scoring.config import DatasetConfig, load_config
     from predictive_scoring.data.dataset import fingerprint
     from predictive_scoring.tracking import store
 
-    config = load_config(config_path, DatasetConfig)
-    base = load_config(base_config, BaseConfig)
-    rules_path, model_path = Path(config.rules), MODELS_DIR / f"{model.value}.yaml"
-    inputs = distributed.TrainingInputs(
-        config, load_config(model_path, ModelConfig), load_config(rules_path, RulesConfig),
-        base, strict, on_bad_rows.value, out / "quarantine")
+    out, model = request.out, request.model.value
+    config = load_config(request.config, DatasetConfig)
+    plan = request.plan(config)
+    base = plan.base
+    inputs = distributed.TrainingInputs.of(plan, request.on_bad_rows.value, out / "quarantine")
     store.use_tracking(base)
     data_fingerprint = fingerprint(distributed.dataset_files(config, base.resolved_data_dir()))
-    with store.start_run(config.name, f"{model.value}-dask-{data_fingerprint[:6]}",
-                            artifact_location=store.artifact_location(base)), \
-            distributed.dask_client(options.scheduler, options.workers) as client, \
-            console.status(f"Training {model.value} on '{config.name}' with Dask...") as status:
+    with store.start_run(config.name, f"{model}-dask-{data_fingerprint[:6]}",
+                         artifact_location=store.artifact_location(base)), \
+            distributed.dask_client(dask.scheduler, dask.workers) as client, \
+            console.status(f"Training {model} on '{config.name}' with Dask...") as status:
         console.print(f"Dask cluster: {client.dashboard_link or client.scheduler.address}")
         result = distributed.train_distributed(
-            client, inputs, options.partitions,
-            lambda stage: status.update(f"{stage} ({options.partitions} partitions)..."))
+            client, inputs, dask.partitions,
+            lambda stage: status.update(f"{stage} ({dask.partitions} partitions)..."))
         console.print(table(f"Dataset '{config.name}' (events, by lead)", result.summary,
                              {c: "," for c in ("read", "kept", "quarantined", "problems")}))
         if result.quarantine_files:
             console.print("Quarantined rows written to "
                           f"{', '.join(map(str, result.quarantine_files))}")
         outputs = write_training_outputs(result.run, base, out)
-        store.set_tags({"engine": "dask", "partitions": options.partitions})
+        store.set_tags({"engine": "dask", "partitions": dask.partitions})
         status.update("Logging the run and the model to MLflow...")
-        version = log_training(result.run, result.example, config, base, data_fingerprint,
-                               [config_path, base_config, rules_path, model_path], outputs,
-                               register)
+        version = log_training(result.run, result.example, request, plan, data_fingerprint,
+                               outputs)
     _report_registry(base, version, result.run)
     return result.run
 
@@ -213,25 +245,24 @@ def dataset_funnel(dataset: EventsDataset | TableDataset) -> pd.DataFrame | None
     return None
 
 
-def _tuner(config: DatasetConfig, rules_config: RulesConfig, base: BaseConfig,
-           n_trials: int) -> ModelChooser:
+def _tuner(plan: TrainingPlan, n_trials: int) -> ModelChooser:
     """A model chooser that runs the search, one nested MLflow run per trial."""
+    from dataclasses import replace
+
     from predictive_scoring.models.tune import tune, tuned_config
     from predictive_scoring.tracking import store
-
 
     def choose(examples: Examples, rows: dict, model: ModelConfig) -> ModelConfig:
         with progress_bar() as progress:
             task = progress.add_task(f"Tuning {model.kind}", total=n_trials)
 
             def log_trial(number: int, params: dict, value: float) -> None:
-                with store.start_run(config.name, f"trial-{number}", nested=True):
+                with store.start_run(plan.config.name, f"trial-{number}", nested=True):
                     store.log_params(params)
                     store.log_metrics({"valid_log_loss": value})
                 progress.update(task, advance=1)
 
-            result = tune(examples, rows, config, model, rules_config, base, n_trials,
-                          log_trial)
+            result = tune(examples, rows, replace(plan, model=model), n_trials, log_trial)
         console.print(f"Best of {n_trials} trials (validation log loss "
                       f"{result.best_value:.4f}): {result.best_params}")
         return tuned_config(model, result.best_params)
@@ -267,45 +298,41 @@ def show_drivers(run: TrainingRun, n: int = 10) -> None:
     console.print(table("Fit vs engagement", weights.groups, {"mean_abs": ".4f"}))
 
 
-def log_training(run: TrainingRun, example: pd.DataFrame, config: DatasetConfig,
-                 base: BaseConfig, data_fingerprint: str, config_files: list[Path],
-                 outputs: list[Path], register: bool) -> str | None:
+def log_training(run: TrainingRun, example: pd.DataFrame, request: TrainRequest,
+                 plan: TrainingPlan, data_fingerprint: str, outputs: list[Path]) -> str | None:
     """Log params, metrics, files and the bundle in the active run; register the bundle.
 
     Args:
         run: The training run.
         example: A few raw leads in the bundle's input format.
-        config: The dataset config.
-        base: Project settings.
+        request: The command's request (its config files; whether to register).
+        plan: The run's configs.
         data_fingerprint: Digest of the data files.
-        config_files: Config files to keep with the run.
-        outputs: metrics.json and the plots.
-        register: Register the bundle.
+        outputs: metrics.json, the plots and the other files the run wrote.
 
     Returns:
         The registered version, or None when not registering.
     """
     from predictive_scoring.tracking import bundle, store
 
-    store.log_params({"dataset": config.name, "model_kind": run.metrics["model_kind"],
-                         "calibration": run.metrics["calibration"], **run.metrics["params"]})
-    store.set_tags({"dataset_fingerprint": data_fingerprint,
-                       "warnings": len(run.warnings)})
+    name = plan.config.name
+    store.log_params({"dataset": name, "model_kind": run.metrics["model_kind"],
+                      "calibration": run.metrics["calibration"], **run.metrics["params"]})
+    store.set_tags({"dataset_fingerprint": data_fingerprint, "warnings": len(run.warnings)})
     store.log_metrics(run.metrics["model"])
     store.log_metrics({k: run.metrics[k] for k in ("rules", "oracle") if run.metrics[k]})
-    store.log_dict({"warnings": run.warnings, "notes": run.metrics["notes"]},
-                      "warnings.json")
+    store.log_dict({"warnings": run.warnings, "notes": run.metrics["notes"]}, "warnings.json")
     weights = run.weights
     store.log_metrics(dict(zip(weights.groups["group"], weights.groups["mean_abs"],
-                                  strict=True)), "importance")
+                               strict=True)), "importance")
     store.log_dict({"features": weights.importance.to_dict(orient="records"),
-                       "groups": weights.groups.to_dict(orient="records")},
-                      "global_importance.json")
-    store.log_files(config_files, "configs")
+                    "groups": weights.groups.to_dict(orient="records")},
+                   "global_importance.json")
+    store.log_files(request.config_files(plan), "configs")
     store.log_files(outputs, "results")
-    info = bundle.log_bundle(run.trained.scorer, example,
-                               base.model_name(config.name) if register else None)
-    return str(info.registered_model_version) if register else None
+    registered = plan.base.model_name(name) if request.register else None
+    info = bundle.log_bundle(run.trained.scorer, example, registered)
+    return None if registered is None else str(info.registered_model_version)
 
 
 def _report_registry(base: BaseConfig, version: str | None, run: TrainingRun) -> None:

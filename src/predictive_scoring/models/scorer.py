@@ -1,11 +1,10 @@
-"""Estimators: the feature preprocessor and classifier as one scikit-learn pipeline,
-early stopping, calibration, and the :class:`LeadScorer` every scoring path loads.
+"""The scorer every bundle holds (:class:`LeadScorer`), the calibration that turns a model's
+raw output into an honest probability, and the model's pipeline built and fitted by its
+kind.
 
-The pipeline is ``ColumnTransformer -> LGBMClassifier`` (categoricals as ordinal codes
-handled natively by LightGBM; unseen or missing categories become missing values) or
-``ColumnTransformer -> LogisticRegression`` (one-hot with an infrequent bucket, arcsinh
-and standardised numbers with missing-value indicators). A :class:`Calibrator` fitted on
-the validation slice turns the raw output into an honest probability.
+The pipeline's kind (LightGBM, logistic regression, ...: :mod:`.kinds`) decides its
+preprocessing, its classifier and how it is fitted; a :class:`Calibrator` fitted on the
+validation slice maps its raw probability to a calibrated one, whatever the kind.
 """
 
 from __future__ import annotations
@@ -13,20 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.special import expit
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from predictive_scoring.config import Attributes, FeatureGroups, ModelConfig, RulesConfig
+from predictive_scoring.config import ModelConfig, RulesConfig
 from predictive_scoring.features import (
     NS_PER_DAY,
     FeatureSpec,
@@ -35,128 +30,38 @@ from predictive_scoring.features import (
     snapshot_events,
     utc_ns,
 )
+from predictive_scoring.models import kinds
+
+# FeatureColumns is imported here also for bundles pickled when it lived in this module.
+from predictive_scoring.models.columns import FeatureColumns, model_frame
+from predictive_scoring.models.kinds.base import ModelKind, Slice
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
 
-EARLY_STOPPING_KEY = "early_stopping_rounds"
-MISSING_CATEGORY = "__missing__"
 ISOTONIC_FLOOR = 1e-4
 """Isotonic steps can reach 0 or 1 on a small slice; no lead is ever certain."""
 
 
-@dataclass(frozen=True)
-class FeatureColumns:
-    """The model's input columns and which group (fit or engagement) each belongs to.
-
-    Attributes:
-        categorical: Categorical attribute columns.
-        numeric: Numeric attribute columns, then behaviour features.
-        groups: Column -> ``fit`` or ``engagement``.
-        behaviour: The behaviour features (computed from events; the rest are attributes).
-    """
-
-    categorical: tuple[str, ...]
-    numeric: tuple[str, ...]
-    groups: dict[str, str] = field(default_factory=dict)
-    behaviour: tuple[str, ...] = ()
-
-    @property
-    def all(self) -> list[str]:
-        """Every input column, categorical first."""
-        return [*self.categorical, *self.numeric]
-
-
-def feature_columns(attributes: Attributes, spec: FeatureSpec | None,
-                    declared: FeatureGroups | None = None) -> FeatureColumns:
-    """Attributes are fit unless ``declared`` lists them as engagement; behaviour features
-    are engagement."""
-    behaviour = tuple(spec.feature_names) if spec else ()
-    engaged = set(declared.engagement) if declared else set()
-    groups = {c: "engagement" if c in engaged else "fit"
-              for c in [*attributes.categorical, *attributes.numeric]}
-    groups |= {c: "engagement" for c in behaviour}
-    return FeatureColumns(tuple(attributes.categorical),
-                          (*attributes.numeric, *behaviour), groups, behaviour)
-
-
-def model_frame(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
-    """The model's input: categoricals as object text (NaN when missing), numbers float."""
-    data = {c: frame[c].astype(object).where(frame[c].notna(), np.nan)
-            for c in columns.categorical}
-    data |= {c: pd.to_numeric(frame[c], errors="coerce").astype("float64")
-             for c in columns.numeric}
-    return pd.DataFrame(data, index=frame.index, columns=columns.all)
-
-
-def estimator_params(model: ModelConfig) -> dict[str, Any]:
-    """The classifier's parameters: the config's, less early stopping (a fit argument).
-
-    LightGBM also keeps every feature (``feature_pre_filter`` off): its pre-filter drops a
-    feature that cannot be split with ``min_child_samples`` rows on each side *in the rows
-    it bins*, which on a Dask worker is that worker's share only, and sparse event counts
-    (a page seen by 1 lead in 50) then vanish from the distributed model. On one machine
-    such a feature can rarely be split anyway, and one Dask worker fits the same trees.
-    """
-    params = {k: v for k, v in model.params.items() if k != EARLY_STOPPING_KEY}
-    if model.kind == "lightgbm":
-        params["feature_pre_filter"] = False
-    return params
-
-
-def early_stopping(model: ModelConfig) -> list[Any]:
-    """LightGBM's fit callbacks: early stopping on the validation slice when configured."""
-    rounds = model.params.get(EARLY_STOPPING_KEY)
-    return [lgb.early_stopping(rounds, verbose=False)] if rounds else []
-
-
 def build_pipeline(model: ModelConfig, columns: FeatureColumns) -> Pipeline:
-    """Preprocessor and classifier as one pipeline (not yet fitted)."""
-    params = estimator_params(model)
-    if model.kind == "lightgbm":
-        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                 encoded_missing_value=np.nan)
-        prep = ColumnTransformer([("categorical", encoder, list(columns.categorical)),
-                                  ("numeric", "passthrough", list(columns.numeric))])
-        return Pipeline([("prep", prep), ("classifier", lgb.LGBMClassifier(**params))])
-    one_hot = Pipeline([
-        ("fill", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-        ("encode", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20,
-                                 sparse_output=False)),
-    ])
-    numbers = Pipeline([
-        ("squash", FunctionTransformer(np.arcsinh, feature_names_out="one-to-one")),
-        ("fill", SimpleImputer(strategy="median", add_indicator=True,
-                               keep_empty_features=True)),
-        ("scale", StandardScaler()),
-    ])
-    prep = ColumnTransformer([("categorical", one_hot, list(columns.categorical)),
-                              ("numeric", numbers, list(columns.numeric))])
-    return Pipeline([("prep", prep), ("classifier", LogisticRegression(**params))])
+    """The model config's kind of preprocessor and classifier as one pipeline (not yet
+    fitted)."""
+    return kinds.get(model.kind).build(model, columns)
 
 
-def fit_pipeline(pipeline: Pipeline, model: ModelConfig, train: tuple[pd.DataFrame, np.ndarray],
-                 valid: tuple[pd.DataFrame, np.ndarray]) -> Pipeline:
-    """Fit the pipeline; LightGBM stops early on the validation slice.
+def fit_pipeline(pipeline: Pipeline, model: ModelConfig, train: Slice,
+                 valid: Slice) -> Pipeline:
+    """Fit the pipeline as its kind does (LightGBM stops early on the validation slice).
 
     Args:
         pipeline: From :func:`build_pipeline`.
-        model: Its config (``early_stopping_rounds`` is read from its params).
+        model: Its config.
         train: Training features and labels.
         valid: Validation features and labels.
 
     Returns:
         The same pipeline, fitted.
     """
-    prep, classifier = pipeline[:-1], pipeline[-1]
-    x_train = prep.fit_transform(*train)
-    if model.kind != "lightgbm":
-        classifier.fit(x_train, train[1])
-        return pipeline
-    n_categorical = len(pipeline.named_steps["prep"].transformers[0][2])
-    classifier.fit(x_train, train[1], eval_X=(prep.transform(valid[0]),), eval_y=(valid[1],),
-                   categorical_feature=list(range(n_categorical)),
-                   callbacks=early_stopping(model))
-    return pipeline
+    return kinds.get(model.kind).fit(pipeline, model, train, valid)
 
 
 # ------------------------------------------------------------------ calibration
@@ -260,12 +165,23 @@ class LeadScorer:
     rules: RulesConfig
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def kind(self) -> ModelKind:
+        """The kind of the fitted pipeline: it explains the model, scores it fast and
+        knows its estimator (:func:`~predictive_scoring.models.kinds.of`).
+
+        Raises:
+            TypeError: No registered kind owns the pipeline.
+        """
+        return kinds.of(self.pipeline)
+
     def check_layout(self) -> None:
         """Refuse a bundle whose behaviour columns this version's features do not make.
 
-        The features are rebuilt from the spec's vocabulary, so a bundle pickled by an
-        older version (other columns, or its own cached names) is caught, not scored
-        with the columns it knew left empty.
+        This version's table of behaviour columns is rebuilt from the spec's vocabulary
+        (:attr:`FeatureSpec.columns <predictive_scoring.features.FeatureSpec.columns>`),
+        so a bundle pickled by an older version (other columns, or its own cached names)
+        is caught, not scored with the columns it knew left empty.
 
         Raises:
             ValueError: Naming the columns the bundle expects and this version lacks.

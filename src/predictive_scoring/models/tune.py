@@ -36,20 +36,10 @@ import optuna
 import pandas as pd
 from sklearn.metrics import log_loss
 
-from predictive_scoring.config import (
-    BaseConfig,
-    DatasetConfig,
-    ModelConfig,
-    RulesConfig,
-    SearchDimension,
-)
-from predictive_scoring.models.scorer import (
-    FeatureColumns,
-    build_pipeline,
-    fit_pipeline,
-    model_frame,
-)
-from predictive_scoring.train import Examples, check_enough_data
+from predictive_scoring.config import ModelConfig, SearchDimension
+from predictive_scoring.models.columns import FeatureColumns, model_frame
+from predictive_scoring.models.scorer import build_pipeline, fit_pipeline
+from predictive_scoring.train import Examples, TrainingPlan, check_enough_data
 
 TrialCallback = Callable[[int, dict[str, Any], float], None]
 """Called after each trial with its number (from 0), its parameters and its validation
@@ -134,25 +124,22 @@ def validation_log_loss(model_config: ModelConfig, columns: FeatureColumns, trai
     return float(log_loss(valid[1], raw_valid, labels=[0, 1]))
 
 
-def tune(examples: Examples, rows: dict[str, np.ndarray], dataset_config: DatasetConfig,
-         model_config: ModelConfig, rules: RulesConfig, base: BaseConfig, n_trials: int,
+def tune(examples: Examples, rows: dict[str, np.ndarray], plan: TrainingPlan, n_trials: int,
          on_trial: TrialCallback | None = None) -> TuneResult:
     """Search the model's hyper-parameters on the validation slice with seeded TPE.
 
     Only the ``train`` and ``valid`` rows are read; the ``test`` slice (features and
     labels) is never touched, so the final model's test metrics stay unbiased. For a
-    given ``base.training.seed`` the search is deterministic: the sampler is seeded and
+    given ``plan.base.training.seed`` the search is deterministic: the sampler is seeded and
     every fit is (logistic regression's solver, LightGBM's default fixed seeds), and
     trials run one after another since LightGBM already uses both cores.
 
     Args:
         examples: Labelled examples (not modified).
         rows: Row positions of the ``train``, ``valid`` and ``test`` slices.
-        dataset_config: The dataset; names the study.
-        model_config: Estimator params and the ``search_space`` to search.
-        rules: The points baseline; not used by the search (its objective is log loss),
-            taken so the call mirrors :func:`~predictive_scoring.train.train_model`.
-        base: Project settings; ``training.seed`` seeds the sampler.
+        plan: The run's configs: the dataset's names the study, the model's params and
+            ``search_space`` are searched, ``base.training.seed`` seeds the sampler (the
+            points baseline is not read: the objective is log loss).
         n_trials: Number of trials (at least 1).
         on_trial: Called after each trial with its number, parameters and validation
             log loss.
@@ -164,10 +151,11 @@ def tune(examples: Examples, rows: dict[str, np.ndarray], dataset_config: Datase
         ValueError: ``n_trials`` below 1, or an empty or malformed search space.
         TrainingError: The training slice has too few positives or negatives.
     """
+    model_config, training = plan.model, plan.base.training
     _check_search(model_config, n_trials)
     features = model_frame(examples.frame, examples.columns)
     train, valid = (_slice_of(features, examples.label, rows[name]) for name in ("train", "valid"))
-    check_enough_data(train[1], base.training)
+    check_enough_data(train[1], training)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest_params(trial, model_config.search_space)
@@ -176,8 +164,8 @@ def tune(examples: Examples, rows: dict[str, np.ndarray], dataset_config: Datase
 
     with _quiet_optuna():
         study = optuna.create_study(
-            direction="minimize", study_name=f"{dataset_config.name}-{model_config.kind}",
-            sampler=optuna.samplers.TPESampler(seed=base.training.seed))
+            direction="minimize", study_name=f"{plan.config.name}-{model_config.kind}",
+            sampler=optuna.samplers.TPESampler(seed=training.seed))
         study.optimize(objective, n_trials=n_trials, callbacks=_callbacks(on_trial))
     return TuneResult(dict(study.best_params), float(study.best_value),
                       study.trials_dataframe(attrs=("number", "value", "params")))
@@ -188,7 +176,8 @@ def _check_search(model_config: ModelConfig, n_trials: int) -> None:
         raise ValueError(f"--tune needs at least 1 trial, got {n_trials}")
     if not model_config.search_space:
         raise ValueError(f"the {model_config.kind} model config has no search_space to tune; "
-                         "add one to its configs/models/*.yaml (see lightgbm.yaml)")
+                         f"add one to configs/models/{model_config.kind}.yaml (the other "
+                         "model configs there have one to copy)")
 
 
 def _slice_of(features: pd.DataFrame, label: np.ndarray, rows: np.ndarray) -> Slice:

@@ -1,0 +1,33 @@
+"""Scale-out on Dask: the optional ``[dask]`` extra (dask is imported only when a function
+needs it). The modules, one concern each:
+
+- :mod:`.cluster`: where a run goes (:class:`DaskPlan`) and the client;
+- :mod:`.sources`: Parquet tables read by lead (a lead's rows of every table land in the
+  same partition) and validated per partition, bad rows named by file and row;
+- :mod:`.train`: examples built per partition with the single-machine code, the model
+  fitted by its kind on the workers, then calibrated, evaluated and bundled;
+- :mod:`.score`: partitioned batch scoring into Parquet part files, with retries.
+"""
+
+from predictive_scoring.distributed.cluster import DaskPlan, dask_client
+from predictive_scoring.distributed.score import (
+    PART_GLOB,
+    DistributedScoreSummary,
+    PartitionScores,
+    PartitionsFailed,
+    ScoreRequest,
+    score_distributed,
+    score_partition,
+)
+from predictive_scoring.distributed.sources import dataset_files
+from predictive_scoring.distributed.train import (
+    DistributedTraining,
+    TrainingInputs,
+    build_examples_distributed,
+    train_distributed,
+)
+
+__all__ = ["PART_GLOB", "DaskPlan", "DistributedScoreSummary", "DistributedTraining",
+           "PartitionScores", "PartitionsFailed", "ScoreRequest", "TrainingInputs",
+           "build_examples_distributed", "dask_client", "dataset_files",
+           "score_distributed", "score_partition", "train_distributed"]

@@ -1,0 +1,86 @@
+"""The Dask cluster a run uses: where it goes and how finely it splits the leads (a
+:class:`DaskPlan`), the client, and a frame's partitions as futures on the workers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+LOCAL = "local"
+"""The scheduler value that starts a cluster of worker processes on this machine."""
+
+Report = Callable[[str], None]
+"""Called with the name of each stage of a run as it starts."""
+
+
+def silent(_: str) -> None:
+    """A :data:`Report` that says nothing."""
+    return None
+
+
+@dataclass(frozen=True)
+class DaskPlan:
+    """Where a Dask run goes and how finely it splits the leads.
+
+    Attributes:
+        scheduler: ``local`` (:data:`LOCAL`) or a running scheduler's address.
+        workers: Worker processes of a local cluster.
+        partitions: Partitions of leads (each a set of whole leads).
+        retries: Extra attempts for a scoring partition that fails.
+    """
+
+    scheduler: str = LOCAL
+    workers: int = 2
+    partitions: int = 8
+    retries: int = 2
+
+
+@contextmanager
+def dask_client(scheduler: str, n_workers: int = 2,
+                threads_per_worker: int = 1) -> Iterator[Client]:
+    """A client of a running scheduler, or of a local cluster started and closed here.
+
+    Args:
+        scheduler: ``local`` for a LocalCluster of worker processes on 127.0.0.1, or a
+            running scheduler's address (``tcp://host:8786``).
+        n_workers: Worker processes of the local cluster.
+        threads_per_worker: Threads per local worker.
+
+    Yields:
+        The connected client (closed on exit, with the local cluster).
+
+    Raises:
+        ValueError: The ``[dask]`` extra is not installed.
+    """
+    _require_dask()
+    from distributed import Client, LocalCluster
+
+    if scheduler != LOCAL:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                      processes=True, host="127.0.0.1", dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def _require_dask() -> None:
+    try:
+        import dask.dataframe  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise ValueError(f"--engine dask needs the [dask] extra ({exc.name} is missing): "
+                         "pip install -e '.[dask]'") from None
+
+
+def partitions(client: Client, frame: Any) -> list[Future]:
+    """The frame's partitions as futures on the cluster, in partition order."""
+    return client.compute(frame.to_delayed())
+
+

@@ -1,0 +1,539 @@
+"""Training on Dask: examples built partition by partition, the model fitted by its kind on
+the workers, then calibrated, evaluated and bundled as on one machine.
+
+Nothing is re-implemented: each partition (whole leads, read by :mod:`.sources`) runs the
+single-machine code of data.py (validation, snapshots) and features.py / train.py
+(behaviour features and the rules' points). Only small facts cross partitions: the end
+of the data, the slice boundaries of the time-ordered split, the key counts of the
+behaviour vocabulary and the category vocabulary of the encoder. The model's kind then
+trains its classifier data-parallel on the workers (LightGBM: ``lightgbm.dask``), and
+train.py calibrates, evaluates and builds the same :class:`LeadScorer` bundle as the
+single-machine path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from predictive_scoring.config import (
+    DatasetConfig,
+    ModelConfig,
+    ReadOptions,
+    RulesConfig,
+)
+from predictive_scoring.data.dataset import (
+    DataValidationError,
+    EventsDataset,
+    TableCheck,
+    parse_truth,
+    write_quarantine,
+)
+from predictive_scoring.data.snapshots import Snapshots, build_snapshots
+from predictive_scoring.distributed.cluster import Report, partitions, silent
+from predictive_scoring.distributed.sources import (
+    BUCKET,
+    TABLES,
+    check_facts,
+    check_partition,
+    check_summary,
+    dataset_sources,
+    lead_id_column,
+    located_checks,
+    read_by_lead,
+)
+from predictive_scoring.explain import global_weights
+from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
+from predictive_scoring.leakage import leakage_warnings
+from predictive_scoring.models import kinds
+from predictive_scoring.models.columns import FeatureColumns, feature_columns, model_frame
+from predictive_scoring.models.scorer import LeadScorer, build_pipeline
+from predictive_scoring.train import (
+    EXPLANATION_ROWS,
+    SPLITS,
+    Examples,
+    TrainingError,
+    TrainingPlan,
+    TrainingRun,
+    bundle_input,
+    check_enough_data,
+    finish_training,
+    snapshot_note,
+    split_rows,
+    training_run,
+    truth_of,
+    with_behaviour,
+)
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+SLICE = "slice"
+OUTCOME_COLUMNS = ["lead_id", "created_at", "as_of", "label", SLICE, "rule_points",
+                   "rule_stage", "true_probability"]
+LEAKAGE_BATCH = 16
+"""Feature columns gathered at a time for the leakage check (bounds client memory)."""
+EXAMPLE_LEADS = 3
+
+
+# ------------------------------------------------------------------ examples
+def partition_snapshots(checks: dict[str, TableCheck], config: DatasetConfig,
+                        data_end: pd.Timestamp, first_created: pd.Timestamp) -> Snapshots:
+    """data.py's snapshots and labels of one partition's kept rows."""
+    dataset = EventsDataset(checks["leads"].kept, checks["events"].kept,
+                            checks["stage_changes"].kept, checks)
+    return build_snapshots(dataset, config.snapshots, data_end, first_created)
+
+
+def first_seen(snapshots: Snapshots) -> pd.Series:
+    """Earliest creation time of each lead with a snapshot (the split's order)."""
+    frame = snapshots.frame
+    return frame.groupby(frame["lead_id"].to_numpy())["created_at"].min()
+
+
+SliceBounds = dict[str, tuple[pd.Timestamp, str] | None]
+
+
+def slice_bounds(first: pd.Series, training: Any) -> SliceBounds:
+    """The first ``(created_at, lead_id)`` of the valid and test slices.
+
+    train.py's :func:`split_rows` ranks the leads; since each slice is a run of that
+    ranking, its first lead is all a partition needs to place any of its leads.
+    """
+    leads = pd.Series(first.index.to_numpy(dtype=object))
+    created = first.reset_index(drop=True)
+    rows = split_rows(leads, created, np.zeros(len(first), np.int8), training)
+    bounds: SliceBounds = {}
+    for name in ("valid", "test"):
+        part = pd.DataFrame({"created_at": created.iloc[rows[name]],
+                             "lead_id": leads.iloc[rows[name]]})
+        first_row = part.sort_values(["created_at", "lead_id"]).head(1)
+        bounds[name] = (None if first_row.empty else
+                        (first_row["created_at"].iloc[0], first_row["lead_id"].iloc[0]))
+    return bounds
+
+
+def slice_of(lead_id: pd.Series, created_at: pd.Series, bounds: SliceBounds) -> np.ndarray:
+    """``train``, ``valid`` or ``test`` per row, as :func:`split_rows` would place its lead."""
+    ids = lead_id.astype(object).to_numpy()
+    times = created_at.to_numpy()
+    out = np.full(len(ids), "train", dtype=object)
+    for name in ("valid", "test"):
+        bound = bounds[name]
+        if bound is None:
+            continue
+        time, lead = np.datetime64(bound[0].tz_convert(None)), bound[1]
+        after = (times > time) | ((times == time) & (ids >= lead))
+        out[after] = name
+    return out
+
+
+def _naive(created_at: pd.Series) -> pd.Series:
+    return created_at.dt.tz_convert(None)
+
+
+def partition_key_counts(checks: dict[str, TableCheck], snapshots: Snapshots,
+                         bounds: SliceBounds, config: DatasetConfig
+                         ) -> tuple[Counter[str], Counter[tuple[str, str]]]:
+    """Behaviour key counts over the events of this partition's training leads."""
+    frame = snapshots.frame
+    train = slice_of(frame["lead_id"], _naive(frame["created_at"]), bounds) == "train"
+    events = checks["events"].kept
+    own = events.loc[events["lead_id"].isin(frame["lead_id"][train])]
+    return key_counts(own["event_type"].to_numpy(object), own["detail"].to_numpy(object),
+                      config.features)
+
+
+@dataclass(frozen=True)
+class ExampleRecipe:
+    """What every partition builds its examples with: the facts learnt across partitions
+    and the configs that read them.
+
+    Attributes:
+        bounds: The first lead of the valid and test slices (:func:`slice_bounds`).
+        spec: The behaviour vocabulary learnt from the training leads' events.
+        rules: The points baseline.
+        read: How the truth's text timestamps are read.
+    """
+
+    bounds: SliceBounds
+    spec: FeatureSpec
+    rules: RulesConfig
+    read: ReadOptions
+
+
+def partition_examples(checks: dict[str, TableCheck], snapshots: Snapshots,
+                       truth: pd.DataFrame | None, recipe: ExampleRecipe) -> pd.DataFrame:
+    """One partition's examples: snapshots, behaviour features, the rules' points, slice
+    and (simulated data) the true probability, from train.py's own functions."""
+    frame, points = with_behaviour(snapshots.frame, checks["events"].kept, recipe.spec,
+                                   recipe.rules)
+    true = None
+    if truth is not None:
+        true = truth_of(frame, parse_truth("truth", truth.drop(columns=BUCKET), recipe.read))
+    return frame.assign(**{
+        SLICE: slice_of(frame["lead_id"], _naive(frame["created_at"]), recipe.bounds),
+        "rule_points": points.points, "rule_stage": points.stage,
+        "true_probability": np.nan if true is None else true})
+
+
+def outcomes(examples: pd.DataFrame) -> pd.DataFrame:
+    """The columns the evaluation reads, one row per example."""
+    return examples[OUTCOME_COLUMNS]
+
+
+def columns_of(examples: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Some columns of a partition's examples."""
+    return examples[names]
+
+
+def category_values(examples: pd.DataFrame, columns: FeatureColumns
+                    ) -> dict[str, tuple[set[str], bool]]:
+    """Per categorical column of the training rows: values seen, and whether one is missing."""
+    train = model_frame(examples.loc[examples[SLICE] == "train"], columns)
+    return {c: (set(train[c].dropna()), bool(train[c].isna().any()))
+            for c in columns.categorical}
+
+
+def vocabulary_frame(values: dict[str, tuple[set[str], bool]],
+                     columns: FeatureColumns) -> pd.DataFrame:
+    """A frame holding each categorical value seen (and a missing one where seen): fitting
+    the encoder on it learns the categories fitting it on all training rows would."""
+    cells = {c: [*sorted(seen), *([np.nan] if missing else [])]
+             for c, (seen, missing) in values.items()}
+    n = max([1, *map(len, cells.values())])
+    data = {c: pd.Series([v[i % len(v)] if v else np.nan for i in range(n)], dtype=object)
+            for c, v in cells.items()}
+    data |= {c: np.zeros(n) for c in columns.numeric}
+    return pd.DataFrame(data, columns=columns.all)
+
+
+def design(examples: pd.DataFrame, prep: Any, columns: FeatureColumns,
+           part: str) -> tuple[np.ndarray, np.ndarray]:
+    """One slice's encoded model input and labels in this partition."""
+    rows = examples.loc[examples[SLICE] == part]
+    features = prep.transform(model_frame(rows, columns))
+    return np.asarray(features, dtype=np.float64), rows["label"].to_numpy(np.int8)
+
+
+def raw_probability(examples: pd.DataFrame, pipeline: Any, columns: FeatureColumns
+                    ) -> np.ndarray:
+    """The fitted pipeline's raw probability of every example of the partition."""
+    if examples.empty:
+        return np.empty(0)
+    return pipeline.predict_proba(model_frame(examples, columns))[:, 1]
+
+
+def slice_sample(examples: pd.DataFrame, part: str, columns: FeatureColumns,
+                 fraction: float, seed: int) -> pd.DataFrame:
+    """Model input of a seeded sample (``fraction``) of one slice's rows in this partition."""
+    rows = examples.loc[examples[SLICE] == part]
+    if fraction < 1:
+        rows = rows.sample(frac=fraction, random_state=seed)
+    return model_frame(rows, columns)
+
+
+def _model_input_sample(client: Client, examples: list[Future], part: str,
+                        columns: FeatureColumns, n_rows: int, seed: int) -> pd.DataFrame:
+    """About ``EXPLANATION_ROWS`` rows of a slice, sampled evenly across partitions."""
+    fraction = min(1.0, EXPLANATION_ROWS / max(n_rows, 1))
+    return pd.concat(client.gather(client.map(slice_sample, examples, part=part,
+                                              columns=columns, fraction=fraction,
+                                              seed=seed)), ignore_index=True)
+
+
+def first_rows(examples: pd.DataFrame, part: str, n: int) -> pd.DataFrame:
+    """The first ``n`` examples of one slice in this partition."""
+    return examples.loc[examples[SLICE] == part].head(n)
+
+
+def events_of(checks: dict[str, TableCheck], lead_ids: list[str]) -> pd.DataFrame:
+    """The kept events of some leads of this partition."""
+    events = checks["events"].kept
+    return events.loc[events["lead_id"].isin(lead_ids)]
+
+
+# ------------------------------------------------------------------ training
+@dataclass
+class DistributedTraining:
+    """A training run on the cluster, ready for the CLI to write and log.
+
+    Attributes:
+        run: As the single-machine path returns it; ``run.examples.frame`` holds the
+            outcome columns only (the features stay on the workers).
+        example: A few raw test leads in the bundle's input format.
+        summary: Rows read, kept and quarantined per table.
+        quarantine_files: Files written for bad rows (quarantine policy).
+        partitions: Partitions the work was split into.
+    """
+
+    run: TrainingRun
+    example: pd.DataFrame
+    summary: pd.DataFrame
+    quarantine_files: list[Path] = field(default_factory=list)
+    partitions: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingInputs(TrainingPlan):
+    """A training plan read from Parquet on the cluster, with what to do with bad rows
+    (on one machine the policy is applied when the dataset is loaded).
+
+    Attributes:
+        on_bad_rows: ``fail`` stops at the first bad file; ``quarantine`` writes the bad
+            rows aside and goes on with the rest.
+        quarantine_dir: Where quarantined rows go (default ``quarantine``).
+    """
+
+    on_bad_rows: Literal["fail", "quarantine"] = "fail"
+    quarantine_dir: Path | None = None
+
+    @classmethod
+    def of(cls, plan: TrainingPlan, on_bad_rows: Literal["fail", "quarantine"],
+           quarantine_dir: Path | None) -> TrainingInputs:
+        """The plan with a bad-rows policy."""
+        return cls(**{f.name: getattr(plan, f.name) for f in fields(TrainingPlan)},
+                   on_bad_rows=on_bad_rows, quarantine_dir=quarantine_dir)
+
+
+@dataclass
+class PartitionedExamples:
+    """Examples built on the cluster: they stay there, partition by partition.
+
+    Attributes:
+        checks: Futures of each partition's validation (kept rows included).
+        snapshots: Futures of each partition's snapshots.
+        examples: Futures of each partition's examples frame (features, rules' points,
+            ``slice``, ``true_probability``).
+        spec: The behaviour vocabulary learnt from the training leads' events.
+        summary: Rows read, kept and quarantined per table.
+        quarantine_files: Files written for bad rows (quarantine policy).
+    """
+
+    checks: list[Future]
+    snapshots: list[Future]
+    examples: list[Future]
+    spec: FeatureSpec
+    summary: pd.DataFrame
+    quarantine_files: list[Path]
+
+
+def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
+                               report: Report = silent) -> PartitionedExamples:
+    """Validate, snapshot, split and featurise an events dataset partition by partition.
+
+    Raises:
+        DataValidationError: Bad rows under the ``fail`` policy.
+        ValueError: A table-shaped dataset.
+    """
+    config, base = inputs.config, inputs.base
+    if config.shape != "events":
+        raise ValueError("--engine dask trains on events-shaped datasets (leads, events and "
+                         "stage changes as Parquet); this dataset config has shape 'table'")
+    report("Reading and validating the tables by lead")
+    sources = dataset_sources(config, base)
+    tables = {name: partitions(client, read_by_lead(source, lead_id_column(config, name),
+                                                    n_partitions))
+              for name, source in sources.items()}
+    labels = {name: source.label for name, source in sources.items()}
+    checks = client.map(check_partition, tables["leads"], tables["events"],
+                        tables["stage_changes"], config=config, labels=labels)
+    facts = client.gather(client.map(check_facts, checks))
+    located = located_checks(facts, {n: sources[n] for n in TABLES})
+    quarantine_files = _apply_policy(located, inputs)
+    report("Building snapshots")
+    data_end = max(f.data_end for f in facts if f.data_end is not None)
+    first_created = min(f.first_created for f in facts if f.first_created is not None)
+    snapshots = client.map(partition_snapshots, checks, config=config, data_end=data_end,
+                           first_created=first_created)
+    bounds = slice_bounds(pd.concat(client.gather(client.map(first_seen, snapshots))),
+                          base.training)
+    report("Learning the behaviour vocabulary from the training leads")
+    spec = _spec(client.gather(client.map(partition_key_counts, checks, snapshots,
+                                          bounds=bounds, config=config)), config)
+    report("Building features and the rules' points per partition")
+    truth = tables.get("truth") or [None] * n_partitions
+    examples = client.map(partition_examples, checks, snapshots, truth,
+                          recipe=ExampleRecipe(bounds, spec, inputs.rules, config.read))
+    return PartitionedExamples(checks, snapshots, examples, spec,
+                               check_summary(facts, located), quarantine_files)
+
+
+def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
+                      report: Report = silent) -> DistributedTraining:
+    """Validate, snapshot, featurise, train, calibrate and evaluate on a Dask cluster.
+
+    Args:
+        client: A connected Dask client; every worker must read the dataset's paths.
+        inputs: The configs (an events-shaped dataset of Parquet files, folders or
+            globs; a model of a kind that trains on Dask) and the bad-rows policy.
+        n_partitions: Partitions of leads (each a set of whole leads).
+        report: Called with the name of each stage as it starts.
+
+    Raises:
+        DataValidationError: Bad rows under the ``fail`` policy.
+        TrainingError: Too little data, or leakage warnings when ``strict``.
+        ValueError: A table shape, or a model kind that does not train on Dask.
+    """
+    config, base = inputs.config, inputs.base
+    check_trains_on_dask(inputs.model)
+    built = build_examples_distributed(client, inputs, n_partitions, report)
+    examples = built.examples
+    frame = pd.concat(client.gather(client.map(outcomes, examples)), ignore_index=True)
+    columns = feature_columns(config.attributes, built.spec, config.feature_groups)
+    rows = {name: np.flatnonzero(frame[SLICE].to_numpy() == name) for name in SPLITS}
+    label = frame["label"].to_numpy(np.int8)
+    check_enough_data(label[rows["train"]], base.training)
+    report("Checking for leakage")
+    warnings = _leakage(client, examples, frame, rows, columns, base.training.leakage_auc)
+    if inputs.strict and warnings:
+        raise TrainingError("stopped by --strict: " + "; ".join(warnings))
+    report(f"Training {inputs.model.kind} on the workers")
+    pipeline = fit_on_cluster(client, examples, columns, inputs.model)
+    report("Calibrating and evaluating")
+    raw_all = np.concatenate(client.gather(client.map(raw_probability, examples,
+                                                      pipeline=pipeline, columns=columns)))
+    truth_values = frame["true_probability"].to_numpy(float)
+    run_examples = Examples(frame, label, frame["created_at"],
+                            None if np.isnan(truth_values).any() else truth_values,
+                            frame["rule_points"].to_numpy(float),
+                            frame["rule_stage"].to_numpy(object), columns, built.spec)
+    seed = base.training.seed
+    trained = finish_training(run_examples, rows, pipeline,
+                              {name: raw_all[r] for name, r in rows.items()}, inputs,
+                              _model_input_sample(client, examples, "train", columns,
+                                                  len(rows["train"]), seed))
+    notes = [snapshot_note(*_left_out(client, built.snapshots))]
+    weights = global_weights(trained.scorer, _model_input_sample(
+        client, examples, "test", columns, len(rows["test"]), seed))
+    run = training_run(run_examples, trained, inputs, warnings, notes, weights)
+    example = _bundle_example(client, examples, built.checks, trained.scorer)
+    return DistributedTraining(run, example, built.summary, built.quarantine_files,
+                               n_partitions)
+
+
+def check_trains_on_dask(model: ModelConfig) -> None:
+    """Refuse a model whose kind does not train on Dask, naming the kinds that do.
+
+    Raises:
+        ValueError: The model's kind does not train on Dask.
+    """
+    if not kinds.get(model.kind).trains_on_dask:
+        fit = kinds.on_dask()
+        raise ValueError(f"--engine dask trains {', '.join(fit)} models, not {model.kind}; "
+                         f"use --model {fit[0]} or --engine local")
+
+
+def _apply_policy(checks: dict[str, TableCheck], inputs: TrainingInputs) -> list[Path]:
+    problems = pd.concat([c.problems for c in checks.values()], ignore_index=True)
+    if not len(problems):
+        return []
+    if inputs.on_bad_rows == "fail":
+        raise DataValidationError(problems, f"dataset '{inputs.config.name}' has bad rows "
+                                  "(rerun with --on-bad-rows quarantine to set them aside)")
+    return write_quarantine(checks, inputs.quarantine_dir or Path("quarantine"))
+
+
+def _spec(counts: list[tuple[Counter, Counter]], config: DatasetConfig) -> FeatureSpec:
+    types: Counter[str] = Counter()
+    pairs: Counter[tuple[str, str]] = Counter()
+    for type_counts, pair_counts in counts:
+        types.update(type_counts)
+        pairs.update(pair_counts)
+    return spec_from_counts(types, pairs, config.features)
+
+
+def _left_out(client: Client, snapshots: list[Future]) -> tuple[int, int]:
+    counts = client.gather(client.map(lambda s: (s.n_past_target, s.n_censored), snapshots))
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def _leakage(client: Client, examples: list[Future], frame: pd.DataFrame,
+             rows: dict[str, np.ndarray], columns: FeatureColumns,
+             threshold: float) -> list[str]:
+    """train.py's leakage check, over batches of columns gathered from the workers;
+    ``frame`` holds the examples' outcomes (their labels)."""
+    label = frame["label"].to_numpy(np.int8)
+    warnings = []
+    names = columns.all
+    for start in range(0, len(names), LEAKAGE_BATCH):
+        batch = names[start:start + LEAKAGE_BATCH]
+        values = pd.concat(client.gather(client.map(columns_of, examples, names=batch)),
+                           ignore_index=True)
+        subset = FeatureColumns(tuple(c for c in columns.categorical if c in batch),
+                                tuple(c for c in columns.numeric if c in batch),
+                                {c: columns.groups[c] for c in batch})
+        warnings += leakage_warnings(values, label, rows, subset, threshold)
+    return warnings
+
+
+def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColumns,
+                   model: ModelConfig) -> Any:
+    """The single-machine pipeline, its classifier fitted data-parallel on the workers by
+    its kind (:meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_on_dask`).
+
+    The encoder learns the categories of all training rows; the kind gets the training
+    slice partitioned as the workers hold it and the whole validation slice for early
+    stopping.
+    """
+    import dask.array as da
+
+    pipeline = build_pipeline(model, columns)
+    seen = client.gather(client.map(category_values, examples, columns=columns))
+    merged = {c: (set().union(*(s[c][0] for s in seen)), any(s[c][1] for s in seen))
+              for c in columns.categorical}
+    prep = pipeline.named_steps["prep"].fit(vocabulary_frame(merged, columns))
+    prep_future = client.scatter(prep, broadcast=True)
+    train = _slice_arrays(client, examples, prep_future, columns, "train")
+    valid = _slice_arrays(client, examples, prep_future, columns, "valid")
+    whole_valid = [client.submit(np.concatenate, part, pure=False) for part in valid[:2]]
+    n_valid, n_features = int(valid[2].sum()), len(columns.all)
+    valid_x = da.from_delayed(_delayed(whole_valid[0]), (n_valid, n_features), np.float64)
+    valid_y = da.from_delayed(_delayed(whole_valid[1]), (n_valid,), np.int8)
+    return kinds.get(model.kind).fit_on_dask(
+        client, pipeline, model,
+        (_dask_rows(train[0], train[2], n_features), _dask_rows(train[1], train[2], None)),
+        (valid_x, valid_y))
+
+
+def _delayed(future: Future) -> Any:
+    from dask import delayed
+
+    return delayed(future)
+
+
+def _slice_arrays(client: Client, examples: list[Future], prep: Future,
+                  columns: FeatureColumns, part: str) -> tuple[list, list, np.ndarray]:
+    """Futures of one slice's model input and labels per non-empty partition, and sizes."""
+    designs = client.map(design, examples, prep=prep, columns=columns, part=part)
+    sizes = np.asarray(client.gather(client.map(lambda d: len(d[1]), designs)))
+    kept = [d for d, n in zip(designs, sizes, strict=True) if n]
+    return ([client.submit(lambda d: d[0], d) for d in kept],
+            [client.submit(lambda d: d[1], d) for d in kept], sizes[sizes > 0])
+
+
+def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None) -> Any:
+    import dask.array as da
+
+    dtype = np.float64 if width is not None else np.int8
+    blocks = [da.from_delayed(_delayed(f), (int(n), width) if width is not None else (int(n),),
+                              dtype) for f, n in zip(futures, sizes, strict=True)]
+    return da.concatenate(blocks)
+
+
+def _bundle_example(client: Client, examples: list[Future], checks: list[Future],
+                    scorer: LeadScorer) -> pd.DataFrame:
+    """The first test examples found, with their events, as the bundle's input."""
+    for partition, checked in zip(examples, checks, strict=True):
+        rows = client.submit(first_rows, partition, "test", EXAMPLE_LEADS).result()
+        if len(rows):
+            events = client.submit(events_of, checked, rows["lead_id"].tolist()).result()
+            return bundle_input(rows, events, scorer)
+    raise TrainingError("the test slice is empty: nothing to evaluate the model on")
+
+

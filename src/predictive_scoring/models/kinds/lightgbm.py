@@ -1,0 +1,236 @@
+"""LightGBM: gradient-boosted trees, the default model kind.
+
+The pipeline is ``ColumnTransformer -> LGBMClassifier``: categoricals as ordinal codes
+that LightGBM splits natively (unseen or missing categories become missing values),
+numbers passed through. It stops early on the validation slice, trains data-parallel on
+Dask (``lightgbm.dask``), explains itself exactly with TreeSHAP as LightGBM computes it
+(``pred_contrib=True``, the tree-path-dependent values; shap's ``TreeExplainer`` gives the
+same numbers, see the tests and ``benchmarks/bench_explain.py``) and scores one row
+through LightGBM's single-row fast path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import warnings
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import lightgbm as lgb
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OrdinalEncoder
+
+from predictive_scoring.models.kinds.base import (
+    Contributions,
+    ModelKind,
+    Slice,
+    check_width,
+)
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from predictive_scoring.config import ModelConfig
+    from predictive_scoring.models.columns import FeatureColumns
+
+EARLY_STOPPING_KEY = "early_stopping_rounds"
+"""The model config's parameter that is a fit argument, not a classifier parameter."""
+ONE_THREAD_ROWS = 64
+"""Below this many leads TreeSHAP runs on one thread: starting LightGBM's thread team
+costs more than it saves for a lead or two, and a busy core stalls it (measured: one
+lead ~0.35 ms on one thread, 0.6-11 ms with two on this shared 2-core machine)."""
+
+
+class LightGBMKind(ModelKind):
+    """Gradient-boosted trees (LightGBM)."""
+
+    name = "lightgbm"
+    trains_on_dask = True
+
+    def build(self, model: ModelConfig, columns: FeatureColumns) -> Pipeline:
+        """Ordinal-coded categoricals and passed-through numbers into LightGBM."""
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                 encoded_missing_value=np.nan)
+        prep = ColumnTransformer([("categorical", encoder, list(columns.categorical)),
+                                  ("numeric", "passthrough", list(columns.numeric))])
+        return Pipeline([("prep", prep),
+                         ("classifier", lgb.LGBMClassifier(**classifier_params(model)))])
+
+    def fit(self, pipeline: Pipeline, model: ModelConfig, train: Slice,
+            valid: Slice) -> Pipeline:
+        """Fit, stopping early on the validation slice when the config asks for it."""
+        prep, classifier = pipeline[:-1], pipeline[-1]
+        x_train = prep.fit_transform(*train)
+        classifier.fit(x_train, train[1], eval_X=(prep.transform(valid[0]),),
+                       eval_y=(valid[1],), categorical_feature=_categorical(pipeline),
+                       callbacks=early_stopping(model))
+        return pipeline
+
+    def owns(self, pipeline: Pipeline) -> bool:
+        """A pipeline ending in an ``LGBMClassifier``."""
+        return isinstance(pipeline[-1], lgb.LGBMClassifier)
+
+    def contributions(self, pipeline: Pipeline, columns: FeatureColumns,
+                      matrix: np.ndarray, reference: np.ndarray | None) -> Contributions:
+        """TreeSHAP by LightGBM (``pred_contrib``); categoricals are single columns there,
+        so each field has one value. Trees need no reference input."""
+        booster = pipeline[-1].booster_
+        check_width(matrix, booster.num_feature())
+        threads = {"num_threads": 1} if len(matrix) < ONE_THREAD_ROWS else {}
+        out = booster.predict(matrix, pred_contrib=True, **threads)
+        base, values = out[:, -1], out[:, :-1]
+        return Contributions(tuple(columns.all), base, values, base + values.sum(axis=1))
+
+    def fast_predictor(self, pipeline: Pipeline, columns: FeatureColumns,
+                       num_threads: int) -> BoosterRows | None:
+        """The booster itself, when the pipeline is ordinal codes + passthrough."""
+        prep = pipeline.named_steps.get("prep")
+        if prep is None:
+            return None
+        encoder = prep.named_transformers_.get("categorical")
+        if columns.categorical and not isinstance(encoder, OrdinalEncoder):
+            return None
+        categories = tuple(encoder.categories_) if columns.categorical else ()
+        return BoosterRows(pipeline[-1].booster_, categories, len(columns.all), num_threads)
+
+    def fit_on_dask(self, client: Client, pipeline: Pipeline, model: ModelConfig,
+                    train: tuple[Any, Any], valid: tuple[Any, Any]) -> Pipeline:
+        """``DaskLGBMClassifier`` on the workers, stopping early on the whole validation
+        slice: every worker evaluates a full copy of it, so all stop at the same round
+        (workers judging their own share of it could disagree and hang)."""
+        import dask.array as da
+        from lightgbm.dask import DaskLGBMClassifier
+
+        copies = train[0].numblocks[0]
+        eval_x, eval_y = (da.concatenate([part] * copies) for part in valid)
+        params = {k: v for k, v in classifier_params(model).items() if k != "n_jobs"}
+        with warnings.catch_warnings():
+            # lightgbm.dask sets each worker's threads itself and says so for n_jobs.
+            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+            fitted = DaskLGBMClassifier(client=client, **params).fit(
+                *train, eval_X=(eval_x,), eval_y=(eval_y,), callbacks=early_stopping(model),
+                categorical_feature=_categorical(pipeline))
+        classifier = fitted.to_local().set_params(n_jobs=model.params.get("n_jobs"))
+        pipeline.steps[-1] = ("classifier", classifier)
+        return pipeline
+
+
+def classifier_params(model: ModelConfig) -> dict[str, Any]:
+    """The classifier's parameters: the config's, less early stopping (a fit argument).
+
+    LightGBM also keeps every feature (``feature_pre_filter`` off): its pre-filter drops a
+    feature that cannot be split with ``min_child_samples`` rows on each side *in the rows
+    it bins*, which on a Dask worker is that worker's share only, and sparse event counts
+    (a page seen by 1 lead in 50) then vanish from the distributed model. On one machine
+    such a feature can rarely be split anyway, and one Dask worker fits the same trees.
+    """
+    params = {k: v for k, v in model.params.items() if k != EARLY_STOPPING_KEY}
+    params["feature_pre_filter"] = False
+    return params
+
+
+def early_stopping(model: ModelConfig) -> list[Any]:
+    """LightGBM's fit callbacks: early stopping on the validation slice when configured."""
+    rounds = model.params.get(EARLY_STOPPING_KEY)
+    return [lgb.early_stopping(rounds, verbose=False)] if rounds else []
+
+
+def _categorical(pipeline: Pipeline) -> list[int]:
+    """Positions of the categorical columns in the classifier's input (they come first)."""
+    return list(range(len(pipeline.named_steps["prep"].transformers[0][2])))
+
+
+# ------------------------------------------------------------------ one row, fast
+class BoosterRows:
+    """The booster on rows of plain values: one row through the single-row fast path,
+    several through ``Booster.predict`` (the same probabilities either way).
+
+    Args:
+        booster: The fitted booster.
+        categories: Per categorical column, the fitted encoder's categories (its codes).
+        n_features: Columns of a row.
+        num_threads: LightGBM threads per call.
+    """
+
+    def __init__(self, booster: lgb.Booster, categories: tuple[Sequence[Any], ...],
+                 n_features: int, num_threads: int) -> None:
+        self.booster = booster
+        self.categories = categories
+        self.num_threads = num_threads
+        self.single_row = SingleRowPredictor(booster, n_features, num_threads)
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """The raw probability of each row (float64, columns in ``columns.all`` order)."""
+        if len(rows) == 1:
+            return self.single_row.predict(rows)
+        return self.booster.predict(rows, num_threads=self.num_threads)
+
+
+class SingleRowPredictor:
+    """One row through LightGBM's single-row fast path (``LGBM_BoosterPredictForMatSingle
+    RowFast``): the prediction settings are parsed once, at load, instead of on every call.
+
+    ``Booster.predict`` spends ~70 us per call on its Python wrapper and on parsing its
+    parameters, against a few microseconds for the trees of one row; an API request
+    scores one lead. The output is the same probability ``Booster.predict`` gives (same
+    predictor, same iterations). Calls are serialised by a lock (the fast config holds
+    buffers of its own); the config is freed with this object.
+
+    Args:
+        booster: The fitted booster.
+        n_features: Columns of a row.
+        num_threads: LightGBM threads (one is right for one row).
+    """
+
+    PREDICT_NORMAL = 0
+    FLOAT64 = 1
+
+    def __init__(self, booster: lgb.Booster, n_features: int, num_threads: int) -> None:
+        lib = lgb.basic._LIB
+        self._predict = lib.LGBM_BoosterPredictForMatSingleRowFast
+        self._predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p,
+                                  ctypes.POINTER(ctypes.c_int64),
+                                  ctypes.POINTER(ctypes.c_double)]
+        self._predict.restype = ctypes.c_int
+        handle = ctypes.c_void_p()
+        iterations = booster.best_iteration if booster.best_iteration > 0 else -1
+        _check(lib.LGBM_BoosterPredictForMatSingleRowFastInit(
+            booster._handle, ctypes.c_int(self.PREDICT_NORMAL), ctypes.c_int(0),
+            ctypes.c_int(iterations), ctypes.c_int(self.FLOAT64),
+            ctypes.c_int32(n_features), ctypes.c_char_p(f"num_threads={num_threads}".encode()),
+            ctypes.byref(handle)))
+        self._handle = handle
+        # the row is copied into a buffer of our own, and the call's arguments are built
+        # once: per call, building them cost more than the trees of one row
+        self._row = np.empty((1, n_features), dtype=np.float64)
+        self._length = ctypes.c_int64()
+        self._out = ctypes.c_double()
+        self._arguments = (handle, self._row.ctypes.data, ctypes.byref(self._length),
+                           ctypes.byref(self._out))
+        self._lock = threading.Lock()
+        # the booster must outlive the config that points into it
+        weakref.finalize(self, _free_fast_config, lib, handle, booster)
+
+    def predict(self, row: np.ndarray) -> np.ndarray:
+        """The probability for a ``(1, n_features)`` float64 row, as a 1-element array."""
+        if row.shape != self._row.shape or row.dtype != np.float64:
+            raise ValueError(f"expected one float64 row of {self._row.shape[1]} features, "
+                             f"got {row.dtype} {row.shape}")
+        with self._lock:
+            self._row[...] = row
+            _check(self._predict(*self._arguments))
+            value = self._out.value
+        return np.array([value])
+
+
+def _check(code: int) -> None:
+    if code != 0:
+        raise lgb.basic.LightGBMError(lgb.basic._LIB.LGBM_GetLastError().decode("utf-8"))
+
+
+def _free_fast_config(lib: ctypes.CDLL, handle: ctypes.c_void_p, booster: lgb.Booster) -> None:
+    lib.LGBM_FastConfigFree(handle)
