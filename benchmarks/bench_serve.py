@@ -67,7 +67,7 @@ from predictive_scoring.online import OnlineScorer, RawLead
 from predictive_scoring.tracking import bundle, registry, store
 from predictive_scoring.train import TrainingRun, bundle_example, run_training
 from serving.requests import decode_lead
-from serving.requests import raw_lead as request_raw_lead
+from serving.scoring import raw_lead as request_raw_lead
 
 REPO = Path(__file__).resolve().parents[1]
 SIMULATED = REPO / "configs/datasets/simulated.yaml"
