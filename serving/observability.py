@@ -108,6 +108,7 @@ class JsonLines(logging.Formatter):
         line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(
                     timespec="milliseconds"),
                 "level": record.levelname, "logger": record.name,
+                "worker": os.getpid(),  # several workers share one log
                 "message": record.getMessage()}
         line |= getattr(record, "fields", {})
         if record.exc_info:
@@ -162,6 +163,7 @@ class RequestMiddleware:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.log = logging.getLogger(ACCESS_LOGGER)
+        self._routes: list[tuple[re.Pattern[str], str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -206,6 +208,19 @@ class RequestMiddleware:
 
         return receive_limited
 
+    def _template(self, scope: Scope) -> str:
+        """The route a request the app did not reach (a 413 refused here) was meant for."""
+        if self._routes is None:
+            from serving.security import app_routes
+
+            app = scope.get("app")
+            self._routes = [(route.path_regex, route.path) for route in
+                            (app_routes(app) if app is not None else ())
+                            if getattr(route, "path_regex", None) is not None]
+        path = scope.get("path", "")
+        return next((template for regex, template in self._routes if regex.match(path)),
+                    "unmatched")
+
     async def _too_large(self, send: Send, request_id: str, declared: int | None) -> None:
         body = json.dumps({"detail": _too_large_detail(declared, self.max_body_bytes),
                            "request_id": request_id}).encode()
@@ -215,8 +230,7 @@ class RequestMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = getattr(scope.get("route"), "path", None) or self._template(scope)
         self.metrics.child(self.metrics.requests, scope["method"], template, str(status)).inc()
         self.metrics.child(self.metrics.latency, template).observe(seconds)
         fields = {"request_id": state.get("request_id"), "method": scope["method"],
