@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -121,7 +121,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         from serving.prediction_log import PredictionLog
 
         app.state.prediction_log = PredictionLog(settings.prediction_log_url,
-                                                 _count_log_rows(app.state.metrics))
+                                                 settings.prediction_log_spool,
+                                                 app.state.metrics)
     stop = threading.Event()
     threading.Thread(target=_load_and_follow, args=(app, stop), name="model-load",
                      daemon=True).start()
@@ -131,13 +132,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop.set()
         if app.state.prediction_log is not None:
             app.state.prediction_log.close()
-
-
-def _count_log_rows(metrics: Metrics) -> Callable[[str, int], None]:
-    def count(outcome: str, rows: int) -> None:
-        metrics.child(metrics.prediction_log, outcome).inc(rows)
-
-    return count
 
 
 def _load_and_follow(app: FastAPI, stop: threading.Event) -> None:

@@ -75,8 +75,12 @@ class Metrics:
         self.model_info = Gauge("scoring_model_info", "The model in service (value 1)",
                                 ["name", "version"], registry=r, multiprocess_mode="liveall")
         self.prediction_log = Counter("scoring_prediction_log_rows",
-                                      "Rows written to (or dropped by) the prediction log",
-                                      ["outcome"], registry=r)
+                                      "Prediction log rows: spooled (before answering), "
+                                      "written, replayed (from a stopped worker's spool) "
+                                      "or rejected by the database", ["outcome"], registry=r)
+        self.prediction_log_pending = Gauge("scoring_prediction_log_pending_rows",
+                                            "Rows spooled and not yet in the database",
+                                            registry=r, multiprocess_mode="livesum")
 
     def child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """``metric.labels(*labels)``, remembered: ``labels`` takes a lock and checks its

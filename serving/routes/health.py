@@ -29,7 +29,10 @@ def ready(request: Request) -> StatusOut | JSONResponse:
     first load, with the reason)."""
     slot: ModelSlot = request.app.state.slot
     serving = _serving(slot)
+    prediction_log = request.app.state.prediction_log
+    logged = prediction_log.status() if prediction_log is not None else None
     if serving is not None:
-        return StatusOut(status="ready", model=serving)
-    status = StatusOut(status="failed" if slot.error else "loading", reason=slot.error)
+        return StatusOut(status="ready", model=serving, prediction_log=logged)
+    status = StatusOut(status="failed" if slot.error else "loading", reason=slot.error,
+                       prediction_log=logged)
     return JSONResponse(status.model_dump(), status_code=503)
