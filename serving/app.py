@@ -104,11 +104,16 @@ def docs_paths(app: FastAPI) -> tuple[str, ...]:
 
 def _openapi(app: FastAPI) -> dict:
     """FastAPI's OpenAPI document plus the request bodies the hot routes read themselves
-    (:mod:`serving.requests`)."""
+    (:mod:`serving.requests`), as the model in service and the limits accept them (built
+    again after each model swap)."""
     if app.openapi_schema is None:
+        settings: Settings = app.state.settings
+        serving = app.state.slot.current
         schema = FastAPI.openapi(app)
         components = schema.setdefault("components", {})
-        components.setdefault("schemas", {}).update(openapi_components())
+        components.setdefault("schemas", {}).update(openapi_components(
+            serving.inputs() if serving is not None else None,
+            settings.max_events_per_lead, settings.max_batch_leads))
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -243,15 +243,76 @@ def _failing_attribute(body: bytes) -> str:
     return "..."
 
 
-def openapi_components() -> dict[str, Any]:
-    """The request Structs' JSON schemas, keyed by name, for ``#/components/schemas``."""
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the model in service reads, for the request schema to say exactly what the
+    service accepts.
+
+    Attributes:
+        events_shape: Leads are scored with their events (``created_at`` required).
+        numeric: Numeric attribute -> the lowest and highest number it takes.
+        categorical: Categorical attributes.
+        category_numbers: The lowest and highest number sent as a category.
+        number_text: The pattern numeric text must match.
+    """
+
+    events_shape: bool
+    numeric: dict[str, tuple[float, float]]
+    categorical: tuple[str, ...]
+    category_numbers: tuple[int, int]
+    number_text: str
+
+
+YEARS = "^(?:167[89]|16[89][0-9]|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-"
+"""A timestamp's year as written: FIRST_YEAR to LAST_YEAR (below)."""
+
+
+def openapi_components(inputs: ModelInputs | None = None, max_events: int | None = None,
+                       max_leads: int | None = None) -> dict[str, Any]:
+    """The request Structs' JSON schemas, keyed by name, for ``#/components/schemas``.
+
+    With the model in service's ``inputs`` and the service's limits, the schema says
+    exactly what is accepted: each attribute's types and range, ``created_at`` required
+    by an event-based model, timestamps' years, the most events and leads.
+    """
     _, components = msgspec.json.schema_components(
         (LeadIn, BatchIn), ref_template="#/components/schemas/{name}")
-    lead = components["LeadIn"]
+    lead, event, batch = components["LeadIn"], components["EventIn"], components["BatchIn"]
     lead.pop("additionalProperties", None)  # extra fields are accepted and listed back
     lead["examples"] = [LEAD_EXAMPLE]
-    components["BatchIn"]["examples"] = [{"leads": [LEAD_EXAMPLE]}]
+    batch["examples"] = [{"leads": [LEAD_EXAMPLE]}]
+    for moment in (lead["properties"]["created_at"]["anyOf"][0],
+                   lead["properties"]["as_of"]["anyOf"][0], event["properties"]["timestamp"]):
+        moment["pattern"] = YEARS
+    leads = batch["properties"]["leads"]
+    leads["items"] = {"anyOf": [leads["items"], {
+        "description": "anything else is answered with an error entry of its own"}]}
+    if max_leads is not None:
+        leads["maxItems"] = max_leads
+    if max_events is not None:
+        lead["properties"]["events"]["maxItems"] = max_events
+    if inputs is not None:
+        _document_model(lead, inputs)
     return components
+
+
+def _document_model(lead: dict[str, Any], inputs: ModelInputs) -> None:
+    properties = lead["properties"]
+    if inputs.events_shape:
+        lead["required"] = ["lead_id", "created_at"]
+        created = properties["created_at"]["anyOf"][0]
+        properties["created_at"] = created | {"description": "when the lead was created; "
+                                              "not after as_of"}
+    attributes = properties["attributes"]
+    attributes["properties"] = {name: {"anyOf": [
+        {"type": "number", "minimum": low, "maximum": high},
+        {"type": "string", "pattern": inputs.number_text,
+         "description": "a number as text (blank: missing), in the same range"},
+        {"type": "null"}]} for name, (low, high) in inputs.numeric.items()}
+    attributes["properties"] |= {name: {"anyOf": [
+        {"type": "string"}, {"type": "boolean"}, {"type": "null"},
+        {"type": "number", "minimum": inputs.category_numbers[0],
+         "maximum": inputs.category_numbers[1]}]} for name in inputs.categorical}
 
 
 def request_body(name: str) -> dict[str, Any]:

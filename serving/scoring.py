@@ -23,10 +23,25 @@ import pandas as pd
 from predictive_scoring import explain
 from predictive_scoring.errors import LeadInputError
 from predictive_scoring.models.scorer import LeadScorer
-from predictive_scoring.online import TIME_FIELDS, OnlineScorer, OnlineScores, RawLead
+from predictive_scoring.online import (
+    CATEGORY_NUMBERS,
+    LARGEST_FLOAT,
+    NUMBER_TEXT,
+    TIME_FIELDS,
+    OnlineScorer,
+    OnlineScores,
+    RawLead,
+)
 from predictive_scoring.tracking import registry, store
 from serving.loading import ModelLoadError
-from serving.requests import LeadIn, ParsedLead, as_utc, events_ns, ns_since_epoch
+from serving.requests import (
+    LeadIn,
+    ModelInputs,
+    ParsedLead,
+    as_utc,
+    events_ns,
+    ns_since_epoch,
+)
 
 SMOKE_LEAD_ID = "smoke-test"
 NO_EXPLANATION: dict[str, Any] = {"fit_grade": None, "engagement": None, "quadrant": None,
@@ -62,6 +77,18 @@ class LoadedModel:
     def events_shape(self) -> bool:
         """Whether leads are scored with their events as of a moment."""
         return self.scorer.shape == "events"
+
+    def inputs(self) -> ModelInputs:
+        """What the model reads, for the request schema."""
+        numeric = {name: (-LARGEST_FLOAT, LARGEST_FLOAT)
+                   for name in self.scorer.columns.numeric
+                   if name not in self.scorer.columns.behaviour}
+        for name, allowed in self.online.ranges.items():
+            low, high = numeric[name]
+            numeric[name] = (low if allowed.min is None else allowed.min,
+                             high if allowed.max is None else allowed.max)
+        return ModelInputs(self.events_shape, numeric, tuple(self.scorer.columns.categorical),
+                           CATEGORY_NUMBERS, NUMBER_TEXT)
 
     def raw_lead(self, lead: LeadIn, now: datetime, max_events: int) -> RawLead:
         """:func:`raw_lead`, checked by the scorer.
