@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -167,14 +168,16 @@ def _load_and_follow(app: FastAPI, stop: threading.Event) -> None:
 
 
 def _swapped_in(app: FastAPI, model: LoadedModel) -> None:
+    started = time.perf_counter()
     settle_heap()
+    timings = (model.timings or {}) | {"settle": round(time.perf_counter() - started, 3)}
     app.state.metrics.serving(model.ref.name, model.ref.version)
     app.openapi_schema = None  # the request schema documents the model in service
     log.info("model loaded", extra={"fields": {"name": model.ref.name,
                                                "version": model.ref.version,
                                                "fast_path": model.online.fast,
-                                               **{f"{step}_seconds": seconds for step, seconds
-                                                  in (model.timings or {}).items()}}})
+                                               **{f"{step}_seconds": seconds
+                                                  for step, seconds in timings.items()}}})
 
 
 def settle_heap() -> None:

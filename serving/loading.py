@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,9 +32,12 @@ def load_model(uri: str) -> LoadedModel:
     Raises:
         ModelLoadError: The bundle failed to load or failed its smoke test.
     """
+    started = time.perf_counter()
     from serving.scoring import load_model as load
 
-    return load(uri)
+    imports = time.perf_counter() - started  # the model's libraries, on the first load
+    model = load(uri)
+    return replace(model, timings={"imports": round(imports, 3)} | (model.timings or {}))
 
 
 class ModelSlot:
