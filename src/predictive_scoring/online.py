@@ -431,8 +431,8 @@ _NUMBERS = frozenset({int, float})
 
 
 def _single_value(value: Any, column: str) -> None:
-    if type(value) in _NUMBERS and not (
-            CATEGORY_NUMBERS[0] <= value <= CATEGORY_NUMBERS[1]):
+    if type(value) in _NUMBERS and (  # NaN passes: it is missing
+            value < CATEGORY_NUMBERS[0] or value > CATEGORY_NUMBERS[1]):
         raise LeadInputError(column, f"is the number {_shown(value)}, beyond 64 bits; send "
                              "a category as text")
     if type(value) in _SCALARS:  # what JSON gives, without the slower abstract checks
