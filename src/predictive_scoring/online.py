@@ -466,7 +466,7 @@ def _number(value: Any, column: str) -> float:
         raise LeadInputError(column, f"is {_shown(value)}, beyond the range of numbers "
                              f"(about ±{LARGEST_FLOAT:.1e})")
     if isinstance(value, str):
-        if not _NUMBER_TEXT.match(value):
+        if not _NUMBER_TEXT.fullmatch(value):
             raise LeadInputError(column, f"is not a finite number in decimal notation: "
                                  f"{_shown(value)}")
         return float(value) if value.strip(" \t\n\r") else math.nan

@@ -248,7 +248,8 @@ def test_reload_needs_the_admin_key(client: TestClient) -> None:
 
 def test_health_ready_and_metrics_need_no_key(client: TestClient) -> None:
     assert client.get("/health").json() == {
-        "status": "ok", "model": {"name": MODEL_NAME, "version": "1"}, "reason": None}
+        "status": "ok", "model": {"name": MODEL_NAME, "version": "1"}, "reason": None,
+        "prediction_log": None}
     ready = client.get("/ready").json()
     assert ready["status"] == "ready"
     assert ready["model"] == {"name": MODEL_NAME, "version": "1"}
