@@ -24,22 +24,13 @@ Targets (issue 5), on this 2-core machine with client and server sharing it:
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
-import re
-import shutil
-import signal
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,106 +42,37 @@ import httpx
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI
 
 from benchmarks._results import cpu_times, machine_info, steal_share, update_section
-from predictive_scoring.config import (
-    BaseConfig,
-    DatasetConfig,
-    ModelConfig,
-    RulesConfig,
-    load_config,
+from benchmarks._serving import (
+    API_KEY,
+    BATCH_SIZE,
+    SCORE_DAY,
+    SEED,
+    WARMUP,
+    Connection,
+    Prepared,
+    batch_leads_per_second,
+    ensure_wrk,
+    http_post,
+    httpx_caller,
+    interleaved_ms,
+    prepare,
+    server,
+    service_env,
+    socket_caller,
+    wrk_run,
 )
-from predictive_scoring.data.dataset import EventsDataset, load_events_dataset
-from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.online import OnlineScorer, RawLead
-from predictive_scoring.tracking import bundle, registry, store
-from predictive_scoring.train import TrainingPlan, TrainingRun, bundle_example, run_training
 from serving.requests import decode_lead
-from serving.requests import raw_lead as request_raw_lead
+from serving.scoring import raw_lead as request_raw_lead
 
-REPO = Path(__file__).resolve().parents[1]
-SIMULATED = REPO / "configs/datasets/simulated.yaml"
-BASE = REPO / "configs/base.yaml"
 FIGURE = Path(__file__).with_name("serve_latency.png")
-API_KEY = "benchmark-key-0123456789abcdef"
-MODEL_NAME = "lead-scoring-bench"
-SEED = 7
-WARMUP = 200
-SCORE_DAY = 30
-BATCH_SIZE = 1000
-START_SECONDS = 120
-
-
-# ------------------------------------------------------------------ the no-op baseline
-def noop_app() -> FastAPI:
-    """A bare FastAPI app whose POST endpoint does nothing: the framework's own cost."""
-    app = FastAPI()
-
-    @app.post("/noop")
-    async def noop() -> dict[str, bool]:
-        return {"ok": True}
-
-    return app
+PG = ("127.0.0.1", 5432, "test", ("postgres", "root"))
+"""The PostgreSQL server the prediction log series writes to (a database of its own)."""
 
 
 # ------------------------------------------------------------------ model and requests
-@dataclass(frozen=True)
-class Prepared:
-    """The trained run, its dataset, the exported bundle and the request bodies."""
-
-    run: TrainingRun
-    dataset: EventsDataset
-    bundle: Path
-    store: str
-    leads: list[dict[str, Any]]
-
-
-def prepare(folder: Path, n_leads: int) -> Prepared:
-    """Simulate, train, log, export; build the request bodies from held-out leads."""
-    config = simulate_into(load_config(SIMULATED, DatasetConfig), n_leads, SEED,
-                           folder / "data")
-    dataset = load_events_dataset(config, Path("."))
-    run = run_training(dataset, TrainingPlan(
-        config, load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
-        load_config(REPO / config.rules, RulesConfig), load_config(BASE, BaseConfig)))
-    store_uri = f"sqlite:///{folder}/mlflow.db"
-    os.environ[store.TRACKING_URI_ENV] = store_uri
-    store.use_tracking(load_config(BASE, BaseConfig))
-    with store.start_run("bench-serve", "train",
-                            artifact_location=(folder / "artifacts").as_uri()):
-        bundle.log_bundle(run.trained.scorer, bundle_example(run, dataset.events, 3),
-                            MODEL_NAME)
-    registry.set_alias(MODEL_NAME, registry.CHAMPION, "1")
-    exported = registry.export_bundle(MODEL_NAME, registry.CHAMPION, folder / "champion")
-    return Prepared(run, dataset, exported, store_uri, request_leads(run, dataset, config))
-
-
-def request_leads(run: TrainingRun, dataset: EventsDataset,
-                  config: DatasetConfig) -> list[dict[str, Any]]:
-    """Held-out leads scored 30 days after creation, with their events before then."""
-    test = run.examples.frame.iloc[run.trained.rows["test"]]
-    test = test.loc[test["as_of"] == test["created_at"] + pd.Timedelta(days=SCORE_DAY)]
-    attributes = [*config.attributes.categorical, *config.attributes.numeric]
-    events = dataset.events.loc[dataset.events["lead_id"].isin(test["lead_id"])]
-    by_lead = dict(tuple(events.groupby("lead_id", sort=False)))
-    leads = []
-    for row in test.itertuples(index=False):
-        own = by_lead.get(row.lead_id)
-        own = own.loc[own["timestamp"] < row.as_of] if own is not None else None
-        leads.append({
-            "lead_id": row.lead_id, "created_at": row.created_at.isoformat(),
-            "as_of": row.as_of.isoformat(),
-            "attributes": {a: (None if pd.isna(getattr(row, a)) else getattr(row, a))
-                           for a in attributes},
-            "events": [] if own is None else [
-                {"timestamp": t.isoformat(), "event_type": e,
-                 "detail": None if pd.isna(d) else d}
-                for t, e, d in zip(own["timestamp"], own["event_type"], own["detail"],
-                                   strict=True)]})
-    return leads
-
-
 def raw_lead(lead: dict[str, Any]) -> RawLead:
     """A request lead as the online scorer takes it: the API's own decoding."""
     return request_raw_lead(decode_lead(json.dumps(lead).encode()).lead, datetime.now(UTC),
@@ -198,201 +120,28 @@ def _frames(lead: RawLead) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 # ------------------------------------------------------------------ servers and clients
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
-def server(factory: str, env: dict[str, str], log_path: Path, ready_path: str
-           ) -> Iterator[int]:
-    """A one-worker uvicorn server on 127.0.0.1; stopped (its process group) on exit."""
-    port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "1", "--no-access-log", "--loop", "uvloop",
-               "--http", "httptools", "--log-level", "warning"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_ready(process, f"http://127.0.0.1:{port}{ready_path}", log_path)
-        yield port
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+def log_database(folder: Path) -> Iterator[tuple[str, str]]:
+    """A new PostgreSQL database for the prediction log (dropped after), or a SQLite file
+    where no PostgreSQL server is usable. Yields its URL and the kind."""
+    import psycopg
 
-
-def _wait_ready(process: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log_path.read_text()[-3000:]}")
+    host, port, admin_db, users = PG
+    for user in users:
         try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server not ready after {START_SECONDS} s")
-
-
-def http_post(path: str, body: bytes) -> bytes:
-    """A complete keep-alive HTTP/1.1 POST, encoded once."""
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"X-API-Key: {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
-
-
-class Connection:
-    """One keep-alive connection that sends pre-encoded requests and reads whole answers."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.pending = b""
-
-    def call(self, request: bytes) -> bytes:
-        """Send; return the body (fails unless the status is 200)."""
-        self.sock.sendall(request)
-        while b"\r\n\r\n" not in self.pending:
-            self.pending += self._recv()
-        head, _, rest = self.pending.partition(b"\r\n\r\n")
-        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
-        while len(rest) < length:
-            rest += self._recv()
-        body, self.pending = rest[:length], rest[length:]
-        status = int(head.split(b" ", 2)[1])
-        if status != 200:
-            raise RuntimeError(f"HTTP {status}: {body[:300]!r}")
-        return body
-
-    def _recv(self) -> bytes:
-        chunk = self.sock.recv(1 << 20)
-        if not chunk:
-            raise RuntimeError("the server closed the connection")
-        return chunk
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def interleaved_ms(callers: dict[str, Callable[[int], object]], n: int, rounds: int
-                   ) -> dict[str, np.ndarray]:
-    """Milliseconds of n sequential requests per series after a warm-up each.
-
-    The series take turns in ``rounds`` blocks of ``n / rounds`` requests, so a passing
-    disturbance of the shared machine falls on every series alike instead of on whichever
-    ran at that moment; each series' p99 is then over all of its requests.
-
-    Args:
-        callers: Series name -> a call sending its i-th request (raises unless a 200).
-        n: Requests per series.
-        rounds: Blocks per series.
-    """
-    for call in callers.values():
-        for i in range(WARMUP):
-            call(i)
-    out = {name: np.empty(n) for name in callers}
-    bounds = np.linspace(0, n, rounds + 1).astype(int)
-    for start, stop in itertools.pairwise(bounds):
-        for name, call in callers.items():
-            for i in range(start, stop):
-                begin = time.perf_counter()
-                call(i)
-                out[name][i] = time.perf_counter() - begin
-    return {name: values * 1000 for name, values in out.items()}
-
-
-def socket_caller(connection: Connection, requests: list[bytes]) -> Callable[[int], object]:
-    """Sends the i-th pre-encoded request (cycling) on a minimal keep-alive connection."""
-    return lambda i: connection.call(requests[i % len(requests)])
-
-
-def httpx_caller(client: httpx.Client, path: str, bodies: list[bytes]
-                 ) -> Callable[[int], object]:
-    """Posts the i-th body (cycling) through httpx: how a Python CRM integration calls the
-    API (the issue's anchors were measured this way)."""
-    return lambda i: client.post(path, content=bodies[i % len(bodies)]).raise_for_status()
-
-
-def batch_leads_per_second(port: int, requests: list[bytes], n: int) -> tuple[float, float]:
-    """Median leads/s and median ms per batch request of BATCH_SIZE leads."""
-    connection = Connection(port)
-    try:
-        connection.call(requests[0])
-        seconds = []
-        for i in range(n):
-            start = time.perf_counter()
-            body = connection.call(requests[i % len(requests)])
-            seconds.append(time.perf_counter() - start)
-            if json.loads(body)["scored"] != BATCH_SIZE:
-                raise RuntimeError("a benchmark batch had leads that were not scored")
-    finally:
-        connection.close()
-    median = statistics.median(seconds)
-    return BATCH_SIZE / median, median * 1000
-
-
-def ensure_wrk() -> str:
-    """The wrk binary, installed from Debian's packages when missing."""
-    found = shutil.which("wrk")
-    if found:
-        return found
-    subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
-    return shutil.which("wrk") or "wrk"
-
-
-WRK_SCRIPT = """
-local bodies = {}
-local i = 0
-for line in io.lines("%s") do bodies[#bodies + 1] = line end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-API-Key"] = "%s"
-request = function()
-  i = i %% #bodies + 1
-  return wrk.format(nil, "%s", nil, bodies[i])
-end
-"""
-
-
-def wrk_run(binary: str, port: int, path: str, bodies: list[bytes], seconds: int,
-            folder: Path) -> dict[str, float]:
-    """16 connections, one wrk thread, for ``seconds``: requests/s and latency."""
-    lines = folder / f"bodies{abs(hash(path))}.jsonl"
-    lines.write_bytes(b"\n".join(bodies) + b"\n")
-    script = folder / "post.lua"
-    script.write_text(WRK_SCRIPT % (lines, API_KEY, path), encoding="utf-8")
-    result = subprocess.run([binary, "-t1", "-c16", f"-d{seconds}s", "--latency", "-s",
-                             str(script), f"http://127.0.0.1:{port}{path}"],
-                            check=True, capture_output=True, text=True,
-                            timeout=seconds + 60)
-    text = result.stdout
-    if "Non-2xx" in text or "Socket errors" in text:
-        raise RuntimeError(f"wrk saw failed requests:\n{text}")
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
-            "p50": _wrk_ms(text, "50%"), "p99": _wrk_ms(text, "99%")}
-
-
-def _wrk_ms(text: str, quantile: str) -> float:
-    value, unit = re.search(rf"{quantile}\s+([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-
-
-# ------------------------------------------------------------------ the run
-def service_env(prepared: Prepared) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTIVE_SCORING_")}
-    return env | {"PREDICTIVE_SCORING_MODEL_URI": str(prepared.bundle),
-                  "PREDICTIVE_SCORING_API_KEYS": API_KEY,
-                  "PREDICTIVE_SCORING_BASE_CONFIG": str(BASE),
-                  "PREDICTIVE_SCORING_MAX_BATCH_LEADS": str(BATCH_SIZE),
-                  "MLFLOW_TRACKING_URI": prepared.store, "MLFLOW_DISABLE_TELEMETRY": "true",
-                  "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+            admin = psycopg.connect(host=host, port=port, user=user, dbname=admin_db,
+                                    autocommit=True, connect_timeout=3)
+        except psycopg.OperationalError:
+            continue
+        name = f"bench_predictions_{uuid.uuid4().hex[:10]}"
+        with admin:
+            admin.execute(f"CREATE DATABASE {name}")
+            try:
+                yield f"postgresql+psycopg://{user}@{host}:{port}/{name}", "PostgreSQL"
+            finally:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        return
+    yield f"sqlite:///{folder}/predictions.db", "SQLite"
 
 
 def measure(prepared: Prepared, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -404,11 +153,21 @@ def measure(prepared: Prepared, folder: Path, args: argparse.Namespace) -> dict[
     results: dict[str, Any] = {"raw": raw_model_timings(prepared, args.requests)}
     wrk = ensure_wrk()
     env = service_env(prepared)
-    noop_server = server("benchmarks.bench_serve:noop_app", env, folder / "noop.log", "/docs")
-    service = server("serving.app:create_app", env, folder / "service.log", "/ready")
-    with noop_server as noop_port, service as port, ExitStack() as clients:
+    with ExitStack() as stack:
+        log_url, results["log_database"] = stack.enter_context(log_database(folder))
+        noop_port = stack.enter_context(server("benchmarks._noop:noop_app", env,
+                                               folder / "noop.log", "/docs"))
+        port = stack.enter_context(server("serving.app:create_app", env,
+                                          folder / "service.log", "/ready"))
+        logged_port = stack.enter_context(server(
+            "serving.app:create_app", env | {
+                "PREDICTIVE_SCORING_PREDICTION_LOG": "true",
+                "PREDICTIVE_SCORING_PREDICTION_LOG_URL": log_url,
+                "PREDICTIVE_SCORING_PREDICTION_LOG_SPOOL": str(folder / "spool")},
+            folder / "logged.log", "/ready"))
+
         def connect(to_port: int) -> Connection:
-            return clients.enter_context(closing(Connection(to_port)))
+            return stack.enter_context(closing(Connection(to_port)))
 
         results |= interleaved_ms({
             "noop": socket_caller(connect(noop_port),
@@ -417,6 +176,8 @@ def measure(prepared: Prepared, folder: Path, args: argparse.Namespace) -> dict[
                 connect(port), [http_post(f"/v1/score?reasons={reasons}", body)
                                 for body in bodies])
                for reasons in ("false", "true")},
+            "score_log": socket_caller(connect(logged_port), [
+                http_post("/v1/score?reasons=false", body) for body in bodies]),
         }, args.requests, args.rounds)
         answer = json.loads(connect(port).call(http_post("/v1/score?reasons=true",
                                                           bodies[0])))
@@ -425,12 +186,14 @@ def measure(prepared: Prepared, folder: Path, args: argparse.Namespace) -> dict[
         headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
         results |= interleaved_ms({
             f"{name}_httpx": httpx_caller(
-                clients.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{p}",
-                                                   headers=headers)), path, bodies)
+                stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{p}",
+                                                 headers=headers)), path, bodies)
             for name, p, path in (("noop", noop_port, "/noop"),
                                   ("score_false", port, "/v1/score?reasons=false"),
-                                  ("score_true", port, "/v1/score?reasons=true"))
+                                  ("score_true", port, "/v1/score?reasons=true"),
+                                  ("score_log", logged_port, "/v1/score?reasons=false"))
         }, args.requests, args.rounds)
+        results["logged_rows"] = logged_rows(logged_port, log_url)
         for reasons in ("false", "true"):
             results[f"batch_{reasons}"] = batch_leads_per_second(
                 port, [http_post(f"/v1/score/batch?reasons={reasons}", b) for b in batches],
@@ -442,11 +205,32 @@ def measure(prepared: Prepared, folder: Path, args: argparse.Namespace) -> dict[
     return results
 
 
+def logged_rows(port: int, url: str) -> int:
+    """Rows in the prediction log once the service says it has written them all."""
+    import sqlalchemy as sa
+
+    deadline = time.monotonic() + 120
+    while httpx.get(f"http://127.0.0.1:{port}/ready").json()["prediction_log"][
+            "pending_rows"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the prediction log did not catch up in 120 s")
+        time.sleep(0.2)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text("SELECT count(*) FROM lead_predictions")
+                                      ).scalar_one()
+    finally:
+        engine.dispose()
+
+
 def latency_figure(results: dict[str, Any]) -> None:
     """Latency distributions (CDF): one colour per endpoint, one line style per client."""
     figure, axis = plt.subplots(figsize=(9, 4))
-    colours = {"noop": "tab:blue", "score_false": "tab:orange", "score_true": "tab:green"}
+    colours = {"noop": "tab:blue", "score_false": "tab:orange", "score_true": "tab:green",
+               "score_log": "tab:purple"}
     names = {"noop": "no-op endpoint", "score_false": "score, no reasons",
+             "score_log": "score, no reasons, prediction log on",
              "score_true": "score, with reasons"}
     for suffix, client, style in (("", "minimal client", "-"), ("_httpx", "httpx", ":")):
         for key, name in names.items():
@@ -484,7 +268,9 @@ def report(results: dict[str, Any], prepared: Prepared, args: argparse.Namespace
         noop_p99 = _q(results[f"noop{suffix}"])[2]
         for name, key in (("no-op FastAPI endpoint", "noop"),
                           ("POST /v1/score (no reasons)", "score_false"),
-                          ("POST /v1/score (with reasons)", "score_true")):
+                          ("POST /v1/score (with reasons)", "score_true"),
+                          (f"POST /v1/score (no reasons), prediction log on "
+                           f"({results['log_database']})", "score_log")):
             p50, p90, p99 = _q(results[f"{key}{suffix}"])
             ratio = f"{p99 / noop_p99:.2f}x" if key != "noop" else ""
             table.append(f"| {name} | {client} | {p50:.3f} | {p90:.3f} | {p99:.3f} | {ratio} |")
@@ -537,6 +323,14 @@ def report(results: dict[str, Any], prepared: Prepared, args: argparse.Namespace
          f"{p99['noop']:.2f} ms)", f"{ratio('score_false', ''):.2f}x", "reported"),
         ("reported: p99 / no-op p99 with reasons, minimal client",
          f"{ratio('score_true', ''):.2f}x", "reported"),
+        *[(f"reported: p99 cost of the prediction log ({results['log_database']}, spool "
+           f"before answering), {client} client",
+           f"{p99[f'score_log{suffix}'] - p99[f'score_false{suffix}']:+.3f} ms "
+           f"({p99[f'score_log{suffix}'] / p99[f'score_false{suffix}'] - 1:+.1%})",
+           "reported") for client, suffix in (("minimal", ""), ("httpx", "_httpx"))],
+        (f"every answered score in the prediction log ({results['log_database']})",
+         f"{results['logged_rows']:,} rows of {logged_expected(args):,} answered",
+         _verdict(results["logged_rows"] == logged_expected(args))),
     ])
     return f"""
 ## Scoring service (`python -m benchmarks.bench_serve`)
@@ -554,9 +348,10 @@ server share the machine over loopback.
 
 ### One lead per request, {args.requests:,} sequential requests on one keep-alive connection
 
-Both servers run side by side, and each client's series take turns in {args.rounds} blocks of
+The servers run side by side, and each client's series take turns in {args.rounds} blocks of
 {args.requests // args.rounds} requests (the no-op endpoint, then the service without and with
-reasons), so a passing disturbance of the shared machine falls on every series alike. Two
+reasons, then a second service writing the prediction log to {results["log_database"]}), so a
+passing disturbance of the shared machine falls on every series alike. Two
 clients, each with its own no-op floor:
 
 - a minimal socket client that sends pre-encoded requests: it adds next to nothing, so its
@@ -589,6 +384,11 @@ the two clients.
 |---|---:|---|
 {targets}
 """
+
+
+def logged_expected(args: argparse.Namespace) -> int:
+    """Scores the logging service answered: each client's warm-up and series."""
+    return 2 * (WARMUP + args.requests)
 
 
 def _rows(cells: list[tuple[str, ...]]) -> str:

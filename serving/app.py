@@ -12,30 +12,36 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from predictive_scoring.config import BaseConfig, load_config
-from predictive_scoring.tracking import store
-from serving.loading import LoadedModel, ModelLoadError, ModelSlot
+from serving.loading import ModelLoadError, ModelSlot
 from serving.observability import Metrics, RequestMiddleware, configure_logging
-from serving.prediction_log import PredictionLog
 from serving.requests import openapi_components
 from serving.routes import health, model, scores
-from serving.security import SECURITY_SCHEMES, KeyChecker
+from serving.security import KeyChecker, check_declared
 from serving.settings import ENV_PREFIX, Settings
+
+if TYPE_CHECKING:
+    from serving.scoring import LoadedModel
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """Lead scores for CRM integrations: the learned model's calibrated
 probability, 0-100 score and suggested stage, next to the hand-set rules' points and
 stage, with the reasons. Send an API key as `X-API-Key` or `Authorization: Bearer`."""
+
+
+DOCS_ASSETS = "/docs-assets"
 
 
 class SettingsError(RuntimeError):
@@ -68,8 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings or read_settings()
     metrics = Metrics()
-    app = FastAPI(title="predictive-scoring", version="1", description=DESCRIPTION,
-                  lifespan=_lifespan)
+    # Swagger UI and ReDoc served from the package's own copies: the docs work offline.
+    app = FastAPIOffline(title="predictive-scoring", version="1", description=DESCRIPTION,
+                         lifespan=_lifespan, static_url=DOCS_ASSETS)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.keys = KeyChecker(settings.api_keys, settings.admin_keys)
@@ -85,17 +92,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMiddleware, metrics=metrics,
                        max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    check_declared(app, docs_paths(app))
     return app
 
 
+def docs_paths(app: FastAPI) -> tuple[str, ...]:
+    """The paths of the API's documentation: the OpenAPI document, the two pages and their
+    assets (open without a key)."""
+    return (app.openapi_url, "/docs", "/redoc", app.swagger_ui_oauth2_redirect_url,
+            DOCS_ASSETS)
+
+
 def _openapi(app: FastAPI) -> dict:
-    """FastAPI's OpenAPI document plus what the hot routes declare by hand: the request
-    bodies (:mod:`serving.requests`) and the key schemes (:mod:`serving.security`)."""
+    """FastAPI's OpenAPI document plus the request bodies the hot routes read themselves
+    (:mod:`serving.requests`), as the model in service and the limits accept them (built
+    again after each model swap)."""
     if app.openapi_schema is None:
+        settings: Settings = app.state.settings
+        serving = app.state.slot.current
         schema = FastAPI.openapi(app)
         components = schema.setdefault("components", {})
-        components.setdefault("schemas", {}).update(openapi_components())
-        components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+        components.setdefault("schemas", {}).update(openapi_components(
+            serving.inputs() if serving is not None else None,
+            settings.max_events_per_lead, settings.max_batch_leads))
         app.openapi_schema = schema
     return app.openapi_schema
 
@@ -104,10 +123,12 @@ def _openapi(app: FastAPI) -> dict:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     configure_logging(settings.log_level)
-    store.use_tracking(load_config(settings.base_config, BaseConfig))
     if settings.prediction_log:
+        from serving.prediction_log import PredictionLog
+
         app.state.prediction_log = PredictionLog(settings.prediction_log_url,
-                                                 _count_log_rows(app.state.metrics))
+                                                 settings.prediction_log_spool,
+                                                 app.state.metrics)
     stop = threading.Event()
     threading.Thread(target=_load_and_follow, args=(app, stop), name="model-load",
                      daemon=True).start()
@@ -119,17 +140,21 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.prediction_log.close()
 
 
-def _count_log_rows(metrics: Metrics) -> Callable[[str, int], None]:
-    def count(outcome: str, rows: int) -> None:
-        metrics.child(metrics.prediction_log, outcome).inc(rows)
-
-    return count
-
-
 def _load_and_follow(app: FastAPI, stop: threading.Event) -> None:
-    """Load the model, then (if configured) follow the URI to new versions."""
+    """Point MLflow at the project's store, load the model, then (if configured) follow
+    the URI to new versions. Runs on its own thread: the libraries the model needs are
+    imported here, while the worker already answers its supervisor and ``/health``."""
+    from predictive_scoring.config import BaseConfig, ConfigError, load_config
+    from predictive_scoring.tracking import store
+
     settings: Settings = app.state.settings
     slot: ModelSlot = app.state.slot
+    try:
+        store.use_tracking(load_config(settings.base_config, BaseConfig))
+    except ConfigError as exc:
+        slot.error = f"the project settings cannot be read: {exc}"
+        log.error("no model can load; /ready answers 503: %s", slot.error)
+        return
     try:
         _, current = slot.load(settings.model_uri)
     except ModelLoadError as exc:
@@ -143,11 +168,16 @@ def _load_and_follow(app: FastAPI, stop: threading.Event) -> None:
 
 
 def _swapped_in(app: FastAPI, model: LoadedModel) -> None:
+    started = time.perf_counter()
     settle_heap()
+    timings = (model.timings or {}) | {"settle": round(time.perf_counter() - started, 3)}
     app.state.metrics.serving(model.ref.name, model.ref.version)
+    app.openapi_schema = None  # the request schema documents the model in service
     log.info("model loaded", extra={"fields": {"name": model.ref.name,
                                                "version": model.ref.version,
-                                               "fast_path": model.online.fast}})
+                                               "fast_path": model.online.fast,
+                                               **{f"{step}_seconds": seconds
+                                                  for step, seconds in timings.items()}}})
 
 
 def settle_heap() -> None:

@@ -75,8 +75,12 @@ class Metrics:
         self.model_info = Gauge("scoring_model_info", "The model in service (value 1)",
                                 ["name", "version"], registry=r, multiprocess_mode="liveall")
         self.prediction_log = Counter("scoring_prediction_log_rows",
-                                      "Rows written to (or dropped by) the prediction log",
-                                      ["outcome"], registry=r)
+                                      "Prediction log rows: spooled (before answering), "
+                                      "written, replayed (from a stopped worker's spool) "
+                                      "or rejected by the database", ["outcome"], registry=r)
+        self.prediction_log_pending = Gauge("scoring_prediction_log_pending_rows",
+                                            "Rows spooled and not yet in the database",
+                                            registry=r, multiprocess_mode="livesum")
 
     def child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """``metric.labels(*labels)``, remembered: ``labels`` takes a lock and checks its
@@ -108,6 +112,7 @@ class JsonLines(logging.Formatter):
         line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(
                     timespec="milliseconds"),
                 "level": record.levelname, "logger": record.name,
+                "worker": os.getpid(),  # several workers share one log
                 "message": record.getMessage()}
         line |= getattr(record, "fields", {})
         if record.exc_info:
@@ -162,6 +167,7 @@ class RequestMiddleware:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.log = logging.getLogger(ACCESS_LOGGER)
+        self._routes: list[tuple[re.Pattern[str], str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -206,6 +212,19 @@ class RequestMiddleware:
 
         return receive_limited
 
+    def _template(self, scope: Scope) -> str:
+        """The route a request the app did not reach (a 413 refused here) was meant for."""
+        if self._routes is None:
+            from serving.security import app_routes
+
+            app = scope.get("app")
+            self._routes = [(route.path_regex, route.path) for route in
+                            (app_routes(app) if app is not None else ())
+                            if getattr(route, "path_regex", None) is not None]
+        path = scope.get("path", "")
+        return next((template for regex, template in self._routes if regex.match(path)),
+                    "unmatched")
+
     async def _too_large(self, send: Send, request_id: str, declared: int | None) -> None:
         body = json.dumps({"detail": _too_large_detail(declared, self.max_body_bytes),
                            "request_id": request_id}).encode()
@@ -215,8 +234,7 @@ class RequestMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = getattr(scope.get("route"), "path", None) or self._template(scope)
         self.metrics.child(self.metrics.requests, scope["method"], template, str(status)).inc()
         self.metrics.child(self.metrics.latency, template).observe(seconds)
         fields = {"request_id": state.get("request_id"), "method": scope["method"],

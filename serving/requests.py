@@ -23,7 +23,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-from predictive_scoring.online import LeadInputError, RawLead
+from predictive_scoring.errors import LeadInputError
+from serving import nesting
 
 LEAD_EXAMPLE: dict[str, Any] = {
     "lead_id": "L0000001",
@@ -85,6 +86,10 @@ class _LeadId(Struct):
     lead_id: Any = None
 
 
+class _Attributes(Struct):
+    attributes: dict[str, msgspec.Raw] = {}
+
+
 @dataclass(frozen=True)
 class ParsedLead:
     """A decoded lead and the top-level fields it sent that the API does not read."""
@@ -115,38 +120,47 @@ _LEAD = msgspec.json.Decoder(LeadIn)
 _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _BATCH = msgspec.json.Decoder(_RawBatch)
 _LEAD_ID = msgspec.json.Decoder(_LeadId)
+_ATTRIBUTES = msgspec.json.Decoder(_Attributes)
 _KNOWN = frozenset(LeadIn.__struct_fields__)
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _UNKNOWN_FIELD = "Object contains unknown field"
+_OUT_OF_RANGE = ("is a number out of range (beyond about ±1.8e308, or an integer of more "
+                 "than 4,300 digits)")
 
 
 def decode_lead(body: bytes) -> ParsedLead:
     """One lead from its JSON bytes.
 
     Raises:
-        RequestError: Not JSON, or a field is missing, of the wrong type or out of range.
+        RequestError: Not JSON, or a field is missing, of the wrong type or out of range,
+            or nested deeper than the parser goes.
     """
     try:
         return ParsedLead(_LEAD.decode(body))
     except msgspec.ValidationError as exc:
         if not str(exc).startswith(_UNKNOWN_FIELD):
-            raise _unreadable(exc) from None
+            raise _unreadable(exc, body) from None
     except msgspec.DecodeError as exc:
-        raise _unreadable(exc) from None
+        raise _unreadable(exc, body) from None
+    except RecursionError:
+        raise _too_deep(body) from None
     return _with_extra_fields(body)
 
 
 def _with_extra_fields(body: bytes) -> ParsedLead:
     """The slow path for a lead with top-level fields the API does not read: decode the
     fields it reads, and name the others."""
-    fields = _FIELDS.decode(body)
+    try:
+        fields = _FIELDS.decode(body)
+    except RecursionError:
+        raise _too_deep(body) from None
     extra = tuple(name for name in fields if name not in _KNOWN)
     known = b",".join(msgspec.json.encode(name) + b":" + bytes(value)
                       for name, value in fields.items() if name in _KNOWN)
     try:
         return ParsedLead(_LEAD.decode(b"{" + known + b"}"), extra)
     except msgspec.ValidationError as exc:
-        raise _unreadable(exc) from None
+        raise _unreadable(exc, body) from None
 
 
 def decode_batch(body: bytes, max_leads: int) -> list[ParsedLead | InvalidLead]:
@@ -157,14 +171,18 @@ def decode_batch(body: bytes, max_leads: int) -> list[ParsedLead | InvalidLead]:
             ``max_leads`` leads.
     """
     try:
-        raw = _BATCH.decode(body).leads
+        raw = [bytes(lead) for lead in _BATCH.decode(body).leads]
     except msgspec.DecodeError as exc:
-        raise _unreadable(exc) from None
+        raise _unreadable(exc, body) from None
+    except RecursionError:  # a lead nested too deep for msgspec to skip: split by hand
+        raw = nesting.array_items(body, "leads")
+        if raw is None:
+            raise _too_deep(body) from None
     if len(raw) > max_leads:
         raise RequestError([{"field": "leads", "reason": (
             f"{len(raw):,} leads; at most {max_leads:,} per batch "
             "(PREDICTIVE_SCORING_MAX_BATCH_LEADS)")}], kind="too_long")
-    return [_batch_lead(bytes(lead)) for lead in raw]
+    return [_batch_lead(lead) for lead in raw]
 
 
 def _batch_lead(body: bytes) -> ParsedLead | InvalidLead:
@@ -177,38 +195,124 @@ def _batch_lead(body: bytes) -> ParsedLead | InvalidLead:
 def _lead_id(body: bytes) -> str | None:
     try:
         lead_id = _LEAD_ID.decode(body).lead_id
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     return lead_id if isinstance(lead_id, str) else None
 
 
-def _unreadable(error: msgspec.DecodeError) -> RequestError:
+def _unreadable(error: msgspec.DecodeError, body: bytes) -> RequestError:
     """A field that does not validate names the field; a body that is not JSON, ``body``."""
     if isinstance(error, msgspec.ValidationError):
-        return RequestError([field_error(error)])
+        return RequestError([field_error(error, body)])
     return RequestError([{"field": "body", "reason": f"not valid JSON: {error}"}])
 
 
-def field_error(error: msgspec.ValidationError) -> dict[str, str]:
+def _too_deep(body: bytes) -> RequestError:
+    """The field holding the deepest nesting, for a body msgspec gave up on."""
+    path, depth = nesting.deepest(body)
+    named = path[:2] if path[:1] == ["attributes"] else path[:3] if path[:1] == [
+        "events"] else path[:1]
+    return RequestError([{"field": ".".join(map(str, named)) or "lead",
+                          "reason": f"is nested {depth} levels deep, deeper than the "
+                          "service reads"}])
+
+
+def field_error(error: msgspec.ValidationError, body: bytes) -> dict[str, str]:
     """msgspec's message as ``{field, reason}``: ``$.events[2].timestamp`` becomes
-    ``events.2.timestamp`` (``lead`` for the lead as a whole)."""
+    ``events.2.timestamp`` (``lead`` for the lead as a whole). msgspec names a value of
+    ``attributes`` ``[...]``: the attribute is found in ``body``."""
     message = str(error)
     match = _AT.search(message)
     path = match["path"] if match else ""
     reason = message[:match.start()] if match else message
+    if reason in ("Number out of range", "Integer value out of range"):
+        reason = _OUT_OF_RANGE
+    if path.startswith(".attributes[...]"):
+        path = f".attributes.{_failing_attribute(body)}"
     field = re.sub(r"\[(\d+)\]", r".\1", path).strip(".") or "lead"
     return {"field": field, "reason": reason}
 
 
-def openapi_components() -> dict[str, Any]:
-    """The request Structs' JSON schemas, keyed by name, for ``#/components/schemas``."""
+def _failing_attribute(body: bytes) -> str:
+    """The name of the first attribute whose value msgspec cannot read."""
+    for name, value in _ATTRIBUTES.decode(body).attributes.items():
+        try:
+            msgspec.json.decode(value)
+        except msgspec.DecodeError:
+            return name
+    return "..."
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the model in service reads, for the request schema to say exactly what the
+    service accepts.
+
+    Attributes:
+        events_shape: Leads are scored with their events (``created_at`` required).
+        numeric: Numeric attribute -> the lowest and highest number it takes.
+        categorical: Categorical attributes.
+        category_numbers: The lowest and highest number sent as a category.
+        number_text: The pattern numeric text must match.
+    """
+
+    events_shape: bool
+    numeric: dict[str, tuple[float, float]]
+    categorical: tuple[str, ...]
+    category_numbers: tuple[int, int]
+    number_text: str
+
+
+YEARS = "^(?:167[89]|16[89][0-9]|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-"
+"""A timestamp's year as written: FIRST_YEAR to LAST_YEAR (below)."""
+
+
+def openapi_components(inputs: ModelInputs | None = None, max_events: int | None = None,
+                       max_leads: int | None = None) -> dict[str, Any]:
+    """The request Structs' JSON schemas, keyed by name, for ``#/components/schemas``.
+
+    With the model in service's ``inputs`` and the service's limits, the schema says
+    exactly what is accepted: each attribute's types and range, ``created_at`` required
+    by an event-based model, timestamps' years, the most events and leads.
+    """
     _, components = msgspec.json.schema_components(
         (LeadIn, BatchIn), ref_template="#/components/schemas/{name}")
-    lead = components["LeadIn"]
+    lead, event, batch = components["LeadIn"], components["EventIn"], components["BatchIn"]
     lead.pop("additionalProperties", None)  # extra fields are accepted and listed back
     lead["examples"] = [LEAD_EXAMPLE]
-    components["BatchIn"]["examples"] = [{"leads": [LEAD_EXAMPLE]}]
+    batch["examples"] = [{"leads": [LEAD_EXAMPLE]}]
+    for moment in (lead["properties"]["created_at"]["anyOf"][0],
+                   lead["properties"]["as_of"]["anyOf"][0], event["properties"]["timestamp"]):
+        moment["pattern"] = YEARS
+    leads = batch["properties"]["leads"]
+    leads["items"] = {"anyOf": [leads["items"], {
+        "description": "anything else is answered with an error entry of its own"}]}
+    if max_leads is not None:
+        leads["maxItems"] = max_leads
+    if max_events is not None:
+        lead["properties"]["events"]["maxItems"] = max_events
+    if inputs is not None:
+        _document_model(lead, inputs)
     return components
+
+
+def _document_model(lead: dict[str, Any], inputs: ModelInputs) -> None:
+    properties = lead["properties"]
+    if inputs.events_shape:
+        lead["required"] = ["lead_id", "created_at"]
+        created = properties["created_at"]["anyOf"][0]
+        properties["created_at"] = created | {"description": "when the lead was created; "
+                                              "not after as_of"}
+    attributes = properties["attributes"]
+    attributes["properties"] = {name: {"anyOf": [
+        {"type": "number", "minimum": low, "maximum": high},
+        {"type": "string", "pattern": inputs.number_text,
+         "description": "a number as text (blank: missing), in the same range"},
+        {"type": "null"}]} for name, (low, high) in inputs.numeric.items()}
+    attributes["properties"] |= {name: {"anyOf": [
+        {"type": "string"}, {"type": "boolean"}, {"type": "null"},
+        {"type": "number", "minimum": inputs.category_numbers[0],
+         "maximum": inputs.category_numbers[1]}]} for name in inputs.categorical}
 
 
 def request_body(name: str) -> dict[str, Any]:
@@ -217,15 +321,16 @@ def request_body(name: str) -> dict[str, Any]:
         "schema": {"$ref": f"#/components/schemas/{name}"}}}}}
 
 
-# ------------------------------------------------------------------ to the package's view
+# ------------------------------------------------------------------ timestamps
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
-EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)
-LATEST = datetime(2262, 1, 1, tzinfo=UTC)
-"""Timestamps are nanoseconds since 1970 in 64 bits, as in pandas: this range."""
-OUT_OF_RANGE = "is outside the supported range (years 1678 to 2261)"
-EARLIEST_NS = (EARLIEST - EPOCH) // MICROSECOND * 1_000
-LATEST_NS = (LATEST - EPOCH) // MICROSECOND * 1_000
+FIRST_YEAR, LAST_YEAR = 1678, 2261
+"""Timestamps are nanoseconds since 1970 in 64 bits, as in pandas (1677-09-21 to
+2262-04-11): a timestamp whose year, as written, is in this range fits with any offset."""
+OUT_OF_RANGE = f"is outside the supported range (years {FIRST_YEAR} to {LAST_YEAR})"
+_INSIDE_NS = tuple((datetime(*day, tzinfo=UTC) - EPOCH) // MICROSECOND * 1_000
+                   for day in ((FIRST_YEAR, 1, 2), (LAST_YEAR, 12, 31)))
+"""Between these, no offset moves a timestamp's written year out of the range."""
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -239,12 +344,11 @@ def ns_since_epoch(moment: datetime, field: str) -> int:
     A naive timestamp is taken as UTC. Subtracting the aware epoch applies any offset.
 
     Raises:
-        LeadInputError: The timestamp is outside what 64-bit nanoseconds hold.
+        LeadInputError: The year, as written, is outside the supported range.
     """
-    ns = _ns(moment)
-    if not EARLIEST_NS <= ns < LATEST_NS:
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
         raise LeadInputError(field, OUT_OF_RANGE)
-    return ns
+    return _ns(moment)
 
 
 def events_ns(moments: Sequence[datetime]) -> list[int]:
@@ -256,9 +360,10 @@ def events_ns(moments: Sequence[datetime]) -> list[int]:
     """
     ns = [((m if m.tzinfo is not None else m.replace(tzinfo=UTC)) - EPOCH) // MICROSECOND
           * 1_000 for m in moments]
-    if ns and not (min(ns) >= EARLIEST_NS and max(ns) < LATEST_NS):
-        i = next(i for i, value in enumerate(ns) if not EARLIEST_NS <= value < LATEST_NS)
-        raise LeadInputError(f"events.{i}.timestamp", OUT_OF_RANGE)
+    if ns and not (min(ns) >= _INSIDE_NS[0] and max(ns) < _INSIDE_NS[1]):
+        for i, moment in enumerate(moments):
+            if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+                raise LeadInputError(f"events.{i}.timestamp", OUT_OF_RANGE)
     return ns
 
 
@@ -266,24 +371,3 @@ def _ns(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - EPOCH) // MICROSECOND * 1_000
-
-
-def raw_lead(lead: LeadIn, now: datetime, max_events: int) -> RawLead:
-    """The package's view of a request lead (as_of defaults to ``now``).
-
-    Raises:
-        LeadInputError: More events than allowed, or a timestamp out of range.
-    """
-    if len(lead.events) > max_events:
-        raise LeadInputError("events", f"{len(lead.events):,} events; at most {max_events:,} "
-                             "per lead (PREDICTIVE_SCORING_MAX_EVENTS_PER_LEAD)")
-    return RawLead(
-        lead_id=lead.lead_id,
-        attributes=lead.attributes,
-        created_at=(ns_since_epoch(lead.created_at, "created_at") if lead.created_at
-                    else None),
-        as_of=ns_since_epoch(lead.as_of or now, "as_of"),
-        event_times=events_ns([event.timestamp for event in lead.events]),
-        event_types=[event.event_type for event in lead.events],
-        event_details=[event.detail for event in lead.events],
-    )

@@ -133,12 +133,22 @@ class ReloadOut(BaseModel):
     current: ModelRef
 
 
+class PredictionLogOut(BaseModel):
+    """Whether scores reach the prediction log's database or wait in the local spool."""
+
+    status: Literal["writing", "spooling"]
+    pending_rows: int = Field(description="scores spooled and not yet in the database")
+    reason: str | None = Field(description="why the log is spooling")
+
+
 class StatusOut(BaseModel):
     """Liveness or readiness."""
 
     status: Literal["ok", "ready", "loading", "failed"]
     model: ModelRef | None = None
     reason: str | None = None
+    prediction_log: PredictionLogOut | None = Field(None, description="readiness only, "
+                                                    "when the prediction log is on")
 
 
 class ErrorOut(BaseModel):

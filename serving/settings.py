@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     prediction_log_url: str = Field("sqlite:///out/predictions.db",
                                     description="SQLAlchemy URL of the prediction log "
                                     "(SQLite file, or postgresql+psycopg://...)")
+    prediction_log_spool: Path = Field(Path("out/prediction-log-spool"), description=(
+        "local folder where scores wait until the database has them (a worker's rows "
+        "survive it being killed; replayed at start)"))
     log_level: str = Field("INFO", description="level of the service's log lines")
 
     @field_validator("api_keys", "admin_keys", mode="before")

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from serving.loading import LoadedModel, ModelLoadError, ModelSlot
+from serving.loading import ModelLoadError, ModelSlot
 from serving.routes.scores import ERRORS, serving_model
 from serving.schemas import ErrorOut, FeatureOut, ModelOut, ModelRef, ReloadOut
-from serving.security import SECURED, Access, authorise
+from serving.security import ADMIN, SCORING
 
-router = APIRouter(prefix="/v1", tags=["model"])
+if TYPE_CHECKING:
+    from serving.scoring import LoadedModel
+
+router = APIRouter(prefix="/v1", tags=["model"], dependencies=[SCORING])
 log = logging.getLogger(__name__)
 
 
@@ -43,15 +46,14 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-@router.get("/model", response_model=ModelOut, responses=ERRORS, openapi_extra=SECURED)
+@router.get("/model", response_model=ModelOut, responses=ERRORS)
 def model_metadata(request: Request) -> ModelOut:
     """The model in service: name, version, alias, trained at, test metrics, features,
     stage thresholds and the rules in use."""
-    authorise(request)
     return describe(serving_model(request))
 
 
-@router.post("/admin/reload", response_model=ReloadOut, openapi_extra=SECURED,
+@router.post("/admin/reload", response_model=ReloadOut, dependencies=[ADMIN],
              responses={401: ERRORS[401], 403: {"model": ErrorOut, "description":
                                                 "Not an admin key"},
                         409: {"model": ErrorOut, "description": "A reload is running"},
@@ -60,7 +62,6 @@ def model_metadata(request: Request) -> ModelOut:
 async def reload_model(request: Request) -> ReloadOut:
     """Load the current champion (or the configured URI) without downtime; on failure
     the old model keeps serving and the answer says why."""
-    authorise(request, Access.ADMIN)
     slot: ModelSlot = request.app.state.slot
     if not slot.reloading.acquire(blocking=False):
         raise HTTPException(status.HTTP_409_CONFLICT, "a reload is already running")

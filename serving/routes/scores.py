@@ -1,66 +1,53 @@
 """``POST /v1/score`` and ``POST /v1/score/batch``: the model's score next to the rules'.
 
-Both go through :class:`~predictive_scoring.online.OnlineScorer`, the package's pandas-free
-path (the same features, calibration and rules as batch scoring). Responses are built as
-plain dicts and written with orjson; their shape is the documented response model.
+Both go through the :class:`~serving.scoring.LoadedModel` in service (the package's
+pandas-free path: the same features, calibration and rules as batch scoring). Responses
+are built as plain dicts and written with orjson; their shape is the documented response
+model. A response is encoded before its scores go to the prediction log, so the log holds
+only what was answered.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from predictive_scoring import explain
-from predictive_scoring.online import LeadInputError, OnlineScores, RawLead
-from serving.loading import LoadedModel
+from predictive_scoring.errors import LeadInputError
 from serving.requests import (
     InvalidLead,
     ParsedLead,
     RequestError,
-    as_utc,
     decode_batch,
     decode_lead,
-    raw_lead,
     request_body,
 )
 from serving.schemas import BatchOut, ErrorOut, HTTPValidationErrorOut, ScoreOut
-from serving.security import SECURED, authorise
+from serving.security import SCORING, RequestRoute
 
+if TYPE_CHECKING:
+    from predictive_scoring.online import RawLead
+    from serving.scoring import LoadedModel
 
-class RequestRoute(APIRoute):
-    """A route whose endpoint takes the :class:`Request` and returns a :class:`Response`
-    itself, documented like any other (response model, errors, ``openapi_extra``).
-
-    FastAPI's custom route class hook (``get_route_handler``): the endpoint is the handler,
-    so a request skips dependency solving and response validation, which have nothing to
-    do here (the endpoint reads the raw body and writes orjson) and cost about as much as
-    the whole no-op endpoint.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        return self.endpoint
-
-
-router = APIRouter(prefix="/v1", tags=["scores"], route_class=RequestRoute)
+router = APIRouter(prefix="/v1", tags=["scores"], route_class=RequestRoute,
+                   dependencies=[SCORING])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or unknown API key"},
     413: {"model": ErrorOut, "description": "Body over the size limit"},
     422: {"model": HTTPValidationErrorOut, "description": "Invalid request: not JSON, a "
           "field missing, of the wrong type or out of range"},
-    503: {"model": ErrorOut, "description": "No model loaded yet"},
+    503: {"model": ErrorOut, "description": "No model loaded yet, or the prediction log "
+          "cannot keep the scores"},
 }
 REASONS_PARAMETER = {"name": "reasons", "in": "query", "required": False,
-                     "description": "add the top reasons, fit grade and engagement (a "
-                     "little slower)", "schema": {"type": "boolean", "default": True}}
+                     "description": "add the top reasons (a little slower; fit grade, "
+                     "engagement and quadrant come either way)",
+                     "schema": {"type": "boolean", "default": True}}
 _TRUE = frozenset({"1", "true", "on", "yes", "t", "y"})
 _FALSE = frozenset({"0", "false", "off", "no", "f", "n"})
 
@@ -107,8 +94,8 @@ def _refused(error: RequestError) -> HTTPException:
 
 
 def _documented(body: str) -> dict[str, Any]:
-    """``openapi_extra`` of a scoring route: its body, the key schemes and ``reasons``."""
-    return request_body(body) | SECURED | {"parameters": [REASONS_PARAMETER]}
+    """``openapi_extra`` of a scoring route: its body and the ``reasons`` flag."""
+    return request_body(body) | {"parameters": [REASONS_PARAMETER]}
 
 
 def _body_loc(field: str) -> list[str | int]:
@@ -116,70 +103,14 @@ def _body_loc(field: str) -> list[str | int]:
     return ["body"] if field in ("body", "lead") else ["body", *parts]
 
 
-def explanations(model: LoadedModel, scores: OnlineScores, k: int) -> list[dict[str, Any]]:
-    """Per lead: fit grade, engagement, quadrant and the top ``k`` reasons each way.
-
-    Contributions come straight from the classifier's input the scoring built (LightGBM's
-    ``pred_contrib``): nothing is featurised twice, and no pandas.
-    """
-    n = len(scores.lead_ids)
-    if not model.explainable:
-        return [dict(NO_EXPLANATION) for _ in range(n)]
-    contrib = explain.contributions_from_matrix(model.scorer, scores.matrix)
-    reasons = explain.reasons(model.scorer, scores.features, contrib, k)
-    split = (explain.fit_engagement_arrays(model.scorer, contrib)
-             if model.has_fit_engagement else None)
-    return [{
-        "fit_grade": split.fit_grade[i] if split else None,
-        "engagement": split.engagement[i] if split else None,
-        "quadrant": split.quadrant[i] if split else None,
-        "reasons": [{"field": r.field, "value": _plain(r.value), "effect": r.effect,
-                     "sentence": r.sentence} for r in reasons[i]],
-    } for i in range(n)]
-
-
-NO_EXPLANATION = {"fit_grade": None, "engagement": None, "quadrant": None, "reasons": None}
-
-
-def _plain(value: Any) -> Any:
-    """A JSON value: numpy scalars as Python ones, non-finite numbers as null."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def lead_results(model: LoadedModel, scores: OnlineScores, leads: Sequence[ParsedLead],
-                 now: datetime, reasons: int | None) -> list[dict[str, Any]]:
-    """One ``LeadScore`` dict per scored lead; ``reasons`` None: no explanations."""
-    fired = scores.points.fired()
-    events_shape = model.scorer.shape == "events"
-    explained = (explanations(model, scores, reasons) if reasons is not None
-                 else [NO_EXPLANATION] * len(leads))
-    results = []
-    for i, parsed in enumerate(leads):
-        lead = parsed.lead
-        as_of = as_utc(lead.as_of or now) if events_shape else None
-        results.append({
-            "status": "scored",
-            "lead_id": lead.lead_id,
-            "as_of": as_of.isoformat().replace("+00:00", "Z") if as_of else None,
-            "probability": float(scores.probability[i]),
-            "score": int(scores.score[i]),
-            "suggested_stage": scores.suggested_stage[i],
-            **explained[i],
-            "rules": {"points": float(scores.points.points[i]),
-                      "stage": scores.points.stage[i],
-                      "fired": [{"rule": rule, "points": points} for rule, points in fired[i]]},
-            "ignored_fields": [*parsed.extra_fields, *scores.ignored_fields[i]],
-        })
-    return results
-
-
 def log_predictions(request: Request, model: LoadedModel, results: Sequence[dict[str, Any]],
                     now: datetime) -> None:
-    """Queue the scores for the prediction log (when it is on) and count them."""
+    """Count the scores and keep them in the prediction log (when it is on).
+
+    Raises:
+        HTTPException: 503 when the prediction log cannot keep them (the scores are
+            then not answered: nothing answered is ever missing from the log).
+    """
     metrics = request.app.state.metrics
     histogram = metrics.child(metrics.scores, model.ref.version)
     for result in results:
@@ -188,32 +119,41 @@ def log_predictions(request: Request, model: LoadedModel, results: Sequence[dict
     prediction_log = request.app.state.prediction_log
     if prediction_log is None:
         return
-    prediction_log.add([{
-        "scored_at": now, "request_id": request.state.request_id,
-        "lead_id": result["lead_id"],
-        "as_of": datetime.fromisoformat(result["as_of"]) if result["as_of"] else None,
-        "probability": result["probability"], "score": result["score"],
-        "suggested_stage": result["suggested_stage"],
-        "rule_points": result["rules"]["points"], "rule_stage": result["rules"]["stage"],
-        "model_name": model.ref.name, "model_version": model.ref.version,
-    } for result in results])
+    try:
+        prediction_log.add([{
+            "scored_at": now, "request_id": request.state.request_id,
+            "lead_id": result["lead_id"], "as_of": result["as_of"],
+            "probability": result["probability"], "score": result["score"],
+            "suggested_stage": result["suggested_stage"],
+            "rule_points": result["rules"]["points"], "rule_stage": result["rules"]["stage"],
+            "model_name": model.ref.name, "model_version": model.ref.version,
+        } for result in results])
+    except OSError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the prediction log cannot "
+                            f"keep the scores ({exc.strerror or type(exc).__name__}); "
+                            "nothing was scored, try again") from None
 
 
-def json_response(body: dict[str, Any]) -> Response:
-    """orjson-encoded JSON (numpy-free plain values only)."""
-    return Response(orjson.dumps(body), media_type="application/json")
+def json_response(body: bytes) -> Response:
+    """An orjson-encoded JSON body."""
+    return Response(body, media_type="application/json")
+
+
+def _refuse_lead(request: Request, error: LeadInputError) -> HTTPException:
+    metrics = request.app.state.metrics
+    metrics.child(metrics.leads, "refused").inc()
+    return unprocessable(_body_loc(error.field), error.reason, "lead_input")
 
 
 # One lead is scored on the event loop: its fraction of a millisecond costs less than the
 # hop to a worker thread (and 16 connections' threads fighting over the GIL). A batch runs
 # in the thread pool so that its tens of milliseconds never stall other requests. Both
-# read the raw body (no FastAPI body or dependency solving on the hot path): the body,
-# query and keys are documented through ``openapi_extra``.
+# read the raw body (no FastAPI body or dependency solving on the hot path): the body and
+# query are documented through ``openapi_extra``, the keys by the router's SCORING.
 @router.post("/score", response_model=ScoreOut, responses=ERRORS,
              openapi_extra=_documented("LeadIn"))
 async def score_lead(request: Request) -> Response:
     """Score one lead: probability, 0-100 score, suggested stage, reasons, rules' points."""
-    authorise(request)
     reasons = reasons_flag(request)
     try:
         parsed = decode_lead(await request.body())
@@ -222,26 +162,23 @@ async def score_lead(request: Request) -> Response:
     model = serving_model(request)
     now = datetime.now(UTC)
     request.state.lead_ids = [parsed.lead.lead_id]
+    settings = request.app.state.settings
     try:
-        raw = raw_lead(parsed.lead, now, request.app.state.settings.max_events_per_lead)
-        scores = model.online.score([raw])
+        raw = model.raw_lead(parsed.lead, now, settings.max_events_per_lead)
     except LeadInputError as exc:
-        metrics = request.app.state.metrics
-        metrics.child(metrics.leads, "refused").inc()
-        raise unprocessable(_body_loc(exc.field), exc.reason, "lead_input") from None
-    k = request.app.state.settings.reasons if reasons else None
-    result = lead_results(model, scores, [parsed], now, k)[0]
+        raise _refuse_lead(request, exc) from None
+    result = model.answers([raw], [parsed], now, settings.reasons if reasons else None)[0]
+    body = orjson.dumps(result | {"model": {"name": model.ref.name,
+                                            "version": model.ref.version},
+                                  "request_id": request.state.request_id})
     log_predictions(request, model, [result], now)
-    return json_response(result | {"model": {"name": model.ref.name,
-                                             "version": model.ref.version},
-                                   "request_id": request.state.request_id})
+    return json_response(body)
 
 
 @router.post("/score/batch", response_model=BatchOut, responses=ERRORS,
              openapi_extra=_documented("BatchIn"))
 async def score_batch(request: Request) -> Response:
     """Score several leads; a bad lead gets its own error entry, the others are scored."""
-    authorise(request)
     reasons = reasons_flag(request)
     body = await request.body()
     model = serving_model(request)
@@ -263,29 +200,27 @@ def _score_batch(request: Request, model: LoadedModel, body: bytes, reasons: boo
             results[index] = _error(index, parsed.lead_id, parsed.errors)
             continue
         try:
-            raw = raw_lead(parsed.lead, now, settings.max_events_per_lead)
-            model.online.check(raw)
+            raw = model.raw_lead(parsed.lead, now, settings.max_events_per_lead)
         except LeadInputError as exc:
             results[index] = _error(index, parsed.lead.lead_id,
                                     [{"field": exc.field, "reason": exc.reason}])
             continue
         good.append((index, parsed, raw))
     request.state.lead_ids = [parsed.lead.lead_id for _, parsed, _ in good]
-    if good:
-        scored = lead_results(model, model.online.score([raw for _, _, raw in good],
-                                                        checked=True),
-                              [parsed for _, parsed, _ in good], now,
-                              settings.reasons if reasons else None)
-        for (index, _, _), result in zip(good, scored, strict=True):
-            results[index] = result
-        log_predictions(request, model, scored, now)
+    scored = (model.answers([raw for _, _, raw in good], [parsed for _, parsed, _ in good],
+                            now, settings.reasons if reasons else None) if good else [])
+    for (index, _, _), result in zip(good, scored, strict=True):
+        results[index] = result
     failed = len(leads) - len(good)
+    answer = orjson.dumps({"model": {"name": model.ref.name, "version": model.ref.version},
+                           "request_id": request.state.request_id, "scored": len(good),
+                           "failed": failed, "results": results})
+    if scored:
+        log_predictions(request, model, scored, now)
     if failed:
         metrics = request.app.state.metrics
         metrics.child(metrics.leads, "refused").inc(failed)
-    return json_response({"model": {"name": model.ref.name, "version": model.ref.version},
-                          "request_id": request.state.request_id, "scored": len(good),
-                          "failed": failed, "results": results})
+    return json_response(answer)
 
 
 def _error(index: int, lead_id: str | None, errors: list[dict[str, str]]) -> dict[str, Any]:

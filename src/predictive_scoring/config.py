@@ -290,11 +290,72 @@ class TableSpec(StrictModel):
     drop_columns: list[str] = Field([], description="filled in after the outcome (leakage)")
 
 
+class NumericRange(StrictModel):
+    """The values a numeric attribute may take: inclusive bounds, either one optional.
+
+    A missing value is always allowed (it is unknown, not out of range). :meth:`outside`
+    is the one check every path applies (the API today; files may call it too): it takes
+    a number or an array of them.
+    """
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NumericRange:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    def outside(self, values: Any) -> Any:
+        """Whether each value is below ``min`` or above ``max`` (NaN: False).
+
+        Args:
+            values: A number, or a numpy array or pandas Series of numbers.
+
+        Returns:
+            A bool, or a boolean array of the same shape.
+        """
+        low = values < self.min if self.min is not None else False
+        high = values > self.max if self.max is not None else False
+        return low | high
+
+    def describe(self) -> str:
+        """The range as a reason names it: ``must be >= 0``, ``must be between 1 and 5``."""
+        if self.max is None:
+            return f"must be >= {self.min:g}"
+        if self.min is None:
+            return f"must be <= {self.max:g}"
+        return f"must be between {self.min:g} and {self.max:g}"
+
+
+RANGES_KEY = "numeric_ranges"
+"""Where a trained scorer's metadata keeps its dataset's ranges (as plain values)."""
+
+
+def ranges_from_metadata(metadata: Mapping[str, Any]) -> dict[str, NumericRange]:
+    """The ranges a trained scorer keeps in its metadata (none for older bundles)."""
+    return {name: NumericRange.model_validate(bounds)
+            for name, bounds in (metadata.get(RANGES_KEY) or {}).items()}
+
+
 class Attributes(StrictModel):
     """Lead attribute (fit) columns used as features."""
 
     categorical: list[str] = []
     numeric: list[str] = []
+    ranges: dict[str, NumericRange] = Field({}, description="numeric attribute -> the "
+                                            "values it may take, e.g. {employees: {min: 0}}")
+
+    @model_validator(mode="after")
+    def _ranges_of_numbers(self) -> Attributes:
+        unknown = sorted(set(self.ranges) - set(self.numeric))
+        if unknown:
+            raise ValueError(f"ranges names {unknown}, which are not numeric attributes "
+                             f"(numeric: {self.numeric})")
+        return self
 
 
 class FeatureGroups(StrictModel):

@@ -23,6 +23,8 @@ milliseconds per call).
 from __future__ import annotations
 
 import math
+import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -31,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from predictive_scoring.config import NumericRange, ranges_from_metadata
+from predictive_scoring.errors import LeadInputError
 from predictive_scoring.features import NS_PER_DAY, SnapshotEvents, featurise
 from predictive_scoring.models.columns import model_frame
 from predictive_scoring.models.kinds.base import RowPredictor
@@ -39,20 +43,16 @@ from predictive_scoring.rules import PointsResult, PreparedRules, points_from_ar
 from predictive_scoring.stages import stage_for_values
 
 TIME_FIELDS = ("created_at", "as_of")
-
-
-class LeadInputError(ValueError):
-    """A lead the scorer cannot read, naming the field and the reason.
-
-    Attributes:
-        field: The attribute (or ``created_at`` / ``as_of``) at fault.
-        reason: What is wrong with it, for the person who sent it.
-    """
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+NUMBER_TEXT = (r"^[ \t\n\r]*(?:[+-]?(?:[0-9]{1,200}(?:\.[0-9]{0,200})?|\.[0-9]{1,200})"
+               r"(?:[eE][+-]?[0-9]{1,2})?)?[ \t\n\r]*$")
+"""A number sent as text (CRMs export numbers so): decimal, at most two exponent digits,
+so always finite; blank is missing. ASCII classes only, so a JSON Schema ``pattern``
+(ECMA-262) and Python read it alike (the API documents it)."""
+_NUMBER_TEXT = re.compile(NUMBER_TEXT)
+LARGEST_FLOAT = sys.float_info.max
+CATEGORY_NUMBERS = (-(2**63), 2**64 - 1)
+"""A number sent for a categorical attribute must be a 64-bit integer's value (a code or
+an id): a larger one cannot be answered back in JSON."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,7 @@ class OnlineScorer:
         self._numeric_positions = _index([position[c] for c in self._numeric_attributes])
         self._behaviour_positions = _index([position[c] for c in behaviour])
         self._reads = frozenset(scorer.raw_attributes())
+        self.ranges: dict[str, NumericRange] = ranges_from_metadata(scorer.metadata)
         self._rules = PreparedRules(scorer.rules)
         numeric = {c: j for j, c in enumerate(self._numeric_attributes)}
         self._rule_fields = tuple((field, numeric.get(field)) for field in dict.fromkeys(
@@ -184,12 +185,16 @@ class OnlineScorer:
         """Refuse a lead the scorer cannot read.
 
         Raises:
-            LeadInputError: A numeric attribute is not a number, a categorical one is a
-                list or mapping, or (events shape) ``created_at`` / ``as_of`` is missing
-                or the lead was created after ``as_of``.
+            LeadInputError: A numeric attribute is not a finite number or is outside its
+                range, a categorical one is a list, a mapping or a number beyond 64 bits,
+                or (events shape) ``created_at`` / ``as_of`` is missing or the lead was
+                created after ``as_of``.
         """
         for column in self._numeric_attributes:
-            _number(lead.attributes.get(column), column)
+            number = _number(lead.attributes.get(column), column)
+            allowed = self.ranges.get(column)
+            if allowed is not None and allowed.outside(number):
+                raise LeadInputError(column, f"is {number:g}; it {allowed.describe()}")
         for column in self.scorer.columns.categorical:
             _single_value(lead.attributes.get(column), column)
         if self.scorer.shape == "events":
@@ -344,9 +349,14 @@ def _category_value(value: Any) -> Any:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_NUMBERS = frozenset({int, float})
 
 
 def _single_value(value: Any, column: str) -> None:
+    if type(value) in _NUMBERS and (  # NaN passes: it is missing
+            value < CATEGORY_NUMBERS[0] or value > CATEGORY_NUMBERS[1]):
+        raise LeadInputError(column, f"is the number {_shown(value)}, beyond 64 bits; send "
+                             "a category as text")
     if type(value) in _SCALARS:  # what JSON gives, without the slower abstract checks
         return
     if isinstance(value, Mapping | list | tuple):
@@ -361,25 +371,33 @@ def _text(value: Any) -> str:
 
 
 def _number(value: Any, column: str) -> float:
-    """A numeric attribute as a float (NaN when missing), as batch scoring reads it."""
+    """A numeric attribute as a finite float (NaN when missing), as batch scoring reads it.
+
+    Text must be a decimal number (:data:`NUMBER_TEXT`): ``"nan"``, ``"Infinity"`` or
+    ``"1e999"`` are refused, as are integers beyond the float range.
+    """
     if value is None:
         return math.nan
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise LeadInputError(column, f"is not a number: {_shown(value)}")
+    if isinstance(value, float):
+        if math.isinf(value):
+            raise LeadInputError(column, f"is not a finite number: {_shown(value)}")
+        return float(value)  # NaN: missing, as in a file
+    if isinstance(value, int) and not isinstance(value, bool):
+        if -LARGEST_FLOAT <= value <= LARGEST_FLOAT:  # exact: no rounding in the comparison
+            return float(value)
+        raise LeadInputError(column, f"is {_shown(value)}, beyond the range of numbers "
+                             f"(about ±{LARGEST_FLOAT:.1e})")
     if isinstance(value, str):
-        if not value.strip():
-            return math.nan
-        try:
-            number = float(value)
-        except ValueError:
-            raise LeadInputError(column, f"is not a number: {_shown(value)}") from None
-        if math.isnan(number):
-            raise LeadInputError(column, f"is not a number: {_shown(value)}")
-        return number
-    return float(value)
+        if not _NUMBER_TEXT.fullmatch(value):
+            raise LeadInputError(column, f"is not a finite number in decimal notation: "
+                                 f"{_shown(value)}")
+        return float(value) if value.strip(" \t\n\r") else math.nan
+    raise LeadInputError(column, f"is not a number: {_shown(value)}")
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 200:  # repr has a digit limit
+        return f"an integer of about {math.ceil(value.bit_length() * math.log10(2))} digits"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

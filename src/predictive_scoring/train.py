@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from predictive_scoring import evaluate
 from predictive_scoring.config import (
+    RANGES_KEY,
     BaseConfig,
     DatasetConfig,
     ModelConfig,
@@ -267,7 +268,9 @@ def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: P
     scorer = LeadScorer(dataset.name, dataset.shape, examples.columns, examples.spec,
                         pipeline, calibrator, thresholds, rules,
                         {"model_kind": plan.model.kind, "calibration": calibrator.method,
-                         "trained_at": datetime.now(UTC).isoformat(timespec="seconds")})
+                         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                         RANGES_KEY: {name: allowed.model_dump() for name, allowed
+                                      in plan.config.attributes.ranges.items()}})
     scorer.metadata[METADATA_KEY] = explanation_metadata(scorer, explain_sample)
     p_test = calibrator(raw["test"])
     metrics = comparison_metrics(examples, rows, p_test, thresholds, plan)

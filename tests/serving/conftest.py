@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,38 @@ def requests_json(trained: Trained) -> list[dict[str, Any]]:
     events = trained.dataset.events
     events = events.loc[events["lead_id"].isin(leads["lead_id"])]
     return [lead_request(row, events) for _, row in leads.iterrows()]
+
+
+@dataclass(frozen=True)
+class PostgresDatabase:
+    """A database name on the local PostgreSQL server, created when a test says so."""
+
+    url: str
+    create: Callable[[], None]
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[PostgresDatabase]:
+    """A new database's URL on the PostgreSQL server at 127.0.0.1, not created yet (a
+    test may start a service against it before it exists); dropped at the end. Skipped,
+    with the reason, where PostgreSQL is not usable."""
+    from tests.integration.conftest import PG_HOST, PG_PORT, _admin_user, _run_sql
+
+    psycopg = pytest.importorskip("psycopg", reason="PostgreSQL tests need psycopg[binary]")
+    user = _admin_user(psycopg)
+    name = f"predictions_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield PostgresDatabase(f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{name}",
+                               lambda: _run_sql(psycopg, user, f"CREATE DATABASE {name}"))
+    finally:
+        _run_sql(psycopg, user, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_url(postgres_database: PostgresDatabase) -> str:
+    """A new, empty database on the local PostgreSQL server (dropped at the end)."""
+    postgres_database.create()
+    return postgres_database.url
 
 
 def settings_for(registry: str, **overrides: Any) -> Settings:

@@ -143,9 +143,15 @@ def _text(number: float) -> str:
 
 
 @pytest.mark.parametrize(("attributes", "field", "reason"), [
-    ({"employees": "lots"}, "employees", "is not a number: 'lots'"),
+    ({"employees": "lots"}, "employees", "is not a finite number in decimal notation: 'lots'"),
     ({"employees": True}, "employees", "is not a number: True"),
-    ({"employees": "nan"}, "employees", "is not a number: 'nan'"),
+    ({"employees": "nan"}, "employees", "is not a finite number in decimal notation: 'nan'"),
+    ({"employees": "Infinity"}, "employees",
+     "is not a finite number in decimal notation: 'Infinity'"),
+    ({"employees": float("inf")}, "employees", "is not a finite number: inf"),
+    ({"employees": -3}, "employees", "is -3; it must be >= 0"),
+    ({"industry": 2**64}, "industry",
+     "is the number 18446744073709551616, beyond 64 bits; send a category as text"),
     ({"industry": ["software"]}, "industry", "must be a single value, not a list"),
 ])
 def test_unreadable_attributes_name_the_field(trained: Trained, sample: tuple,

@@ -14,8 +14,8 @@ from serving.requests import (
     decode_batch,
     decode_lead,
     openapi_components,
-    raw_lead,
 )
+from serving.scoring import raw_lead
 from tests.helpers import message_of
 
 LEAD = {"lead_id": "L1", "created_at": "2025-01-06T09:14:00Z",

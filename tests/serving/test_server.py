@@ -1,12 +1,17 @@
 """The real server process on 127.0.0.1: started by the test, called over HTTP, stopped.
 
-Covers the ``serve`` command, the prediction log written by a running server, a reload
-under load (no request fails while the model is swapped) and several worker processes.
+Covers the ``serve`` command, the prediction log written by a running server (and kept
+through a ``kill -9`` under load), a reload under load (no request fails while the model
+is swapped) and two worker processes answering.
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,27 +190,105 @@ def test_a_failed_reload_keeps_the_old_model(start: Any, registry: str, tmp_path
     assert scored.json()["model"] == {"name": MODEL_NAME, "version": "1"}
 
 
-def test_several_workers_share_the_metrics(start: Any, registry: str, tmp_path: Path,
-                                           requests_json: list[dict]) -> None:
+def _workers_that_answered(log: str, route: str) -> set[int]:
+    lines = (json.loads(line) for line in log.splitlines() if line.startswith("{"))
+    return {line["worker"] for line in lines
+            if line.get("route") == route and line.get("status") == 200}
+
+
+def test_serve_with_two_workers_answers_from_both_and_shares_the_metrics(
+        start: Any, registry: str, tmp_path: Path, requests_json: list[dict]) -> None:
     port = free_port()
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
-    server = start([sys.executable, "-m", "uvicorn", "--factory", "serving.app:create_app",
-                    "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-                    "--no-access-log"],
-                   _environment(registry, PREDICTIVE_SCORING_MODEL_URI=
-                                f"models:/{MODEL_NAME}@champion",
-                                PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)), port)
+    server = start([sys.executable, "-m", "predictive_scoring.cli", "serve", "--model",
+                    f"models:/{MODEL_NAME}@champion", "--port", str(port), "--workers", "2"],
+                   _environment(registry, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)), port)
+    answers = []
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
         ready_in_a_row = 0  # new connections reach either worker: both must be ready
         deadline = time.monotonic() + START_SECONDS
         while ready_in_a_row < 20 and time.monotonic() < deadline:
             ready = client.get("/ready", headers={"Connection": "close"}).status_code == 200
             ready_in_a_row = ready_in_a_row + 1 if ready else 0
-        answers = [client.post("/v1/score", json=lead, headers={"Connection": "close"})
-                   for lead in requests_json[:40]]
+        while len(answers) < 400 and (len(answers) < 40 or len(
+                _workers_that_answered(server.log_path.read_text(), "/v1/score")) < 2):
+            answers += [client.post("/v1/score", json=lead, headers={"Connection": "close"})
+                        for lead in requests_json[:20]]
         metrics = client.get("/metrics").text
     assert {answer.status_code for answer in answers} == {200}
+    workers = _workers_that_answered(server.log_path.read_text(), "/v1/score")
+    assert len(workers) == 2, f"answers came from {workers} only"
     line = next(line for line in metrics.splitlines()
                 if line.startswith('scoring_leads_total{outcome="scored"}'))
-    assert float(line.rsplit(" ", 1)[1]) == 40
+    assert float(line.rsplit(" ", 1)[1]) == len(answers)
+    assert len(re.findall(r"^scoring_model_info\{.*\} 1\.0$", metrics, re.MULTILINE)) == 2
+
+
+def test_kill_9_under_batch_load_loses_no_answered_score(
+        start: Any, registry: str, tmp_path: Path, requests_json: list[dict],
+        postgres_url: str) -> None:
+    spool = tmp_path / "spool"
+    env = _environment(registry, PREDICTIVE_SCORING_PREDICTION_LOG_SPOOL=str(spool))
+
+    def serve(port: int) -> Server:
+        return start([sys.executable, "-m", "predictive_scoring.cli", "serve", "--model",
+                      f"models:/{MODEL_NAME}@champion", "--port", str(port),
+                      "--prediction-log", postgres_url], env, port)
+
+    server = serve(free_port())
+    answered: list[tuple[str, str]] = []
+    stop = threading.Event()
+
+    def hammer(offset: int) -> None:
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            for i in itertools.count(offset, 40):
+                if stop.is_set():
+                    return
+                leads = [requests_json[(i + j) % len(requests_json)] for j in range(20)]
+                try:
+                    answer = client.post("/v1/score/batch", json={"leads": leads})
+                except httpx.TransportError:  # the server is gone
+                    return
+                body = answer.json()
+                answered.extend((body["request_id"], result["lead_id"])
+                                for result in body["results"])
+
+    clients = [threading.Thread(target=hammer, args=(offset,)) for offset in (0, 20)]
+    for client in clients:
+        client.start()
+    deadline = time.monotonic() + LOAD_SECONDS
+    while len(answered) < 2000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(server.process.pid, signal.SIGKILL)
+    stop.set()
+    for client in clients:
+        client.join(timeout=60)
+    answered_then = list(answered)
+    in_database_then = len(_logged(postgres_url))
+    assert len(answered_then) >= 200
+    assert in_database_then < len(answered_then), "nothing was left to replay"
+
+    restarted = serve(free_port())
+    deadline = time.monotonic() + START_SECONDS
+    while httpx.get(f"{restarted.url}/ready").json()["prediction_log"]["status"] != "writing":
+        assert time.monotonic() < deadline, restarted.log()
+        time.sleep(0.2)
+    restarted.stop()
+    logged = collections.Counter(_logged(postgres_url))
+    missing = collections.Counter(answered_then) - logged
+    assert not missing, f"{sum(missing.values())} answered score(s) not in the log"
+    doubled = {key: n for key, n in logged.items() if n > answered_then.count(key) > 0}
+    assert not doubled, f"written twice: {list(doubled)[:5]}"
+    unanswered = {request_id for request_id, _ in logged} - {r for r, _ in answered_then}
+    assert len(unanswered) <= len(clients)  # requests in flight at the kill, at most
+
+
+def _logged(url: str) -> list[tuple[str, str]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(
+                "SELECT request_id, lead_id FROM lead_predictions")).all()]
+    finally:
+        engine.dispose()
