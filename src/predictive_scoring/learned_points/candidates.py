@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from predictive_scoring.config import AttributeRule, EventRule, NumberOrText
-from predictive_scoring.explain import behaviour_meanings
 from predictive_scoring.features import FeatureSpec
 
 OTHER_DETAILS = "__other_details__"
@@ -127,9 +126,9 @@ def _key_sources(spec: FeatureSpec, event_type: str) -> dict[str | None, tuple[s
     """The behaviour features of each key of an event type, by detail (None: the type's
     own key, which counts its events outside the detail keys)."""
     sources: dict[str | None, list[str]] = {}
-    for name, meaning in behaviour_meanings(spec).items():
-        if meaning.key is not None and meaning.key[0] == event_type:
-            sources.setdefault(meaning.key[1], []).append(name)
+    for column in spec.columns:
+        if column.key is not None and column.key[0] == event_type:
+            sources.setdefault(column.key[1], []).append(column.name)
     return {detail: tuple(names) for detail, names in sources.items()}
 
 
