@@ -79,7 +79,7 @@ def test_bootstrap_differences_are_the_metric_on_each_resample() -> None:
         for w in counts[:, codes]:
             expected.append(roc_auc_score(y, a, sample_weight=w)
                             - roc_auc_score(y, b, sample_weight=w))
-    np.testing.assert_allclose(found.differences[("a", "b")], expected)
+    np.testing.assert_allclose(found.differences[("a", "b")], expected, atol=1e-6)  # float32
     assert found.values == pytest.approx({"a": roc_auc_score(y, a), "b": roc_auc_score(y, b)})
     assert found.n_leads == 60 and found.n_rows == len(y)
 

@@ -263,7 +263,7 @@ def champion_probability(champion: LeadScorer, test: TestLeads, dataset: str,
 
 
 def judge(name: str, challenger: LeadScorer, test: TestLeads, settings: PromotionSettings,
-          handoff: str) -> Judgement:
+          handoff: str, probability: np.ndarray | None = None) -> Judgement:
     """Compare a new scorer with the registered champion (if any) and the points on its
     test leads, and preview the change.
 
@@ -273,6 +273,8 @@ def judge(name: str, challenger: LeadScorer, test: TestLeads, settings: Promotio
         test: Its test slice.
         settings: The metric and the bootstrap.
         handoff: The first stage handed to sales.
+        probability: The new scorer's probability of the test rows, in their order, when
+            training computed it already (None: scored here).
 
     Raises:
         ModelNotFound: The registry cannot be reached.
@@ -280,9 +282,10 @@ def judge(name: str, challenger: LeadScorer, test: TestLeads, settings: Promotio
     from predictive_scoring.tracking import registry
 
     champion_version = registry.alias_version(name, registry.CHAMPION)
-    p_new = challenger.probability(challenger.features(test.frame,
-                                                       challenger.encode(test.frame,
-                                                                         test.events)))
+    p_new = probability
+    if p_new is None:
+        p_new = challenger.probability(challenger.features(
+            test.frame, challenger.encode(test.frame, test.events)))
     same = SameLeads(test.frame["lead_id"].to_numpy(object), test.y, p_new, test.rule_points)
     champion = None
     if champion_version is not None:

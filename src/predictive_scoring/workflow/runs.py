@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from predictive_scoring.config import Capacity
 from predictive_scoring.train import ModelChooser, TrainingPlan
 from predictive_scoring.workflow.outputs import (
@@ -108,8 +110,11 @@ def train_and_register(source: ExampleSource, plan: TrainingPlan, settings: RunS
         trained = train(source, plan, choose_model, report)
         run = trained.run
         report("Comparing with the champion and the points on the same test leads")
-        judgement = judge(name, run.trained.scorer, source.test_leads(trained.built),
-                          promotion_settings, base.training.handoff_stage.value)
+        test = source.test_leads(trained.built)
+        in_order = _keys(test.frame) == _keys(run.examples.frame.iloc[run.trained.rows["test"]])
+        judgement = judge(name, run.trained.scorer, test, promotion_settings,
+                          base.training.handoff_stage.value,
+                          run.trained.test_probability if in_order else None)
         promotion, preview = judgement.promotion, judgement.preview
         if not settings.register:
             promotion = not_registered(promotion)
@@ -137,3 +142,9 @@ def train_and_register(source: ExampleSource, plan: TrainingPlan, settings: RunS
         log_promotion(promotion, preview)
         store.log_files(files, "results")
     return RunOutcome(trained, name, version, promotion, preview, files)
+
+
+def _keys(frame: pd.DataFrame) -> list[tuple]:
+    """Each example's lead and moment, in order (to reuse scores computed in that order)."""
+    columns = [c for c in ("lead_id", "as_of") if c in frame]
+    return list(frame[columns].itertuples(index=False, name=None))
