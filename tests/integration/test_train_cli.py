@@ -64,6 +64,11 @@ def test_train_writes_metrics_json_in_the_documented_shape(store: dict) -> None:
     verdict = "is the new champion (the first)" if beats_points else "is not promoted"
     assert f"version 1: it {verdict}" in store["first"]
     assert promotion["challenger"] == pytest.approx(metrics["model"]["roc_auc"])
+    preview = metrics["promotion_preview"]
+    assert preview["before"] == "the points" and preview["n"] == metrics["n_test"]
+    report = (store["root"] / "run1" / "report.html").read_text(encoding="utf-8")
+    assert "Promotion: this model against the one in use" in report
+    assert f"{preview['volume_before']:,}" in report
 
 
 def test_second_model_is_compared_with_the_champion_on_the_same_leads(store: dict) -> None:

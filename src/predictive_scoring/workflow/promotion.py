@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from predictive_scoring.config import TrainingConfig
+from predictive_scoring.config import ConfigError, TrainingConfig
 from predictive_scoring.errors import ModelNotFound
 from predictive_scoring.explain import global_weights, sample_rows
 from predictive_scoring.models.scorer import LeadScorer
@@ -59,12 +59,13 @@ class PromotionSettings:
         """The project's settings: its promotion metric and seed.
 
         Raises:
-            ValueError: A metric promotion cannot be decided on, or one where lower is
-                better.
+            ValueError: A metric promotion cannot be decided on.
+            ConfigError: ``promotion_higher_is_better`` is false (both metrics are
+                better higher).
         """
         metric_function(training.promotion_metric)
         if not training.promotion_higher_is_better:
-            raise ValueError(f"training.promotion_higher_is_better is false, but "
+            raise ConfigError(f"training.promotion_higher_is_better is false, but "
                              f"{training.promotion_metric} is better higher; set it to true")
         return cls(training.promotion_metric, seed=training.seed)
 
