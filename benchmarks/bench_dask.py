@@ -68,6 +68,7 @@ from predictive_scoring.config import (
 from predictive_scoring.data.dataset import load_dataset, read_scoring_events
 from predictive_scoring.data.synthetic import simulate_funnel_parts, write_funnel_parts
 from predictive_scoring.predict import score_file
+from predictive_scoring.workflow import training as flow
 
 SIMULATED = SIMULATED_CONFIG
 BASE = BASE_CONFIG
@@ -187,8 +188,8 @@ def local_train(folder: str, variant: str) -> dict[str, Any]:
     dataset = load_dataset(config, Path("."))
     loaded = time.perf_counter()
     steps: dict[str, float] = {}
-    training.build_examples = timed("examples", steps, training.build_examples)
-    run = training.run_training(dataset, training.TrainingPlan(
+    flow.build_examples = timed("examples", steps, flow.build_examples)
+    run = flow.run_training(dataset, training.TrainingPlan(
         config, load_config(MODEL, ModelConfig), load_config(Path(config.rules), RulesConfig),
         base))
     end = time.perf_counter()
@@ -212,7 +213,8 @@ def _run_facts(run: training.TrainingRun) -> dict[str, Any]:
 
 
 def dask_train(folder: str, variant: str, workers: int, partitions: int) -> dict[str, Any]:
-    """The Dask path on a fresh LocalCluster: ``train_distributed``, timed by stage."""
+    """The Dask path on a fresh LocalCluster: the training flow on a
+    ``PartitionedSource``, timed by stage."""
     config = dataset_config(Path(folder), variant)
     inputs = dist.TrainingInputs(config, load_config(MODEL, ModelConfig),
                                  load_config(Path(config.rules), RulesConfig),
@@ -229,13 +231,14 @@ def dask_train(folder: str, variant: str, workers: int, partitions: int) -> dict
                 sampler.end_step("examples")
             print(f"{marks[-1][1] - start:7.1f} s  {stage}", flush=True)
 
-        result = dist.train_distributed(client, inputs, partitions, report)
+        run = flow.train(dist.PartitionedSource(client, inputs, partitions), inputs, None,
+                         report).run
         end = time.perf_counter()
         sampler.end_step("training")
         worker_peaks = _worker_peaks(client)
-    (Path(folder) / "scorer_dask.pkl").write_bytes(pickle.dumps(result.run.trained.scorer))
+    (Path(folder) / "scorer_dask.pkl").write_bytes(pickle.dumps(run.trained.scorer))
     examples_end = next(t for s, t in marks if s.startswith("Checking for leakage"))
-    return {"engine": "dask", **_run_facts(result.run), "workers": workers,
+    return {"engine": "dask", **_run_facts(run), "workers": workers,
             "partitions": partitions, "examples_s": examples_end - start,
             "train_s": end - examples_end, "total_s": end - start,
             "stages": [(s, t - start) for s, t in marks],

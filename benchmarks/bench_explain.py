@@ -40,7 +40,8 @@ from predictive_scoring.data.dataset import load_dataset
 from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
 from predictive_scoring.models.columns import model_frame
 from predictive_scoring.models.scorer import LeadScorer
-from predictive_scoring.train import TrainingPlan, run_training
+from predictive_scoring.train import TrainingPlan
+from predictive_scoring.workflow.training import run_training
 
 SIMULATED = SIMULATED_CONFIG
 BASE = BASE_CONFIG

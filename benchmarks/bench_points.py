@@ -35,7 +35,8 @@ from predictive_scoring.config import (
 from predictive_scoring.data.dataset import EventsDataset, load_dataset
 from predictive_scoring.data.synthetic import simulate_funnel, simulate_into, write_crm_export
 from predictive_scoring.learned_points import comparison, learn_points
-from predictive_scoring.train import TrainingPlan, run_training
+from predictive_scoring.train import TrainingPlan
+from predictive_scoring.workflow.training import run_training
 
 SEED = 7
 SIMULATED = ("simulated", "simulated_100k", "example_crm_export")

@@ -57,7 +57,8 @@ from predictive_scoring.data.dataset import load_dataset, read_scoring_events
 from predictive_scoring.data.synthetic import simulate_funnel, simulate_into
 from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.predict import iter_chunks, prepare_chunk, score_file
-from predictive_scoring.train import TrainingPlan, run_training
+from predictive_scoring.train import TrainingPlan
+from predictive_scoring.workflow.training import run_training
 
 SIMULATED = SIMULATED_CONFIG
 BANK = Path("configs/datasets/bank_marketing.yaml")

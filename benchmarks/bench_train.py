@@ -45,6 +45,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import load_dataset
 from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
+from predictive_scoring.workflow.training import run_training
 
 SIMULATED = SIMULATED_CONFIG
 BASE = BASE_CONFIG
@@ -146,7 +147,7 @@ def quality(folder: str, kind: str) -> dict[str, Any]:
     config = simulated_config(Path(folder))
     dataset = load_dataset(config, Path("."))
     start = time.perf_counter()
-    run = training.run_training(dataset, training.TrainingPlan(
+    run = run_training(dataset, training.TrainingPlan(
         config, model_config(kind), rules_of(config), load_config(BASE, BaseConfig)))
     seconds = time.perf_counter() - start
     metrics = run.metrics
@@ -164,7 +165,7 @@ def real(name: str) -> dict[str, Any]:
     config = real_config(name)
     dataset = load_dataset(config, data_dir())
     start = time.perf_counter()
-    run = training.run_training(dataset, training.TrainingPlan(
+    run = run_training(dataset, training.TrainingPlan(
         config, model_config("lightgbm"), rules_of(config), load_config(BASE, BaseConfig)))
     metrics = run.metrics
     return {"name": name, "seconds": time.perf_counter() - start,

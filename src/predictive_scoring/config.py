@@ -121,7 +121,9 @@ class TrainingConfig(StrictModel):
     handoff_stage: Stage = Field(description="the rules' stage from which leads go to sales")
     sales_capacity: Capacity = Field(description="leads sales can take (the accuracy page's "
                                      "threshold): per week (250) or a share (10%)")
-    promotion_metric: str
+    promotion_metric: Literal["roc_auc", "pr_auc"] = Field(
+        description="a new version becomes champion when it beats the champion on this "
+        "metric on the same leads (and the points there); both rank leads")
     promotion_higher_is_better: bool
 
 

@@ -1,14 +1,15 @@
 """Training: examples -> split -> fit -> calibrate -> evaluate against the rules.
 
 Each step is a small function of what the step before returned; :func:`train_model`
-runs them in order. Logging to MLflow and writing files are left to the caller (the CLI),
-so everything here can be tested without a tracking store.
+runs them in order. The run as a whole (leakage check, tuning, weights) is
+``workflow.training.train``, written once for both engines; logging to MLflow and writing
+files are left to the workflow, so everything here can be tested without a tracking store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +37,6 @@ from predictive_scoring.explain import (
     sample_rows,
 )
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
-from predictive_scoring.leakage import leakage_warnings
 from predictive_scoring.models.columns import FeatureColumns, feature_columns, model_frame
 from predictive_scoring.models.scorer import (
     LeadScorer,
@@ -367,32 +367,6 @@ def examples_for_scorer(scorer: LeadScorer, dataset: EventsDataset | TableDatase
 
 ModelChooser = Callable[[Examples, dict[str, np.ndarray], ModelConfig], ModelConfig]
 """Picks the hyper-parameters to train with (e.g. a search on the validation slice)."""
-
-
-def run_training(dataset: EventsDataset | TableDataset, plan: TrainingPlan,
-                 choose_model: ModelChooser | None = None) -> TrainingRun:
-    """Examples -> leakage check -> (tune) -> fit -> calibrate -> evaluate.
-
-    Args:
-        dataset: The validated dataset (``plan.config`` describes it).
-        plan: The configs, and whether leakage warnings stop the run.
-        choose_model: Optional search that returns the model config to train with.
-
-    Raises:
-        TrainingError: Too little data, or leakage warnings when ``plan.strict``.
-    """
-    training = plan.base.training
-    examples, rows, notes = build_examples(dataset, plan.config, plan.rules, training)
-    warnings = leakage_warnings(examples.frame, examples.label, rows, examples.columns,
-                                training.leakage_auc)
-    if plan.strict and warnings:
-        raise TrainingError("stopped by --strict: " + "; ".join(warnings))
-    check_enough_data(examples.label[rows["train"]], training)
-    if choose_model is not None:
-        plan = replace(plan, model=choose_model(examples, rows, plan.model))
-    trained = train_model(examples, rows, plan)
-    weights = test_weights(trained.scorer, examples, rows["test"], training.seed)
-    return training_run(examples, trained, plan, warnings, notes, weights)
 
 
 def training_run(examples: Examples, trained: TrainedModel, plan: TrainingPlan,

@@ -5,6 +5,7 @@ path, failed partitions retried and reported, and every row accounted for."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +29,8 @@ from predictive_scoring.config import (
 from predictive_scoring.data.dataset import DataValidationError, load_dataset, read_scoring_events
 from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_into
 from predictive_scoring.predict import score_file
-from predictive_scoring.train import examples_from_events, run_training
+from predictive_scoring.train import TrainingRun, examples_from_events
+from predictive_scoring.workflow.training import run_training, train
 
 pytestmark = pytest.mark.dask
 
@@ -86,9 +88,25 @@ def single_machine(funnel_dir: Path) -> object:
     return run_training(dataset, run_inputs)  # the plan, read on one machine
 
 
+@dataclass
+class OnCluster:
+    """A run of the training flow on the cluster, and what its source gives back."""
+
+    run: TrainingRun
+    summary: pd.DataFrame
+    example: pd.DataFrame
+
+
+def train_on(client: object, root: Path) -> OnCluster:
+    source = dist.PartitionedSource(client, inputs(root), PARTITIONS)
+    trained = train(source, source.inputs)
+    return OnCluster(trained.run, source.summary,
+                     source.bundle_example(trained.built, trained.run))
+
+
 @pytest.fixture(scope="module")
-def on_cluster(client: object, funnel_dir: Path) -> dist.DistributedTraining:
-    return dist.train_distributed(client, inputs(funnel_dir), PARTITIONS)
+def on_cluster(client: object, funnel_dir: Path) -> OnCluster:
+    return train_on(client, funnel_dir)
 
 
 def test_partitioned_features_equal_the_single_machine_features_row_by_row(
@@ -114,7 +132,7 @@ def test_partitioned_features_equal_the_single_machine_features_row_by_row(
 
 
 def test_dask_model_is_as_good_as_the_single_machine_model(
-        on_cluster: dist.DistributedTraining, single_machine: object) -> None:
+        on_cluster: OnCluster, single_machine: object) -> None:
     mine, theirs = on_cluster.run.metrics, single_machine.metrics
     assert mine["n_train"] == theirs["n_train"] and mine["n_test"] == theirs["n_test"]
     # Data-parallel LightGBM bins each feature on one worker's share of the rows, so the
@@ -135,7 +153,7 @@ def test_on_one_worker_the_dask_model_is_the_single_machine_model(
         funnel_dir: Path, single_machine: object) -> None:
     """With nothing split across workers the bins, trees and metrics are identical."""
     with dist.dask_client("local", n_workers=1) as alone:
-        run = dist.train_distributed(alone, inputs(funnel_dir), PARTITIONS).run
+        run = train_on(alone, funnel_dir).run
     assert run.metrics["model"] == pytest.approx(single_machine.metrics["model"])
     mine = run.trained.scorer.pipeline.named_steps["classifier"].booster_
     theirs = single_machine.trained.scorer.pipeline.named_steps["classifier"].booster_
@@ -144,7 +162,7 @@ def test_on_one_worker_the_dask_model_is_the_single_machine_model(
 
 
 def test_batch_scores_equal_single_machine_scores_for_the_same_bundle(
-        client: object, on_cluster: dist.DistributedTraining, funnel_dir: Path,
+        client: object, on_cluster: OnCluster, funnel_dir: Path,
         tmp_path: Path) -> None:
     scorer = on_cluster.run.trained.scorer
     out = tmp_path / "scores"
@@ -189,7 +207,7 @@ def always_fail_partition_0(*args: object) -> dist.PartitionScores:
 
 
 def test_a_failed_partition_is_retried_and_reported(
-        client: object, on_cluster: dist.DistributedTraining, funnel_dir: Path,
+        client: object, on_cluster: OnCluster, funnel_dir: Path,
         tmp_path: Path) -> None:
     out = tmp_path / "scores"
     summary = dist.score_distributed(
@@ -202,7 +220,7 @@ def test_a_failed_partition_is_retried_and_reported(
 
 
 def test_a_partition_failing_every_attempt_is_reported_not_missing(
-        client: object, on_cluster: dist.DistributedTraining, funnel_dir: Path,
+        client: object, on_cluster: OnCluster, funnel_dir: Path,
         tmp_path: Path) -> None:
     with pytest.raises(dist.PartitionsFailed) as caught:
         dist.score_distributed(

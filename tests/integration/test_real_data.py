@@ -17,7 +17,8 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import all_problems, load_dataset
 from predictive_scoring.learned_points import comparison, learn_points
-from predictive_scoring.train import TrainingPlan, run_training
+from predictive_scoring.train import TrainingPlan
+from predictive_scoring.workflow.training import run_training
 from tests.conftest import REPO
 
 PUBLISHED = {  # dataset config -> (rows, positives) from SOURCE.md

@@ -13,6 +13,8 @@ from predictive_scoring.cli import app
 from predictive_scoring.tracking import registry
 
 runner = CliRunner()
+PROMOTION_KEYS = {"champion_version", "challenger_version", "n_leads", "metric", "champion",
+                  "challenger", "rules", "difference_interval", "decision", "reason"}
 METRIC_KEYS = {"roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10",
                "captured_at_rules_volume"}
 
@@ -32,6 +34,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     result = invoke("train", "--config", root / "sim" / "dataset.yaml", "--output",
                     root / "run1", env=env)
     assert result.exit_code == 0, result.output
+    decision = json.loads((root / "run1" / "metrics.json").read_text())["promotion"]["decision"]
+    if decision != "first":  # below the points: the later tests need a champion, by hand
+        assert invoke("promote", "--dataset", "simulated", "--version", 1,
+                      env=env).exit_code == 0
     return {"root": root, "env": env, "first": result.output}
 
 
@@ -51,18 +57,43 @@ def test_train_writes_metrics_json_in_the_documented_shape(store: dict) -> None:
     assert weights["mean_abs"].is_monotonic_decreasing
     assert set(weights["group"]) == {"fit", "engagement"}
     assert "Fit vs engagement" in store["first"]
-    assert "version 1: it is the new champion" in store["first"]
+    promotion = metrics["promotion"]
+    assert set(promotion) == PROMOTION_KEYS and promotion["champion_version"] is None
+    beats_points = promotion["challenger"] > promotion["rules"]
+    assert promotion["decision"] == ("first" if beats_points else "not_promoted")
+    verdict = "is the new champion (the first)" if beats_points else "is not promoted"
+    assert f"version 1: it {verdict}" in store["first"]
+    assert promotion["challenger"] == pytest.approx(metrics["model"]["roc_auc"])
+    preview = metrics["promotion_preview"]
+    assert preview["before"] == "the points" and preview["n"] == metrics["n_test"]
+    report = (store["root"] / "run1" / "report.html").read_text(encoding="utf-8")
+    assert "Promotion: this model against the one in use" in report
+    assert f"{preview['volume_before']:,}" in report
 
 
-def test_second_model_is_challenger_or_champion_by_the_metric(store: dict) -> None:
+def test_second_model_is_compared_with_the_champion_on_the_same_leads(store: dict) -> None:
     result = invoke("train", "--config", store["root"] / "sim" / "dataset.yaml", "--model",
                     "logreg", "--output", store["root"] / "run2", env=store["env"])
     assert result.exit_code == 0, result.output
     first = json.loads((store["root"] / "run1" / "metrics.json").read_text())
     second = json.loads((store["root"] / "run2" / "metrics.json").read_text())
-    better = second["model"]["roc_auc"] > first["model"]["roc_auc"]
-    expected = "is the new champion" if better else "is the challenger"
+    promotion = second["promotion"]
+    assert set(promotion) == PROMOTION_KEYS
+    assert promotion["champion_version"] == "1" and promotion["challenger_version"] == "2"
+    # the same test leads: the same data and split, so the first model's test leads
+    assert promotion["challenger"] == pytest.approx(second["model"]["roc_auc"])
+    assert promotion["champion"] == pytest.approx(first["model"]["roc_auc"])
+    low, high = promotion["difference_interval"]
+    assert low < promotion["challenger"] - promotion["champion"] < high
+    promoted = low > 0 and promotion["challenger"] > promotion["rules"]
+    assert promotion["decision"] == ("promoted" if promoted else "kept")
+    expected = "is the new champion" if promoted else "is the challenger; the champion stays"
     assert f"version 2: it {expected}" in result.output
+    assert "Promotion preview" in result.output
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", store["env"]["MLFLOW_TRACKING_URI"])
+        assert registry.aliases("lead-scoring-simulated") == {
+            "champion": "2" if promoted else "1", "challenger": "2"}
 
 
 def test_promote_rollback_export_and_score(store: dict, tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ from predictive_scoring.config import (
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.models.scorer import LeadScorer
-from predictive_scoring.train import TrainingPlan, run_training
+from predictive_scoring.train import TrainingPlan
+from predictive_scoring.workflow.training import run_training
 from tests.conftest import REPO
 
 N_LEADS = 300

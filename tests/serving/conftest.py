@@ -32,7 +32,8 @@ from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.tracking import bundle, store
 from predictive_scoring.tracking import registry as model_registry
-from predictive_scoring.train import TrainingPlan, TrainingRun, bundle_example, run_training
+from predictive_scoring.train import TrainingPlan, TrainingRun, bundle_example
+from predictive_scoring.workflow.training import run_training
 from serving.app import create_app
 from serving.settings import Settings
 from tests.conftest import REPO

@@ -150,6 +150,10 @@ class ExitCode(IntEnum):
     """The model URI names no loadable bundle, or its tracking store cannot be reached."""
     BUG = 4
     """An unexpected error: a bug to report (``PREDICTIVE_SCORING_DEBUG=1`` shows where)."""
+    NOT_PROMOTED = 5
+    """``retrain``: no champion, and the new version does not beat the points."""
+    RELOAD_FAILED = 6
+    """``retrain``: promoted, but the running service did not reload the champion."""
 
 
 DEBUG_ENV = "PREDICTIVE_SCORING_DEBUG"

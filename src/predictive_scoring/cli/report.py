@@ -25,9 +25,8 @@ from predictive_scoring.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from predictive_scoring.config import BaseConfig, RulesConfig
-    from predictive_scoring.learned_points import LearnedPoints, LearnSettings
-    from predictive_scoring.train import Examples
+    from predictive_scoring.config import RulesConfig
+    from predictive_scoring.learned_points import LearnedPoints
 
 ModelOption = Annotated[str, typer.Option(help="models:/NAME@champion, models:/NAME/VERSION, "
                                           "runs:/..., or an exported folder.")]
@@ -51,10 +50,9 @@ def learn_points_command(
     current table, and compared with the model and the hand-set points on the same test
     leads."""
     from predictive_scoring.config import BaseConfig, load_config
-    from predictive_scoring.data.dataset import EventsDataset
-    from predictive_scoring.learned_points import comparison, learn_points, write_rules
+    from predictive_scoring.learned_points import write_rules
     from predictive_scoring.tracking import registry, store
-    from predictive_scoring.train import examples_for_scorer
+    from predictive_scoring.workflow.reports import learn_points_for
 
     base = load_config(base_config, BaseConfig)
     store.use_tracking(base)
@@ -62,33 +60,18 @@ def learn_points_command(
         scorer = registry.load_scorer(model)
     dataset_config, dataset = load_checked(config, base_config, on_bad_rows,
                                            out.parent / "quarantine")
-    with console.status("Rebuilding the training and test examples..."):
-        examples, rows, _ = examples_for_scorer(scorer, dataset, dataset_config, base.training)
-    events = dataset.events if isinstance(dataset, EventsDataset) else None
-    with console.status("Learning points from the model..."):
-        learned = learn_points(scorer, examples.frame, events, rows["train"], examples.label,
-                               learn_settings(max_rules, points_per_doubling))
-    write_rules(learned.rules, out, f"Learned points: `predictive-scoring learn-points "
+    with console.status("Learning points from the model...") as status:
+        found = learn_points_for(scorer, dataset, dataset_config, base, max_rules,
+                                 points_per_doubling, lambda step: status.update(f"{step}..."))
+    write_rules(found.learned.rules, out, f"Learned points: `predictive-scoring learn-points "
                 f"--model {store.redact(model)}`.")
-    test = rows["test"]
-    ranking = comparison(scorer, learned, examples.frame.iloc[test], events,
-                         examples.label[test], examples.rule_points[test],
-                         _handoff_volume(examples, rows, scorer.rules, base))
-    console.print(table(f"'{dataset_config.name}': {len(test):,} test examples, ranked by "
+    ranking = found.ranking
+    console.print(table(f"'{dataset_config.name}': {found.n_test:,} test examples, ranked by "
                         "each scorer", ranking.reset_index(),
                         dict.fromkeys(ranking.columns, ".4f")))
-    show_learned(scorer.rules, learned)
+    show_learned(scorer.rules, found.learned)
     console.print(f"Learned table -> [bold]{escape(str(out))}[/] (`predictive-scoring rules "
                   f"--rules {escape(str(out))}` scores with it)")
-
-
-def learn_settings(max_rules: int | None, points_per_doubling: float | None = None
-                   ) -> LearnSettings:
-    """The learning settings, with the options given on the command line."""
-    from predictive_scoring.learned_points import LearnSettings
-
-    given = {"max_rules": max_rules, "points_per_doubling": points_per_doubling}
-    return LearnSettings(**{k: v for k, v in given.items() if v is not None})
 
 
 def show_learned(current: RulesConfig, learned: LearnedPoints) -> None:
@@ -131,15 +114,11 @@ def report(
 ) -> None:
     """The marketing-ops comparison report (one self-contained HTML file): model vs
     hand-set points vs learned points on the model's test leads, with the accuracy page."""
-    from predictive_scoring.cli.train import dataset_funnel
     from predictive_scoring.config import BaseConfig, load_config
-    from predictive_scoring.data.dataset import EventsDataset
-    from predictive_scoring.leakage import leakage_warnings
-    from predictive_scoring.learned_points import learn_points, write_rules
-    from predictive_scoring.reporting.report import report_data
+    from predictive_scoring.learned_points import write_rules
     from predictive_scoring.reporting.sections import write_report
     from predictive_scoring.tracking import registry, store
-    from predictive_scoring.train import examples_for_scorer, test_weights
+    from predictive_scoring.workflow.reports import model_report
 
     base = load_config(base_config, BaseConfig)
     capacity_used = sales_capacity(capacity, base_config)
@@ -148,20 +127,11 @@ def report(
         scorer = registry.load_scorer(model)
     dataset_config, dataset = load_checked(config, base_config, on_bad_rows,
                                            out.parent / "quarantine")
-    events = dataset.events if isinstance(dataset, EventsDataset) else None
-    with console.status("Rebuilding the examples and learning points from the model..."):
-        examples, rows, notes = examples_for_scorer(scorer, dataset, dataset_config,
-                                                    base.training)
-        warnings = leakage_warnings(examples.frame, examples.label, rows, examples.columns,
-                                    base.training.leakage_auc)
-        learned = learn_points(scorer, examples.frame, events, rows["train"], examples.label,
-                               learn_settings(max_rules))
-    with console.status("Drawing the figures and writing the report..."):
-        weights = test_weights(scorer, examples, rows["test"], base.training.seed)
-        data = report_data(scorer, examples, rows, events, learned, weights,
-                           base.training.handoff_stage, capacity_used,
-                           dataset_funnel(dataset), warnings, notes)
+    with console.status("Writing the report...") as status:
+        data = model_report(scorer, dataset, dataset_config, base, capacity_used, max_rules,
+                            lambda step: status.update(f"{step}..."))
         write_report(data, out)
+    learned = data.learned
     if points_out is not None:
         write_rules(learned.rules, points_out, f"Learned points: `predictive-scoring report "
                     f"--model {store.redact(model)}`.")
@@ -195,14 +165,3 @@ def show_accuracy(accuracy: dict) -> None:
                       f"{backtest['converters']:,} converters, reached by {reached}.")
     if accuracy.get("note"):
         console.print(f"note: {escape(accuracy['note'])}")
-
-
-def _handoff_volume(examples: Examples, rows: dict, rules_config: RulesConfig,
-                    base: BaseConfig) -> int:
-    """Test leads the hand-set rules put at the hand-off stage or later."""
-    from predictive_scoring import evaluate
-    from predictive_scoring.stages import FUNNEL
-
-    names = [s.value for s in FUNNEL if s in rules_config.stage_thresholds]
-    return evaluate.volume_of_stages(examples.rule_stage[rows["test"]],
-                                     base.training.handoff_stage.value, names)

@@ -19,6 +19,7 @@ from predictive_scoring.cli.common import (
     ConfigOption,
     Engine,
     EngineOption,
+    ExitCode,
     MaxRulesOption,
     ModelName,
     OnBadRows,
@@ -36,12 +37,10 @@ from predictive_scoring.cli.common import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from predictive_scoring.config import BaseConfig, Capacity, DatasetConfig, ModelConfig
-    from predictive_scoring.data.dataset import EventsDataset, TableDataset
+    from predictive_scoring.config import DatasetConfig, ModelConfig
     from predictive_scoring.distributed import DaskPlan
     from predictive_scoring.train import Examples, ModelChooser, TrainingPlan, TrainingRun
+    from predictive_scoring.workflow.runs import RunOutcome, RunSettings
 
 
 @dataclass(frozen=True)
@@ -93,6 +92,15 @@ class TrainRequest:
         """The config files a run keeps with it: dataset, project, rules, model."""
         return [self.config, self.base_config, Path(plan.config.rules), self.model_config]
 
+    def settings(self, plan: TrainingPlan, run_name: str, digest: str,
+                 tags: dict[str, object] | None = None) -> RunSettings:
+        """What the run writes, logs and registers."""
+        from predictive_scoring.workflow.runs import RunSettings
+
+        return RunSettings(self.out, run_name, digest, tuple(self.config_files(plan)),
+                           self.register, self.max_rules,
+                           sales_capacity(self.capacity, self.base_config), tags or {})
+
 
 @app.command()
 @friendly
@@ -133,116 +141,120 @@ def train(
     run_train(request)
 
 
-def run_train(request: TrainRequest) -> TrainingRun:
-    """Load, (tune,) train, compare, learn points, write metrics.json, plots and the
-    report, log and register."""
-    from predictive_scoring.data.dataset import EventsDataset, dataset_files, fingerprint
-    from predictive_scoring.tracking import store
-    from predictive_scoring.train import bundle_example, run_training
+def run_train(request: TrainRequest) -> RunOutcome:
+    """Load, (tune,) train, compare with the champion and the points on the same leads,
+    learn points, write metrics.json, plots and the report, log, register and promote;
+    print what happened."""
+    from predictive_scoring.data.dataset import dataset_files, fingerprint
+    from predictive_scoring.workflow.runs import train_and_register
+    from predictive_scoring.workflow.training import InMemorySource
 
-    out, model = request.out, request.model.value
     config, dataset = load_checked(request.config, request.base_config, request.on_bad_rows,
-                                   out / "quarantine")
+                                   request.out / "quarantine")
     plan = request.plan(config)
-    base = plan.base
-    capacity_used = sales_capacity(request.capacity, request.base_config)
-    store.use_tracking(base)
-    data_fingerprint = fingerprint(dataset_files(config, base.resolved_data_dir()))
-    with store.start_run(config.name, f"{model}-{data_fingerprint[:6]}",
-                         artifact_location=store.artifact_location(base)):
-        chooser = _tuner(plan, request.tune_trials) if request.tune_trials else None
-        with console.status(f"Training {model} on '{config.name}'..."):
-            run = run_training(dataset, plan, chooser)
-        with console.status("Learning points from the model and writing the report..."):
-            extras = learn_and_report(run, dataset, base, out, request.max_rules,
-                                      capacity_used)
-        outputs = [*write_training_outputs(run, base, out), *extras]
-        events = dataset.events if isinstance(dataset, EventsDataset) else None
-        with console.status("Logging the run and the model to MLflow..."):
-            version = log_training(run, bundle_example(run, events, 3), request, plan,
-                                   data_fingerprint, outputs)
-    _report_registry(base, version, run)
-    return run
+    digest = fingerprint(dataset_files(config, plan.base.resolved_data_dir()))
+    settings = request.settings(plan, f"{request.model.value}-{digest[:6]}", digest)
+    chooser = _tuner(plan, request.tune_trials) if request.tune_trials else None
+    with console.status(f"Training {request.model.value} on '{config.name}'...") as status:
+        outcome = train_and_register(InMemorySource(dataset), plan, settings, chooser,
+                                     lambda step: status.update(f"{step}..."))
+    show_outcome(outcome)
+    exit_on_failure(outcome)
+    return outcome
 
 
-def run_train_dask(request: TrainRequest, dask: DaskPlan) -> TrainingRun:
-    """Train on a Dask cluster, then write, log and register as :func:`run_train` does."""
+def run_train_dask(request: TrainRequest, dask: DaskPlan) -> RunOutcome:
+    """Train on a Dask cluster, then write, log, register and promote as
+    :func:`run_train` does."""
     from predictive_scoring import distributed
     from predictive_scoring.config import DatasetConfig, load_config
     from predictive_scoring.data.dataset import fingerprint
-    from predictive_scoring.tracking import store
+    from predictive_scoring.workflow.runs import train_and_register
 
-    out, model = request.out, request.model.value
     config = load_config(request.config, DatasetConfig)
     plan = request.plan(config)
-    base = plan.base
-    inputs = distributed.TrainingInputs.of(plan, request.on_bad_rows.value, out / "quarantine")
-    store.use_tracking(base)
-    data_fingerprint = fingerprint(distributed.dataset_files(config, base.resolved_data_dir()))
-    with store.start_run(config.name, f"{model}-dask-{data_fingerprint[:6]}",
-                         artifact_location=store.artifact_location(base)), \
-            distributed.dask_client(dask.scheduler, dask.workers) as client, \
-            console.status(f"Training {model} on '{config.name}' with Dask...") as status:
+    inputs = distributed.TrainingInputs.of(plan, request.on_bad_rows.value,
+                                           request.out / "quarantine")
+    digest = fingerprint(distributed.dataset_files(config, plan.base.resolved_data_dir()))
+    settings = request.settings(plan, f"{request.model.value}-dask-{digest[:6]}", digest,
+                                {"partitions": dask.partitions})
+    with distributed.dask_client(dask.scheduler, dask.workers) as client, \
+            console.status(f"Training {request.model.value} on '{config.name}' with "
+                           "Dask...") as status:
         console.print(f"Dask cluster: {client.dashboard_link or client.scheduler.address}")
-        result = distributed.train_distributed(
-            client, inputs, dask.partitions,
-            lambda stage: status.update(f"{stage} ({dask.partitions} partitions)..."))
-        console.print(table(f"Dataset '{config.name}' (events, by lead)", result.summary,
-                             {c: "," for c in ("read", "kept", "quarantined", "problems")}))
-        if result.quarantine_files:
-            console.print("Quarantined rows written to "
-                          f"{', '.join(map(str, result.quarantine_files))}")
-        outputs = write_training_outputs(result.run, base, out)
-        store.set_tags({"engine": "dask", "partitions": dask.partitions})
-        status.update("Logging the run and the model to MLflow...")
-        version = log_training(result.run, result.example, request, plan, data_fingerprint,
-                               outputs)
-    _report_registry(base, version, result.run)
-    return result.run
+        source = distributed.PartitionedSource(client, inputs, dask.partitions)
+        outcome = train_and_register(source, plan, settings, None,
+                                     lambda step: status.update(f"{step}..."))
+    console.print(table(f"Dataset '{config.name}' (events, by lead)", source.summary,
+                         {c: "," for c in ("read", "kept", "quarantined", "problems")}))
+    if source.quarantine_files:
+        console.print("Quarantined rows written to "
+                      f"{', '.join(map(str, source.quarantine_files))}")
+    show_outcome(outcome)
+    exit_on_failure(outcome)
+    return outcome
 
 
-def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
-                     base: BaseConfig, out: Path, max_rules: int | None,
-                     capacity: Capacity) -> list[Path]:
-    """learned_points.yaml and report.html of a training run; the learned table's test
-    metrics go into ``run.metrics["learned_points"]`` and the accuracy page into
-    ``run.metrics["accuracy_page"]``. Returns the files written."""
-    from predictive_scoring.cli.report import learn_settings
-    from predictive_scoring.data.dataset import EventsDataset
-    from predictive_scoring.learned_points import learn_points, write_rules
-    from predictive_scoring.reporting.report import report_data
-    from predictive_scoring.reporting.sections import write_report
-
-    events = dataset.events if isinstance(dataset, EventsDataset) else None
-    scorer, rows = run.trained.scorer, run.trained.rows
-    learned = learn_points(scorer, run.examples.frame, events, rows["train"],
-                           run.examples.label, learn_settings(max_rules))
-    data = report_data(scorer, run.examples, rows, events, learned, run.weights,
-                       base.training.handoff_stage, capacity, dataset_funnel(dataset),
-                       run.warnings, run.metrics["notes"])
-    rules = learned.rules
-    run.metrics["learned_points"] = {
-        **{k: float(v) for k, v in data.ranking.loc["learned points"].items()},
-        "rules": len(rules.event_rules) + len(rules.attribute_rules),
-        "starting_points": rules.starting_points, "fidelity": learned.fidelity,
-        "edits": data.edits["change"].value_counts().to_dict()}
-    run.metrics["accuracy_page"] = data.accuracy
-    console.print(f"Learned points: {run.metrics['learned_points']['rules']} rules, test "
-                  f"ROC-AUC {run.metrics['learned_points']['roc_auc']:.4f}; the report's "
-                  "'Learned points' section lists them as edits to the current table.")
-    header = "Learned points of this training run (predictive-scoring train)."
-    return [write_rules(rules, out / "learned_points.yaml", header),
-            write_report(data, out / "report.html")]
+def exit_on_failure(outcome: RunOutcome) -> None:
+    """Exit with the failure's code when the promotion could not be decided."""
+    if outcome.promotion.failure is not None:
+        raise typer.Exit(int(FAILURE_CODES[outcome.promotion.failure]))
 
 
-def dataset_funnel(dataset: EventsDataset | TableDataset) -> pd.DataFrame | None:
-    """Leads reaching each funnel stage (events shape); None for a table (no stages)."""
-    from predictive_scoring.data.dataset import EventsDataset
-    from predictive_scoring.stages import funnel_conversion
+def show_outcome(outcome: RunOutcome) -> None:
+    """Print a run's comparison, drivers, learned points, files and promotion."""
+    run = outcome.trained.run
+    show_comparison(run.metrics)
+    show_drivers(run)
+    learned = run.metrics.get("learned_points")
+    if learned:
+        console.print(f"Learned points: {learned['rules']} rules, test ROC-AUC "
+                      f"{learned['roc_auc']:.4f}; the report's 'Learned points' section lists "
+                      "them as edits to the current table.")
+    folder = outcome.files[0].parent
+    console.print(f"Metrics -> [bold]{folder / 'metrics.json'}[/]; global weights, plots and "
+                  f"the report -> {folder}")
+    show_promotion(outcome)
 
-    if isinstance(dataset, EventsDataset):
-        return funnel_conversion(dataset.stage_changes, len(dataset.leads))
-    return None
+
+FAILURE_CODES = {"no_converters": ExitCode.BAD_DATA, "champion_unusable": ExitCode.NO_MODEL}
+"""The exit code of a run whose promotion could not be decided (by ``Failure`` value)."""
+
+
+VERDICTS = {"promoted": "is the new [bold]champion[/]", "first": "is the new "
+            "[bold]champion[/] (the first)", "kept": "is the challenger; the champion stays",
+            "not_promoted": "is not promoted"}
+
+
+def show_promotion(outcome: RunOutcome) -> None:
+    """Print the decision, its reason and the preview."""
+    import pandas as pd
+
+    promotion, preview = outcome.promotion, outcome.preview
+    if outcome.version is None:
+        console.print("Logged to MLflow (not registered).")
+    else:
+        console.print(f"Registered '{outcome.name}' version {outcome.version}: it "
+                      f"{VERDICTS[promotion.decision]}.")
+    style = "yellow" if promotion.failure is not None else None
+    console.print(f"Promotion: {escape(promotion.reason)}.", style=style, highlight=False)
+    if preview is None:
+        return
+    frame = pd.DataFrame({
+        "on the same test leads": ["suggested stage up", "suggested stage down",
+                                   f"handed to sales ({preview.handoff_stage}+)",
+                                   "converters among them"],
+        f"now ({preview.before})": ["", "", f"{preview.volume_before:,}",
+                                    f"{preview.captured_before:,}"],
+        "with the new model": [f"{v:,}" for v in (preview.moved_up, preview.moved_down,
+                                                  preview.volume_after,
+                                                  preview.captured_after)]})
+    console.print(table(f"Promotion preview: {preview.n:,} test examples, "
+                        f"{preview.converters:,} converted", frame))
+    if len(preview.weights):
+        console.print(table("Fields whose global weight moved most (mean |SHAP|)",
+                            preview.weights, {"before": ".4f", "after": ".4f",
+                                              "change": "+.4f"}))
 
 
 def _tuner(plan: TrainingPlan, n_trials: int) -> ModelChooser:
@@ -270,136 +282,12 @@ def _tuner(plan: TrainingPlan, n_trials: int) -> ModelChooser:
     return choose
 
 
-def write_training_outputs(run: TrainingRun, base: BaseConfig, out: Path) -> list[Path]:
-    """metrics.json and the plots; print the comparison. Returns the files written."""
-    import json
-
-    from predictive_scoring.reporting.plots import save_figures
-
-    out.mkdir(parents=True, exist_ok=True)
-    metrics_path = out / "metrics.json"
-    metrics_path.write_text(json.dumps(run.metrics, indent=2, default=_json_value),
-                            encoding="utf-8")
-    importance_path = out / "global_importance.csv"
-    run.weights.importance.to_csv(importance_path, index=False)
-    plots = save_figures(training_figures(run, base), out / "plots")
-    show_comparison(run.metrics)
-    show_drivers(run)
-    console.print(f"Metrics -> [bold]{metrics_path}[/]; global weights -> {importance_path}; "
-                  f"plots -> {plots[0].parent}")
-    return [metrics_path, importance_path, *plots]
-
-
 def show_drivers(run: TrainingRun, n: int = 10) -> None:
     """Print the strongest fields and the fit vs engagement weights (mean |SHAP|)."""
     weights = run.weights
     console.print(table(f"Top {n} drivers on the test leads (mean |SHAP|, log-odds)",
                          weights.importance.head(n), {"mean_abs": ".4f"}))
     console.print(table("Fit vs engagement", weights.groups, {"mean_abs": ".4f"}))
-
-
-def log_training(run: TrainingRun, example: pd.DataFrame, request: TrainRequest,
-                 plan: TrainingPlan, data_fingerprint: str, outputs: list[Path]) -> str | None:
-    """Log params, metrics, files and the bundle in the active run; register the bundle.
-
-    Args:
-        run: The training run.
-        example: A few raw leads in the bundle's input format.
-        request: The command's request (its config files; whether to register).
-        plan: The run's configs.
-        data_fingerprint: Digest of the data files.
-        outputs: metrics.json, the plots and the other files the run wrote.
-
-    Returns:
-        The registered version, or None when not registering.
-    """
-    from predictive_scoring.tracking import bundle, store
-
-    name = plan.config.name
-    store.log_params({"dataset": name, "model_kind": run.metrics["model_kind"],
-                      "calibration": run.metrics["calibration"], **run.metrics["params"]})
-    store.set_tags({"dataset_fingerprint": data_fingerprint, "warnings": len(run.warnings)})
-    store.log_metrics(run.metrics["model"])
-    store.log_metrics({k: run.metrics[k] for k in ("rules", "oracle") if run.metrics[k]})
-    store.log_dict({"warnings": run.warnings, "notes": run.metrics["notes"]}, "warnings.json")
-    weights = run.weights
-    store.log_metrics(dict(zip(weights.groups["group"], weights.groups["mean_abs"],
-                               strict=True)), "importance")
-    store.log_dict({"features": weights.importance.to_dict(orient="records"),
-                    "groups": weights.groups.to_dict(orient="records")},
-                   "global_importance.json")
-    store.log_files(request.config_files(plan), "configs")
-    store.log_files(outputs, "results")
-    registered = plan.base.model_name(name) if request.register else None
-    info = bundle.log_bundle(run.trained.scorer, example, registered)
-    return None if registered is None else str(info.registered_model_version)
-
-
-def _report_registry(base: BaseConfig, version: str | None, run: TrainingRun) -> None:
-    """Promote a registered version if it beats the champion, and say what happened."""
-    from predictive_scoring.tracking import registry
-
-    if version is None:
-        console.print("Logged to MLflow (not registered).")
-        return
-    training = base.training
-    name = base.model_name(run.metrics["dataset"])
-    promoted = registry.promote_if_better(
-        name, version, training.promotion_metric,
-        training.promotion_higher_is_better, run.metrics["model"][training.promotion_metric])
-    verdict = "is the new [bold]champion[/]" if promoted else "is the challenger"
-    value = run.metrics["model"][training.promotion_metric]
-    console.print(f"Registered '{name}' version {version}: it {verdict} "
-                  f"({training.promotion_metric} {value:.4f}).")
-
-
-def _json_value(value: object) -> object:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def training_figures(run: TrainingRun, base: BaseConfig) -> dict[str, object]:
-    """The plots a person reads after training: model vs rules (vs oracle) on test."""
-    import pandas as pd
-
-    from predictive_scoring.models.scorer import score_0_100
-    from predictive_scoring.reporting.driver_plots import beeswarm_figure, importance_figure
-    from predictive_scoring.reporting.plots import (
-        calibration_figure,
-        gain_figure,
-        pr_figure,
-        roc_figure,
-        score_distribution_figure,
-        stage_conversion_figure,
-    )
-
-    test = run.trained.rows["test"]
-    examples = run.examples
-    y = examples.label[test]
-    p_model = run.trained.test_probability
-    scorers = {"model": p_model, "rules (points)": examples.rule_points[test]}
-    probabilities = {"model": p_model}
-    if examples.truth is not None:
-        scorers["oracle"] = probabilities["oracle"] = examples.truth[test]
-    stages = run.metrics["stages"]
-    return {
-        "roc": roc_figure(y, scorers),
-        "precision_recall": pr_figure(y, scorers),
-        "calibration": calibration_figure(y, probabilities, base.training.ece_bins),
-        "gain": gain_figure(y, scorers, (0.05, 0.1, 0.2)),
-        "score_distributions": score_distribution_figure(score_0_100(p_model),
-                                                         examples.rule_points[test], y),
-        "stage_conversion": stage_conversion_figure(
-            pd.DataFrame.from_dict(stages["model"], orient="index"),
-            pd.DataFrame.from_dict(stages["rules"], orient="index")),
-        "shap_beeswarm": beeswarm_figure(run.weights.contributions.values,
-                                         run.weights.features,
-                                         run.weights.contributions.fields),
-        "shap_importance": importance_figure(run.weights.importance, run.weights.groups),
-    }
 
 
 def show_comparison(metrics: dict) -> None:

@@ -5,7 +5,7 @@ needs it). The modules, one concern each:
 - :mod:`.sources`: Parquet tables read by lead (a lead's rows of every table land in the
   same partition) and validated per partition, bad rows named by file and row;
 - :mod:`.train`: examples built per partition with the single-machine code, the model
-  fitted by its kind on the workers, then calibrated, evaluated and bundled;
+  fitted by its kind on the workers (the source ``workflow.training.train`` runs on);
 - :mod:`.score`: partitioned batch scoring into Parquet part files, with retries.
 """
 
@@ -21,13 +21,12 @@ from predictive_scoring.distributed.score import (
 )
 from predictive_scoring.distributed.sources import dataset_files
 from predictive_scoring.distributed.train import (
-    DistributedTraining,
+    PartitionedSource,
     TrainingInputs,
     build_examples_distributed,
-    train_distributed,
 )
 
-__all__ = ["PART_GLOB", "DaskPlan", "DistributedScoreSummary", "DistributedTraining",
-           "PartitionScores", "PartitionsFailed", "ScoreRequest", "TrainingInputs",
+__all__ = ["PART_GLOB", "DaskPlan", "DistributedScoreSummary", "PartitionScores",
+           "PartitionedSource", "PartitionsFailed", "ScoreRequest", "TrainingInputs",
            "build_examples_distributed", "dask_client", "dataset_files",
-           "score_distributed", "score_partition", "train_distributed"]
+           "score_distributed", "score_partition"]

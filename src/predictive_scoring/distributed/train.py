@@ -1,5 +1,7 @@
 """Training on Dask: examples built partition by partition, the model fitted by its kind on
-the workers, then calibrated, evaluated and bundled as on one machine.
+the workers, then calibrated, evaluated and bundled as on one machine. The run's flow is
+``workflow.training.train``'s, the same as on one machine: :class:`PartitionedSource` is
+where its examples live.
 
 Nothing is re-implemented: each partition (whole leads, read by :mod:`.sources`) runs the
 single-machine code of data.py (validation, snapshots) and features.py / train.py
@@ -14,7 +16,7 @@ single-machine path.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -47,7 +49,6 @@ from predictive_scoring.distributed.sources import (
     located_checks,
     read_by_lead,
 )
-from predictive_scoring.explain import global_weights
 from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
 from predictive_scoring.leakage import leakage_warnings
 from predictive_scoring.models import kinds
@@ -57,18 +58,19 @@ from predictive_scoring.train import (
     EXPLANATION_ROWS,
     SPLITS,
     Examples,
+    TrainedModel,
     TrainingError,
     TrainingPlan,
     TrainingRun,
     bundle_input,
-    check_enough_data,
     finish_training,
     snapshot_note,
     split_rows,
-    training_run,
     truth_of,
     with_behaviour,
 )
+from predictive_scoring.workflow.promotion import TestLeads
+from predictive_scoring.workflow.training import Built
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -247,9 +249,10 @@ def _model_input_sample(client: Client, examples: list[Future], part: str,
                                               seed=seed)), ignore_index=True)
 
 
-def first_rows(examples: pd.DataFrame, part: str, n: int) -> pd.DataFrame:
-    """The first ``n`` examples of one slice in this partition."""
-    return examples.loc[examples[SLICE] == part].head(n)
+def first_rows(examples: pd.DataFrame, part: str, n: int | None) -> pd.DataFrame:
+    """The first ``n`` examples (None: all) of one slice in this partition."""
+    rows = examples.loc[examples[SLICE] == part]
+    return rows if n is None else rows.head(n)
 
 
 def events_of(checks: dict[str, TableCheck], lead_ids: list[str]) -> pd.DataFrame:
@@ -259,26 +262,6 @@ def events_of(checks: dict[str, TableCheck], lead_ids: list[str]) -> pd.DataFram
 
 
 # ------------------------------------------------------------------ training
-@dataclass
-class DistributedTraining:
-    """A training run on the cluster, ready for the CLI to write and log.
-
-    Attributes:
-        run: As the single-machine path returns it; ``run.examples.frame`` holds the
-            outcome columns only (the features stay on the workers).
-        example: A few raw test leads in the bundle's input format.
-        summary: Rows read, kept and quarantined per table.
-        quarantine_files: Files written for bad rows (quarantine policy).
-        partitions: Partitions the work was split into.
-    """
-
-    run: TrainingRun
-    example: pd.DataFrame
-    summary: pd.DataFrame
-    quarantine_files: list[Path] = field(default_factory=list)
-    partitions: int = 0
-
-
 @dataclass(frozen=True)
 class TrainingInputs(TrainingPlan):
     """A training plan read from Parquet on the cluster, with what to do with bad rows
@@ -364,57 +347,100 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
                                check_summary(facts, located), quarantine_files)
 
 
-def train_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
-                      report: Report = silent) -> DistributedTraining:
-    """Validate, snapshot, featurise, train, calibrate and evaluate on a Dask cluster.
+@dataclass
+class PartitionedSource:
+    """The examples of a training run on a Dask cluster: built partition by partition from
+    Parquet, kept on the workers (``workflow.training.train`` runs the flow on them).
 
-    Args:
+    Attributes:
         client: A connected Dask client; every worker must read the dataset's paths.
         inputs: The configs (an events-shaped dataset of Parquet files, folders or
             globs; a model of a kind that trains on Dask) and the bad-rows policy.
         n_partitions: Partitions of leads (each a set of whole leads).
-        report: Called with the name of each stage as it starts.
-
-    Raises:
-        DataValidationError: Bad rows under the ``fail`` policy.
-        TrainingError: Too little data, or leakage warnings when ``strict``.
-        ValueError: A table shape, or a model kind that does not train on Dask.
+        partitioned: The examples on the workers, once built.
     """
-    config, base = inputs.config, inputs.base
-    check_trains_on_dask(inputs.model)
-    built = build_examples_distributed(client, inputs, n_partitions, report)
-    examples = built.examples
-    frame = pd.concat(client.gather(client.map(outcomes, examples)), ignore_index=True)
-    columns = feature_columns(config.attributes, built.spec, config.feature_groups)
-    rows = {name: np.flatnonzero(frame[SLICE].to_numpy() == name) for name in SPLITS}
-    label = frame["label"].to_numpy(np.int8)
-    check_enough_data(label[rows["train"]], base.training)
-    report("Checking for leakage")
-    warnings = _leakage(client, examples, frame, rows, columns, base.training.leakage_auc)
-    if inputs.strict and warnings:
-        raise TrainingError("stopped by --strict: " + "; ".join(warnings))
-    report(f"Training {inputs.model.kind} on the workers")
-    pipeline = fit_on_cluster(client, examples, columns, inputs.model)
-    report("Calibrating and evaluating")
-    raw_all = np.concatenate(client.gather(client.map(raw_probability, examples,
-                                                      pipeline=pipeline, columns=columns)))
-    truth_values = frame["true_probability"].to_numpy(float)
-    run_examples = Examples(frame, label, frame["created_at"],
-                            None if np.isnan(truth_values).any() else truth_values,
+
+    client: Client
+    inputs: TrainingInputs
+    n_partitions: int
+    partitioned: PartitionedExamples | None = None
+    engine: str = "dask"
+
+    @property
+    def summary(self) -> pd.DataFrame | None:
+        """Rows read, kept and quarantined per table (once built)."""
+        return None if self.partitioned is None else self.partitioned.summary
+
+    @property
+    def quarantine_files(self) -> list[Path]:
+        """Files written for bad rows (quarantine policy)."""
+        return [] if self.partitioned is None else self.partitioned.quarantine_files
+
+    def _built(self) -> PartitionedExamples:
+        if self.partitioned is None:
+            raise RuntimeError("build the examples first")
+        return self.partitioned
+
+    def build(self, plan: TrainingPlan, report: Report) -> Built:
+        """Validate, snapshot, split and featurise on the workers; the outcome columns
+        come back.
+
+        Raises:
+            DataValidationError: Bad rows under the ``fail`` policy.
+            ValueError: A table shape, or a model kind that does not train on Dask.
+        """
+        check_trains_on_dask(plan.model)
+        client, config = self.client, plan.config
+        self.partitioned = built = build_examples_distributed(client, self.inputs,
+                                                              self.n_partitions, report)
+        frame = pd.concat(client.gather(client.map(outcomes, built.examples)),
+                          ignore_index=True)
+        columns = feature_columns(config.attributes, built.spec, config.feature_groups)
+        rows = {name: np.flatnonzero(frame[SLICE].to_numpy() == name) for name in SPLITS}
+        truth = frame["true_probability"].to_numpy(float)
+        examples = Examples(frame, frame["label"].to_numpy(np.int8), frame["created_at"],
+                            None if np.isnan(truth).any() else truth,
                             frame["rule_points"].to_numpy(float),
                             frame["rule_stage"].to_numpy(object), columns, built.spec)
-    seed = base.training.seed
-    trained = finish_training(run_examples, rows, pipeline,
-                              {name: raw_all[r] for name, r in rows.items()}, inputs,
-                              _model_input_sample(client, examples, "train", columns,
-                                                  len(rows["train"]), seed))
-    notes = [snapshot_note(*_left_out(client, built.snapshots))]
-    weights = global_weights(trained.scorer, _model_input_sample(
-        client, examples, "test", columns, len(rows["test"]), seed))
-    run = training_run(run_examples, trained, inputs, warnings, notes, weights)
-    example = _bundle_example(client, examples, built.checks, trained.scorer)
-    return DistributedTraining(run, example, built.summary, built.quarantine_files,
-                               n_partitions)
+        return Built(examples, rows, [snapshot_note(*_left_out(client, built.snapshots))])
+
+    def leakage(self, built: Built, threshold: float) -> list[str]:
+        return _leakage(self.client, self._built().examples, built.examples.frame,
+                        built.rows, built.examples.columns, threshold)
+
+    def fit(self, built: Built, plan: TrainingPlan, report: Report) -> TrainedModel:
+        client, partitions = self.client, self._built().examples
+        columns = built.examples.columns
+        report(f"Training {plan.model.kind} on the workers ({self.n_partitions} partitions)")
+        pipeline = fit_on_cluster(client, partitions, columns, plan.model)
+        report("Calibrating and evaluating")
+        raw_all = np.concatenate(client.gather(client.map(raw_probability, partitions,
+                                                          pipeline=pipeline, columns=columns)))
+        rows = built.rows
+        return finish_training(built.examples, rows, pipeline,
+                               {name: raw_all[r] for name, r in rows.items()}, plan,
+                               _model_input_sample(client, partitions, "train", columns,
+                                                   len(rows["train"]), plan.base.training.seed))
+
+    def test_sample(self, built: Built, seed: int) -> pd.DataFrame:
+        return _model_input_sample(self.client, self._built().examples, "test",
+                                   built.examples.columns, len(built.rows["test"]), seed)
+
+    def test_leads(self, built: Built) -> TestLeads:
+        client, partitioned = self.client, self._built()
+        frames = client.gather(client.map(first_rows, partitioned.examples, part="test",
+                                          n=None))
+        frame = pd.concat(frames, ignore_index=True)
+        events = pd.concat(client.gather(client.map(
+            events_of, partitioned.checks, [f["lead_id"].tolist() for f in frames])),
+            ignore_index=True)
+        return TestLeads(frame, events, frame["label"].to_numpy(np.int8),
+                         frame["rule_points"].to_numpy(float),
+                         frame["rule_stage"].to_numpy(object))
+
+    def bundle_example(self, built: Built, run: TrainingRun) -> pd.DataFrame:
+        return _bundle_example(self.client, self._built().examples, self._built().checks,
+                               run.trained.scorer)
 
 
 def check_trains_on_dask(model: ModelConfig) -> None:

@@ -81,6 +81,8 @@ class ReportData:
             reasons.
         warnings: Data and leakage warnings.
         notes: What was left out, and why.
+        promotion: The training run's ``promotion`` and ``promotion_preview`` blocks
+            (keys ``promotion`` and ``preview``), or None (a report of a registered model).
     """
 
     title: str
@@ -106,13 +108,15 @@ class ReportData:
     examples: pd.DataFrame
     warnings: list[str]
     notes: list[str]
+    promotion: dict[str, Any] | None = None
 
 
 # ------------------------------------------------------------------------ gathering
 def report_data(scorer: LeadScorer, examples: Examples, rows: dict[str, np.ndarray],
                 events: pd.DataFrame | None, learned: LearnedPoints, weights: GlobalWeights,
                 handoff: Stage, capacity: Capacity, funnel: pd.DataFrame | None,
-                warnings: Sequence[str], notes: Sequence[str]) -> ReportData:
+                warnings: Sequence[str], notes: Sequence[str],
+                promotion: dict[str, Any] | None = None) -> ReportData:
     """Score the test slice with the model, the hand-set and the learned points.
 
     Args:
@@ -128,6 +132,8 @@ def report_data(scorer: LeadScorer, examples: Examples, rows: dict[str, np.ndarr
         funnel: ``stages.funnel_conversion`` of the dataset (events shape), or None.
         warnings: Data and leakage warnings.
         notes: What was left out of the data, and why.
+        promotion: The training run's promotion and its preview (see
+            :attr:`ReportData.promotion`), or None.
     """
     test = rows["test"]
     frame = examples.frame.iloc[test].reset_index(drop=True)
@@ -164,7 +170,7 @@ def report_data(scorer: LeadScorer, examples: Examples, rows: dict[str, np.ndarr
                       explain.fit_engagement(scorer, explain.contributions(scorer, features)),
                       quadrant_cuts(scorer),
                       pd.concat([chosen[["rated"]].reset_index(drop=True), shown], axis=1),
-                      all_warnings, list(notes))
+                      all_warnings, list(notes), promotion)
 
 
 def test_times(examples: Examples, test: np.ndarray) -> pd.Series | None:
@@ -293,7 +299,17 @@ def figures(data: ReportData) -> dict[str, Figure]:
         "stage_crosstab": plots.stage_crosstab_figure(leads, rates),
         **accuracy_figures(data.accuracy),
         **driver_figures(data),
+        **promotion_figures(data.promotion),
     }
+
+
+def promotion_figures(promotion: dict[str, Any] | None) -> dict[str, Figure]:
+    """The promotion preview's figure, when the report has one."""
+    from predictive_scoring.reporting.promotion_plots import preview_figure
+
+    if promotion is None or promotion["preview"] is None:
+        return {}
+    return {"promotion": preview_figure(promotion["preview"])}
 
 
 def accuracy_figures(accuracy: dict[str, Any]) -> dict[str, Figure]:

@@ -44,7 +44,53 @@ def render(data: ReportData, figure_uris: dict[str, str]) -> str:
         ("examples", "Leads the rules over- and under-rate", _examples_section(data)),
         ("warnings", "Data and leakage warnings", _warnings_section(data)),
     ]
+    if data.promotion is not None:
+        sections.insert(0, ("promotion", "Promotion: this model against the one in use",
+                            _promotion_section(data.promotion, figure_uris)))
     return page(data.title, data.facts, _headline(data), sections)
+
+
+DECISIONS = {"promoted": "promoted: the new champion", "first": "the first champion",
+             "kept": "not promoted: the champion stays", "not_promoted": "not promoted"}
+
+
+def _promotion_section(promotion: dict[str, Any], uris: dict[str, str]) -> str:
+    block, preview = promotion["promotion"], promotion["preview"]
+    parts = [f'<p class="headline"><b>{escape(DECISIONS[block["decision"]])}</b>: '
+             f'{escape(block["reason"])}.</p>']
+    values = {"this model": block["challenger"], "hand-set points": block["rules"]}
+    if block["champion"] is not None:
+        values = {f"champion (version {block['champion_version']})": block["champion"],
+                  **values}
+    if block["challenger"] is not None:
+        frame = pd.DataFrame({"scorer": list(values), block["metric"]: list(values.values())})
+        parts.append(f"<p>{escape(block['metric'])} of each scorer on the same "
+                     f"{block['n_leads']:,} test leads:</p>"
+                     + table(frame, {block["metric"]: ".4f"}, index=False))
+    if preview is None:
+        return "".join(parts)
+    moves = pd.DataFrame({
+        "": ["suggested stage goes up", "suggested stage goes down", "same stage",
+             f"handed to sales ({preview['handoff_stage']} and later)",
+             "converters among them"],
+        f"now ({preview['before']})": [None, None, None, preview["volume_before"],
+                                       preview["captured_before"]],
+        "with this model": [preview["moved_up"], preview["moved_down"],
+                            preview["unchanged"], preview["volume_after"],
+                            preview["captured_after"]]})
+    parts.append(f"<p>What changes for marketing ops on these {preview['n']:,} test "
+                 f"examples ({preview['converters']:,} converted) if this model replaces "
+                 f"{escape(preview['before'])}:</p>"
+                 + table(moves, {f"now ({preview['before']})": ",", "with this model": ","},
+                         index=False))
+    if preview["weights_moved"]:
+        weights = pd.DataFrame(preview["weights_moved"])
+        parts.append("<p>Fields whose global weight (mean |SHAP|, log-odds) moved most:</p>"
+                     + table(weights, {"before": ".4f", "after": ".4f", "change": "+.4f"},
+                             index=False))
+    parts.append(figure(uris["promotion"], "Leads handed to sales and the converters among "
+                        "them, now and with this model; the largest moves of global weight."))
+    return "".join(parts)
 
 
 def _headline(data: ReportData) -> str:

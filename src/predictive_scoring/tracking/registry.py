@@ -1,5 +1,6 @@
 """The model registry: versions, the ``champion`` and ``challenger`` aliases (never the
-deprecated stages), promotion and rollback, and loading a scorer back from a registry URI
+deprecated stages), moving the champion (by hand, or by ``workflow.promotion`` after a
+paired comparison) and rollback, and loading a scorer back from a registry URI
 or from a folder written by :func:`export_bundle`.
 """
 
@@ -7,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import re
 import shutil
 import tempfile
@@ -76,68 +76,19 @@ def alias_version(name: str, alias: str) -> str | None:
 
 
 def aliases(name: str) -> dict[str, str]:
-    """Alias -> version of a registered model (empty when it does not exist)."""
+    """Alias -> version of a registered model (empty when it does not exist).
+
+    Raises:
+        ModelNotFound: The tracking store cannot be reached.
+    """
     try:
         found = _client().get_registered_model(name)
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return {}
-        raise
+        raise ModelNotFound(f"cannot reach the tracking store {_store()} to read the "
+                            f"aliases of '{name}': {_first_line(exc)}") from None
     return {alias: str(version) for alias, version in found.aliases.items()}
-
-
-def promote_if_better(name: str, version: str | int, metric: str, higher_is_better: bool,
-                      value: float) -> bool:
-    """Make a new version the challenger, and the champion if it beats the current one.
-
-    Args:
-        name: Registered model.
-        version: The new version.
-        metric: Run metric both versions are compared on.
-        higher_is_better: Direction of the metric.
-        value: The new version's value (as logged in its run under ``metric``).
-
-    Returns:
-        Whether ``champion`` moved to the new version (always when there was none; a
-        tie keeps the champion).
-
-    Raises:
-        ValueError: The value is not a finite number, the version does not exist, or the
-            champion's run has no such metric.
-    """
-    if not math.isfinite(value):
-        raise ValueError(f"{metric} of '{name}' version {version} is {value}; only a finite "
-                         "value can be compared with the champion")
-    version = _require_version(name, version)
-    _client().set_registered_model_alias(name, CHALLENGER, version)
-    champion = alias_version(name, CHAMPION)
-    if champion is not None:
-        best = run_metric(name, champion, metric)
-        if not (value > best if higher_is_better else value < best):
-            return False
-    _move_champion(name, version, champion)
-    return True
-
-
-def run_metric(name: str, version: str | int, metric: str) -> float:
-    """A metric of the run that logged a model version.
-
-    Raises:
-        ValueError: The version has no run or its run lacks the metric, naming those
-            it has.
-    """
-    client = _client()
-    run_id = client.get_model_version(name, str(version)).run_id
-    if not run_id:
-        raise ValueError(f"'{name}' version {version} was not logged from a run, so it has "
-                         f"no {metric} to compare; move the champion by hand "
-                         "(`predictive-scoring promote`)")
-    metrics = client.get_run(run_id).data.metrics
-    if metric not in metrics:
-        raise ValueError(f"run {run_id} of '{name}' version {version} has no metric "
-                         f"'{metric}' (it has {sorted(metrics)}); compare the versions "
-                         "yourself and move the champion by hand (`predictive-scoring promote`)")
-    return metrics[metric]
 
 
 def promote(name: str, version: str | int) -> None:
