@@ -130,7 +130,9 @@ class LightGBMKind(ModelKind):
 
         copies = train[0].numblocks[0]
         eval_x, eval_y = (da.concatenate([part] * copies) for part in valid)
-        n_rows, n_positive = (int(v) for v in da.compute(train[1].shape[0], train[1].sum()))
+        # counted, not read from the shape: the partitions' lengths may be unknown
+        n_rows, n_positive = (int(v) for v in da.compute((train[1] >= 0).sum(),
+                                                          train[1].sum()))
         params = {k: v for k, v in classifier_params(model).items() if k != "n_jobs"}
         params |= self.capacity(model, n_rows, n_positive)
         with warnings.catch_warnings():
