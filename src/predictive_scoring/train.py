@@ -114,10 +114,16 @@ class Examples:
     population: Population | None = None
 
     def weights(self, rows: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
-        """The training and validation rows' weights for the fit, or None."""
+        """The training and validation rows' weights for the fit, each slice's scaled to
+        average 1 (so a model's regularisation weighs as much against the data as
+        unweighted), or None when every example weighs the same (the fit is then the
+        unweighted one, exactly)."""
         if self.weight is None:
             return None
-        return self.weight[rows["train"]], self.weight[rows["valid"]]
+        train, valid = self.weight[rows["train"]], self.weight[rows["valid"]]
+        if np.all(train == train[0]) and np.all(valid == valid[0]):
+            return None
+        return train / train.mean(), valid / valid.mean()
 
 
 POPULATION_ROWS = 50_000

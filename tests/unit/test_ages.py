@@ -4,6 +4,7 @@ marked when scored, and the simulator's truth at every configured age."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,12 @@ def test_the_simulator_writes_its_truth_at_every_configured_age(simulated: tuple
     expected, observed = examples.truth[old].sum(), examples.label[old].sum()
     assert observed > 10
     assert abs(observed - expected) < 4 * np.sqrt(expected) + 2
+
+
+def test_fit_weights_average_one_and_vanish_when_all_equal(simulated: tuple) -> None:
+    _, _, examples, rows = simulated
+    assert examples.weights(rows) is None  # the simulator labels every age of every lead
+    uneven = np.where(np.arange(len(examples.label)) % 3 == 0, 0.5, 0.125)
+    train, valid = replace(examples, weight=uneven).weights(rows)
+    assert train.mean() == pytest.approx(1.0) and valid.mean() == pytest.approx(1.0)
+    np.testing.assert_allclose(train / train[0], uneven[rows["train"]] / uneven[rows["train"]][0])
