@@ -52,6 +52,8 @@ class LeadScore(BaseModel):
     probability: float = Field(ge=0, le=1, description="calibrated conversion probability")
     score: int = Field(ge=0, le=100, description="the probability in percent")
     suggested_stage: str
+    age_beyond_training: bool = Field(False, description="the lead is older than any lead "
+                                      "the model was trained on: its score extrapolates")
     fit_grade: str | None = Field(None, description="how well the lead fits (A best)")
     engagement: str | None = Field(None, description="how engaged the lead is")
     quadrant: str | None = Field(None, description="fit x engagement quadrant")

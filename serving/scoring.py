@@ -131,6 +131,7 @@ class LoadedModel:
                 "probability": float(scores.probability[i]),
                 "score": int(scores.score[i]),
                 "suggested_stage": scores.suggested_stage[i],
+                "age_beyond_training": bool(scores.age_beyond_training[i]),
                 **explained[i],
                 "rules": {"points": float(scores.points.points[i]),
                           "stage": scores.points.stage[i],

@@ -373,9 +373,16 @@ class FeatureGroups(StrictModel):
 
 
 class SnapshotConfig(StrictModel):
-    """When training examples are taken and what their label means."""
+    """When training examples are taken and what their label means.
 
-    days_after_creation: list[Annotated[int, Field(ge=0)]] | None = None
+    ``days_after_creation`` lists the lead ages (days) of each lead's snapshots: spread
+    them over the ages the model will score (e.g. ``[1, 7, 30, 90, 180, 365]``). A
+    snapshot whose horizon runs past the end of the data is left out, so the oldest age
+    trained on is at most the data's end - ``horizon_days`` - the first lead's creation.
+    """
+
+    days_after_creation: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, description="lead ages (days after creation) of each lead's snapshots")
     every_days: int | None = Field(None, gt=0)
     horizon_days: int = Field(gt=0)
     target_stage: Stage = Stage.CUSTOMER

@@ -554,3 +554,55 @@ def stage_thresholds_matching_shares(
     cuts, levels = _nearest_cut_levels(_probabilities(p_train, "p_train"), shares)
     thresholds = _thresholds_from_levels(cuts, levels)
     return {stage: float(bar) for stage, bar in zip(order, thresholds, strict=True)}
+
+
+# ------------------------------------------------------------------ lead age
+AGE_BANDS: tuple[tuple[int, int | None], ...] = ((0, 7), (8, 30), (31, 90), (91, 180),
+                                                 (181, None))
+"""Lead-age bands in whole days (inclusive; the last has no upper end)."""
+
+
+def age_band_names() -> list[str]:
+    """``0-7``, ``8-30``, ``31-90``, ``91-180``, ``181+``."""
+    return [f"{low}+" if high is None else f"{low}-{high}" for low, high in AGE_BANDS]
+
+
+def age_band_of(age_days: Vector) -> np.ndarray:
+    """The band (position in :data:`AGE_BANDS`) of each age, read in whole days (floor)."""
+    days = np.floor(np.asarray(age_days, dtype=np.float64))
+    uppers = np.array([high for _, high in AGE_BANDS[:-1]], dtype=np.float64)
+    return np.searchsorted(uppers, days, side="left")
+
+
+def by_age(y: Vector, p: Vector, points: Vector, age_days: Vector,
+           ece_bins: int) -> list[dict[str, object]]:
+    """The model and the points per lead-age band, on the same rows.
+
+    Args:
+        y: Conversion labels (0/1).
+        p: The model's calibrated probabilities.
+        points: The rules' points (their ranking is what ROC-AUC reads).
+        age_days: Each row's lead age at its ``as_of``, in days.
+        ece_bins: Equal-frequency bins for the ECE.
+
+    Returns:
+        One entry per band of :data:`AGE_BANDS`, in order: ``band``, ``n``,
+        ``positives``, ``model_roc_auc``, ``rules_roc_auc`` (None unless the band holds
+        both classes), ``ece`` (the model's; None for an empty band).
+    """
+    _same_length(y=y, p=p, points=points, age_days=age_days)
+    labels, probabilities = _labels(y), _probabilities(p)
+    scores = _scores(points, "points")
+    band = age_band_of(age_days)
+    entries = []
+    for index, name in enumerate(age_band_names()):
+        rows = band == index
+        held = labels[rows]
+        both = np.unique(held).size == 2
+        entries.append({
+            "band": name, "n": int(rows.sum()), "positives": int(held.sum()),
+            "model_roc_auc": float(roc_auc_score(held, probabilities[rows])) if both else None,
+            "rules_roc_auc": float(roc_auc_score(held, scores[rows])) if both else None,
+            "ece": (expected_calibration_error(held, probabilities[rows], ece_bins)
+                    if rows.any() else None)})
+    return entries

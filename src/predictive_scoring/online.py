@@ -96,6 +96,8 @@ class OnlineScores:
         features: Model input by field (categoricals as sent, numbers as read), for the
             values quoted in reasons (``explain.reasons``).
         ignored_fields: Per lead, the attributes given that the scorer does not read.
+        age_beyond_training: Per lead, whether it is older than any lead the model was
+            trained on (:meth:`LeadScorer.beyond_training`; False for a table).
     """
 
     lead_ids: list[str]
@@ -107,6 +109,7 @@ class OnlineScores:
     matrix: np.ndarray
     features: Mapping[str, np.ndarray] = field(default_factory=dict)
     ignored_fields: list[list[str]] = field(default_factory=list)
+    age_beyond_training: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 class FeatureValues(Mapping[str, np.ndarray]):
@@ -249,7 +252,16 @@ class OnlineScorer:
             features=features,
             ignored_fields=[[name for name in lead.attributes if name not in self._reads]
                             for lead in leads],
+            age_beyond_training=self._beyond_training(leads),
         )
+
+    def _beyond_training(self, leads: Sequence[RawLead]) -> np.ndarray:
+        """Whether each lead is older than any lead the model was trained on."""
+        if self.scorer.shape != "events":
+            return np.zeros(len(leads), dtype=bool)
+        ages = np.fromiter(((lead.as_of - lead.created_at) / NS_PER_DAY for lead in leads),
+                           np.float64, len(leads))
+        return self.scorer.beyond_training(ages)
 
     # ------------------------------------------------------------------ pieces
     def _encoded_events(self, leads: Sequence[RawLead]) -> SnapshotEvents | None:

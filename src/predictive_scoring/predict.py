@@ -41,7 +41,7 @@ from predictive_scoring.explain import EXPLANATION_COLUMNS, reason_columns, scor
 from predictive_scoring.models.scorer import LeadScorer
 
 OUTPUT_COLUMNS = ["lead_id", "as_of", "probability", "score", "suggested_stage",
-                  "rule_points", "rule_stage", "error"]
+                  "rule_points", "rule_stage", "age_beyond_training", "error"]
 NUMBER_COLUMNS = ("probability", "rule_points", "fit_logodds", "engagement_logodds")
 
 
@@ -61,6 +61,8 @@ class ScoreSummary:
     rows_failed: int
     output: Path
     quarantine: Path | None
+    beyond_training: int = 0
+    """Rows scored whose lead is older than any lead the model was trained on."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ def score_chunk(scorer: LeadScorer, frame: pd.DataFrame, error: pd.Series,
         for column in columns[2:-1]:
             out.loc[good, column] = scored[column].to_numpy()
     out["score"] = out["score"].astype("Int64")
+    out["age_beyond_training"] = out["age_beyond_training"].astype("boolean")
     out["error"] = error.replace("", pd.NA)
     return out[columns]
 
@@ -270,7 +273,7 @@ def score_file(scorer: LeadScorer, leads_path: Path, events: pd.DataFrame | None
     """
     leads = leads or read_leads_input(leads_path, read)
     quarantine = output.with_name(f"{output.stem}.quarantine.csv")
-    rows_in = rows_failed = 0
+    rows_in = rows_failed = beyond = 0
     quarantined: list[pd.DataFrame] = []
     with written_aside(output) as staging:
         writer = ChunkWriter(staging, output_columns(reasons))
@@ -279,7 +282,9 @@ def score_file(scorer: LeadScorer, leads_path: Path, events: pd.DataFrame | None
                 rows = chunk[ROW].to_numpy()
                 frame, error = prepare_chunk(chunk, scorer, as_of, read,
                                              leads.repeated[rows - 1])
-                writer.write(score_chunk(scorer, frame, error, events, reasons))
+                scored = score_chunk(scorer, frame, error, events, reasons)
+                writer.write(scored)
+                beyond += int(scored["age_beyond_training"].fillna(False).sum())
                 bad = (error != "").to_numpy()
                 if bad.any():
                     quarantined.append(_quarantined_rows(chunk.loc[bad], error[bad]))
@@ -295,7 +300,7 @@ def score_file(scorer: LeadScorer, leads_path: Path, events: pd.DataFrame | None
     if not quarantined:
         quarantine.unlink(missing_ok=True)
     return ScoreSummary(rows_in, rows_in - rows_failed, rows_failed, output,
-                        quarantine if quarantined else None)
+                        quarantine if quarantined else None, beyond)
 
 
 def _quarantined_rows(chunk: pd.DataFrame, error: pd.Series) -> pd.DataFrame:

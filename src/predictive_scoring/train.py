@@ -27,7 +27,7 @@ from predictive_scoring.config import (
     RulesConfig,
     TrainingConfig,
 )
-from predictive_scoring.data.dataset import EventsDataset, TableDataset
+from predictive_scoring.data.dataset import ROW, EventsDataset, TableDataset
 from predictive_scoring.data.snapshots import Snapshots, build_snapshots, data_end_of
 from predictive_scoring.explain import (
     METADATA_KEY,
@@ -37,8 +37,11 @@ from predictive_scoring.explain import (
     sample_rows,
 )
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
+from predictive_scoring.models import kinds
 from predictive_scoring.models.columns import FeatureColumns, feature_columns, model_frame
 from predictive_scoring.models.scorer import (
+    TRAINED_AGES_KEY,
+    Calibrator,
     LeadScorer,
     build_pipeline,
     choose_calibrator,
@@ -92,6 +95,11 @@ class Examples:
         rule_stage: The points baseline's stage per example.
         columns: Model input columns.
         spec: Behaviour vocabulary (events shape), else None.
+        weight: Per example, 1 / its lead's number of examples (events shape: a lead's
+            snapshots sum to 1 in the fit), or None (one example per lead).
+        population: The leads the model will score (events shape): every lead open at
+            the test period's end, as it looked then; the stage thresholds are set on it.
+            None: they are set on the training slice.
     """
 
     frame: pd.DataFrame
@@ -102,6 +110,61 @@ class Examples:
     rule_stage: np.ndarray
     columns: FeatureColumns
     spec: FeatureSpec | None
+    weight: np.ndarray | None = None
+    population: Population | None = None
+
+    def weights(self, rows: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The training and validation rows' weights for the fit, each slice's scaled to
+        average 1 (so a model's regularisation weighs as much against the data as
+        unweighted), or None when every example weighs the same (the fit is then the
+        unweighted one, exactly)."""
+        if self.weight is None:
+            return None
+        train, valid = self.weight[rows["train"]], self.weight[rows["valid"]]
+        if np.all(train == train[0]) and np.all(valid == valid[0]):
+            return None
+        return train / train.mean(), valid / valid.mean()
+
+
+POPULATION_ROWS = 50_000
+"""At most this many open leads (a seeded sample) set the stage thresholds: stage shares
+are stable to a fraction of a percent at this size."""
+
+
+@dataclass(frozen=True)
+class Population:
+    """The leads open at one moment, as they looked then: who the model will score.
+
+    Attributes:
+        as_of: The moment (the test period's end: the last lead's creation).
+        frame: One row per open lead (a seeded sample of at most ``POPULATION_ROWS``):
+            ``lead_id``, ``created_at``, ``as_of``, attributes, behaviour features.
+        rule_stage: The points' stage of each.
+        n_open: Leads open at ``as_of`` before sampling.
+    """
+
+    as_of: pd.Timestamp
+    frame: pd.DataFrame
+    rule_stage: np.ndarray
+    n_open: int
+
+
+def open_population(dataset: EventsDataset, target: Stage, spec: FeatureSpec,
+                    rules: RulesConfig, seed: int) -> Population:
+    """Every lead open at the last lead's creation: created before it, and neither at the
+    target stage (or beyond) nor lost by then; with its behaviour features and points as
+    of that moment."""
+    leads, changes = dataset.leads, dataset.stage_changes
+    moment = leads["created_at"].max()
+    closed_stages = {s.value for s in FUNNEL if s.rank >= target.rank} | {Stage.LOST.value}
+    closed = changes.loc[changes["stage"].isin(closed_stages)
+                         & (changes["timestamp"] < moment), "lead_id"]
+    open_ = leads.loc[(leads["created_at"] < moment) & ~leads["lead_id"].isin(closed)]
+    picked = sample_rows(len(open_), POPULATION_ROWS, seed)
+    frame = (open_.iloc[np.sort(picked)].drop(columns=[ROW], errors="ignore")
+             .assign(as_of=moment).reset_index(drop=True))
+    frame, points = with_behaviour(frame, dataset.events, spec, rules)
+    return Population(moment, frame, points.stage, len(open_))
 
 
 def examples_from_table(dataset: TableDataset, config: DatasetConfig, rules: RulesConfig,
@@ -137,10 +200,13 @@ def examples_from_events(dataset: EventsDataset, config: DatasetConfig, rules: R
     spec = fit_feature_spec(train_events["event_type"].to_numpy(object),
                             train_events["detail"].to_numpy(object), config.features)
     frame, points = with_behaviour(frame, events, spec, rules)
+    population = open_population(dataset, config.snapshots.target_stage, spec, rules,
+                                 training.seed)
     examples = Examples(frame, label, frame["created_at"], truth_of(frame, dataset.truth),
                         points.points, points.stage, feature_columns(config.attributes, spec,
                                                                      config.feature_groups),
-                        spec)
+                        spec, frame["weight"].to_numpy(np.float64),
+                        population if len(population.frame) else None)
     return examples, rows, snapshots
 
 
@@ -235,7 +301,7 @@ def train_model(examples: Examples, rows: dict[str, np.ndarray],
     check_enough_data(part["train"][1], plan.base.training)
     model = plan.model
     pipeline = fit_pipeline(build_pipeline(model, examples.columns), model, part["train"],
-                            part["valid"])
+                            part["valid"], examples.weights(rows))
     raw = {name: pipeline.predict_proba(part[name][0])[:, 1] for name in SPLITS}
     explained = sample_rows(len(rows["train"]), EXPLANATION_ROWS, plan.base.training.seed)
     return finish_training(examples, rows, pipeline, raw, plan,
@@ -262,9 +328,8 @@ def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: P
     training, rules, dataset = plan.base.training, plan.rules, plan.config
     calibrator, losses = choose_calibrator(raw["valid"], examples.label[rows["valid"]],
                                            training.seed)
-    p_train = calibrator(raw["train"])
-    order, shares = rule_stage_shares(examples.rule_stage[rows["train"]], rules)
-    thresholds = evaluate.stage_thresholds_matching_shares(p_train, shares, order)
+    thresholds, matched_on = stage_thresholds(examples, rows, pipeline, calibrator, raw,
+                                              rules)
     scorer = LeadScorer(dataset.name, dataset.shape, examples.columns, examples.spec,
                         pipeline, calibrator, thresholds, rules,
                         {"model_kind": plan.model.kind, "calibration": calibrator.method,
@@ -272,10 +337,42 @@ def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: P
                          RANGES_KEY: {name: allowed.model_dump() for name, allowed
                                       in plan.config.attributes.ranges.items()}})
     scorer.metadata[METADATA_KEY] = explanation_metadata(scorer, explain_sample)
+    ages = lead_age_days(examples.frame)
+    if ages is not None:
+        scorer.metadata[TRAINED_AGES_KEY] = trained_ages(ages[rows["train"]])
     p_test = calibrator(raw["test"])
     metrics = comparison_metrics(examples, rows, p_test, thresholds, plan)
+    y_train = examples.label[rows["train"]]
+    metrics["capacity"] = kinds.get(plan.model.kind).capacity(plan.model, len(y_train),
+                                                              int(y_train.sum()))
+    metrics["stage_thresholds_set_on"] = matched_on
     scorer.metadata["test_metrics"] = metrics["model"]
     return TrainedModel(scorer, metrics, rows, p_test, losses)
+
+
+def stage_thresholds(examples: Examples, rows: dict[str, np.ndarray], pipeline: Pipeline,
+                     calibrator: Calibrator, raw: dict[str, np.ndarray], rules: RulesConfig
+                     ) -> tuple[dict[Stage, float], dict[str, Any]]:
+    """The model's stage thresholds, volume-matched to the points' stage shares on the
+    population the model will score: the leads open at the test period's end (events
+    shape), else the training slice.
+
+    Returns:
+        The thresholds, and what they were matched on (``population``, ``as_of``, ``n``).
+    """
+    population = examples.population
+    if population is None:
+        p = calibrator(raw["train"])
+        stages = examples.rule_stage[rows["train"]]
+        matched_on = {"population": "training examples", "as_of": None, "n": len(p)}
+    else:
+        model_input = model_frame(population.frame, examples.columns)
+        p = calibrator(pipeline.predict_proba(model_input)[:, 1])
+        stages = population.rule_stage
+        matched_on = {"population": "open leads", "as_of": population.as_of.isoformat(),
+                      "n": len(p), "n_open": population.n_open}
+    order, shares = rule_stage_shares(stages, rules)
+    return evaluate.stage_thresholds_matching_shares(p, shares, order), matched_on
 
 
 def comparison_metrics(examples: Examples, rows: dict[str, np.ndarray], p_test: np.ndarray,
@@ -297,6 +394,7 @@ def comparison_metrics(examples: Examples, rows: dict[str, np.ndarray], p_test: 
     oracle = (evaluate.probability_metrics(y_test, examples.truth[test], volume,
                                            training.ece_bins)
               if examples.truth is not None else None)
+    ages = lead_age_days(examples.frame)
     return {
         "n_train": len(train), "n_valid": len(rows["valid"]),
         "n_test": len(test), "positive_rate_test": float(y_test.mean()),
@@ -306,7 +404,21 @@ def comparison_metrics(examples: Examples, rows: dict[str, np.ndarray], p_test: 
         "oracle": oracle,
         "stages": {"model": _stage_block(y_test, stage_for_values(p_test, thresholds), names),
                    "rules": _stage_block(y_test, examples.rule_stage[test], names)},
+        "by_age": ([] if ages is None else evaluate.by_age(
+            y_test, p_test, examples.rule_points[test], ages[test], training.ece_bins)),
     }
+
+
+def trained_ages(ages: np.ndarray) -> list[float]:
+    """The youngest and oldest lead age (days) the model was trained on."""
+    return [float(ages.min()), float(ages.max())]
+
+
+def lead_age_days(frame: pd.DataFrame) -> np.ndarray | None:
+    """Each example's lead age at its ``as_of``, in days (None for a table: no ages)."""
+    if "as_of" not in frame or "created_at" not in frame:
+        return None
+    return ((frame["as_of"] - frame["created_at"]) / pd.Timedelta(days=1)).to_numpy(float)
 
 
 def _stage_block(y: np.ndarray, stages: np.ndarray, order: list[str]) -> dict[str, Any]:
@@ -373,10 +485,25 @@ def training_run(examples: Examples, trained: TrainedModel, plan: TrainingPlan,
                  warnings: list[str], notes: list[str], weights: GlobalWeights) -> TrainingRun:
     """The run's record, with metrics.json's content (whichever engine trained)."""
     model = plan.model
+    below = points_note(trained.metrics)
     metrics = {"dataset": plan.config.name, "model_kind": model.kind, "params": model.params,
                **trained.metrics, "calibration": trained.scorer.calibrator.method,
-               "warnings": warnings, "notes": notes}
+               "warnings": warnings, "notes": [*notes, *([below] if below else [])]}
     return TrainingRun(examples, trained, metrics, warnings, weights)
+
+
+def points_note(metrics: dict[str, Any]) -> str | None:
+    """One paragraph when the model does not rank the test leads better than the points
+    (ROC-AUC on the same test rows), else None."""
+    model, rules = metrics["model"]["roc_auc"], metrics["rules"]["roc_auc"]
+    if np.isnan(model) or np.isnan(rules) or model > rules:
+        return None
+    n_train = metrics["n_train"]
+    return (f"the model does not beat the points on the {metrics['n_test']:,} test examples "
+            f"(ROC-AUC {model:.3f} against the points' {rules:.3f}), trained on {n_train:,} "
+            "examples: keep scoring leads with the points until more history (more "
+            "converted leads) is available, and retrain then; a model that cannot beat "
+            "the points should not replace them.")
 
 
 def test_weights(scorer: LeadScorer, examples: Examples, test: np.ndarray,

@@ -138,7 +138,8 @@ def test_unknown_stage_name_lists_the_valid_ones(tmp_path: Path) -> None:
 
 def test_snapshot_strategy_must_be_exactly_one(tmp_path: Path) -> None:
     text = (REPO / "configs/datasets/simulated.yaml").read_text().replace(
-        "days_after_creation: [7, 30]", "days_after_creation: [7, 30]\n  every_days: 14")
+        "days_after_creation: [1, 7, 30, 90, 180, 365]",
+        "days_after_creation: [1, 7, 30, 90, 180, 365]\n  every_days: 14")
     message = message_of(ConfigError, load_config, _write(tmp_path, text),
                                 DatasetConfig)
     assert "snapshots" in message and "exactly one" in message

@@ -37,7 +37,8 @@ class EmployeesScorer:
         probability = leads["employees"].fillna(0).to_numpy() / 1000
         return pd.DataFrame({"lead_id": leads["lead_id"].to_numpy(),
                              "probability": probability, "score": (probability * 100).round(),
-                             "suggested_stage": "lead", "rule_points": 0.0, "rule_stage": "lead"})
+                             "suggested_stage": "lead", "rule_points": 0.0, "rule_stage": "lead",
+                             "age_beyond_training": False})
 
 
 def _leads(tmp_path: Path, rows: list[str]) -> Path:

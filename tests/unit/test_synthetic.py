@@ -239,7 +239,9 @@ def test_files_load_through_the_data_contract(small: SimulatedFunnel, tmp_path: 
     dataset = load_events_dataset(config, Path("."))
     assert all(len(check.problems) == 0 for check in dataset.checks.values())
     assert len(dataset.events) == len(small.events)
-    snapshots = build_snapshots(dataset, config.snapshots, data_end_of(dataset))
+    simulated_ages = config.snapshots.model_copy(  # the ages ``small`` was simulated at
+        update={"days_after_creation": list(SNAPSHOT_DAYS)})
+    snapshots = build_snapshots(dataset, simulated_ages, data_end_of(dataset))
     assert snapshots.n_censored == 0
     labels = snapshots.frame.merge(small.truth, on=["lead_id", "as_of"], validate="one_to_one")
     assert len(labels) == len(small.truth)

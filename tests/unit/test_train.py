@@ -147,11 +147,9 @@ def test_model_beats_the_points_and_stays_calibrated(simulated: tuple, kind: str
     assert metrics["model"]["ece"] < 0.03
     assert metrics["model"]["captured_at_rules_volume"] >= metrics["rules"][
         "captured_at_rules_volume"]
-    # the suggested stages hold the rules' shares of the training leads, roughly, on test
-    shares_model = {s: v["share_of_leads"] for s, v in metrics["stages"]["model"].items()}
-    shares_rules = {s: v["share_of_leads"] for s, v in metrics["stages"]["rules"].items()}
-    for stage, share in shares_rules.items():
-        assert shares_model[stage] == pytest.approx(share, abs=0.12)
+    # (the stage thresholds hold the points' shares on the leads open at one moment:
+    # tests/unit/test_ages.py)
+    assert set(metrics["stages"]["model"]) == set(metrics["stages"]["rules"])
 
 
 def test_scorer_scores_raw_leads_like_training(simulated: tuple) -> None:

@@ -111,6 +111,12 @@ def score(
     if summary.quarantine:
         console.print(f"[yellow]Rows that could not be scored (with reasons):[/] "
                       f"{summary.quarantine}")
+    if summary.beyond_training:
+        console.print(f"[yellow]warning:[/] {summary.beyond_training:,} lead(s) are older than "
+                      f"any lead the model was trained on ({scorer.oldest_trained_age:g} "
+                      "days): their scores extrapolate (age_beyond_training is true). "
+                      "Train on older snapshot ages (snapshots.days_after_creation) to "
+                      "cover them.")
 
 
 def score_dask(scorer: LeadScorer, request: ScoreRequest, plan: DaskPlan) -> None:

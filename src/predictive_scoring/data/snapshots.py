@@ -18,8 +18,8 @@ class Snapshots:
     """Training examples ``(lead, as_of)`` with labels, and what was left out and why.
 
     Attributes:
-        frame: ``lead_id``, ``created_at``, ``as_of``, ``label`` (0/1), the lead's
-            attributes; one row per example.
+        frame: ``lead_id``, ``created_at``, ``as_of``, ``label`` (0/1), ``weight`` (see
+            :func:`lead_weights`), the lead's attributes; one row per example.
         n_candidates: Snapshots considered before exclusions.
         n_past_target: Left out: the lead had already reached the target stage.
         n_censored: Left out: the horizon runs past the end of the data.
@@ -35,7 +35,7 @@ def candidate_as_of(leads: pd.DataFrame, config: SnapshotConfig, data_end: pd.Ti
                     first_created: pd.Timestamp | None = None) -> pd.DataFrame:
     """One row per candidate snapshot: ``lead_id``, ``created_at``, ``as_of``.
 
-    ``days_after_creation`` gives ``created_at + d days`` for each d; ``every_days``
+    ``days_after_creation`` gives ``created_at + d days`` for each lead age d; ``every_days``
     gives calendar snapshots at midnight UTC every N days from the first lead's
     creation day (``first_created`` when given: the first of all leads, for a caller
     that passes a part of them) until ``data_end``, for every lead created before
@@ -87,8 +87,28 @@ def build_snapshots(dataset: EventsDataset, config: SnapshotConfig,
     censored = (horizon_end > data_end).to_numpy() & ~past
     keep = ~(past | censored)
     label = ((reached >= candidates["as_of"]) & (reached < horizon_end)).fillna(False)
-    frame = candidates.loc[keep].assign(label=label[keep].astype("int8"))
+    weight = lead_weights(candidates["lead_id"], (horizon_end <= data_end).to_numpy())
+    frame = candidates.loc[keep].assign(label=label[keep].astype("int8"), weight=weight[keep])
     attributes = dataset.leads.drop(columns=["created_at", ROW], errors="ignore")
     frame = frame.merge(attributes, on="lead_id", how="left", validate="many_to_one")
     return Snapshots(frame.reset_index(drop=True), len(candidates), int(past.sum()),
                      int(censored.sum()))
+
+
+def lead_weights(lead_id: pd.Series, labellable: np.ndarray) -> np.ndarray:
+    """Each candidate snapshot's weight: 1 / (its lead's number of snapshots whose horizon
+    ends within the data), so a lead seen at six ages counts as much as one seen at two
+    (long-lived leads would otherwise dominate the fit).
+
+    The count ignores the outcome: a lead's snapshots sum to 1, less the share of those
+    left out because it had reached the target by then. Weights that grew when a lead
+    converted early would over-weight converters among the young snapshots.
+
+    Args:
+        lead_id: Lead of each candidate snapshot.
+        labellable: Whether each candidate's horizon ends within the data.
+    """
+    counts = pd.Series(labellable, dtype=np.float64).groupby(
+        lead_id.to_numpy()).transform("sum").to_numpy()
+    with np.errstate(divide="ignore"):
+        return np.where(labellable, 1.0 / counts, 0.0)

@@ -47,7 +47,8 @@ PART_GLOB = "part-*.parquet"
 _OUTPUT_TYPES = {"lead_id": pa.string(), "as_of": pa.timestamp("ns", tz="UTC"),
                  "probability": pa.float64(), "score": pa.int64(),
                  "suggested_stage": pa.string(), "rule_points": pa.float64(),
-                 "rule_stage": pa.string(), "error": pa.string()}
+                 "rule_stage": pa.string(), "age_beyond_training": pa.bool_(),
+                 "error": pa.string()}
 
 
 def output_schema(reasons: int | None) -> pa.Schema:

@@ -34,12 +34,15 @@ from predictive_scoring.models import kinds
 
 # FeatureColumns is imported here also for bundles pickled when it lived in this module.
 from predictive_scoring.models.columns import FeatureColumns, model_frame
-from predictive_scoring.models.kinds.base import ModelKind, Slice
+from predictive_scoring.models.kinds.base import ModelKind, Slice, Weights
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
 
 ISOTONIC_FLOOR = 1e-4
 """Isotonic steps can reach 0 or 1 on a small slice; no lead is ever certain."""
+TRAINED_AGES_KEY = "trained_ages_days"
+"""Where a scorer's metadata keeps the youngest and oldest lead age (days) it was trained
+on (events shape; older bundles have none)."""
 
 
 def build_pipeline(model: ModelConfig, columns: FeatureColumns) -> Pipeline:
@@ -49,19 +52,21 @@ def build_pipeline(model: ModelConfig, columns: FeatureColumns) -> Pipeline:
 
 
 def fit_pipeline(pipeline: Pipeline, model: ModelConfig, train: Slice,
-                 valid: Slice) -> Pipeline:
-    """Fit the pipeline as its kind does (LightGBM stops early on the validation slice).
+                 valid: Slice, weights: Weights | None = None) -> Pipeline:
+    """Fit the pipeline as its kind does (LightGBM stops early on the validation slice),
+    with the capacity the training slice allows (:meth:`ModelKind.capacity`).
 
     Args:
         pipeline: From :func:`build_pipeline`.
         model: Its config.
         train: Training features and labels.
         valid: Validation features and labels.
+        weights: Per-row weights of both slices, or None for equal weights.
 
     Returns:
         The same pipeline, fitted.
     """
-    return kinds.get(model.kind).fit(pipeline, model, train, valid)
+    return kinds.get(model.kind).fit(pipeline, model, train, valid, weights)
 
 
 # ------------------------------------------------------------------ calibration
@@ -218,6 +223,27 @@ class LeadScorer:
         frame = frame.assign(**dict.fromkeys(missing, np.nan))
         return model_frame(frame, self.columns)
 
+    @property
+    def oldest_trained_age(self) -> float | None:
+        """The oldest lead age (days) among the training examples, or None (a table, or a
+        bundle trained before the range was recorded)."""
+        ages = self.metadata.get(TRAINED_AGES_KEY)
+        return None if not ages else float(ages[1])
+
+    def beyond_training(self, age_days: np.ndarray) -> np.ndarray:
+        """Whether each lead (age in days at its as_of) is at least a whole day older than
+        any lead the model was trained on: its score extrapolates from younger leads.
+
+        Args:
+            age_days: Lead ages in days (NaN for a lead without one: not marked).
+        """
+        oldest = self.oldest_trained_age
+        ages = np.asarray(age_days, dtype=np.float64)
+        if oldest is None:
+            return np.zeros(ages.shape, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            return np.floor(ages) > oldest
+
     def encode(self, leads: pd.DataFrame, events: pd.DataFrame | None) -> SnapshotEvents | None:
         """Leads and their events encoded once for features and rules (events shape)."""
         if self.shape != "events":
@@ -239,7 +265,8 @@ class LeadScorer:
 
         Returns:
             One row per input row, same order: lead_id, probability, score,
-            suggested_stage, rule_points, rule_stage.
+            suggested_stage, rule_points, rule_stage, age_beyond_training (see
+            :meth:`beyond_training`; always False for a table).
         """
         encoded = self.encode(leads, events)
         return self.score_features(leads, encoded, self.features(leads, encoded))
@@ -265,7 +292,15 @@ class LeadScorer:
             "suggested_stage": stage_for_values(probability, self.stage_thresholds),
             "rule_points": points.points,
             "rule_stage": points.stage,
+            "age_beyond_training": self.beyond_training(_age_days(leads)),
         }, index=leads.index)
+
+
+def _age_days(leads: pd.DataFrame) -> np.ndarray:
+    """Each lead's age at its as_of in days; NaN where the frame has no times (a table)."""
+    if "as_of" not in leads or "created_at" not in leads:
+        return np.full(len(leads), np.nan)
+    return ((leads["as_of"] - leads["created_at"]) / pd.Timedelta(days=1)).to_numpy(float)
 
 
 def _events_or_empty(events: pd.DataFrame | None) -> pd.DataFrame:

@@ -545,6 +545,57 @@ def stage_crosstab_figure(leads: pd.DataFrame, conversion_rate: pd.DataFrame) ->
     return figure
 
 
+
+def age_band_figure(by_age: Sequence[Mapping[str, object]], ece_limit: float = 0.02
+                    ) -> Figure:
+    """The model and the points per lead-age band: ROC-AUC side by side (left) and the
+    model's calibration error (right).
+
+    A band without both outcomes gets no ROC-AUC bar, only ``n/a``; an empty band no ECE
+    bar either. Bars are labelled with the band's test leads and converters.
+
+    Args:
+        by_age: ``metrics.json``'s ``by_age`` entries
+            (:func:`~predictive_scoring.evaluate.by_age`).
+        ece_limit: Drawn as a dashed line on the ECE axes.
+
+    Returns:
+        A figure with two axes.
+    """
+    if not by_age:
+        raise ValueError("no lead-age bands to draw (a table-shaped dataset has no ages)")
+    figure = new_figure()
+    left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": (3, 2)})
+    bands = [str(entry["band"]) for entry in by_age]
+    positions, width = np.arange(len(bands)), 0.4
+    colours = scorer_colours(["model", "rules (points)"])
+    for offset, name, key in ((-width / 2, "model", "model_roc_auc"),
+                              (width / 2, "rules (points)", "rules_roc_auc")):
+        values = np.array([np.nan if e[key] is None else float(e[key]) for e in by_age])
+        bars = left.bar(positions + offset, np.nan_to_num(values), width,
+                        color=colours[name], label=name)
+        left.bar_label(bars, labels=["n/a" if np.isnan(v) else f"{v:.2f}" for v in values],
+                       fontsize=7, padding=2)
+    left.axhline(0.5, color=REFERENCE_COLOUR, linestyle=":", linewidth=1)
+    left.set_xticks(positions, [f"{b}\n{int(e['n']):,} / {int(e['positives']):,}"
+                                for b, e in zip(bands, by_age, strict=True)], fontsize=8)
+    left.set_ylim(0, 1.08)
+    left.grid(axis="y", alpha=0.3)
+    left.set(xlabel="lead age (days); test leads / converters", ylabel="ROC-AUC",
+             title="Ranking per lead age")
+    left.legend(loc="lower left", fontsize=8)
+    ece = np.array([np.nan if e["ece"] is None else float(e["ece"]) for e in by_age])
+    right.bar(positions, np.nan_to_num(ece), 0.6, color=colours["model"])
+    right.axhline(ece_limit, color=REFERENCE_COLOUR, linestyle="--", linewidth=1,
+                  label=f"{ece_limit:g}")
+    right.set_xticks(positions, bands, fontsize=8)
+    right.yaxis.set_major_formatter(FuncFormatter(_percent))
+    right.grid(axis="y", alpha=0.3)
+    right.set(xlabel="lead age (days)", ylabel="expected calibration error",
+              title="Model calibration per lead age")
+    right.legend(loc="best", fontsize=8)
+    return figure
+
 # ---------------------------------------------------------------------------- output
 def save_figures(figures: Mapping[str, Figure], out_dir: Path) -> list[Path]:
     """Write each figure to ``out_dir / f"{name}.png"``, creating the folder if needed.

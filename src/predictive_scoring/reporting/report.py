@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +32,7 @@ from predictive_scoring.models.scorer import LeadScorer, score_0_100
 from predictive_scoring.reporting import accuracy_plots, driver_plots, plots
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import FUNNEL, Stage, stage_for_values
-from predictive_scoring.train import Examples
+from predictive_scoring.train import Examples, lead_age_days
 
 N_EXAMPLE_LEADS = 5
 """Leads shown in each of the over-rated and under-rated example tables."""
@@ -42,6 +42,9 @@ FEW_TEST_CONVERSIONS = 40
 
 N_REASONS = 3
 """Reasons up and reasons down shown for each example lead."""
+
+ECE_BINS = 10
+"""Equal-frequency bins of the calibration error per lead-age band."""
 
 SEGMENTS = {"quadrant": ("quadrant", ("sales-ready", "nurture", "check fit", "low priority")),
             "fit_grade": ("fit grade", tuple(reversed(explain.FIT_GRADES))),
@@ -83,6 +86,8 @@ class ReportData:
         notes: What was left out, and why.
         promotion: The training run's ``promotion`` and ``promotion_preview`` blocks
             (keys ``promotion`` and ``preview``), or None (a report of a registered model).
+        by_age: The model and the points per lead-age band on the test leads
+            (:func:`~predictive_scoring.evaluate.by_age`); empty for a table.
     """
 
     title: str
@@ -109,6 +114,7 @@ class ReportData:
     warnings: list[str]
     notes: list[str]
     promotion: dict[str, Any] | None = None
+    by_age: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------ gathering
@@ -162,6 +168,9 @@ def report_data(scorer: LeadScorer, examples: Examples, rows: dict[str, np.ndarr
                                "hand-set points)",
              "report written": datetime.now(UTC).isoformat(timespec="seconds")}
     all_warnings = [*warnings, *_data_warnings(y)]
+    ages = lead_age_days(frame)
+    by_age = ([] if ages is None else
+              evaluate.by_age(y, probability, rule_points, ages, ECE_BINS))
     return ReportData(f"{scorer.dataset}: {facts['model']}", facts, y, probability,
                       model_stage, rule_points, rule_stage, learned_points, order,
                       handoff.value, ranking, scorer.rules, learned,
@@ -170,7 +179,7 @@ def report_data(scorer: LeadScorer, examples: Examples, rows: dict[str, np.ndarr
                       explain.fit_engagement(scorer, explain.contributions(scorer, features)),
                       quadrant_cuts(scorer),
                       pd.concat([chosen[["rated"]].reset_index(drop=True), shown], axis=1),
-                      all_warnings, list(notes), promotion)
+                      all_warnings, list(notes), promotion, by_age)
 
 
 def test_times(examples: Examples, test: np.ndarray) -> pd.Series | None:
@@ -300,6 +309,7 @@ def figures(data: ReportData) -> dict[str, Figure]:
         **accuracy_figures(data.accuracy),
         **driver_figures(data),
         **promotion_figures(data.promotion),
+        **({"by_age": plots.age_band_figure(data.by_age)} if data.by_age else {}),
     }
 
 

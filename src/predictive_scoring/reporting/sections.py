@@ -38,6 +38,7 @@ def render(data: ReportData, figure_uris: dict[str, str]) -> str:
             figure_uris["score_distributions"], "Each outcome's scores, as a share of its "
             "own leads: the less the shapes overlap, the better the score separates them.")),
         ("crosstab", "Rule stage vs suggested stage", _crosstab_section(data, figure_uris)),
+        *([("age", "By lead age", _age_section(data, figure_uris))] if data.by_age else []),
         ("drivers", "Global drivers", _drivers_section(data, figure_uris)),
         ("quadrant", "Fit vs engagement", _quadrant_section(data, figure_uris)),
         ("points", "Learned points: edits to the current table", _points_section(data)),
@@ -116,8 +117,10 @@ def _funnel_section(data: ReportData, uris: dict[str, str]) -> str:
     percent = {"rules: conversion": ".1%", "model: conversion": ".1%",
                "rules: leads": ",", "model: leads": ","}
     parts = ["<p>Test leads in each stage and how many of them converted. The model's "
-             "stages hold the same share of leads as the points' (same hand-off volume); "
-             "a good scorer puts the converters in the later stages.</p>",
+             "thresholds give its stages the points' share of the leads open at the end of the "
+             "test period (the leads it will score; same hand-off volume there), so on these "
+             "test leads the shares can differ; a good scorer puts the converters in the "
+             "later stages.</p>",
              table(side, percent), figure(uris["stage_conversion"],
                                             "Conversion rate per stage, model vs rules.")]
     if data.funnel is not None:
@@ -138,6 +141,21 @@ def _ranking_section(data: ReportData, uris: dict[str, str]) -> str:
                   "contacted.")
         + figure(uris["lift"], "Cumulative lift: conversion rate of the top leads over the "
                   "overall rate."))
+
+
+def _age_section(data: ReportData, uris: dict[str, str]) -> str:
+    frame = pd.DataFrame(data.by_age).set_index("band").rename(columns={
+        "n": "test leads", "positives": "converters", "model_roc_auc": "model ROC-AUC",
+        "rules_roc_auc": "points ROC-AUC", "ece": "model ECE"})
+    return ("<p>The test leads by their age at the moment scored: how well the model and "
+            "the points rank the leads of each age, and how honest the model's "
+            "probabilities are there (ECE: the gap between predicted and observed "
+            "conversion). A band without converters has no ROC-AUC; a band with few "
+            "converters is noisy.</p>"
+            + table(frame, {"test leads": ",", "converters": ",", "model ROC-AUC": ".3f",
+                            "points ROC-AUC": ".3f", "model ECE": ".4f"})
+            + figure(uris["by_age"], "ROC-AUC of the model and the points, and the "
+                     "model's calibration error, per lead-age band."))
 
 
 def _crosstab_section(data: ReportData, uris: dict[str, str]) -> str:

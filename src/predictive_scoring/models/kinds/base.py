@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 Slice = tuple[pd.DataFrame, np.ndarray]
 """Model input rows and their 0/1 labels."""
+Weights = tuple[np.ndarray, np.ndarray]
+"""Per-row weights of the training slice and of the validation slice."""
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,34 @@ class ModelKind(ABC):
 
     @abstractmethod
     def fit(self, pipeline: Pipeline, model: ModelConfig, train: Slice,
-            valid: Slice) -> Pipeline:
+            valid: Slice, weights: Weights | None = None) -> Pipeline:
         """Fit the pipeline on ``train``; ``valid`` is there for early stopping.
+
+        The kind fits the data it is given: hyper-parameters whose right value depends on
+        the training slice's size (:meth:`capacity`) are set from it before fitting.
+
+        Args:
+            pipeline: From :meth:`build`.
+            model: Its config.
+            train: Training input and labels.
+            valid: Validation input and labels.
+            weights: Per-row weights of the training and validation rows (a lead's
+                snapshots share one unit of weight), or None for equal weights.
 
         Returns:
             The same pipeline, fitted.
         """
+
+    def capacity(self, model: ModelConfig, n_rows: int, n_positive: int) -> dict[str, Any]:
+        """The hyper-parameters this kind sets from the size of the training slice, over
+        the config's (none by default). A pure function of its arguments.
+
+        Args:
+            model: The model config (its values are the ones for plenty of data).
+            n_rows: Training rows.
+            n_positive: Training rows labelled 1.
+        """
+        return {}
 
     @abstractmethod
     def owns(self, pipeline: Pipeline) -> bool:

@@ -12,6 +12,7 @@ through LightGBM's single-row fast path.
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 import warnings
 import weakref
@@ -28,6 +29,7 @@ from predictive_scoring.models.kinds.base import (
     Contributions,
     ModelKind,
     Slice,
+    Weights,
     check_width,
 )
 
@@ -43,6 +45,19 @@ ONE_THREAD_ROWS = 64
 """Below this many leads TreeSHAP runs on one thread: starting LightGBM's thread team
 costs more than it saves for a lead or two, and a busy core stalls it (measured: one
 lead ~0.35 ms on one thread, 0.6-11 ms with two on this shared 2-core machine)."""
+
+
+# The capacity rule (:func:`capacity_params`): the config's values hold from this much data.
+REFERENCE_POSITIVES = 2_000
+"""Training positives from which the config's learning rate holds as written."""
+MIN_LEAF_ROWS = 5
+"""The smallest leaf the rule allows, however small the data."""
+LEAF_SHARE = 20
+"""On small data a leaf holds at least 1/20 of the training rows."""
+POSITIVES_PER_LEAF = 10
+"""On small data a tree has at most one leaf per 10 training positives."""
+SMALL_DATA_RATE = 0.1
+"""The learning rate the rule may raise a smaller configured rate to on little data."""
 
 
 class LightGBMKind(ModelKind):
@@ -61,14 +76,22 @@ class LightGBMKind(ModelKind):
                          ("classifier", lgb.LGBMClassifier(**classifier_params(model)))])
 
     def fit(self, pipeline: Pipeline, model: ModelConfig, train: Slice,
-            valid: Slice) -> Pipeline:
-        """Fit, stopping early on the validation slice when the config asks for it."""
+            valid: Slice, weights: Weights | None = None) -> Pipeline:
+        """Fit with the capacity the training slice allows, stopping early on the
+        validation slice when the config asks for it."""
         prep, classifier = pipeline[:-1], pipeline[-1]
+        classifier.set_params(**self.capacity(model, len(train[1]), int(np.sum(train[1]))))
         x_train = prep.fit_transform(*train)
+        weighted = ({} if weights is None else
+                    {"sample_weight": weights[0], "eval_sample_weight": [weights[1]]})
         classifier.fit(x_train, train[1], eval_X=(prep.transform(valid[0]),),
                        eval_y=(valid[1],), categorical_feature=_categorical(pipeline),
-                       callbacks=early_stopping(model))
+                       callbacks=early_stopping(model), **weighted)
         return pipeline
+
+    def capacity(self, model: ModelConfig, n_rows: int, n_positive: int) -> dict[str, Any]:
+        """:func:`capacity_params` of the config's parameters."""
+        return capacity_params(model.params, n_rows, n_positive)
 
     def owns(self, pipeline: Pipeline) -> bool:
         """A pipeline ending in an ``LGBMClassifier``."""
@@ -107,7 +130,11 @@ class LightGBMKind(ModelKind):
 
         copies = train[0].numblocks[0]
         eval_x, eval_y = (da.concatenate([part] * copies) for part in valid)
+        # counted, not read from the shape: the partitions' lengths may be unknown
+        n_rows, n_positive = (int(v) for v in da.compute((train[1] >= 0).sum(),
+                                                          train[1].sum()))
         params = {k: v for k, v in classifier_params(model).items() if k != "n_jobs"}
+        params |= self.capacity(model, n_rows, n_positive)
         with warnings.catch_warnings():
             # lightgbm.dask sets each worker's threads itself and says so for n_jobs.
             warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
@@ -131,6 +158,36 @@ def classifier_params(model: ModelConfig) -> dict[str, Any]:
     params = {k: v for k, v in model.params.items() if k != EARLY_STOPPING_KEY}
     params["feature_pre_filter"] = False
     return params
+
+
+def capacity_params(params: dict[str, Any], n_rows: int, n_positive: int) -> dict[str, Any]:
+    """The tree parameters that fit a training slice of ``n_rows`` rows, ``n_positive`` of
+    them positive; the config's values (``params``) are the ones for plenty of data and
+    are never exceeded, except the learning rate, which rises on little data.
+
+    - ``min_child_samples``: the config's, at most 1/:data:`LEAF_SHARE` of the rows and at
+      least :data:`MIN_LEAF_ROWS` (a fixed leaf minimum above the data size makes a
+      constant model);
+    - ``num_leaves``: the config's, at most one leaf per :data:`POSITIVES_PER_LEAF`
+      positives, at least 2;
+    - ``min_data_in_bin``: the config's (LightGBM's 3), at most 1% of the rows, at least 1;
+    - ``learning_rate``: the config's times ``sqrt(REFERENCE_POSITIVES / n_positive)``
+      below :data:`REFERENCE_POSITIVES` positives, up to :data:`SMALL_DATA_RATE` (early
+      stopping on a small validation slice needs each round to count).
+
+    Returns:
+        Parameter name -> value for the classifier's ``set_params``.
+    """
+    leaf_rows = min(int(params.get("min_child_samples", 20)),
+                    max(MIN_LEAF_ROWS, n_rows // LEAF_SHARE))
+    leaves = min(int(params.get("num_leaves", 31)), max(2, n_positive // POSITIVES_PER_LEAF))
+    bin_rows = min(int(params.get("min_data_in_bin", 3)), max(1, n_rows // 100))
+    rate = float(params.get("learning_rate", 0.1))
+    scale = math.sqrt(REFERENCE_POSITIVES / max(n_positive, 1))
+    if scale > 1:
+        rate = min(rate * scale, max(rate, SMALL_DATA_RATE))
+    return {"min_child_samples": leaf_rows, "num_leaves": leaves,
+            "min_data_in_bin": bin_rows, "learning_rate": rate}
 
 
 def early_stopping(model: ModelConfig) -> list[Any]:

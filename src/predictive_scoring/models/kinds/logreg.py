@@ -26,6 +26,7 @@ from predictive_scoring.models.kinds.base import (
     Contributions,
     ModelKind,
     Slice,
+    Weights,
     check_width,
 )
 
@@ -62,10 +63,16 @@ class LogisticRegressionKind(ModelKind):
                          ("classifier", linear_model.LogisticRegression(**model.params))])
 
     def fit(self, pipeline: Pipeline, model: ModelConfig, train: Slice,
-            valid: Slice) -> Pipeline:
-        """Fit on the training slice (the solver runs to convergence: no early stopping)."""
+            valid: Slice, weights: Weights | None = None) -> Pipeline:
+        """Fit on the training slice (the solver runs to convergence: no early stopping).
+
+        No capacity rule is needed: scikit-learn's penalty ``||w||^2 / 2`` is weighed
+        against the *sum* of the examples' losses, so the same ``C`` regularises more,
+        relative to the data, the fewer (or the lighter) the training examples are.
+        """
         prep, classifier = pipeline[:-1], pipeline[-1]
-        classifier.fit(prep.fit_transform(*train), train[1])
+        classifier.fit(prep.fit_transform(*train), train[1],
+                       sample_weight=None if weights is None else weights[0])
         return pipeline
 
     def owns(self, pipeline: Pipeline) -> bool:
