@@ -128,7 +128,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         app.state.prediction_log = PredictionLog(settings.prediction_log_url,
                                                  settings.prediction_log_spool,
-                                                 app.state.metrics)
+                                                 app.state.metrics,
+                                                 settings.prediction_log_bins_days)
     stop = threading.Event()
     threading.Thread(target=_load_and_follow, args=(app, stop), name="model-load",
                      daemon=True).start()
@@ -196,6 +197,9 @@ def settle_heap() -> None:
 
 
 def _metrics(request: Request) -> Response:
+    serving = request.app.state.slot.current
+    if serving is not None and serving.drift is not None:
+        request.app.state.metrics.drift(serving.drift.values())
     body, content_type = request.app.state.metrics.exposition()
     return Response(body, media_type=content_type)
 
