@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from serving.loading import ModelLoadError, ModelSlot
 from serving.observability import Metrics, RequestMiddleware, configure_logging
 from serving.requests import openapi_components
-from serving.routes import health, model, scores
+from serving.routes import change, health, model, scores
 from serving.security import KeyChecker, check_declared
 from serving.settings import ENV_PREFIX, Settings
 
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.slot = ModelSlot()
     app.state.prediction_log = None
     app.include_router(scores.router)
+    app.include_router(change.router)
     app.include_router(model.router)
     app.include_router(health.router)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)

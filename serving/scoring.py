@@ -24,6 +24,7 @@ from predictive_scoring import explain
 from predictive_scoring.errors import LeadInputError
 from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.monitoring import reference as monitoring_reference
+from predictive_scoring.monitoring.change import ScoreChange, score_change
 from predictive_scoring.online import (
     CATEGORY_NUMBERS,
     LARGEST_FLOAT,
@@ -151,6 +152,16 @@ class LoadedModel:
                 "ignored_fields": [*parsed.extra_fields, *scores.ignored_fields[i]],
             })
         return results
+
+    def score_change(self, raws: Sequence[RawLead], moments: tuple[datetime, datetime]
+                     ) -> ScoreChange:
+        """Why one lead's score changed: ``raws`` is the lead at each moment (checked by
+        :meth:`raw_lead`); see :mod:`predictive_scoring.monitoring.change`."""
+        scores = self.online.score(raws, checked=True)
+        contrib = explain.contributions_from_matrix(self.scorer, scores.matrix)
+        return score_change(self.scorer, contrib, scores.features, raws[0].lead_id,
+                            (pd.Timestamp(as_utc(moments[0])),
+                             pd.Timestamp(as_utc(moments[1]))))
 
     def input_bins(self, scores: OnlineScores) -> list[str | None]:
         """Each lead's model input as bins of the training reference (None each when the

@@ -5,7 +5,16 @@ Each module registers its commands on the one Typer app of :mod:`.common`; impor
 this package registers them all.
 """
 
-from predictive_scoring.cli import data, quickstart, registry, report, score, serve, train
+from predictive_scoring.cli import (
+    data,
+    monitor,
+    quickstart,
+    registry,
+    report,
+    score,
+    serve,
+    train,
+)
 from predictive_scoring.cli.common import app
 
-__all__ = ["app", "data", "quickstart", "registry", "report", "score", "serve", "train"]
+__all__ = ["app", "data", "monitor", "quickstart", "registry", "report", "score", "serve", "train"]
