@@ -83,8 +83,8 @@ class ScoreChangeIn(Struct, forbid_unknown_fields=True):
     own ``as_of`` is not read)."""
 
     lead: LeadIn
-    from_as_of: _moment("the first moment (the lead must exist by then)")
-    to_as_of: _moment("the second moment")
+    from_as_of: _moment("the first moment (not before the lead's created_at)")
+    to_as_of: _moment("the second moment (not before the lead's created_at)")
 
 
 class _RawChange(Struct, forbid_unknown_fields=True):
