@@ -258,3 +258,23 @@ def test_a_score_change_before_the_lead_existed_is_refused(
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "lead", "created_at"]
     assert "from_as_of" in answer.json()["detail"][0]["msg"]
+
+
+def test_monitor_reads_a_postgresql_log(registry: str, trained: Trained, postgres_url: str,
+                                        scored_leads: pd.DataFrame, tmp_path: Path) -> None:
+    leads = scored_leads.iloc[::3].reset_index(drop=True)
+    settings = settings_for(registry, prediction_log=True, prediction_log_url=postgres_url,
+                            prediction_log_spool=tmp_path / "spool")
+    with TestClient(create_app(settings)) as client:
+        wait_ready(client)
+        _score_all(client, trained, leads)
+    report = _monitor(postgres_url, _dataset_yaml(trained, tmp_path), tmp_path / "out")
+    label, pending = _labels(trained, leads)
+    already = _already(trained, leads)
+    matured = ~pending & ~already
+    probability = trained.scorer.score(leads, trained.dataset.events)["probability"]
+    assert (report["n_scored"], report["n_pending"], report["n_matured"]) == (
+        len(leads), int(pending.sum()), int(matured.sum()))
+    assert report["model"]["roc_auc"] == pytest.approx(
+        roc_auc_score(label[matured], probability.to_numpy()[matured]), abs=1e-9)
+    assert report["drift"][f"{MODEL_NAME}/1"]["rows_with_bins"] == len(leads)
