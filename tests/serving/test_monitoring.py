@@ -278,3 +278,31 @@ def test_monitor_reads_a_postgresql_log(registry: str, trained: Trained, postgre
     assert report["model"]["roc_auc"] == pytest.approx(
         roc_auc_score(label[matured], probability.to_numpy()[matured]), abs=1e-9)
     assert report["drift"][f"{MODEL_NAME}/1"]["rows_with_bins"] == len(leads)
+
+
+def test_score_change_command_agrees_with_the_api(client: TestClient, trained: Trained,
+                                                  requests_json: list[dict],
+                                                  tmp_path: Path) -> None:
+    lead = requests_json[1]
+    own = trained.leads.loc[trained.leads["lead_id"] == lead["lead_id"]].head(1)
+    own.drop(columns=["as_of"]).to_csv(tmp_path / "leads.csv", index=False)
+    events = trained.dataset.events
+    events.loc[events["lead_id"] == lead["lead_id"]].drop(columns="_row").to_csv(
+        tmp_path / "events.csv", index=False)
+    created = own["created_at"].iloc[0]
+    moments = [(created + pd.Timedelta(days=d)).isoformat() for d in (3, 60)]
+    result = CliRunner().invoke(cli, [
+        "score-change", "--model", f"models:/{MODEL_NAME}/1", "--input",
+        str(tmp_path / "leads.csv"), "--events", str(tmp_path / "events.csv"), "--lead",
+        lead["lead_id"], "--from", moments[0], "--to", moments[1], "--out",
+        str(tmp_path / "change.json")], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "change.json").read_text())
+    api = client.post("/v1/score/change", headers=AUTH, json={
+        "lead": lead, "from_as_of": moments[0], "to_as_of": moments[1]}).json()
+    assert written["score_change"] == pytest.approx(api["score_change"], abs=1e-9)
+    assert sum(c["effect"] for c in written["changes"]) == pytest.approx(
+        written["score_change"], abs=1e-9)
+    assert [c["sentence"] for c in written["changes"]] == [
+        c["sentence"] for c in api["changes"]]
+    assert written["changes"][0]["sentence"] in result.output

@@ -205,21 +205,28 @@ def score_change(
     """Why a lead's score changed between two moments: each field's share of the change,
     in the reasons' words, adding up to it."""
     from predictive_scoring.config import BaseConfig, ReadOptions, load_config
+    from predictive_scoring.data.read import read_table
     from predictive_scoring.monitoring.change import change_from_frames
-    from predictive_scoring.predict import read_leads_input
+    from predictive_scoring.predict import prepare_chunk
     from predictive_scoring.tracking import registry, store
 
     read = ReadOptions()
     moments = (parse_timestamp_option(from_, read), parse_timestamp_option(to, read))
-    leads = read_leads_input(input, read).frame
-    own = leads.loc[leads["lead_id"].astype(str) == lead]
+    leads = read_table(input, read).to_pandas()
+    if "lead_id" not in leads:
+        fail(f"{input}: the leads file needs a lead_id column", ExitCode.BAD_DATA)
+    own = leads.loc[leads["lead_id"].astype(str).str.strip() == lead]
     if own.empty:
         fail(f"{input}: no lead with lead_id {lead!r}", ExitCode.BAD_DATA)
     lead_events = _lead_events(events, read, lead)
     store.use_tracking(load_config(base_config, BaseConfig))
     with console.status(f"Loading {model}..."):
         scorer = registry.load_scorer(model)
-    change = change_from_frames(scorer, own.iloc[[0]], lead_events, *moments)
+    frame, error = prepare_chunk(own.iloc[[0]], scorer, moments[0], read)
+    if error.iloc[0]:
+        fail(f"{input}, row {own['_row'].iloc[0]}: {error.iloc[0]}", ExitCode.BAD_DATA)
+    change = change_from_frames(scorer, frame.drop(columns=["as_of"]), lead_events,
+                                *moments)
     show_change(change)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
