@@ -16,19 +16,17 @@ workers, every worker's series stays fresh). A model without a training referenc
 from __future__ import annotations
 
 import bisect
-import math
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from predictive_scoring.monitoring.drift import psi
 from predictive_scoring.monitoring.reference import MISSING, UNKNOWN
 
 WINDOW = 5000
 REFRESH_LEADS = 256
-PSI_FLOOR = 1e-4
-"""A bin's share is at least this in the index (the monitor's floor; keep them equal)."""
 
 
 class OnlineDrift:
@@ -96,17 +94,9 @@ class OnlineDrift:
         with self._lock:
             counts, n = list(self._counts), len(self._window)
             unknown, present = self._unknown, self._present
-        return {"psi": psi_of_counts(counts, self._expected) if n else None,
+        return {"psi": psi(counts, self._expected) if n else None,
                 "unknown_share": unknown / present if present else None,
                 "leads": n, "age_days": age}
-
-
-def psi_of_counts(counts: Sequence[int], expected: Sequence[float]) -> float:
-    """The population stability index of observed counts against expected shares."""
-    total = sum(counts)
-    return sum((a - e) * math.log(a / e) for a, e in (
-        (max(c / total, PSI_FLOOR), max(s, PSI_FLOOR)) for c, s in zip(counts, expected,
-                                                                        strict=True)))
 
 
 def _moment(text: str | None) -> datetime | None:
