@@ -195,3 +195,24 @@ def test_the_window_selects_by_the_moment_scored(tmp_path: Path) -> None:
                           until=datetime(2025, 3, 2, tzinfo=UTC))
     outside = log.read_log(url, since=datetime(2025, 3, 2, tzinfo=UTC))
     assert len(inside.rows) == 1 and outside.rows.empty
+
+
+def test_an_empty_log_gives_a_report_with_every_period_named_empty(tmp_path: Path) -> None:
+    from predictive_scoring.cli.monitor import to_json
+    from predictive_scoring.monitoring.html import write_report
+    from predictive_scoring.monitoring.report import MonitorPlan, Outcomes, monitoring_report
+
+    url = f"sqlite:///{tmp_path}/empty.db"
+    create_log_engine(url).dispose()
+    plan = MonitorPlan(Stage.CUSTOMER, 90, Stage.MQL, 10, "month",
+                       pd.Timestamp("2025-01-01", tz="UTC"), pd.Timestamp("2025-03-01", tz="UTC"),
+                       MonitoringConfig(), pd.Timestamp("2025-06-01", tz="UTC"))
+    _, changes = _funnel()
+    report, rows = monitoring_report(log.read_log(url), Outcomes(
+        pd.Series(["a"]), changes, pd.Timestamp("2025-06-01", tz="UTC")), {}, plan)
+    assert (report["n_scored"], report["n_matured"], report["n_pending"]) == (0, 0, 0)
+    assert report["problems"]["empty_periods"]["periods"] == ["2025-01", "2025-02"]
+    assert report["model"]["roc_auc"] is None and report["alerts"] == []
+    assert '"roc_auc": null' in to_json(report)
+    page, drawn = write_report(report, rows, tmp_path)
+    assert page.exists() and len(drawn) == 3

@@ -149,17 +149,24 @@ def target_of(references: dict[str, dict[str, Any] | None],
 
 
 def to_json(report: dict[str, Any]) -> str:
-    """The document as JSON (numpy numbers as plain ones; no NaN: they are null)."""
+    """The document as JSON: numpy numbers as plain ones, NaN and infinities as null."""
     import json
+    import math
 
     import numpy as np
 
     def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
         if isinstance(value, np.generic):
-            return value.item()
-        raise TypeError(f"not JSON: {type(value).__name__}")
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
 
-    return json.dumps(report, indent=2, default=plain, allow_nan=False)
+    return json.dumps(plain(report), indent=2, allow_nan=False, default=str)
 
 
 def show_report(report: dict[str, Any]) -> None:

@@ -31,9 +31,12 @@ def accuracy_over_time_figure(by_period: Sequence[Mapping[str, Any]]) -> Figure:
     Periods with several model versions show each version's point (a marker per
     version); an empty period or one with a single outcome has no point.
     """
+    periods = list(dict.fromkeys(block["period"] for block in by_period))
+    if not periods:
+        return empty_figure("Is the model still beating the points?", "no score logged in "
+                            "the window")
     figure = plots.new_figure()
     top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 1)})
-    periods = list(dict.fromkeys(block["period"] for block in by_period))
     x = {period: i for i, period in enumerate(periods)}
     colours = plots.scorer_colours([MODEL, POINTS])
     versions = sorted({b["model_version"] for b in by_period if b["model_version"]})
@@ -47,7 +50,9 @@ def accuracy_over_time_figure(by_period: Sequence[Mapping[str, Any]]) -> Figure:
             top.plot(xs, ys, marker=markers[version], color=colours[name], lw=1.8,
                      label=f"{name}{label}")
     top.axhline(0.5, ls="--", color=plots.REFERENCE_COLOUR, lw=1, label="chance")
-    top.set(ylabel="realised ROC-AUC (matured leads)", ylim=(0.4, 1.0),
+    lowest = min([0.4, *[b[k]["roc_auc"] - 0.05 for b in by_period for k in ("model", "rules")
+                         if b["model_version"] and b[k]["roc_auc"] is not None]])
+    top.set(ylabel="realised ROC-AUC (matured leads)", ylim=(lowest, 1.0),
             title="Is the model still beating the points? Realised ROC-AUC per period")
     top.grid(alpha=0.3)
     top.legend(loc="lower left", fontsize=8)
@@ -68,9 +73,22 @@ def accuracy_over_time_figure(by_period: Sequence[Mapping[str, Any]]) -> Figure:
     return figure
 
 
+def empty_figure(title: str, reason: str) -> Figure:
+    """A figure that says why it has nothing to draw."""
+    figure = plots.new_figure()
+    ax = figure.subplots()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, reason, transform=ax.transAxes, ha="center", va="center",
+            fontsize=11, color=plots.REFERENCE_COLOUR)
+    return figure
+
+
 def calibration_figure(rows: pd.DataFrame, ece_bins: int) -> Figure:
     """Reliability of the model's probabilities on the matured leads."""
     matured = rows.loc[rows["status"] == MATURED]
+    if matured.empty:
+        return empty_figure("Calibration", "no matured score yet")
     return plots.calibration_figure(matured["label"].to_numpy(np.int8),
                                     {MODEL: matured["probability"].to_numpy()}, ece_bins)
 
@@ -86,9 +104,7 @@ def stage_figure(rows: pd.DataFrame) -> Figure:
         present - {s.value for s in FUNNEL})
     y = matured["label"].to_numpy(np.int8)
     if not order:
-        figure = plots.new_figure()
-        figure.subplots().set_title("Conversion by stage (no matured lead yet)")
-        return figure
+        return empty_figure("Conversion by stage", "no matured score yet")
     return plots.stage_conversion_figure(
         evaluate.stage_conversion(y, model.to_numpy(object), order),
         evaluate.stage_conversion(y, rules.to_numpy(object), order), (MODEL, POINTS))
