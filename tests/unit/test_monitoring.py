@@ -216,3 +216,9 @@ def test_an_empty_log_gives_a_report_with_every_period_named_empty(tmp_path: Pat
     assert '"roc_auc": null' in to_json(report)
     page, drawn = write_report(report, rows, tmp_path)
     assert page.exists() and len(drawn) == 3
+
+
+def test_a_bundle_without_a_reference_has_drift_unavailable() -> None:
+    found = drift.version_drift(None, {}, np.array([0.1]), 1, pd.Timestamp.now(tz="UTC"))
+    assert found["available"] is False and "no training reference" in found["reason"]
+    assert drift.alerts({"m/1": found}, {}, MonitoringConfig()) == []
