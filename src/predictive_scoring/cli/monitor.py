@@ -105,7 +105,6 @@ def model_references(rows: pd.DataFrame, uris: list[str], base: Any
     """``name/version`` -> the training reference of each logged model version whose
     bundle is found (given with --model, else in the registry); None when the bundle has
     no reference. Versions not found are left out (unknown)."""
-    from predictive_scoring.errors import ModelNotFound
     from predictive_scoring.monitoring.metrics import versions_of
     from predictive_scoring.monitoring.reference import METADATA_KEY
     from predictive_scoring.tracking import registry, store
@@ -123,7 +122,7 @@ def model_references(rows: pd.DataFrame, uris: list[str], base: Any
         try:
             with console.status(f"Loading {key} from the registry..."):
                 scorer = registry.load_scorer(f"models:/{name}/{version}")
-        except (ModelNotFound, OSError, ValueError) as exc:
+        except Exception as exc:  # any reason: the version is unknown, its scores judged
             console.print(f"[yellow]{escape(key)}: not found ({escape(str(exc))[:200]}); its "
                           "scores are judged, its drift is unavailable[/]")
             continue
