@@ -222,3 +222,18 @@ def test_a_bundle_without_a_reference_has_drift_unavailable() -> None:
     found = drift.version_drift(None, {}, np.array([0.1]), 1, pd.Timestamp.now(tz="UTC"))
     assert found["available"] is False and "no training reference" in found["reason"]
     assert drift.alerts({"m/1": found}, {}, MonitoringConfig()) == []
+
+
+def test_the_thresholds_are_validated_in_the_base_config(tmp_path: Path) -> None:
+    from predictive_scoring.config import BaseConfig, ConfigError, load_config
+    from tests.conftest import REPO
+
+    text = (REPO / "configs/base.yaml").read_text()
+    assert load_config(REPO / "configs/base.yaml", BaseConfig).monitoring.psi_alert == 0.25
+    bad = tmp_path / "base.yaml"
+    bad.write_text(text.replace("psi_watch: 0.1", "psi_watch: 0.5"))
+    with pytest.raises(ConfigError, match="psi_watch"):
+        load_config(bad, BaseConfig)
+    bad.write_text(text.replace("min_matured: 200", "min_matured: 200\n  psi_limit: 1"))
+    with pytest.raises(ConfigError, match="psi_limit"):
+        load_config(bad, BaseConfig)
