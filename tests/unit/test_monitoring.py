@@ -210,7 +210,7 @@ def test_an_empty_log_gives_a_report_with_every_period_named_empty(tmp_path: Pat
     _, changes = _funnel()
     report, rows = monitoring_report(log.read_log(url), Outcomes(
         pd.Series(["a"]), changes, pd.Timestamp("2025-06-01", tz="UTC")), {}, plan)
-    assert (report["n_scored"], report["n_matured"], report["n_pending"]) == (0, 0, 0)
+    assert (report["n_scored"], report["n_leads"], report["n_pending"]) == (0, 0, 0)
     assert report["problems"]["empty_periods"]["periods"] == ["2025-01", "2025-02"]
     assert report["model"]["roc_auc"] is None and report["alerts"] == []
     assert '"roc_auc": null' in to_json(report)

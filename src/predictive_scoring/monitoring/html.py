@@ -60,7 +60,7 @@ def headline(report: Mapping[str, Any]) -> str:
 
 def _accuracy_frame(blocks: list[tuple[str, Mapping[str, Any]]], first: str) -> pd.DataFrame:
     return pd.DataFrame([{
-        first: key, "scored": b["n_scored"], "matured": b["n_matured"],
+        first: key, "scored": b["n_scored"], "leads": b["n_leads"], "matured": b["n_matured"],
         "pending": b["n_pending"], "conversion": b["conversion"],
         "model ROC-AUC": b["model"]["roc_auc"], "points ROC-AUC": b["rules"]["roc_auc"],
         "model PR-AUC": b["model"]["pr_auc"], "points PR-AUC": b["rules"]["pr_auc"],
@@ -70,7 +70,7 @@ def _accuracy_frame(blocks: list[tuple[str, Mapping[str, Any]]], first: str) -> 
     } for key, b in blocks])
 
 
-FORMATS = {"scored": ",", "matured": ",", "pending": ",", "hand-off volume": ",",
+FORMATS = {"scored": ",", "leads": ",", "matured": ",", "pending": ",", "hand-off volume": ",",
            "conversion": ".1%", "model ROC-AUC": ".3f", "points ROC-AUC": ".3f",
            "model PR-AUC": ".3f", "points PR-AUC": ".3f", "model captured": ".0%",
            "points captured": ".0%", "model ECE": ".3f"}

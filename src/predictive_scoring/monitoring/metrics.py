@@ -45,7 +45,8 @@ def scored_block(rows: pd.DataFrame, handoff: Stage, ece_bins: int) -> dict[str,
     counts = rows["status"].value_counts()
     matured = rows.loc[rows["status"] == MATURED]
     y = matured["label"].to_numpy(np.int8)
-    block: dict[str, Any] = {"n_scored": len(rows), "n_matured": len(matured),
+    block: dict[str, Any] = {"n_scored": len(rows), "n_leads": int(rows["lead_id"].nunique()),
+                             "n_matured": len(matured),
                              **{f"n_{status}": int(counts.get(status, 0))
                                 for status in STATUSES if status != MATURED},
                              "conversion": finite(y.mean()) if len(y) else None}

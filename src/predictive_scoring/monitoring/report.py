@@ -1,6 +1,7 @@
 """``monitoring.json``: everything ``predictive-scoring monitor`` found, as one document.
 
-Top-level keys: ``n_scored``, ``n_matured``, ``n_pending`` (and the other statuses of
+Top-level keys: ``n_scored`` (scores logged), ``n_leads`` (distinct leads), ``n_matured``,
+``n_pending`` (and the other statuses of
 :mod:`.outcomes`), ``conversion``, ``model`` and ``rules`` (realised accuracy over every
 matured score of the window), ``handoff_volume``, ``by_period`` (per period and model
 version; empty periods listed), ``by_version``, ``stages`` (conversion by the model's
