@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from serving.loading import ModelLoadError, ModelSlot
 from serving.observability import Metrics, RequestMiddleware, configure_logging
 from serving.requests import openapi_components
-from serving.routes import health, model, scores
+from serving.routes import change, health, model, scores
 from serving.security import KeyChecker, check_declared
 from serving.settings import ENV_PREFIX, Settings
 
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.slot = ModelSlot()
     app.state.prediction_log = None
     app.include_router(scores.router)
+    app.include_router(change.router)
     app.include_router(model.router)
     app.include_router(health.router)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
@@ -128,7 +129,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         app.state.prediction_log = PredictionLog(settings.prediction_log_url,
                                                  settings.prediction_log_spool,
-                                                 app.state.metrics)
+                                                 app.state.metrics,
+                                                 settings.prediction_log_bins_days)
     stop = threading.Event()
     threading.Thread(target=_load_and_follow, args=(app, stop), name="model-load",
                      daemon=True).start()
@@ -196,6 +198,9 @@ def settle_heap() -> None:
 
 
 def _metrics(request: Request) -> Response:
+    serving = request.app.state.slot.current
+    if serving is not None and serving.drift is not None:
+        request.app.state.metrics.drift(serving.drift.values())
     body, content_type = request.app.state.metrics.exposition()
     return Response(body, media_type=content_type)
 

@@ -8,7 +8,9 @@ The log line holds method, route, status, duration, the model version and the le
 scored: no other lead data, no headers, never a key.
 
 Metrics (``/metrics``): requests by route and status, a latency histogram per route, the
-distribution of scores given, leads scored or refused, reloads, and the model in service.
+distribution of scores given, leads scored or refused, reloads, the model in service,
+and the online drift gauges (:mod:`serving.drift`: the last leads' scores against the
+training reference, their unknown categories, the model's age in days).
 Under several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` to an empty folder and
 ``/metrics`` adds up every worker's values.
 """
@@ -81,6 +83,18 @@ class Metrics:
         self.prediction_log_pending = Gauge("scoring_prediction_log_pending_rows",
                                             "Rows spooled and not yet in the database",
                                             registry=r, multiprocess_mode="livesum")
+        self.score_psi = Gauge("scoring_score_psi", "Population stability index of the "
+                               "last scored leads' probabilities against the training "
+                               "leads' (0.1: watch, 0.25: shifted)", registry=r,
+                               multiprocess_mode="liveall")
+        self.unknown_categories = Gauge("scoring_unknown_category_share",
+                                        "Share of the last scored leads' categorical values "
+                                        "that training never saw", registry=r,
+                                        multiprocess_mode="liveall")
+        self.drift_window = Gauge("scoring_drift_window_leads", "Leads in the window the "
+                                  "drift gauges read", registry=r, multiprocess_mode="liveall")
+        self.model_age = Gauge("scoring_model_age_days", "Days since the model in service "
+                               "was trained", registry=r, multiprocess_mode="liveall")
 
     def child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """``metric.labels(*labels)``, remembered: ``labels`` takes a lock and checks its
@@ -95,6 +109,14 @@ class Metrics:
         """Mark which model is in service (the previous one's series is removed)."""
         self.model_info.clear()
         self.model_info.labels(name, version).set(1)
+
+    def drift(self, values: dict[str, float | None]) -> None:
+        """Set the drift gauges (:meth:`serving.drift.OnlineDrift.values`); an unknown
+        value reads NaN."""
+        for gauge, key in ((self.score_psi, "psi"), (self.unknown_categories, "unknown_share"),
+                           (self.drift_window, "leads"), (self.model_age, "age_days")):
+            value = values.get(key)
+            gauge.set(float("nan") if value is None else value)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format body and its content type (all workers' under multiprocess)."""

@@ -18,17 +18,28 @@ in ``rejected.jsonl`` beside the spool with the reason, and counted.
 
 Durability covers the service failing; a power cut can still lose what the operating
 system had not written to disk.
+
+**What monitoring needs** (``predictive-scoring monitor``): besides the scores, each row
+keeps the lead's fit grade, engagement level and quadrant, and its model input as
+*bins* of the model's training reference (``input_bins``: one character per input, which
+training decile or category it falls in; see
+:mod:`predictive_scoring.monitoring.reference`), never the values themselves. Bins are
+kept :data:`BINS_RETENTION_DAYS` days by default (``PREDICTIVE_SCORING_PREDICTION_LOG_BINS_DAYS``):
+the writer then clears them (drift looks at recent weeks; the scores stay). A table made
+before these columns existed gets them added when the log opens (``ALTER TABLE ... ADD
+COLUMN``, on SQLite and PostgreSQL); its old rows read back with them empty.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +60,9 @@ ROTATE_BYTES = 64 * 2**20
 SUFFIX = ".spool"
 REJECTED = "rejected.jsonl"
 TIMES = ("scored_at", "as_of")
+BINS_RETENTION_DAYS = 400
+PURGE_SECONDS = 3600.0
+"""How often the writer clears bins past their retention."""
 
 metadata = sa.MetaData()
 predictions = sa.Table(
@@ -66,7 +80,13 @@ predictions = sa.Table(
     sa.Column("rule_stage", sa.String(32)),
     sa.Column("model_name", sa.String(256), nullable=False),
     sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("fit_grade", sa.String(8)),
+    sa.Column("engagement", sa.String(16)),
+    sa.Column("quadrant", sa.String(32)),
+    sa.Column("input_bins", sa.Text),
 )
+ADDED_COLUMNS = ("fit_grade", "engagement", "quadrant", "input_bins")
+"""Columns added after the first release: nullable, added to an existing table on open."""
 spool_offsets = sa.Table(
     "prediction_log_spool", metadata,
     sa.Column("spool", sa.String(255), primary_key=True),
@@ -105,9 +125,35 @@ def create_log_engine(url: str) -> Engine:
             metadata.create_all(engine)
         except OperationalError:  # another worker created them at the same moment
             metadata.create_all(engine)
+        add_missing_columns(engine)
     except (OSError, DBAPIError) as exc:
         raise Unreachable(_why(exc)) from exc
     return engine
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the columns of :data:`ADDED_COLUMNS` an existing table lacks (nullable, so its
+    rows stay valid). Another worker adding the same column at the same moment is fine.
+
+    Returns:
+        The columns added.
+    """
+    added = []
+    for name in ADDED_COLUMNS:
+        if name in {c["name"] for c in sa.inspect(engine).get_columns(TABLE)}:
+            continue
+        column = predictions.c[name]
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"ALTER TABLE {TABLE} ADD COLUMN {name} {kind}")
+        except (OperationalError, DBAPIError):
+            if name not in {c["name"] for c in sa.inspect(engine).get_columns(TABLE)}:
+                raise
+            continue
+        added.append(name)
+        log.info("prediction log: column %s added to %s", name, TABLE)
+    return added
 
 
 def _connect_timeout(url: sa.URL) -> dict[str, Any]:
@@ -173,8 +219,11 @@ class PredictionLog:
         metrics: Where the rows spooled, written, replayed and rejected are counted.
     """
 
-    def __init__(self, url: str, spool: Path, metrics: Metrics) -> None:
+    def __init__(self, url: str, spool: Path, metrics: Metrics,
+                 bins_days: float = BINS_RETENTION_DAYS) -> None:
         self.url = url
+        self.bins_days = bins_days
+        self._purged_at = -math.inf
         self.folder = Path(spool)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._metrics = metrics
@@ -228,6 +277,7 @@ class PredictionLog:
                     self._engine = create_log_engine(self.url)
                     self._replay_others()
                 self._drain_own()
+                self._purge_old_bins()
                 if self.reason:
                     log.info("prediction log: writing to the database again")
                 self.reason, attempt = None, 0
@@ -254,6 +304,25 @@ class PredictionLog:
             if written == 0:
                 break
         self._rotate_if_large()
+
+    def _purge_old_bins(self) -> None:
+        """Clear ``input_bins`` of rows scored more than ``bins_days`` ago (hourly)."""
+        now = time.monotonic()
+        if now - self._purged_at < PURGE_SECONDS:
+            return
+        cutoff = datetime.now(UTC) - timedelta(days=self.bins_days)
+        try:
+            with self._engine.begin() as connection:
+                cleared = connection.execute(
+                    predictions.update().where(predictions.c.scored_at < cutoff,
+                                               predictions.c.input_bins.is_not(None))
+                    .values(input_bins=None)).rowcount
+        except (OperationalError, InterfaceError) as exc:
+            raise Unreachable(_why(exc)) from exc
+        self._purged_at = now
+        if cleared:
+            log.info("prediction log: bins of %d row(s) older than %g days cleared",
+                     cleared, self.bins_days)
 
     def _replay_others(self) -> None:
         """Copy every spool file no live worker holds, then remove it."""
@@ -399,6 +468,8 @@ def _read_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
 
 def _row(line: bytes) -> dict[str, Any]:
     row = orjson.loads(line)
+    for name in ADDED_COLUMNS:  # a row spooled by an older version has none of them
+        row.setdefault(name, None)
     for name in TIMES:
         if row.get(name) is not None:
             row[name] = datetime.fromisoformat(row[name])

@@ -78,6 +78,21 @@ class BatchIn(Struct):
         "leads to score; a bad one gets its own error entry and the others are scored"))]
 
 
+class ScoreChangeIn(Struct, forbid_unknown_fields=True):
+    """A lead with its events, and the two moments whose scores to compare (the lead's
+    own ``as_of`` is not read)."""
+
+    lead: LeadIn
+    from_as_of: _moment("the first moment (not before the lead's created_at)")
+    to_as_of: _moment("the second moment (not before the lead's created_at)")
+
+
+class _RawChange(Struct, forbid_unknown_fields=True):
+    lead: msgspec.Raw
+    from_as_of: datetime
+    to_as_of: datetime
+
+
 class _RawBatch(Struct):
     leads: Annotated[list[msgspec.Raw], Meta(min_length=1)]
 
@@ -120,6 +135,7 @@ _LEAD = msgspec.json.Decoder(LeadIn)
 _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _BATCH = msgspec.json.Decoder(_RawBatch)
 _LEAD_ID = msgspec.json.Decoder(_LeadId)
+_CHANGE = msgspec.json.Decoder(_RawChange)
 _ATTRIBUTES = msgspec.json.Decoder(_Attributes)
 _KNOWN = frozenset(LeadIn.__struct_fields__)
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
@@ -183,6 +199,38 @@ def decode_batch(body: bytes, max_leads: int) -> list[ParsedLead | InvalidLead]:
             f"{len(raw):,} leads; at most {max_leads:,} per batch "
             "(PREDICTIVE_SCORING_MAX_BATCH_LEADS)")}], kind="too_long")
     return [_batch_lead(lead) for lead in raw]
+
+
+@dataclass(frozen=True)
+class ParsedChange:
+    """A decoded score-change request."""
+
+    lead: ParsedLead
+    from_as_of: datetime
+    to_as_of: datetime
+
+
+def decode_change(body: bytes) -> ParsedChange:
+    """A score-change request from its JSON bytes (the lead read as :func:`decode_lead`
+    reads one, its extra fields listed back).
+
+    Raises:
+        RequestError: Not JSON, a field missing, of the wrong type or out of range (lead
+            fields named ``lead.<field>``).
+    """
+    try:
+        raw = _CHANGE.decode(body)
+    except msgspec.DecodeError as exc:
+        raise _unreadable(exc, body) from None
+    except RecursionError:
+        raise _too_deep(body) from None
+    try:
+        lead = decode_lead(bytes(raw.lead))
+    except RequestError as exc:
+        raise RequestError([{"field": f"lead.{e['field']}" if e["field"] not in (
+            "lead", "body") else "lead", "reason": e["reason"]} for e in exc.errors],
+            exc.kind) from None
+    return ParsedChange(lead, raw.from_as_of, raw.to_as_of)
 
 
 def _batch_lead(body: bytes) -> ParsedLead | InvalidLead:
@@ -276,8 +324,13 @@ def openapi_components(inputs: ModelInputs | None = None, max_events: int | None
     by an event-based model, timestamps' years, the most events and leads.
     """
     _, components = msgspec.json.schema_components(
-        (LeadIn, BatchIn), ref_template="#/components/schemas/{name}")
+        (LeadIn, BatchIn, ScoreChangeIn), ref_template="#/components/schemas/{name}")
     lead, event, batch = components["LeadIn"], components["EventIn"], components["BatchIn"]
+    change = components["ScoreChangeIn"]
+    for name in ("from_as_of", "to_as_of"):
+        change["properties"][name]["pattern"] = YEARS
+    change["examples"] = [{"lead": LEAD_EXAMPLE, "from_as_of": "2025-01-20T09:00:00Z",
+                           "to_as_of": "2025-02-05T09:00:00Z"}]
     lead.pop("additionalProperties", None)  # extra fields are accepted and listed back
     lead["examples"] = [LEAD_EXAMPLE]
     batch["examples"] = [{"leads": [LEAD_EXAMPLE]}]

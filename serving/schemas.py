@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class Reason(BaseModel):
@@ -172,3 +172,37 @@ class HTTPValidationErrorOut(BaseModel):
     """The request does not match the schema, or a lead cannot be read."""
 
     detail: list[ValidationIssue]
+
+
+class MomentScore(BaseModel):
+    """A lead's score at one moment."""
+
+    as_of: datetime
+    probability: float = Field(ge=0, le=1, description="calibrated conversion probability")
+    score: int = Field(ge=0, le=100, description="the probability in percent, rounded")
+
+
+class FieldChangeOut(BaseModel):
+    """One field's part in a score change."""
+
+    field: str
+    value_from: JsonValue = Field(description="its value at the first moment")
+    value_to: JsonValue = Field(description="its value at the second moment")
+    effect: float = Field(description="score points of the change it accounts for")
+    sentence: str
+
+
+class ScoreChangeOut(BaseModel):
+    """Why a lead's score changed between two moments: every field whose part is not
+    zero, largest first; the effects add up to ``score_change``."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    lead_id: str
+    from_: MomentScore = Field(alias="from")
+    to: MomentScore
+    score_change: float = Field(description="100 x (probability to - probability from): "
+                                "the change of the unrounded score")
+    changes: list[FieldChangeOut]
+    model: ModelRef
+    request_id: str

@@ -23,6 +23,8 @@ import pandas as pd
 from predictive_scoring import explain
 from predictive_scoring.errors import LeadInputError
 from predictive_scoring.models.scorer import LeadScorer
+from predictive_scoring.monitoring import reference as monitoring_reference
+from predictive_scoring.monitoring.change import ScoreChange, score_change
 from predictive_scoring.online import (
     CATEGORY_NUMBERS,
     LARGEST_FLOAT,
@@ -33,6 +35,7 @@ from predictive_scoring.online import (
     RawLead,
 )
 from predictive_scoring.tracking import registry, store
+from serving.drift import OnlineDrift
 from serving.loading import ModelLoadError
 from serving.requests import (
     LeadIn,
@@ -63,6 +66,9 @@ class LoadedModel:
         has_fit_engagement: The bundle holds fit and engagement cut points.
         timings: Seconds spent reading the bundle (``read``) and preparing it
             (``prepare``: the fast path, explanations, smoke test).
+        binner: Each lead's input as bins of the training reference (None: the bundle
+            has no reference).
+        drift: The online drift window of this model (``/metrics``).
     """
 
     ref: registry.BundleRef
@@ -72,6 +78,8 @@ class LoadedModel:
     explainable: bool = False
     has_fit_engagement: bool = False
     timings: dict[str, float] | None = None
+    binner: monitoring_reference.InputBinner | None = None
+    drift: OnlineDrift | None = None
 
     @property
     def events_shape(self) -> bool:
@@ -108,7 +116,8 @@ class LoadedModel:
         return raw
 
     def answers(self, raws: Sequence[RawLead], leads: Sequence[ParsedLead], now: datetime,
-                reasons: int | None) -> list[dict[str, Any]]:
+                reasons: int | None, bins: list[str | None] | None = None
+                ) -> list[dict[str, Any]]:
         """One ``LeadScore`` dict per lead (checked by :meth:`raw_lead`), in order.
 
         Args:
@@ -117,8 +126,12 @@ class LoadedModel:
             now: The request's moment (the default ``as_of``).
             reasons: Top reasons each way; None: no reasons (fit grade, engagement and
                 quadrant are given either way).
+            bins: When given, each lead's input bins (:meth:`input_bins`) are appended
+                to it, for the prediction log and the drift window.
         """
         scores = self.online.score(raws, checked=True)
+        if bins is not None:
+            bins.extend(self.input_bins(scores))
         fired = scores.points.fired()
         explained = self.explanations(scores, reasons)
         results = []
@@ -140,6 +153,25 @@ class LoadedModel:
                 "ignored_fields": [*parsed.extra_fields, *scores.ignored_fields[i]],
             })
         return results
+
+    def score_change(self, raws: Sequence[RawLead], moments: tuple[datetime, datetime]
+                     ) -> ScoreChange:
+        """Why one lead's score changed: ``raws`` is the lead at each moment (checked by
+        :meth:`raw_lead`); see :mod:`predictive_scoring.monitoring.change`."""
+        scores = self.online.score(raws, checked=True)
+        contrib = explain.contributions_from_matrix(self.scorer, scores.matrix)
+        return score_change(self.scorer, contrib, scores.features, raws[0].lead_id,
+                            (pd.Timestamp(as_utc(moments[0])),
+                             pd.Timestamp(as_utc(moments[1]))))
+
+    def input_bins(self, scores: OnlineScores) -> list[str | None]:
+        """Each lead's model input as bins of the training reference (None each when the
+        bundle has none): what the prediction log keeps of a lead's input."""
+        if self.binner is None:
+            return [None] * len(scores.lead_ids)
+        features = scores.features
+        return self.binner.encode(features.model_input, {
+            name: features[name] for name in self.scorer.columns.categorical})
 
     def explanations(self, scores: OnlineScores, k: int | None) -> list[dict[str, Any]]:
         """Per lead: fit grade, engagement, quadrant and (``k`` not None) the top ``k``
@@ -214,8 +246,12 @@ def load_model(uri: str) -> LoadedModel:
     read = time.perf_counter()
     online = OnlineScorer(scorer)
     explainable, has_fit_engagement = explanation_support(scorer, online)
+    reference = scorer.metadata.get(monitoring_reference.METADATA_KEY)
+    binner = (monitoring_reference.InputBinner(reference, scorer.columns.all)
+              if reference is not None else None)
+    drift = OnlineDrift(reference, scorer.metadata.get("trained_at"))
     model = LoadedModel(ref, scorer, online, datetime.now(UTC), explainable,
-                        has_fit_engagement)
+                        has_fit_engagement, binner=binner, drift=drift)
     smoke_test(model)
     return replace(model, timings={"read": round(read - started, 3),
                                    "prepare": round(time.perf_counter() - read, 3)})

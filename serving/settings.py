@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     prediction_log_spool: Path = Field(Path("out/prediction-log-spool"), description=(
         "local folder where scores wait until the database has them (a worker's rows "
         "survive it being killed; replayed at start)"))
+    prediction_log_bins_days: float = Field(400, gt=0, description=(
+        "days the prediction log keeps each lead's input bins (what drift reads); older "
+        "rows keep their scores, their bins are cleared"))
     log_level: str = Field("INFO", description="level of the service's log lines")
 
     @field_validator("api_keys", "admin_keys", mode="before")

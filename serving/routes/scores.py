@@ -104,8 +104,10 @@ def _body_loc(field: str) -> list[str | int]:
 
 
 def log_predictions(request: Request, model: LoadedModel, results: Sequence[dict[str, Any]],
-                    now: datetime) -> None:
-    """Count the scores and keep them in the prediction log (when it is on).
+                    now: datetime, bins: Sequence[str | None]) -> None:
+    """Count the scores, add them to the drift window and keep them in the prediction log
+    (when it is on) with what monitoring needs (fit grade, engagement, quadrant, the
+    input's bins).
 
     Raises:
         HTTPException: 503 when the prediction log cannot keep them (the scores are
@@ -116,6 +118,9 @@ def log_predictions(request: Request, model: LoadedModel, results: Sequence[dict
     for result in results:
         histogram.observe(result["score"])
     metrics.child(metrics.leads, "scored").inc(len(results))
+    if model.drift is not None and model.drift.observe(
+            [result["probability"] for result in results], bins):
+        metrics.drift(model.drift.values())
     prediction_log = request.app.state.prediction_log
     if prediction_log is None:
         return
@@ -127,7 +132,9 @@ def log_predictions(request: Request, model: LoadedModel, results: Sequence[dict
             "suggested_stage": result["suggested_stage"],
             "rule_points": result["rules"]["points"], "rule_stage": result["rules"]["stage"],
             "model_name": model.ref.name, "model_version": model.ref.version,
-        } for result in results])
+            "fit_grade": result["fit_grade"], "engagement": result["engagement"],
+            "quadrant": result["quadrant"], "input_bins": lead_bins,
+        } for result, lead_bins in zip(results, bins, strict=True)])
     except OSError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the prediction log cannot "
                             f"keep the scores ({exc.strerror or type(exc).__name__}); "
@@ -167,11 +174,13 @@ async def score_lead(request: Request) -> Response:
         raw = model.raw_lead(parsed.lead, now, settings.max_events_per_lead)
     except LeadInputError as exc:
         raise _refuse_lead(request, exc) from None
-    result = model.answers([raw], [parsed], now, settings.reasons if reasons else None)[0]
+    bins: list[str | None] = []
+    result = model.answers([raw], [parsed], now, settings.reasons if reasons else None,
+                           bins)[0]
     body = orjson.dumps(result | {"model": {"name": model.ref.name,
                                             "version": model.ref.version},
                                   "request_id": request.state.request_id})
-    log_predictions(request, model, [result], now)
+    log_predictions(request, model, [result], now, bins)
     return json_response(body)
 
 
@@ -207,8 +216,9 @@ def _score_batch(request: Request, model: LoadedModel, body: bytes, reasons: boo
             continue
         good.append((index, parsed, raw))
     request.state.lead_ids = [parsed.lead.lead_id for _, parsed, _ in good]
+    bins: list[str | None] = []
     scored = (model.answers([raw for _, _, raw in good], [parsed for _, parsed, _ in good],
-                            now, settings.reasons if reasons else None) if good else [])
+                            now, settings.reasons if reasons else None, bins) if good else [])
     for (index, _, _), result in zip(good, scored, strict=True):
         results[index] = result
     failed = len(leads) - len(good)
@@ -216,7 +226,7 @@ def _score_batch(request: Request, model: LoadedModel, body: bytes, reasons: boo
                            "request_id": request.state.request_id, "scored": len(good),
                            "failed": failed, "results": results})
     if scored:
-        log_predictions(request, model, scored, now)
+        log_predictions(request, model, scored, now, bins)
     if failed:
         metrics = request.app.state.metrics
         metrics.child(metrics.leads, "refused").inc(failed)

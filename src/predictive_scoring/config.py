@@ -127,6 +127,34 @@ class TrainingConfig(StrictModel):
     promotion_higher_is_better: bool
 
 
+class MonitoringConfig(StrictModel):
+    """When ``predictive-scoring monitor`` raises an alert (``monitoring.json``'s
+    ``alerts``)."""
+
+    psi_watch: float = Field(0.1, gt=0, description="a population stability index above "
+                             "this is worth watching (noted, no alert)")
+    psi_alert: float = Field(0.25, gt=0, description="an input's or the score's index "
+                             "above this raises an alert")
+    unknown_category_share: float = Field(0.05, ge=0, le=1, description="an input with a "
+                                          "larger share of categories unseen in training "
+                                          "raises an alert")
+    max_model_age_days: float = Field(180, gt=0, description="a model trained longer ago "
+                                      "raises an alert")
+    max_data_age_days: float = Field(365, gt=0, description="a model whose training data "
+                                     "ended longer ago raises an alert")
+    min_matured: int = Field(200, ge=1, description="fewer matured scores in a model "
+                             "version: its accuracy is shown but not judged")
+    auc_margin: float = Field(0.0, ge=0, le=1, description="an alert when the model's "
+                              "realised ROC-AUC is below the points' by more than this")
+
+    @model_validator(mode="after")
+    def _watch_below_alert(self) -> MonitoringConfig:
+        if self.psi_watch > self.psi_alert:
+            raise ValueError(f"psi_watch ({self.psi_watch}) must not exceed psi_alert "
+                             f"({self.psi_alert})")
+        return self
+
+
 class BaseConfig(StrictModel):
     """Project-wide settings: tracking store, registry name and paths."""
 
@@ -136,6 +164,7 @@ class BaseConfig(StrictModel):
     data_dir: str = Field(description=f"public datasets; the {DATA_DIR_ENV} env var wins")
     output_dir: str
     training: TrainingConfig
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     def model_name(self, dataset: str) -> str:
         """The registered model of a dataset: each dataset has its own champion."""

@@ -133,6 +133,12 @@ class FeatureValues(Mapping[str, np.ndarray]):
                                          for lead in self._leads), len(self._leads))
         return self._read[name]
 
+    @property
+    def model_input(self) -> np.ndarray:
+        """The rows as the scoring built them, columns in ``scorer.columns.all`` order
+        (numbers as read; categoricals as the row predictor's codes, NaN without one)."""
+        return self._model_input
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._positions)
 

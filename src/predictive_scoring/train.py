@@ -47,6 +47,7 @@ from predictive_scoring.models.scorer import (
     choose_calibrator,
     fit_pipeline,
 )
+from predictive_scoring.monitoring import reference as monitoring_reference
 from predictive_scoring.rules import PointsResult, score_points
 from predictive_scoring.stages import FUNNEL, Stage, stage_for_values
 
@@ -340,6 +341,8 @@ def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: P
     ages = lead_age_days(examples.frame)
     if ages is not None:
         scorer.metadata[TRAINED_AGES_KEY] = trained_ages(ages[rows["train"]])
+    scorer.metadata[monitoring_reference.METADATA_KEY] = training_reference(
+        scorer, examples, explain_sample, calibrator(raw["train"]), plan.config)
     p_test = calibrator(raw["test"])
     metrics = comparison_metrics(examples, rows, p_test, thresholds, plan)
     y_train = examples.label[rows["train"]]
@@ -373,6 +376,24 @@ def stage_thresholds(examples: Examples, rows: dict[str, np.ndarray], pipeline: 
                       "n": len(p), "n_open": population.n_open}
     order, shares = rule_stage_shares(stages, rules)
     return evaluate.stage_thresholds_matching_shares(p, shares, order), matched_on
+
+
+def training_reference(scorer: LeadScorer, examples: Examples, sample: pd.DataFrame,
+                       p_train: np.ndarray, config: DatasetConfig) -> dict[str, Any]:
+    """The drift reference the bundle keeps (:mod:`predictive_scoring.monitoring.reference`):
+    the training sample's inputs, the training probabilities, and the facts the monitor
+    reads (trained at, latest training moment, target stage and horizon)."""
+    moments = examples.frame.get("as_of", examples.order)
+    dated = (moments is not None and len(moments)
+             and pd.api.types.is_datetime64_any_dtype(moments))
+    data_end = pd.Timestamp(moments.max()) if dated else None
+    snapshots = config.snapshots if config.shape == "events" else None
+    return monitoring_reference.training_reference(
+        sample, scorer.columns.categorical, p_train,
+        {"trained_at": scorer.metadata["trained_at"],
+         "data_end": None if data_end is None or pd.isna(data_end) else data_end.isoformat(),
+         "target_stage": snapshots.target_stage.value if snapshots else None,
+         "horizon_days": snapshots.horizon_days if snapshots else None})
 
 
 def comparison_metrics(examples: Examples, rows: dict[str, np.ndarray], p_test: np.ndarray,

@@ -58,6 +58,8 @@ class Trained:
     dataset: EventsDataset
     leads: pd.DataFrame
     """Test leads: lead_id, created_at, as_of and attributes."""
+    config: DatasetConfig | None = None
+    """The dataset's config (pointing at the simulated files)."""
 
     @property
     def scorer(self) -> LeadScorer:
@@ -77,7 +79,7 @@ def _train(root: Path, seed: int) -> Trained:
     test = run.examples.frame.iloc[run.trained.rows["test"]]
     columns = ["lead_id", "created_at", "as_of", *config.attributes.categorical,
                *config.attributes.numeric]
-    return Trained(run, dataset, test[columns].reset_index(drop=True))
+    return Trained(run, dataset, test[columns].reset_index(drop=True), config)
 
 
 @pytest.fixture(scope="session")

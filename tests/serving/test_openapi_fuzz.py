@@ -8,7 +8,8 @@ documents the model in service: each attribute's types and range, ``created_at``
 timestamps' years, the limits. Valid single leads are drawn within the two rules JSON
 Schema cannot state and the schema says in words: ``created_at`` not after ``as_of``, and
 a number sent as text within its attribute's range (a batch answers such a lead with an
-error entry of its own, so batches are drawn without this filter).
+error entry of its own, so batches are drawn without this filter); for a score change,
+``created_at`` not after either moment.
 """
 
 from __future__ import annotations
@@ -43,12 +44,18 @@ def _statable(client: TestClient) -> Any:
     ranges = client.app.state.slot.current.online.ranges
 
     def keeps(case: schemathesis.Case) -> bool:
-        lead = case.body
-        if case.path != "/v1/score" or not isinstance(lead, dict):
+        lead, moments = case.body, []
+        if case.path == "/v1/score/change" and isinstance(lead, dict):
+            moments = [lead.get("from_as_of"), lead.get("to_as_of")]
+            lead = lead.get("lead")
+        elif case.path == "/v1/score" and isinstance(lead, dict):
+            moments = [lead.get("as_of")]
+        if not moments or not isinstance(lead, dict):
             return True
-        created, as_of = lead.get("created_at"), lead.get("as_of")
-        if isinstance(created, str) and _moment(created) > (
-                _moment(as_of) if isinstance(as_of, str) else datetime.now(UTC)):
+        created = lead.get("created_at")
+        if isinstance(created, str) and any(_moment(created) > (
+                _moment(as_of) if isinstance(as_of, str) else datetime.now(UTC))
+                for as_of in moments):
             return False
         attributes = lead.get("attributes") or {}
         for name, allowed in ranges.items():
@@ -64,6 +71,7 @@ def _statable(client: TestClient) -> Any:
 def test_every_check_passes(client: TestClient, mode: GenerationMode) -> None:
     operations = _operations(client)
     assert {op.path for op in operations} >= {"/v1/score", "/v1/score/batch", "/v1/model",
+                                              "/v1/score/change",
                                               "/v1/admin/reload", "/health", "/ready"}
     keeps = _statable(client)
     for operation in operations:

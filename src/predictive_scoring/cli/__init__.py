@@ -7,6 +7,7 @@ this package registers them all.
 
 from predictive_scoring.cli import (
     data,
+    monitor,
     quickstart,
     registry,
     report,
@@ -17,5 +18,5 @@ from predictive_scoring.cli import (
 )
 from predictive_scoring.cli.common import app
 
-__all__ = ["app", "data", "quickstart", "registry", "report", "retrain", "score", "serve",
-           "train"]
+__all__ = ["app", "data", "monitor", "quickstart", "registry", "report", "retrain", "score",
+           "serve", "train"]
