@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from predictive_scoring.config import ConfigError, TrainingConfig
-from predictive_scoring.errors import ModelNotFound
+from predictive_scoring.errors import StoreUnreachable
 from predictive_scoring.explain import global_weights, sample_rows
 from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.stages import stage_for_values
@@ -278,7 +278,7 @@ def judge(name: str, challenger: LeadScorer, test: TestLeads, settings: Promotio
             training computed it already (None: scored here).
 
     Raises:
-        ModelNotFound: The registry cannot be reached.
+        StoreUnreachable: The registry cannot be reached.
     """
     from predictive_scoring.tracking import registry
 
@@ -294,7 +294,9 @@ def judge(name: str, challenger: LeadScorer, test: TestLeads, settings: Promotio
             champion = registry.load_scorer(f"models:/{name}/{champion_version}")
             same = replace(same, champion=champion_probability(
                 champion, test, challenger.dataset, challenger.shape))
-        except (ModelNotFound, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except Exception as exc:  # any failure of the old bundle on the new data
+            if isinstance(exc, StoreUnreachable):
+                raise
             n_leads = int(pd.Series(same.lead_id).nunique())
             return Judgement(champion_unusable(champion_version, _first_line(exc), n_leads,
                                                settings.metric, challenger.dataset), None)
