@@ -86,12 +86,12 @@ def cost(leads: int, folder: Path) -> dict[str, Any]:
     from predictive_scoring.tracking import registry
 
     originals = {"load_scorer": registry.load_scorer,
-                 "champion_probability": promotion.champion_probability,
+                 "champion_input": promotion.champion_input,
                  "paired_bootstrap": promotion.paired_bootstrap,
                  "_preview": promotion._preview}
     registry.load_scorer = timed("load the champion", steps, registry.load_scorer)
-    promotion.champion_probability = timed("champion scores the test leads", steps,
-                                           promotion.champion_probability)
+    promotion.champion_input = timed("champion reads the test leads (features)", steps,
+                                     promotion.champion_input)
     promotion.paired_bootstrap = timed("bootstrap (1,000 resamples)", steps,
                                        promotion.paired_bootstrap)
     promotion._preview = timed("preview", steps, promotion._preview)
@@ -106,7 +106,7 @@ def cost(leads: int, folder: Path) -> dict[str, Any]:
         judge_s = time.perf_counter() - start
     finally:
         registry.load_scorer = originals["load_scorer"]
-        promotion.champion_probability = originals["champion_probability"]
+        promotion.champion_input = originals["champion_input"]
         promotion.paired_bootstrap = originals["paired_bootstrap"]
         promotion._preview = originals["_preview"]
     load_avg.append(os.getloadavg()[0])
