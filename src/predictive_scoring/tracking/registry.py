@@ -135,6 +135,26 @@ def rollback(name: str) -> str:
     return previous
 
 
+PROMOTION_FILE = "promotion.json"
+"""The run artifact holding a version's promotion decision and preview."""
+
+
+def logged_promotion(uri: str | Path) -> dict | None:
+    """The promotion decision and preview logged with the run of a registered version
+    (``{"promotion": ..., "promotion_preview": ...}``), or None (a folder, a version
+    logged without one, or a store that does not answer)."""
+    match = _REGISTRY_URI.match(str(uri))
+    if not match:
+        return None
+    try:
+        ref = resolve_bundle(uri)
+        run_id = _client().get_model_version(ref.name, ref.version).run_id
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROMOTION_FILE}") if run_id \
+            else None
+    except (MlflowException, ModelNotFound, OSError):
+        return None
+
+
 # ------------------------------------------------------------------ loading
 def load_scorer(uri: str | Path) -> LeadScorer:
     """The scorer inside a bundle.
