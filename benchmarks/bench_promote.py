@@ -194,9 +194,14 @@ def lines_of(result: dict[str, Any], rows: list[dict[str, Any]], load: list[floa
             f"{row['test_converters']:,} | {'yes' if row['constant'] else 'no'} | "
             f"{row['model_roc_auc']:.4f} | {row['rules']:.4f} | {row['decision']} | "
             f"{row['reason']} |")
+    constant = [f"{r['data']} {r['leads']:,}" for r in rows if r.get("constant")]
     lines += ["", "Points ROC-AUC here is the points' own ranking (ties count one half), the "
               "figure the promotion compares with; metrics.json's `rules` block maps the "
-              "points to a probability first. Load average (1 min) at each small case: "
+              "points to a probability first."
+              + (f" Constant models ({', '.join(constant)}: the shipped config's leaf "
+                 "minimum is above the training rows) score 0.5 and are never champion."
+                 if constant else "")
+              + " Load average (1 min) at each small case: "
               + ", ".join(f"{v:.1f}" for v in load) + "."]
     return lines
 
