@@ -86,12 +86,12 @@ def cost(leads: int, folder: Path) -> dict[str, Any]:
     from predictive_scoring.tracking import registry
 
     originals = {"load_scorer": registry.load_scorer,
-                 "champion_probability": promotion.champion_probability,
+                 "champion_input": promotion.champion_input,
                  "paired_bootstrap": promotion.paired_bootstrap,
                  "_preview": promotion._preview}
     registry.load_scorer = timed("load the champion", steps, registry.load_scorer)
-    promotion.champion_probability = timed("champion scores the test leads", steps,
-                                           promotion.champion_probability)
+    promotion.champion_input = timed("champion reads the test leads (features)", steps,
+                                     promotion.champion_input)
     promotion.paired_bootstrap = timed("bootstrap (1,000 resamples)", steps,
                                        promotion.paired_bootstrap)
     promotion._preview = timed("preview", steps, promotion._preview)
@@ -106,7 +106,7 @@ def cost(leads: int, folder: Path) -> dict[str, Any]:
         judge_s = time.perf_counter() - start
     finally:
         registry.load_scorer = originals["load_scorer"]
-        promotion.champion_probability = originals["champion_probability"]
+        promotion.champion_input = originals["champion_input"]
         promotion.paired_bootstrap = originals["paired_bootstrap"]
         promotion._preview = originals["_preview"]
     load_avg.append(os.getloadavg()[0])
@@ -194,9 +194,14 @@ def lines_of(result: dict[str, Any], rows: list[dict[str, Any]], load: list[floa
             f"{row['test_converters']:,} | {'yes' if row['constant'] else 'no'} | "
             f"{row['model_roc_auc']:.4f} | {row['rules']:.4f} | {row['decision']} | "
             f"{row['reason']} |")
+    constant = [f"{r['data']} {r['leads']:,}" for r in rows if r.get("constant")]
     lines += ["", "Points ROC-AUC here is the points' own ranking (ties count one half), the "
               "figure the promotion compares with; metrics.json's `rules` block maps the "
-              "points to a probability first. Load average (1 min) at each small case: "
+              "points to a probability first."
+              + (f" Constant models ({', '.join(constant)}: the shipped config's leaf "
+                 "minimum is above the training rows) score 0.5 and are never champion."
+                 if constant else "")
+              + " Load average (1 min) at each small case: "
               + ", ".join(f"{v:.1f}" for v in load) + "."]
     return lines
 

@@ -43,16 +43,17 @@ def crm_leads(n: int, seed: int, law: str = "interactions") -> pd.DataFrame:
                          "visits": visits, "converted": np.where(converted, "yes", "no")})
 
 
-def write_crm_dataset(folder: Path, name: str, leads: pd.DataFrame) -> Path:
-    """The leads as CSV, the points table and the dataset config in ``folder``; returns
-    the config's path."""
+def write_crm_dataset(folder: Path, name: str, leads: pd.DataFrame,
+                      categorical: tuple[str, ...] = ("industry", "plan")) -> Path:
+    """The leads as CSV, the points table and the dataset config in ``folder`` (the
+    categorical attributes it reads: ``categorical``); returns the config's path."""
     folder.mkdir(parents=True, exist_ok=True)
     leads.to_csv(folder / "leads.csv", index=False)
     (folder / "points.yaml").write_text(yaml.safe_dump(POINTS), encoding="utf-8")
     config = {"name": name, "shape": "table", "root": str(folder),
               "table": {"file": "leads.csv", "id_column": "lead_id", "target": "converted",
                         "time_column": "created_at"},
-              "attributes": {"categorical": ["industry", "plan"],
+              "attributes": {"categorical": list(categorical),
                              "numeric": ["employees", "visits"]},
               "feature_groups": {"engagement": ["visits"]},
               "rules": str(folder / "points.yaml")}

@@ -12,6 +12,11 @@ class ModelNotFound(LookupError):
     exits with code 3."""
 
 
+class StoreUnreachable(ModelNotFound):
+    """The tracking store or registry cannot be reached (exit code 3, as for a missing
+    model): nothing is compared or promoted while it is away."""
+
+
 class LeadInputError(ValueError):
     """A lead the scorer cannot read, naming the field and the reason (raised by
     :mod:`predictive_scoring.online`; the service catches it without importing the model's

@@ -30,6 +30,7 @@ from predictive_scoring.data.dataset import DataValidationError, load_dataset, r
 from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_into
 from predictive_scoring.predict import score_file
 from predictive_scoring.train import TrainingRun, examples_from_events
+from predictive_scoring.workflow.promotion import TestLeads
 from predictive_scoring.workflow.training import run_training, train
 
 pytestmark = pytest.mark.dask
@@ -95,13 +96,15 @@ class OnCluster:
     run: TrainingRun
     summary: pd.DataFrame
     example: pd.DataFrame
+    test: TestLeads
 
 
 def train_on(client: object, root: Path) -> OnCluster:
     source = dist.PartitionedSource(client, inputs(root), PARTITIONS)
     trained = train(source, source.inputs)
     return OnCluster(trained.run, source.summary,
-                     source.bundle_example(trained.built, trained.run))
+                     source.bundle_example(trained.built, trained.run),
+                     source.test_leads(trained.built))
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +150,25 @@ def test_dask_model_is_as_good_as_the_single_machine_model(
     assert mine["rules"] == pytest.approx(theirs["rules"])
     assert on_cluster.summary["problems"].sum() == 0
     assert list(on_cluster.example.columns[:3]) == ["lead_id", "created_at", "as_of"]
+
+
+def test_the_cluster_hands_the_champion_the_test_leads_of_one_machine(
+        on_cluster: OnCluster, single_machine: object) -> None:
+    test = on_cluster.test
+    run = single_machine
+    local = run.examples.frame.iloc[run.trained.rows["test"]]
+    key = ["lead_id", "as_of"]
+    mine = test.frame.assign(label=test.y, points=test.rule_points).set_index(key).sort_index()
+    theirs = local.assign(label=run.examples.label[run.trained.rows["test"]],
+                          points=run.examples.rule_points[run.trained.rows["test"]]
+                          ).set_index(key).sort_index()
+    assert mine.index.equals(theirs.index)
+    assert (mine["label"] == theirs["label"]).all()
+    assert mine["points"].to_numpy() == pytest.approx(theirs["points"].to_numpy())
+    assert set(test.events["lead_id"]) <= set(test.frame["lead_id"])
+    # in the cluster's own order: the probabilities training computed are reused as is
+    assert test.frame["lead_id"].tolist() == on_cluster.run.examples.frame["lead_id"].iloc[
+        on_cluster.run.trained.rows["test"]].tolist()
 
 
 def test_on_one_worker_the_dask_model_is_the_single_machine_model(

@@ -28,8 +28,9 @@ runner = CliRunner()
 BROWSER_SECONDS = 120
 WINDOW = (1280, 2400)
 LEADS = 5_000  # at 2,500 leads (~80 converters) the model itself ranks below the rules
-FIGURES = 12
-SECTIONS = ("Funnel: conversion by stage, rules vs model", "Gain and lift",
+FIGURES = 13
+SECTIONS = ("Promotion: this model against the one in use",
+            "Funnel: conversion by stage, rules vs model", "Gain and lift",
             "Accuracy at a threshold", "Calibration", "Score distributions",
             "Rule stage vs suggested stage", "By lead age", "Global drivers",
             "Fit vs engagement",

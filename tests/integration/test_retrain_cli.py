@@ -137,6 +137,18 @@ def test_a_champion_of_an_older_layout_is_reported_and_not_replaced(
     assert aliases(store, "lead-scoring-crm")["champion"] == "1"
 
 
+def test_a_champion_reading_a_field_the_data_lost_is_reported(store: dict) -> None:
+    """The export no longer carries the plan: the champion cannot score the new leads."""
+    config = write_crm_dataset(store["root"] / "no_plan", "crm", crm_leads(3000, 1),
+                               categorical=("industry",))
+    result = retrain(store, config, "no_plan")
+    assert result.exit_code == 3, result.output
+    block = promotion(store, "no_plan")
+    assert block["decision"] == "not_promoted" and block["champion"] is None
+    assert "reads fields the new data no longer has: plan" in block["reason"]
+    assert aliases(store, "lead-scoring-crm")["champion"] == "1"
+
+
 def test_an_unreachable_registry_stops_before_training(store: dict, crm: Path) -> None:
     env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}

@@ -125,11 +125,12 @@ def report(
     store.use_tracking(base)
     with console.status(f"Loading {model}..."):
         scorer = registry.load_scorer(model)
+        promotion = registry.logged_promotion(model)
     dataset_config, dataset = load_checked(config, base_config, on_bad_rows,
                                            out.parent / "quarantine")
     with console.status("Writing the report...") as status:
         data = model_report(scorer, dataset, dataset_config, base, capacity_used, max_rules,
-                            lambda step: status.update(f"{step}..."))
+                            lambda step: status.update(f"{step}..."), promotion)
         write_report(data, out)
     learned = data.learned
     if points_out is not None:

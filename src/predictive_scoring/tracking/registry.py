@@ -18,7 +18,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from predictive_scoring.errors import ModelNotFound
+from predictive_scoring.errors import ModelNotFound, StoreUnreachable
 from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.tracking.bundle import LeadScoringModel
 from predictive_scoring.tracking.store import quiet_mlflow, redact
@@ -79,14 +79,14 @@ def aliases(name: str) -> dict[str, str]:
     """Alias -> version of a registered model (empty when it does not exist).
 
     Raises:
-        ModelNotFound: The tracking store cannot be reached.
+        StoreUnreachable: The tracking store cannot be reached.
     """
     try:
         found = _client().get_registered_model(name)
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return {}
-        raise ModelNotFound(f"cannot reach the tracking store {_store()} to read the "
+        raise StoreUnreachable(f"cannot reach the tracking store {_store()} to read the "
                             f"aliases of '{name}': {_first_line(exc)}") from None
     return {alias: str(version) for alias, version in found.aliases.items()}
 
@@ -133,6 +133,26 @@ def rollback(name: str) -> str:
                          "(`predictive-scoring promote`)")
     _client().set_registered_model_alias(name, CHAMPION, _require_version(name, previous))
     return previous
+
+
+PROMOTION_FILE = "promotion.json"
+"""The run artifact holding a version's promotion decision and preview."""
+
+
+def logged_promotion(uri: str | Path) -> dict | None:
+    """The promotion decision and preview logged with the run of a registered version
+    (``{"promotion": ..., "promotion_preview": ...}``), or None (a folder, a version
+    logged without one, or a store that does not answer)."""
+    match = _REGISTRY_URI.match(str(uri))
+    if not match:
+        return None
+    try:
+        ref = resolve_bundle(uri)
+        run_id = _client().get_model_version(ref.name, ref.version).run_id
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROMOTION_FILE}") if run_id \
+            else None
+    except (MlflowException, ModelNotFound, OSError):
+        return None
 
 
 # ------------------------------------------------------------------ loading
@@ -210,7 +230,7 @@ def _check_registered(name: str, alias: str | None, version: str | None) -> None
         found = client.get_registered_model(name)
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise ModelNotFound(f"cannot reach the tracking store {_store()} to find "
+            raise StoreUnreachable(f"cannot reach the tracking store {_store()} to find "
                                 f"'{name}': {_first_line(exc)}") from None
         names = sorted(m.name for m in client.search_registered_models())
         raise ModelNotFound(f"no registered model '{name}' in the tracking store "
@@ -231,7 +251,7 @@ def _check_run(uri: str) -> None:
         _client().get_run(run_id)
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise ModelNotFound(f"cannot reach the tracking store {_store()} to find run "
+            raise StoreUnreachable(f"cannot reach the tracking store {_store()} to find run "
                                 f"'{run_id}': {_first_line(exc)}") from None
         raise ModelNotFound(f"no run '{run_id}' in the tracking store {_store()} (`mlflow "
                             "ui` lists the runs and their ids)") from None

@@ -180,11 +180,12 @@ def log_promotion(promotion: Promotion, preview: Preview | None) -> None:
     """The promotion block (and the preview) in the active run: a JSON artifact, the
     three values as metrics, the decision as a tag."""
     from predictive_scoring.tracking import store
+    from predictive_scoring.tracking.registry import PROMOTION_FILE
 
     block = promotion.block()
     store.log_dict({"promotion": block,
                     "promotion_preview": None if preview is None else preview.block()},
-                   "promotion.json")
+                   PROMOTION_FILE)
     values = {k: block[k] for k in ("champion", "challenger", "rules")
               if block[k] is not None}
     if block["difference_interval"] is not None:

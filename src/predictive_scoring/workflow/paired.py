@@ -2,9 +2,10 @@
 
 Every scorer is measured on the same resamples: leads are drawn with replacement (a lead
 may have several snapshots, so resampling rows would understate the noise), each drawn
-lead brings all of its rows, and a resample becomes a weight per row (how often its lead
-was drawn). The metrics are computed for a block of resamples at once from one sort of
-each scorer's values, so 1,000 resamples of 40,000 rows take well under a second.
+lead brings all of its rows, and a resample becomes a weight per lead (how often it was
+drawn). Each scorer's values are sorted once into groups of tied scores; a block of
+resamples then becomes the converted and not converted weight per group by one sparse
+product, and the metric follows from cumulative sums.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 RESAMPLES = 1_000
 LEVEL = 0.95
@@ -22,65 +24,109 @@ BLOCK_CELLS = 4_000_000
 Weights are float32: counts of a few leads are exact, and the metrics' sums keep about
 seven digits, far below the bootstrap's own noise."""
 
-WeightedMetric = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None],
-                          np.ndarray]
-"""(scores (n,), labels (n,), weights (b, k), codes (n,) or None) -> the metric under each
-of b weightings; row i weighs ``weights[:, codes[i]]`` (``weights[:, i]`` without codes)."""
+@dataclass(frozen=True)
+class Ranked:
+    """One scorer's ranking of the rows, ready to be measured under many weightings.
+
+    Rows of tied scores form one group; ``positive`` (``negative``) sums, per group, the
+    weights of its converted (not converted) rows: a sparse ``(groups, carriers)`` matrix
+    where a row's weight is its carrier's (its lead's, or its own).
+
+    Attributes:
+        positive: Groups x carriers, 1 where a converted row of the carrier is in the group.
+        negative: The same for the rows that did not convert.
+    """
+
+    positive: sparse.csr_matrix
+    negative: sparse.csr_matrix
 
 
-def _row_weights(weights: np.ndarray, codes: np.ndarray | None,
-                 order: np.ndarray) -> np.ndarray:
-    """The weights of the rows in ``order`` (one gather, straight from the lead counts)."""
-    return weights[:, order if codes is None else codes[order]]
+def ranked(scores: np.ndarray, y: np.ndarray, codes: np.ndarray | None, n_carriers: int,
+           descending: bool) -> Ranked:
+    """Group the rows by tied score in rank order (ascending, or descending).
 
-
-def _groups(scores: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The order that sorts the scores, and where each run of tied scores starts."""
+    Args:
+        scores: The scorer's value per row.
+        y: 0/1 outcome per row.
+        codes: Each row's weight carrier (its lead, 0..n_carriers-1); None: the row itself.
+        n_carriers: Number of carriers.
+        descending: Rank the highest score first.
+    """
+    scores = np.asarray(scores, float)
     order = np.argsort(-scores if descending else scores, kind="stable")
-    ranked = scores[order]
-    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    return order, starts
+    in_order = scores[order]
+    starts = np.r_[True, in_order[1:] != in_order[:-1]]
+    group = np.empty(len(scores), np.int64)
+    group[order] = np.cumsum(starts) - 1
+    carrier = np.arange(len(scores)) if codes is None else np.asarray(codes)
+    positive = np.asarray(y).astype(bool)
+    shape = (int(starts.sum()), n_carriers)
+
+    def matrix(rows: np.ndarray) -> sparse.csr_matrix:
+        return sparse.csr_matrix((np.ones(int(rows.sum()), np.float32),
+                                  (group[rows], carrier[rows])), shape=shape)
+
+    return Ranked(matrix(positive), matrix(~positive))
+
+
+def _sums(ranking: Ranked, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per group (rows) and weighting (columns): converted and not converted weight."""
+    across = np.ascontiguousarray(weights.T)
+    return ranking.positive @ across, ranking.negative @ across
+
+
+def roc_auc_of(ranking: Ranked, weights: np.ndarray) -> np.ndarray:
+    """ROC-AUC under each row of ``weights`` (carriers' weights), ties counting one half;
+    NaN without both classes. ``ranking`` ascending."""
+    pos, neg = _sums(ranking, weights)
+    below = np.cumsum(neg, axis=0) - neg
+    pairs = pos.sum(axis=0, dtype=np.float64) * neg.sum(axis=0, dtype=np.float64)
+    won = (pos * (below + 0.5 * neg)).sum(axis=0, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, won / pairs, np.nan)
+
+
+def average_precision_of(ranking: Ranked, weights: np.ndarray) -> np.ndarray:
+    """Average precision under each row of ``weights``. ``ranking`` descending."""
+    pos, neg = _sums(ranking, weights)
+    caught, handed = np.cumsum(pos, axis=0), np.cumsum(pos + neg, axis=0)
+    total = pos.sum(axis=0, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(handed > 0, caught / handed, 0.0)
+        return np.where(total > 0, (pos * precision).sum(axis=0, dtype=np.float64) / total,
+                        np.nan)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric measured from a ranking: its rank direction and its function."""
+
+    descending: bool
+    of: Callable[[Ranked, np.ndarray], np.ndarray]
+
+
+METRICS: dict[str, Metric] = {"roc_auc": Metric(False, roc_auc_of),
+                              "pr_auc": Metric(True, average_precision_of)}
+"""The metrics a promotion can be decided on (both rank leads: higher is better), named
+as in ``metrics.json``."""
 
 
 def weighted_roc_auc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray,
                      codes: np.ndarray | None = None) -> np.ndarray:
-    """ROC-AUC under each row of ``weights`` (ties count one half), as
-    ``sklearn.metrics.roc_auc_score(y, scores, sample_weight=w)``; NaN without both
-    classes."""
-    order, starts = _groups(scores, descending=False)
-    w, positive = _row_weights(weights, codes, order), y[order].astype(bool)
-    pos = np.add.reduceat(np.where(positive, w, 0.0), starts, axis=1)
-    neg = np.add.reduceat(np.where(positive, 0.0, w), starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    pairs = pos.sum(axis=1) * neg.sum(axis=1)
-    won = (pos * (below + 0.5 * neg)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(pairs > 0, won / pairs, np.nan)
+    """ROC-AUC under each row of ``weights`` (per row, or per carrier with ``codes``), as
+    ``sklearn.metrics.roc_auc_score(y, scores, sample_weight=w)``."""
+    return roc_auc_of(ranked(scores, y, codes, weights.shape[1], False), weights)
 
 
 def weighted_average_precision(scores: np.ndarray, y: np.ndarray, weights: np.ndarray,
                                codes: np.ndarray | None = None) -> np.ndarray:
     """Average precision (the PR-AUC of ``metrics.json``) under each row of ``weights``,
     as ``sklearn.metrics.average_precision_score(y, scores, sample_weight=w)``."""
-    order, starts = _groups(scores, descending=True)
-    w, positive = _row_weights(weights, codes, order), y[order].astype(bool)
-    pos = np.add.reduceat(np.where(positive, w, 0.0), starts, axis=1)
-    taken = np.add.reduceat(w, starts, axis=1)
-    caught, handed = np.cumsum(pos, axis=1), np.cumsum(taken, axis=1)
-    total = pos.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(handed > 0, caught / handed, 0.0)
-        return np.where(total > 0, (pos * precision).sum(axis=1) / total, np.nan)
+    return average_precision_of(ranked(scores, y, codes, weights.shape[1], True), weights)
 
 
-METRICS: dict[str, WeightedMetric] = {"roc_auc": weighted_roc_auc,
-                                      "pr_auc": weighted_average_precision}
-"""The metrics a promotion can be decided on (both rank leads: higher is better), named
-as in ``metrics.json``."""
-
-
-def metric_function(name: str) -> WeightedMetric:
-    """The weighted form of a metric.
+def metric_function(name: str) -> Metric:
+    """A metric by name.
 
     Raises:
         ValueError: A metric a promotion cannot be decided on, naming those it can.
@@ -95,8 +141,9 @@ def metric_function(name: str) -> WeightedMetric:
 
 def metric_value(name: str, scores: np.ndarray, y: np.ndarray) -> float:
     """A metric on every row once (no resampling)."""
-    return float(metric_function(name)(np.asarray(scores, float), np.asarray(y),
-                                       np.ones((1, len(y))), None)[0])
+    metric = metric_function(name)
+    return float(metric.of(ranked(scores, y, None, len(y), metric.descending),
+                           np.ones((1, len(y)), np.float32))[0])
 
 
 def lead_resamples(n_rows: int, n_leads: int, resamples: int,
@@ -171,7 +218,7 @@ def paired_bootstrap(y: np.ndarray, lead_id: pd.Series | np.ndarray,
     Raises:
         ValueError: An unknown metric, or rows of one class only (nothing to rank).
     """
-    function = metric_function(metric)
+    measure = metric_function(metric)
     y = np.asarray(y).astype(np.int8)
     if np.unique(y).size < 2:
         raise ValueError(f"the {len(y):,} compared rows hold "
@@ -181,9 +228,10 @@ def paired_bootstrap(y: np.ndarray, lead_id: pd.Series | np.ndarray,
     values = {name: metric_value(metric, s, y) for name, s in scores.items()}
     parts: dict[tuple[str, str], list[np.ndarray]] = {pair: [] for pair in pairs}
     names = sorted({name for pair in pairs for name in pair})
-    arrays = {name: np.asarray(scores[name], float) for name in names}
+    rankings = {name: ranked(scores[name], y, codes, len(leads), measure.descending)
+                for name in names}
     for counts in lead_resamples(len(y), len(leads), resamples, seed):
-        measured = {name: function(arrays[name], y, counts, codes) for name in names}
+        measured = {name: measure.of(rankings[name], counts) for name in names}
         for a, b in pairs:
             parts[(a, b)].append(measured[a] - measured[b])
     return PairedResult(metric, len(leads), len(y), values,

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from predictive_scoring.config import ConfigError, TrainingConfig
-from predictive_scoring.errors import ModelNotFound
+from predictive_scoring.errors import StoreUnreachable
 from predictive_scoring.explain import global_weights, sample_rows
+from predictive_scoring.models.columns import model_frame
 from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.stages import stage_for_values
 from predictive_scoring.workflow.paired import LEVEL, RESAMPLES, metric_function, paired_bootstrap
@@ -244,9 +245,10 @@ class Judgement:
     preview: Preview | None
 
 
-def champion_probability(champion: LeadScorer, test: TestLeads, dataset: str,
-                         shape: str) -> np.ndarray:
-    """The champion's calibrated probability of the challenger's test rows.
+def champion_input(champion: LeadScorer, test: TestLeads, dataset: str,
+                   shape: str) -> pd.DataFrame:
+    """The champion's model input for the challenger's test rows (built from the raw
+    rows and events, with the champion's own vocabulary).
 
     Raises:
         ValueError: The champion was trained on another dataset or shape, reads fields
@@ -259,8 +261,15 @@ def champion_probability(champion: LeadScorer, test: TestLeads, dataset: str,
     missing = [f for f in champion.raw_attributes() if f not in test.frame]
     if missing:
         raise ValueError(f"it reads fields the new data no longer has: {', '.join(missing)}")
-    return champion.probability(champion.features(test.frame,
-                                                  champion.encode(test.frame, test.events)))
+    return champion.features(test.frame, champion.encode(test.frame, test.events))
+
+
+def model_input(scorer: LeadScorer, test: TestLeads) -> pd.DataFrame:
+    """A scorer's model input for the test rows: the frame's own columns when it holds
+    them (the examples it was trained on), else built from the raw rows and events."""
+    if all(c in test.frame for c in scorer.columns.all):
+        return model_frame(test.frame, scorer.columns)
+    return scorer.features(test.frame, scorer.encode(test.frame, test.events))
 
 
 def judge(name: str, challenger: LeadScorer, test: TestLeads, settings: PromotionSettings,
@@ -278,55 +287,58 @@ def judge(name: str, challenger: LeadScorer, test: TestLeads, settings: Promotio
             training computed it already (None: scored here).
 
     Raises:
-        ModelNotFound: The registry cannot be reached.
+        StoreUnreachable: The registry cannot be reached.
     """
     from predictive_scoring.tracking import registry
 
     champion_version = registry.alias_version(name, registry.CHAMPION)
-    p_new = probability
-    if p_new is None:
-        p_new = challenger.probability(challenger.features(
-            test.frame, challenger.encode(test.frame, test.events)))
+    new_input = model_input(challenger, test)
+    p_new = challenger.probability(new_input) if probability is None else probability
     same = SameLeads(test.frame["lead_id"].to_numpy(object), test.y, p_new, test.rule_points)
+    inputs: tuple[pd.DataFrame, pd.DataFrame | None] = (new_input, None)
     champion = None
     if champion_version is not None:
         try:
             champion = registry.load_scorer(f"models:/{name}/{champion_version}")
-            same = replace(same, champion=champion_probability(
-                champion, test, challenger.dataset, challenger.shape))
-        except (ModelNotFound, ValueError, KeyError, TypeError, AttributeError) as exc:
+            old_input = champion_input(champion, test, challenger.dataset, challenger.shape)
+            same = replace(same, champion=champion.probability(old_input))
+            inputs = (new_input, old_input)
+        except Exception as exc:  # any failure of the old bundle on the new data
+            if isinstance(exc, StoreUnreachable):
+                raise
             n_leads = int(pd.Series(same.lead_id).nunique())
             return Judgement(champion_unusable(champion_version, _first_line(exc), n_leads,
                                                settings.metric, challenger.dataset), None)
     promotion = decide(same, settings, champion_version)
     if promotion.failure is not None:
         return Judgement(promotion, None)
-    return Judgement(promotion, _preview(challenger, champion, champion_version, test, same,
-                                         handoff, settings.seed))
+    return Judgement(promotion, _preview((challenger, champion), champion_version, test,
+                                         same, inputs, (handoff, settings.seed)))
 
 
-def _preview(challenger: LeadScorer, champion: LeadScorer | None,
-             champion_version: str | None, test: TestLeads, same: SameLeads, handoff: str,
-             seed: int) -> Preview:
+def _preview(scorers: tuple[LeadScorer, LeadScorer | None], champion_version: str | None,
+             test: TestLeads, same: SameLeads,
+             inputs: tuple[pd.DataFrame, pd.DataFrame | None],
+             handoff_and_seed: tuple[str, int]) -> Preview:
     from predictive_scoring.stages import FUNNEL
 
+    challenger, champion = scorers
+    handoff, seed = handoff_and_seed
     order = [s.value for s in FUNNEL if s in challenger.rules.stage_thresholds]
     after = stage_for_values(same.challenger, challenger.stage_thresholds)
-    picked = test.frame.iloc[sample_rows(len(test.frame), PREVIEW_ROWS, seed)]
-    weights_after = _importance(challenger, picked, test.events)
-    if champion is None or same.champion is None:
+    picked = sample_rows(len(test.frame), PREVIEW_ROWS, seed)
+    weights_after = _importance(challenger, inputs[0].iloc[picked])
+    if champion is None or same.champion is None or inputs[1] is None:
         return promotion_preview(test.y, test.rule_stage, after, order, handoff,
                                  "the points", (None, weights_after))
     before = stage_for_values(same.champion, champion.stage_thresholds)
     return promotion_preview(test.y, before, after, order, handoff,
                              f"champion version {champion_version}",
-                             (_importance(champion, picked, test.events), weights_after))
+                             (_importance(champion, inputs[1].iloc[picked]), weights_after))
 
 
-def _importance(scorer: LeadScorer, frame: pd.DataFrame,
-                events: pd.DataFrame | None) -> pd.DataFrame:
-    return global_weights(scorer, scorer.features(frame, scorer.encode(frame, events))
-                          ).importance
+def _importance(scorer: LeadScorer, features: pd.DataFrame) -> pd.DataFrame:
+    return global_weights(scorer, features).importance
 
 
 def _first_line(exc: Exception) -> str:

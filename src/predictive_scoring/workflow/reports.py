@@ -77,8 +77,10 @@ def learn_points_for(scorer: LeadScorer, dataset: EventsDataset | TableDataset,
 
 def model_report(scorer: LeadScorer, dataset: EventsDataset | TableDataset,
                  config: DatasetConfig, base: BaseConfig, capacity: Capacity,
-                 max_rules: int | None, report: Progress = silent) -> ReportData:
-    """The comparison report's numbers for a registered model on its test leads.
+                 max_rules: int | None, report: Progress = silent,
+                 promotion: dict | None = None) -> ReportData:
+    """The comparison report's numbers for a registered model on its test leads, with the
+    promotion its training run logged (``registry.logged_promotion``), if any.
 
     Raises:
         ValueError: The config describes another dataset than the model's.
@@ -100,4 +102,7 @@ def model_report(scorer: LeadScorer, dataset: EventsDataset | TableDataset,
     weights = test_weights(scorer, examples, rows["test"], base.training.seed)
     return report_data(scorer, examples, rows, events, learned, weights,
                        base.training.handoff_stage, capacity, dataset_funnel(dataset),
-                       warnings, notes)
+                       warnings, notes,
+                       None if promotion is None else
+                       {"promotion": promotion["promotion"],
+                        "preview": promotion.get("promotion_preview")})

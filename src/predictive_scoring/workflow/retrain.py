@@ -125,7 +125,7 @@ def retrain(dataset: EventsDataset | TableDataset, plan: TrainingPlan, settings:
 
     Raises:
         TrainingError: Too little data, or leakage warnings when ``plan.strict``.
-        ModelNotFound: The tracking store cannot be reached.
+        StoreUnreachable: The tracking store cannot be reached.
     """
     run = train_and_register(InMemorySource(dataset), plan, settings, None, report)
     verdict = verdict_of(run)

@@ -95,7 +95,7 @@ def train_and_register(source: ExampleSource, plan: TrainingPlan, settings: RunS
 
     Raises:
         TrainingError: Too little data, or leakage warnings when ``plan.strict``.
-        ModelNotFound: The tracking store cannot be reached.
+        StoreUnreachable: The tracking store cannot be reached.
         ValueError: A promotion metric that cannot compare scorers on the same leads.
     """
     from predictive_scoring.tracking import bundle, registry, store

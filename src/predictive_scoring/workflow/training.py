@@ -129,8 +129,11 @@ class InMemorySource:
 
     def test_leads(self, built: Built) -> TestLeads:
         test, examples = built.rows["test"], built.examples
-        return TestLeads(examples.frame.iloc[test].reset_index(drop=True), self.events,
-                         examples.label[test], examples.rule_points[test],
+        frame = examples.frame.iloc[test].reset_index(drop=True)
+        events = self.events
+        if events is not None:
+            events = events.loc[events["lead_id"].isin(frame["lead_id"])]
+        return TestLeads(frame, events, examples.label[test], examples.rule_points[test],
                          examples.rule_stage[test])
 
     def bundle_example(self, built: Built, run: TrainingRun) -> pd.DataFrame:
