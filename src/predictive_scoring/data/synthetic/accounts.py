@@ -11,7 +11,8 @@ The account law (see :mod:`.law` for the contact-level law, unchanged):
 - Each contact has a buying-group role (:data:`ROLES`, shares :data:`ROLE_SHARE`); its
   seniority is drawn given the role (:data:`SENIORITY_GIVEN_ROLE`), and job seekers are
   exactly the contacts with the ``job_seeker`` role (their seniority is the other roles'
-  mix, so the job-seeker flag stays independent of everything else, as in :mod:`.law`). The lead source is drawn per contact.
+  mix, so the job-seeker flag stays independent of everything else, as in :mod:`.law`).
+  The lead source is drawn per contact.
 - Given the company, contacts follow the contact-level law independently: company fit
   is shared (every contact's ``phi`` holds it) and each contact's engagement raises the
   company's chance that one of them buys.
@@ -58,7 +59,6 @@ from predictive_scoring.data.synthetic.oracle import (  # the forward algorithm'
     _reweight,
     gather_evidence,
 )
-
 
 CONTACTS_MEAN = 3.5
 MAX_CONTACTS = 15
