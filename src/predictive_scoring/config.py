@@ -420,6 +420,9 @@ class AccountsSpec(StrictModel):
                              "with the id column and the attributes below")
     truth: str | None = Field(None, description="the simulator's account-level truth")
     attributes: AccountAttributes = AccountAttributes()
+    passive_event_types: list[str] = Field([], description="event types that are not the "
+                                           "contact's doing (the company's own sends): they "
+                                           "do not count as engagement")
     max_contacts: int = Field(MAX_ACCOUNT_CONTACTS, ge=1, le=10_000,
                               description="most contacts an account may send to the API")
 

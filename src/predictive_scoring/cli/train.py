@@ -136,6 +136,7 @@ def train(
 def run_train(request: TrainRequest) -> TrainingRun:
     """Load, (tune,) train, compare, learn points, write metrics.json, plots and the
     report, log and register."""
+    from predictive_scoring.accounts.training import add_accounts
     from predictive_scoring.data.dataset import EventsDataset, dataset_files, fingerprint
     from predictive_scoring.tracking import store
     from predictive_scoring.train import bundle_example, run_training
@@ -153,6 +154,8 @@ def run_train(request: TrainRequest) -> TrainingRun:
         chooser = _tuner(plan, request.tune_trials) if request.tune_trials else None
         with console.status(f"Training {model} on '{config.name}'..."):
             run = run_training(dataset, plan, chooser)
+        with console.status("Learning the account scores..."):
+            add_accounts(run, dataset, plan)
         with console.status("Learning points from the model and writing the report..."):
             extras = learn_and_report(run, dataset, base, out, request.max_rules,
                                       capacity_used)
@@ -321,6 +324,7 @@ def log_training(run: TrainingRun, example: pd.DataFrame, request: TrainRequest,
     store.set_tags({"dataset_fingerprint": data_fingerprint, "warnings": len(run.warnings)})
     store.log_metrics(run.metrics["model"])
     store.log_metrics({k: run.metrics[k] for k in ("rules", "oracle") if run.metrics[k]})
+    store.log_metrics(run.metrics.get("accounts") or {}, "accounts")
     store.log_dict({"warnings": run.warnings, "notes": run.metrics["notes"]}, "warnings.json")
     weights = run.weights
     store.log_metrics(dict(zip(weights.groups["group"], weights.groups["mean_abs"],
