@@ -43,13 +43,12 @@ def contact_engagement(contacts: pd.DataFrame, events: pd.DataFrame | None,
     active = events.loc[~events["event_type"].astype(str).isin(list(passive)),
                         ["lead_id", "timestamp"]]
     active = pd.DataFrame({"lead_id": active["lead_id"].astype(str).to_numpy(),
-                           "timestamp": active["timestamp"].to_numpy()}).sort_values(
+                           "timestamp": _ns(active["timestamp"])}).sort_values(
         ["timestamp"], kind="stable")
     active["done"] = active.groupby("lead_id").cumcount() + 1
+    as_of = _ns(contacts["as_of"])
     left = pd.DataFrame({"lead_id": contacts["lead_id"].astype(str).to_numpy(),
-                         "as_of": contacts["as_of"].to_numpy(),
-                         "since": (contacts["as_of"]
-                                   - pd.Timedelta(days=ENGAGED_DAYS)).to_numpy(),
+                         "as_of": as_of, "since": as_of - pd.Timedelta(days=ENGAGED_DAYS),
                          "row": np.arange(len(contacts))})
     now = pd.merge_asof(left.sort_values("as_of", kind="stable"), active, left_on="as_of",
                         right_on="timestamp", by="lead_id", allow_exact_matches=False)
@@ -62,6 +61,12 @@ def contact_engagement(contacts: pd.DataFrame, events: pd.DataFrame | None,
     result["days_since_engaged"] = days.to_numpy(float)
     result["engaged_recent"] = recent.to_numpy(float)
     return result
+
+
+def _ns(times: pd.Series) -> pd.Series:
+    """UTC nanosecond timestamps (merge_asof needs one resolution on both sides)."""
+    return pd.Series(pd.to_datetime(times, utc=True).astype("datetime64[ns, UTC]")
+                     .to_numpy(), dtype="datetime64[ns, UTC]")
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

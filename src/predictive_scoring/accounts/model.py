@@ -171,15 +171,19 @@ def fit_account_scorer(frame: pd.DataFrame, label: np.ndarray, template: Account
 
 
 def role_lift(frame: pd.DataFrame, label: np.ndarray, roles: Sequence[str]) -> dict[str, float]:
-    """Roles whose engagement goes with account conversions: role -> the log of the
-    conversion rate of training accounts with an engaged contact in it over the rate of
-    those without (kept when positive, with at least 20 accounts on each side)."""
+    """Roles whose engagement goes with account conversions, beyond the number of engaged
+    contacts: role -> log(observed / expected conversions) of the training accounts with
+    an engaged contact in it, expected from the accounts without one that have as many
+    engaged contacts (kept when positive, with at least 20 accounts on each side)."""
+    engaged = np.minimum(frame["engaged_contacts"].to_numpy(), 4).astype(int)
     lift = {}
     for role in roles:
-        engaged = frame[f"engaged_{role}"].to_numpy() > 0
-        if min(engaged.sum(), (~engaged).sum()) < 20:
+        has = frame[f"engaged_{role}"].to_numpy() > 0
+        if min(has.sum(), (~has).sum()) < 20:
             continue
-        with_role, without = label[engaged].mean(), label[~engaged].mean()
-        if with_role > 0 and without > 0 and with_role > without:
-            lift[role] = float(np.log(with_role / without))
+        rates = pd.Series(label[~has]).groupby(engaged[~has]).mean()
+        expected = rates.reindex(engaged[has]).fillna(label[~has].mean()).to_numpy().sum()
+        observed = label[has].sum()
+        if observed > 0 and expected > 0 and observed > expected:
+            lift[role] = float(np.log(observed / expected))
     return lift

@@ -5,6 +5,7 @@ reasons) and the missing roles. Batch files (``score --accounts``) and the API s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from predictive_scoring.accounts.explain import (
 )
 from predictive_scoring.accounts.model import AccountScorer
 from predictive_scoring.accounts.snapshots import KEY
+from predictive_scoring.config import ReadOptions
 
 TOP_CONTACTS = 3
 """Contacts listed per account in a batch file."""
@@ -104,3 +106,86 @@ def write_accounts(frame: pd.DataFrame, path: Path) -> Path:
     else:
         frame.to_csv(path, index=False)
     return path
+
+
+@dataclass(frozen=True)
+class AccountsSummary:
+    """What ``score --accounts`` wrote and what it reported.
+
+    Attributes:
+        path: The accounts file.
+        accounts: Account rows written.
+        leads_scored: Leads scored (rows of the scores file without an error).
+        leads_without_account: Those without an account id (scored as leads alone).
+        note: The report of leads without an account id (None: every lead has one).
+    """
+
+    path: Path
+    accounts: int
+    leads_scored: int
+    leads_without_account: int
+    note: str | None
+
+
+def account_columns(path: Path, read: ReadOptions, scorer: AccountScorer) -> pd.DataFrame:
+    """``lead_id``, ``account_id`` and ``account_role`` of a leads file, read by the
+    dataset's column names (or the contract's)."""
+    from predictive_scoring.data.problems import file_error
+    from predictive_scoring.data.read import column_names, read_table
+
+    names = [n.strip() for n in column_names(path, read)]
+    wanted = {ACCOUNT_ID: [scorer.id_column, ACCOUNT_ID],
+              ACCOUNT_ROLE: [c for c in (scorer.role_column, ACCOUNT_ROLE) if c]}
+    found = {contract: next((n for n in options if n in names), None)
+             for contract, options in wanted.items()}
+    if found[ACCOUNT_ID] is None:
+        raise file_error(path, f"--accounts needs the leads' account id column "
+                         f"'{scorer.id_column}'; the file has {names}",
+                         column=scorer.id_column)
+    columns = ["lead_id", *(n for n in found.values() if n)]
+    frame = read_table(path, read, columns=columns).to_pandas()
+    renamed = frame.rename(columns={n: c for c, n in found.items() if n})
+    for column in (ACCOUNT_ID, ACCOUNT_ROLE):
+        if column in renamed:
+            text = renamed[column].astype("string").str.strip()
+            renamed[column] = text.mask(text == "")
+    return renamed
+
+
+def score_accounts_file(scorer: AccountScorer, leads_path: Path, scores_path: Path,
+                        events: pd.DataFrame | None, output: Path,
+                        read: ReadOptions) -> AccountsSummary:
+    """Score the accounts of a scored leads file into ``output`` (one row per account
+    and as_of; see :func:`flat_accounts`).
+
+    Args:
+        scorer: The account model.
+        leads_path: The leads file that was scored (its account id and role columns).
+        scores_path: The scores ``score_file`` wrote for it.
+        events: The leads' events, or None.
+        output: The accounts file (.csv or .parquet).
+        read: How the leads file is read.
+    """
+    from predictive_scoring.accounts.contract import coverage
+    from predictive_scoring.data.read import read_table
+
+    scores = read_table(scores_path, ReadOptions()).to_pandas()
+    scores = scores.loc[scores["error"].fillna("").astype(str) == ""]
+    scores = scores.assign(as_of=pd.to_datetime(scores["as_of"], utc=True, format="ISO8601"),
+                           probability=pd.to_numeric(scores["probability"]),
+                           rule_points=pd.to_numeric(scores["rule_points"]))
+    leads = account_columns(leads_path, read, scorer)
+    scored_leads = leads.loc[leads["lead_id"].astype(str).isin(scores["lead_id"].astype(str))]
+    covered = coverage(scored_leads.drop_duplicates("lead_id"))
+    contacts = contacts_for_accounts(scores, leads)
+    if len(contacts):
+        accounts, explained = score_accounts(scorer, contacts, events)
+        flat = flat_accounts(accounts, explained)
+    else:
+        flat = pd.DataFrame(columns=[*KEY, "n_contacts", "probability", "score",
+                                     "suggested_stage", "points_sum", "points_max",
+                                     "missing_roles"])
+    write_accounts(flat, output)
+    return AccountsSummary(output, len(flat), len(scores),
+                           covered.n_leads - covered.n_with_account,
+                           covered.note(str(leads_path)))
