@@ -170,3 +170,45 @@ class HTTPValidationErrorOut(BaseModel):
     """The request does not match the schema, or a lead cannot be read."""
 
     detail: list[ValidationIssue]
+
+
+class AccountPoints(BaseModel):
+    """The account points baseline CRMs use, on the same contacts."""
+
+    sum: float = Field(description="the contacts' points summed")
+    max: float = Field(description="the best contact's points")
+
+
+class AccountContact(BaseModel):
+    """A contact that drives the account's score."""
+
+    lead_id: str
+    role: str | None
+    effect: float = Field(description="the account's probability with this contact minus "
+                          "without it")
+    probability: float = Field(ge=0, le=1, description="the contact's own probability")
+    score: int = Field(ge=0, le=100)
+    suggested_stage: str
+    reasons: list[Reason] | None = Field(None, description="the contact's own top reasons "
+                                         "(null when not asked for)")
+
+
+class AccountScoreOut(BaseModel):
+    """An account's score from its contacts, next to the points sum and maximum."""
+
+    status: Literal["scored"] = "scored"
+    account_id: str
+    as_of: datetime = Field(description="the moment scored at")
+    n_contacts: int = Field(ge=1)
+    probability: float = Field(ge=0, le=1, description="calibrated probability that a "
+                               "contact reaches the target stage within the horizon")
+    score: int = Field(ge=0, le=100, description="the probability in percent")
+    suggested_stage: str
+    points: AccountPoints
+    top_contacts: list[AccountContact] = Field(description="the contacts that raise the "
+                                               "score most, strongest first (at most 3)")
+    missing_roles: list[str] = Field(description="roles whose engagement goes with "
+                                     "conversions that no engaged contact holds")
+    missing_roles_text: str = Field(description="e.g. 'no decision maker engaged yet'")
+    model: ModelRef
+    request_id: str

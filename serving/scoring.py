@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from predictive_scoring import explain
+from predictive_scoring.accounts.online import OnlineAccountScorer
 from predictive_scoring.errors import LeadInputError
 from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.online import (
@@ -63,6 +64,7 @@ class LoadedModel:
         has_fit_engagement: The bundle holds fit and engagement cut points.
         timings: Seconds spent reading the bundle (``read``) and preparing it
             (``prepare``: the fast path, explanations, smoke test).
+        accounts: The bundle's account model on its fast path, or None.
     """
 
     ref: registry.BundleRef
@@ -72,6 +74,7 @@ class LoadedModel:
     explainable: bool = False
     has_fit_engagement: bool = False
     timings: dict[str, float] | None = None
+    accounts: OnlineAccountScorer | None = None
 
     @property
     def events_shape(self) -> bool:
@@ -213,8 +216,10 @@ def load_model(uri: str) -> LoadedModel:
     read = time.perf_counter()
     online = OnlineScorer(scorer)
     explainable, has_fit_engagement = explanation_support(scorer, online)
+    account_model = getattr(scorer, "accounts", None)
     model = LoadedModel(ref, scorer, online, datetime.now(UTC), explainable,
-                        has_fit_engagement)
+                        has_fit_engagement, accounts=(OnlineAccountScorer(account_model)
+                                                      if account_model is not None else None))
     smoke_test(model)
     return replace(model, timings={"read": round(read - started, 3),
                                    "prepare": round(time.perf_counter() - read, 3)})

@@ -42,11 +42,8 @@ def _statable(client: TestClient) -> Any:
     """Whether a generated case keeps the rules the schema states only in words."""
     ranges = client.app.state.slot.current.online.ranges
 
-    def keeps(case: schemathesis.Case) -> bool:
-        lead = case.body
-        if case.path != "/v1/score" or not isinstance(lead, dict):
-            return True
-        created, as_of = lead.get("created_at"), lead.get("as_of")
+    def lead_keeps(lead: dict[str, Any], as_of: Any) -> bool:
+        created = lead.get("created_at")
         if isinstance(created, str) and _moment(created) > (
                 _moment(as_of) if isinstance(as_of, str) else datetime.now(UTC)):
             return False
@@ -57,6 +54,17 @@ def _statable(client: TestClient) -> Any:
                 return False
         return True
 
+    def keeps(case: schemathesis.Case) -> bool:
+        body = case.body
+        if not isinstance(body, dict):
+            return True
+        if case.path == "/v1/score":
+            return lead_keeps(body, body.get("as_of"))
+        if case.path == "/v1/accounts/score":  # each contact is scored as of the account
+            return all(lead_keeps(contact, body.get("as_of"))
+                       for contact in body.get("contacts") or [] if isinstance(contact, dict))
+        return True
+
     return keeps
 
 
@@ -64,7 +72,8 @@ def _statable(client: TestClient) -> Any:
 def test_every_check_passes(client: TestClient, mode: GenerationMode) -> None:
     operations = _operations(client)
     assert {op.path for op in operations} >= {"/v1/score", "/v1/score/batch", "/v1/model",
-                                              "/v1/admin/reload", "/health", "/ready"}
+                                              "/v1/accounts/score", "/v1/admin/reload",
+                                              "/health", "/ready"}
     keeps = _statable(client)
     for operation in operations:
         if mode is GenerationMode.NEGATIVE and not (len(operation.body)
