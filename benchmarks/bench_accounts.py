@@ -26,7 +26,6 @@ import argparse
 import os
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +166,6 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=200_000)
     parser.add_argument("--part", choices=["quality", "http", "all"], default="all")
     args = parser.parse_args()
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     heading = {SECTION: "Accounts: quality", f"{SECTION}_http": "Accounts: HTTP"}
     bodies = {}
     if args.part in ("quality", "all"):
@@ -178,8 +176,8 @@ def main() -> None:
         bodies[f"{SECTION}_http"] = http_section()
     for name, body in bodies.items():
         text = (f"## {heading[name]} (`python -m benchmarks.bench_accounts --part "
-                f"{'quality' if name == SECTION else 'http'}`)\n\n{machine_info()}; "
-                f"measured {stamp}\n\n{body}")
+                f"{'quality' if name == SECTION else 'http'}`)\n\n{machine_info()}\n\n"
+                f"{body}")
         update_section(name, text)
         print(text)
 
