@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -223,6 +223,7 @@ def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
     data = report_data(scorer, run.examples, rows, events, learned, run.weights,
                        base.training.handoff_stage, capacity, dataset_funnel(dataset),
                        run.warnings, run.metrics["notes"])
+    data = replace(data, accounts=run.accounts)
     rules = learned.rules
     run.metrics["learned_points"] = {
         **{k: float(v) for k, v in data.ranking.loc["learned points"].items()},

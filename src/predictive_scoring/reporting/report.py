@@ -81,6 +81,8 @@ class ReportData:
             reasons.
         warnings: Data and leakage warnings.
         notes: What was left out, and why.
+        accounts: The account step's result
+            (``predictive_scoring.accounts.training.AccountRun``), or None.
     """
 
     title: str
@@ -106,6 +108,7 @@ class ReportData:
     examples: pd.DataFrame
     warnings: list[str]
     notes: list[str]
+    accounts: Any = None
 
 
 # ------------------------------------------------------------------------ gathering
@@ -293,7 +296,21 @@ def figures(data: ReportData) -> dict[str, Figure]:
         "stage_crosstab": plots.stage_crosstab_figure(leads, rates),
         **accuracy_figures(data.accuracy),
         **driver_figures(data),
+        **account_figures(data.accounts),
     }
+
+
+def account_figures(accounts: Any) -> dict[str, Figure]:
+    """The test accounts' cumulative gain: the account model, the points sum and maximum
+    (and the oracle on simulated data), on the same account snapshots."""
+    if accounts is None or accounts.test is None:
+        return {}
+    test = accounts.test
+    scorers = {"account model": test["probability"], "points sum": test["points_sum"],
+               "points max": test["points_max"]}
+    if "true_probability" in test:
+        scorers["oracle"] = test["true_probability"]
+    return {"accounts_gain": plots.gain_figure(test["label"].to_numpy(), scorers)}
 
 
 def accuracy_figures(accuracy: dict[str, Any]) -> dict[str, Figure]:
