@@ -91,3 +91,12 @@ def test_a_model_without_accounts_refuses_the_option(trained: dict, tmp_path: Pa
                     sim / "leads.csv", "--events", sim / "events.csv", "--output",
                     tmp_path / "scores.csv", "--accounts", tmp_path / "accounts.csv", env=env)
     assert result.exit_code == 2 and "no account model" in result.output
+
+
+def test_the_report_of_a_registered_model_has_the_accounts(trained: dict,
+                                                          tmp_path: Path) -> None:
+    result = invoke("report", "--model", "models:/lead-scoring-simulated/1", "--config",
+                    trained["root"] / "sim" / "dataset.yaml", "--out",
+                    tmp_path / "report.html", env=trained["env"])
+    assert result.exit_code == 0, result.output
+    assert "Accounts: scores from their contacts" in (tmp_path / "report.html").read_text()

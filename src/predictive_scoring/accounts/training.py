@@ -64,6 +64,19 @@ def score_contacts(lead_scorer: Any, contacts: pd.DataFrame,
     return pd.concat(parts) if parts else contacts.assign(probability=[], rule_points=[])
 
 
+@dataclass(frozen=True)
+class _AccountData:
+    """The account snapshots of both slices, as one account model reads them."""
+
+    template: AccountScorer
+    frames: dict[str, pd.DataFrame]
+    labels: dict[str, np.ndarray]
+    points: dict[str, pd.DataFrame]
+    truth: pd.DataFrame | None
+    notes: list[str]
+    leads_without_account: int
+
+
 def train_accounts(lead_scorer: Any, dataset: Any, examples_frame: pd.DataFrame,
                    rows: dict[str, np.ndarray], plan: Any) -> AccountRun | None:
     """Learn and evaluate the account model of a trained lead model (None: the dataset
@@ -76,10 +89,51 @@ def train_accounts(lead_scorer: Any, dataset: Any, examples_frame: pd.DataFrame,
         rows: The lead examples' slices.
         plan: The ``TrainingPlan``.
     """
+    data = _account_data(lead_scorer, None, dataset, examples_frame, rows, plan.config,
+                         plan.base.training)
+    if not isinstance(data, _AccountData):
+        return data
+    order, shares = _points_stage_shares(data.points["train"]["points_max"].to_numpy(),
+                                         plan.rules)
+    scorer = fit_account_scorer(data.frames["train"], data.labels["train"], data.template,
+                                shares, order)
+    return _evaluated(scorer, data, plan.base.training.ece_bins)
+
+
+def evaluate_accounts(lead_scorer: Any, dataset: Any, examples_frame: pd.DataFrame,
+                      rows: dict[str, np.ndarray], config: Any, training: Any
+                      ) -> AccountRun | None:
+    """The account step's evaluation of the account model a lead scorer holds, on its
+    test accounts rebuilt from the data (the report of a registered model); None when the
+    scorer or the dataset has no accounts."""
+    if getattr(lead_scorer, "accounts", None) is None:
+        return None
+    data = _account_data(lead_scorer, lead_scorer.accounts, dataset, examples_frame, rows,
+                         config, training)
+    if not isinstance(data, _AccountData):
+        return data
+    return _evaluated(lead_scorer.accounts, data, training.ece_bins)
+
+
+def _evaluated(scorer: AccountScorer, data: _AccountData, ece_bins: int) -> AccountRun:
+    test = _test_table(scorer, data.frames["test"], data.labels["test"], data.points["test"],
+                       data.truth)
+    metrics = account_metrics(test, len(data.labels["train"]), ece_bins)
+    metrics["leads_without_account"] = data.leads_without_account
+    scorer.metadata["test_metrics"] = metrics
+    return AccountRun(scorer, metrics, test, data.notes)
+
+
+def _account_data(lead_scorer: Any, fitted: AccountScorer | None, dataset: Any,
+                  examples_frame: pd.DataFrame, rows: dict[str, np.ndarray], config: Any,
+                  training: Any) -> _AccountData | AccountRun | None:
+    """Account snapshots split by the lead model's periods, their contacts scored, and
+    the account model's input (``fitted``'s, or a new template's);
+    an AccountRun without a model (with the reason in its notes) when there is nothing
+    to learn from, None without an accounts section."""
     from predictive_scoring.data.dataset import EventsDataset
     from predictive_scoring.data.snapshots import data_end_of
 
-    config = plan.config
     spec = config.accounts
     if spec is None:
         return None
@@ -98,21 +152,20 @@ def train_accounts(lead_scorer: Any, dataset: Any, examples_frame: pd.DataFrame,
     first = snapshots.frame["first_created"]
     part = {"train": snapshots.frame.loc[(first >= valid_start) & (first < test_start)],
             "test": snapshots.frame.loc[first >= test_start]}
-    training = plan.base.training
     positives = int(part["train"]["label"].sum())
     negatives = len(part["train"]) - positives
-    if min(positives, negatives) < training.min_class_examples or not len(part["test"]):
+    if fitted is None and (min(positives, negatives) < training.min_class_examples
+                           or not len(part["test"])):
         notes.append(f"accounts: too few accounts to learn from ({positives} converted and "
                      f"{negatives} not in the validation period; at least "
                      f"{training.min_class_examples} of each are needed)")
         return AccountRun(None, {}, None, notes)
     contacts = _contacts_of(snapshots, pd.concat([part["train"], part["test"]]))
     contacts = score_contacts(lead_scorer, contacts, dataset.events)
-    template = AccountScorer(roles_of(contacts.loc[_in(contacts, part["train"])]),
-                             list(spec.passive_event_types),
-                             list(spec.attributes.categorical), list(spec.attributes.numeric),
-                             None, {}, spec.max_contacts, id_column=spec.id_column,
-                             role_column=spec.role_column)
+    template = fitted or AccountScorer(
+        roles_of(contacts.loc[_in(contacts, part["train"])]), list(spec.passive_event_types),
+        list(spec.attributes.categorical), list(spec.attributes.numeric), None, {},
+        spec.max_contacts, id_column=spec.id_column, role_column=spec.role_column)
     contacts = template.engagement(contacts, dataset.events)
     table = dataset.accounts.table if dataset.accounts is not None else None
     frames = {name: template.frame(contacts.loc[_in(contacts, chosen)], table)
@@ -121,14 +174,9 @@ def train_accounts(lead_scorer: Any, dataset: Any, examples_frame: pd.DataFrame,
               for name, chosen in part.items()}
     points = {name: account_points(contacts.loc[_in(contacts, chosen)])
               for name, chosen in part.items()}
-    order, shares = _points_stage_shares(points["train"]["points_max"].to_numpy(), plan.rules)
-    scorer = fit_account_scorer(frames["train"], labels["train"], template, shares, order)
-    test = _test_table(scorer, frames["test"], labels["test"], points["test"],
-                       dataset.accounts.truth if dataset.accounts is not None else None)
-    metrics = account_metrics(test, len(labels["train"]), training.ece_bins)
-    metrics["leads_without_account"] = covered.n_leads - covered.n_with_account
-    scorer.metadata["test_metrics"] = metrics
-    return AccountRun(scorer, metrics, test, notes)
+    return _AccountData(template, frames, labels, points,
+                        dataset.accounts.truth if dataset.accounts is not None else None,
+                        notes, covered.n_leads - covered.n_with_account)
 
 
 def add_accounts(run: Any, dataset: Any, plan: Any) -> None:

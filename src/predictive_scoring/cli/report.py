@@ -131,6 +131,9 @@ def report(
 ) -> None:
     """The marketing-ops comparison report (one self-contained HTML file): model vs
     hand-set points vs learned points on the model's test leads, with the accuracy page."""
+    from dataclasses import replace
+
+    from predictive_scoring.accounts.training import evaluate_accounts
     from predictive_scoring.cli.train import dataset_funnel
     from predictive_scoring.config import BaseConfig, load_config
     from predictive_scoring.data.dataset import EventsDataset
@@ -161,7 +164,9 @@ def report(
         data = report_data(scorer, examples, rows, events, learned, weights,
                            base.training.handoff_stage, capacity_used,
                            dataset_funnel(dataset), warnings, notes)
-        write_report(data, out)
+        accounts = evaluate_accounts(scorer, dataset, examples.frame, rows, dataset_config,
+                                     base.training)
+        write_report(replace(data, accounts=accounts), out)
     if points_out is not None:
         write_rules(learned.rules, points_out, f"Learned points: `predictive-scoring report "
                     f"--model {store.redact(model)}`.")

@@ -13,11 +13,13 @@ from predictive_scoring.cli.common import (
     BaseOption,
     Engine,
     EngineOption,
+    ExitCode,
     PartitionsOption,
     SchedulerOption,
     WorkersOption,
     app,
     console,
+    fail,
     friendly,
     parse_timestamp_option,
     progress_bar,
@@ -108,9 +110,8 @@ def score(
         scorer = registry.load_scorer(model)
     if accounts is not None:
         if getattr(scorer, "accounts", None) is None:
-            raise typer.BadParameter(
-                f"{model} has no account model: train it on a dataset whose config has an "
-                "accounts section", param_hint="--accounts")
+            fail(f"--accounts: {model} has no account model; train it on a dataset whose "
+                 "config has an accounts section", ExitCode.BAD_CONFIG)
         reasons = reasons or 2
     with progress_bar() as progress:
         task = progress.add_task("Scoring leads", total=leads.rows)

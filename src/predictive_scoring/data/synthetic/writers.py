@@ -87,7 +87,8 @@ CRM_FILES = {"leads": "contacts.csv", "events": "activities.csv",
 CRM_COLUMNS = {"lead_id": "hs_object_id", "created_at": "createdate", "timestamp": "hs_timestamp",
                "event_type": "activity_type", "detail": "activity_detail",
                "stage": "lifecyclestage", "seniority": "hs_seniority",
-               "lead_source": "hs_analytics_source", "employees": "numberofemployees"}
+               "lead_source": "hs_analytics_source", "employees": "numberofemployees",
+               "account_id": "associatedcompanyid", "buying_role": "hs_buying_role"}
 """Contract column -> its name in a HubSpot-style export."""
 CRM_ACTIVITIES = {
     "page_view": "PAGE_VIEW", "email_send": "EMAIL_SENT", "email_open": "EMAIL_OPEN",
