@@ -102,6 +102,19 @@ class FeatureOut(BaseModel):
     group: str = Field(description="fit (attributes) or engagement (behaviour)")
 
 
+class AccountModelOut(BaseModel):
+    """The account model the bundle holds (``POST /v1/accounts/score``)."""
+
+    max_contacts: int = Field(description="most contacts an account may send")
+    roles: list[str] = Field(description="roles the model reads")
+    buying_roles: list[str] = Field(description="roles whose engagement goes with "
+                                    "conversions (reported missing when no engaged "
+                                    "contact holds them)")
+    attributes: list[str] = Field(description="the company's own fields the model reads")
+    stage_thresholds: dict[str, float]
+    test_metrics: dict[str, float | None]
+
+
 class ModelOut(BaseModel):
     """What is serving: identity, quality, inputs, stage thresholds and the rules."""
 
@@ -122,6 +135,8 @@ class ModelOut(BaseModel):
     stage_thresholds: dict[str, float] = Field(description="minimum calibrated probability "
                                                "of each suggested stage")
     rules: dict[str, JsonValue] = Field(description="the points system in use")
+    accounts: AccountModelOut | None = Field(None, description="the account model (null: "
+                                             "the model scores leads only)")
 
 
 class ReloadOut(BaseModel):

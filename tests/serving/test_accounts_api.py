@@ -121,3 +121,14 @@ def test_the_route_needs_a_key(client: TestClient, trained: Trained) -> None:
     assert client.post("/v1/accounts/score", json=body).status_code == 401
     assert np.isfinite(client.post("/v1/accounts/score", json=body,
                                    headers=AUTH).json()["probability"])
+
+
+def test_the_model_page_describes_the_account_model(client: TestClient,
+                                                    trained: Trained) -> None:
+    accounts = client.get("/v1/model", headers=AUTH).json()["accounts"]
+    scorer = trained.scorer.accounts
+    assert accounts["max_contacts"] == scorer.max_contacts
+    assert accounts["roles"] == scorer.roles
+    assert set(accounts["buying_roles"]) == set(scorer.role_lift)
+    assert accounts["test_metrics"]["model_roc_auc"] == pytest.approx(
+        scorer.metadata["test_metrics"]["model_roc_auc"])
