@@ -195,6 +195,10 @@ def run_train_dask(request: TrainRequest, dask: DaskPlan) -> TrainingRun:
         if result.quarantine_files:
             console.print("Quarantined rows written to "
                           f"{', '.join(map(str, result.quarantine_files))}")
+        if config.accounts is not None:
+            result.run.metrics["notes"].append(
+                "accounts: the Dask engine learns no account model; train on one machine "
+                "(--engine local) for account scores")
         outputs = write_training_outputs(result.run, base, out)
         store.set_tags({"engine": "dask", "partitions": dask.partitions})
         status.update("Logging the run and the model to MLflow...")
