@@ -199,7 +199,7 @@ def _accounts_section(data: ReportData, uris: dict[str, str]) -> str:
     names = {"model_roc_auc": "account model", "points_sum_roc_auc": "points sum",
              "points_max_roc_auc": "points max", "oracle_roc_auc": "oracle (simulated truth)"}
     ranking = pd.DataFrame({"ROC-AUC": {label: metrics[key] for key, label in names.items()
-                                        if key in metrics}})
+                                        if key in metrics}}).rename_axis("scorer")
     return (
         f"<p>The probability that one of an account's contacts reaches the target stage "
         f"within the horizon, learnt from the contacts' own scores and the buying group's "
