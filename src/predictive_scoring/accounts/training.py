@@ -65,7 +65,7 @@ def score_contacts(lead_scorer: Any, contacts: pd.DataFrame,
 
 
 @dataclass(frozen=True)
-class _AccountData:
+class AccountData:
     """The account snapshots of both slices, as one account model reads them."""
 
     template: AccountScorer
@@ -89,10 +89,15 @@ def train_accounts(lead_scorer: Any, dataset: Any, examples_frame: pd.DataFrame,
         rows: The lead examples' slices.
         plan: The ``TrainingPlan``.
     """
-    data = _account_data(lead_scorer, None, dataset, examples_frame, rows, plan.config,
-                         plan.base.training)
-    if not isinstance(data, _AccountData):
+    data = account_data(lead_scorer, None, dataset, examples_frame, rows, plan.config,
+                        plan.base.training)
+    if not isinstance(data, AccountData):
         return data
+    return fit_accounts(data, plan)
+
+
+def fit_accounts(data: AccountData, plan: Any) -> AccountRun:
+    """Fit the account model on the training accounts and evaluate it on the test ones."""
     order, shares = _points_stage_shares(data.points["train"]["points_max"].to_numpy(),
                                          plan.rules)
     scorer = fit_account_scorer(data.frames["train"], data.labels["train"], data.template,
@@ -108,14 +113,14 @@ def evaluate_accounts(lead_scorer: Any, dataset: Any, examples_frame: pd.DataFra
     scorer or the dataset has no accounts."""
     if getattr(lead_scorer, "accounts", None) is None:
         return None
-    data = _account_data(lead_scorer, lead_scorer.accounts, dataset, examples_frame, rows,
+    data = account_data(lead_scorer, lead_scorer.accounts, dataset, examples_frame, rows,
                          config, training)
-    if not isinstance(data, _AccountData):
+    if not isinstance(data, AccountData):
         return data
     return _evaluated(lead_scorer.accounts, data, training.ece_bins)
 
 
-def _evaluated(scorer: AccountScorer, data: _AccountData, ece_bins: int) -> AccountRun:
+def _evaluated(scorer: AccountScorer, data: AccountData, ece_bins: int) -> AccountRun:
     test = _test_table(scorer, data.frames["test"], data.labels["test"], data.points["test"],
                        data.truth)
     metrics = account_metrics(test, len(data.labels["train"]), ece_bins)
@@ -124,9 +129,9 @@ def _evaluated(scorer: AccountScorer, data: _AccountData, ece_bins: int) -> Acco
     return AccountRun(scorer, metrics, test, data.notes)
 
 
-def _account_data(lead_scorer: Any, fitted: AccountScorer | None, dataset: Any,
+def account_data(lead_scorer: Any, fitted: AccountScorer | None, dataset: Any,
                   examples_frame: pd.DataFrame, rows: dict[str, np.ndarray], config: Any,
-                  training: Any) -> _AccountData | AccountRun | None:
+                  training: Any) -> AccountData | AccountRun | None:
     """Account snapshots split by the lead model's periods, their contacts scored, and
     the account model's input (``fitted``'s, or a new template's);
     an AccountRun without a model (with the reason in its notes) when there is nothing
@@ -174,7 +179,7 @@ def _account_data(lead_scorer: Any, fitted: AccountScorer | None, dataset: Any,
               for name, chosen in part.items()}
     points = {name: account_points(contacts.loc[_in(contacts, chosen)])
               for name, chosen in part.items()}
-    return _AccountData(template, frames, labels, points,
+    return AccountData(template, frames, labels, points,
                         dataset.accounts.truth if dataset.accounts is not None else None,
                         notes, covered.n_leads - covered.n_with_account)
 
