@@ -459,6 +459,8 @@ class TrainingRun:
     metrics: dict[str, Any]
     warnings: list[str]
     weights: GlobalWeights
+    accounts: Any = None
+    """The account step's result (``predictive_scoring.accounts.training.AccountRun``)."""
 
 
 def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,

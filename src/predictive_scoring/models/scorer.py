@@ -158,6 +158,8 @@ class LeadScorer:
         stage_thresholds: Minimum calibrated probability of each suggested stage.
         rules: The points baseline scored next to the model.
         metadata: Free-form facts (trained at, metrics, model kind...).
+        accounts: The account model (``predictive_scoring.accounts.model.AccountScorer``)
+            of a dataset with accounts, else None.
     """
 
     dataset: str
@@ -169,6 +171,7 @@ class LeadScorer:
     stage_thresholds: dict[Stage, float]
     rules: RulesConfig
     metadata: dict[str, Any] = field(default_factory=dict)
+    accounts: Any = None
 
     @property
     def kind(self) -> ModelKind:
