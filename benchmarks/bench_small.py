@@ -88,7 +88,8 @@ def lines(results: list[dict[str, Any]]) -> list[str]:
            f"the shipped config (seed {SEED}, the classic points); the CRM export: one row "
            "per lead, about a third customers, its own two-rule points "
            "(`tests/small_export.py`). Time-ordered split 60/20/20; every figure on the "
-           "same test rows.", "",
+           "same test rows. Nothing here is timed (the figures do not depend on the "
+           "machine's load).", "",
            "| data | leads | training rows | test rows (converters) | distinct test "
            "probabilities | max abs contribution | model ROC-AUC | points ROC-AUC "
            "| min_child_samples / leaves / learning rate | 'cannot beat the points' note "
