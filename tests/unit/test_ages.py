@@ -210,3 +210,13 @@ def test_fit_weights_average_one_and_vanish_when_all_equal(simulated: tuple) -> 
     train, valid = replace(examples, weight=uneven).weights(rows)
     assert train.mean() == pytest.approx(1.0) and valid.mean() == pytest.approx(1.0)
     np.testing.assert_allclose(train / train[0], uneven[rows["train"]] / uneven[rows["train"]][0])
+
+
+def test_ages_no_lead_can_be_labelled_at_are_named() -> None:
+    from predictive_scoring.train import ages_note
+
+    ages = np.array([1.0, 7.0, 30.0, 90.0, 1.0, 7.0])
+    note = ages_note([1, 7, 30, 90, 180, 365], ages, 90)
+    assert note is not None and "180, 365 days" in note and "up to 90 days" in note
+    assert ages_note([1, 7, 30, 90], ages, 90) is None
+    assert ages_note(None, ages, 90) is None
