@@ -377,7 +377,11 @@ def quality_lines(result: dict[str, Any]) -> list[str]:
                                                          capacity.items())
               + ". Train (s) is `run_training` as a whole (examples, leakage check, fit, "
               "calibration, stage thresholds on the open leads, evaluation); one run per "
-              "kind and seed (LightGBM is deterministic with fixed seeds and data)."]
+              "kind and seed (LightGBM is deterministic with fixed seeds and data). "
+              "1-minute load average at the start of each training (2 cores, shared with "
+              "other jobs, so the seconds vary with it): " + "; ".join(
+                  f"seed {seed} {kind} {run['load_avg']:.1f}" for seed, entry in seeds.items()
+                  for kind, run in entry["runs"].items()) + "."]
     return lines
 
 

@@ -129,6 +129,9 @@ class ModelOut(BaseModel):
     model_kind: str | None
     calibration: str | None
     trained_at: str | None
+    trained_ages_days: list[float] | None = Field(None, description="youngest and oldest "
+                                                  "lead age (days) trained on; older leads "
+                                                  "are scored with age_beyond_training")
     loaded_at: datetime
     fast_path: bool = Field(description="scored straight through the LightGBM booster")
     test_metrics: dict[str, float | None]

@@ -96,8 +96,9 @@ class Examples:
         rule_stage: The points baseline's stage per example.
         columns: Model input columns.
         spec: Behaviour vocabulary (events shape), else None.
-        weight: Per example, 1 / its lead's number of examples (events shape: a lead's
-            snapshots sum to 1 in the fit), or None (one example per lead).
+        weight: Per example, 1 / its lead's number of ages the data can label (events
+            shape, :func:`~predictive_scoring.data.snapshots.lead_weights`), or None (one
+            example per lead).
         population: The leads the model will score (events shape): every lead open at
             the test period's end, as it looked then; the stage thresholds are set on it.
             None: they are set on the training slice.
@@ -473,7 +474,30 @@ def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
                  for c in dataset.dropped_for_leakage]
         return examples, rows, notes
     examples, rows, snapshots = examples_from_events(dataset, config, rules, training)
-    return examples, rows, [snapshot_note(snapshots.n_past_target, snapshots.n_censored)]
+    notes = [snapshot_note(snapshots.n_past_target, snapshots.n_censored)]
+    unlabelled = ages_note(config.snapshots.days_after_creation,
+                           lead_age_days(examples.frame), config.snapshots.horizon_days)
+    return examples, rows, notes + ([unlabelled] if unlabelled else [])
+
+
+def ages_note(configured: list[int] | None, ages: np.ndarray, horizon_days: int) -> str | None:
+    """The note naming configured snapshot ages that no lead could be labelled at, or None.
+
+    Args:
+        configured: The config's ``days_after_creation`` (None for calendar snapshots).
+        ages: The examples' lead ages in days.
+        horizon_days: The label horizon.
+    """
+    if not configured or not len(ages):
+        return None
+    present = set(np.rint(ages).astype(int).tolist())
+    missing = sorted(set(configured) - present)
+    if not missing:
+        return None
+    return (f"no snapshot could be labelled at lead age(s) {', '.join(map(str, missing))} "
+            f"days: their {horizon_days}-day horizon runs past the end of the data for every "
+            f"lead. The model is trained on lead ages up to {max(present)} days, and scoring "
+            "marks older leads (age_beyond_training).")
 
 
 def snapshot_note(n_past_target: int, n_censored: int) -> str:

@@ -227,11 +227,17 @@ class LeadScorer:
         return model_frame(frame, self.columns)
 
     @property
-    def oldest_trained_age(self) -> float | None:
-        """The oldest lead age (days) among the training examples, or None (a table, or a
-        bundle trained before the range was recorded)."""
+    def trained_ages(self) -> list[float] | None:
+        """The youngest and oldest lead age (days) among the training examples, or None
+        (a table, or a bundle trained before the range was recorded)."""
         ages = self.metadata.get(TRAINED_AGES_KEY)
-        return None if not ages else float(ages[1])
+        return None if not ages else [float(ages[0]), float(ages[1])]
+
+    @property
+    def oldest_trained_age(self) -> float | None:
+        """The oldest lead age (days) trained on, or None (see :attr:`trained_ages`)."""
+        ages = self.trained_ages
+        return None if ages is None else ages[1]
 
     def beyond_training(self, age_days: np.ndarray) -> np.ndarray:
         """Whether each lead (age in days at its as_of) is at least a whole day older than
