@@ -47,10 +47,26 @@ def feature_columns(attributes: Attributes, spec: FeatureSpec | None,
                           (*attributes.numeric, *behaviour), groups, behaviour)
 
 
-def model_frame(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
-    """The model's input: categoricals as object text (NaN when missing), numbers float."""
-    data = {c: frame[c].astype(object).where(frame[c].notna(), np.nan)
-            for c in columns.categorical}
-    data |= {c: pd.to_numeric(frame[c], errors="coerce").astype("float64")
+def model_frame(frame: pd.DataFrame, columns: FeatureColumns,
+                rows: np.ndarray | None = None) -> pd.DataFrame:
+    """The model's input: categoricals as object text (NaN when missing), numbers float.
+
+    Args:
+        frame: Rows holding (at least) the model's columns.
+        columns: The model's input columns.
+        rows: Positions of the rows to take (all when None): taken column by column, so
+            a slice of a large frame is built without a copy of the frame's rows first.
+    """
+    def values(name: str) -> pd.Series:
+        column = frame[name]
+        return column if rows is None else column.iloc[rows]
+
+    data = {c: _text(values(c)) for c in columns.categorical}
+    data |= {c: pd.to_numeric(values(c), errors="coerce").astype("float64")
              for c in columns.numeric}
-    return pd.DataFrame(data, index=frame.index, columns=columns.all)
+    index = frame.index if rows is None else frame.index[rows]
+    return pd.DataFrame(data, index=index, columns=columns.all)
+
+
+def _text(column: pd.Series) -> pd.Series:
+    return column.astype(object).where(column.notna(), np.nan)

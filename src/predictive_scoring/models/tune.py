@@ -38,7 +38,7 @@ from sklearn.metrics import log_loss
 
 from predictive_scoring.config import ModelConfig, SearchDimension
 from predictive_scoring.models.columns import FeatureColumns, model_frame
-from predictive_scoring.models.scorer import build_pipeline, fit_pipeline
+from predictive_scoring.models.scorer import build_pipeline, fit_scored
 from predictive_scoring.train import Examples, TrainingPlan, check_enough_data
 
 TrialCallback = Callable[[int, dict[str, Any], float], None]
@@ -119,8 +119,8 @@ def tuned_config(model_config: ModelConfig, best_params: dict[str, Any]) -> Mode
 def validation_log_loss(model_config: ModelConfig, columns: FeatureColumns, train: Slice,
                         valid: Slice) -> float:
     """Fit on the training slice and return the raw probabilities' validation log loss."""
-    pipeline = fit_pipeline(build_pipeline(model_config, columns), model_config, train, valid)
-    raw_valid = pipeline.predict_proba(valid[0])[:, 1]
+    _, _, raw_valid = fit_scored(build_pipeline(model_config, columns), model_config, train,
+                                 valid)
     return float(log_loss(valid[1], raw_valid, labels=[0, 1]))
 
 
