@@ -360,16 +360,17 @@ def behaviour_matrix(
         event_key: Key index of every event (:meth:`FeatureSpec.encode`).
 
     Returns:
-        float64 array of shape ``(n_snapshots, len(spec.feature_names))``.
+        float64 array of shape ``(n_snapshots, len(spec.feature_names))``, stored column
+        by column (Fortran order: a DataFrame of it holds each column in one piece).
     """
     n_keys = len(spec.keys)
     cell = pit.snapshot * n_keys + event_key[pit.event]
     tenure_at, counts_at, since_at = spec.placement
-    out = np.empty((n_snapshots, len(spec.columns)), dtype=np.float64)
+    out = np.empty((n_snapshots, len(spec.columns)), dtype=np.float64, order="F")
     out[:, tenure_at] = tenure_days[:, None]
-    for at, counts in zip(counts_at, _windowed_counts(cell, pit.age_days, spec.windows_days,
-                                                      n_snapshots * n_keys), strict=True):
-        out[:, at] = counts.reshape(n_snapshots, n_keys)
+    counts = _windowed_counts(cell, pit.age_days, spec.windows_days, n_snapshots * n_keys)
+    for position, at in enumerate(counts_at):
+        out[:, at] = counts[:, position].reshape(n_snapshots, n_keys)
     out[:, since_at] = _days_since(cell, pit.age_days, n_snapshots * n_keys
                                    ).reshape(n_snapshots, n_keys)
     return out
@@ -377,10 +378,20 @@ def behaviour_matrix(
 
 def _windowed_counts(
     cell: np.ndarray, age: np.ndarray, windows: Sequence[int], size: int
-) -> list[np.ndarray]:
-    # Integer counts: the caller's float matrix converts them as it stores them.
-    counts = [np.bincount(cell[age < w], minlength=size) for w in windows]
-    counts.append(np.bincount(cell, minlength=size))
+) -> np.ndarray:
+    """Per cell, its events in each window (``windows`` order) and all time (last column).
+
+    One count of (cell, band) pairs, a band being how many windows an event is too old
+    for; a window's count is then the sum of the bands it covers.
+    """
+    bounds = np.sort(np.asarray(windows, dtype=np.float64))
+    band = np.searchsorted(bounds, age, side="right")  # windows with bound <= age
+    n_bands = len(bounds) + 1
+    counts = np.bincount(cell * n_bands + band, minlength=size * n_bands).reshape(size, n_bands)
+    np.cumsum(counts, axis=1, out=counts)  # column j: age < bounds[j]; last: all time
+    rank = np.argsort(np.argsort(np.asarray(windows, dtype=np.float64), kind="stable"))
+    if (rank != np.arange(len(rank))).any():
+        counts = counts[:, [*rank, len(rank)]]
     return counts
 
 
