@@ -363,43 +363,29 @@ def behaviour_matrix(
         float64 array of shape ``(n_snapshots, len(spec.feature_names))``, stored column
         by column (Fortran order: a DataFrame of it holds each column in one piece).
     """
-    n_keys = len(spec.keys)
-    cell = pit.snapshot * n_keys + event_key[pit.event]
+    width = len(spec.columns)
     tenure_at, counts_at, since_at = spec.placement
-    out = np.empty((n_snapshots, len(spec.columns)), dtype=np.float64, order="F")
+    # Each pair adds to its cells in place (the matrix seen flat, column after column):
+    # no array per key and window is built, so the cost follows the pairs, not the cells.
+    out = np.zeros((n_snapshots, width), dtype=np.float64, order="F")
+    flat = out.reshape(-1, order="F")
+    key = event_key[pit.event]
     out[:, tenure_at] = tenure_days[:, None]
-    counts = _windowed_counts(cell, pit.age_days, spec.windows_days, n_snapshots * n_keys)
-    for position, at in enumerate(counts_at):
-        out[:, at] = counts[:, position].reshape(n_snapshots, n_keys)
-    out[:, since_at] = _days_since(cell, pit.age_days, n_snapshots * n_keys
-                                   ).reshape(n_snapshots, n_keys)
+    for window, at in zip((*spec.windows_days, None), counts_at, strict=True):
+        inside = slice(None) if window is None else pit.age_days < window
+        np.add.at(flat, _cells(at, width, n_snapshots, key[inside], pit.snapshot[inside]), 1.0)
+    out[:, since_at] = np.inf
+    np.minimum.at(flat, _cells(since_at, width, n_snapshots, key, pit.snapshot), pit.age_days)
+    since = out[:, since_at]
+    out[:, since_at] = np.where(np.isinf(since), np.nan, since)
     return out
 
 
-def _windowed_counts(
-    cell: np.ndarray, age: np.ndarray, windows: Sequence[int], size: int
-) -> np.ndarray:
-    """Per cell, its events in each window (``windows`` order) and all time (last column).
-
-    One count of (cell, band) pairs, a band being how many windows an event is too old
-    for; a window's count is then the sum of the bands it covers.
-    """
-    bounds = np.sort(np.asarray(windows, dtype=np.float64))
-    band = np.searchsorted(bounds, age, side="right")  # windows with bound <= age
-    n_bands = len(bounds) + 1
-    counts = np.bincount(cell * n_bands + band, minlength=size * n_bands).reshape(size, n_bands)
-    np.cumsum(counts, axis=1, out=counts)  # column j: age < bounds[j]; last: all time
-    rank = np.argsort(np.argsort(np.asarray(windows, dtype=np.float64), kind="stable"))
-    if (rank != np.arange(len(rank))).any():
-        counts = counts[:, [*rank, len(rank)]]
-    return counts
-
-
-def _days_since(cell: np.ndarray, age: np.ndarray, size: int) -> np.ndarray:
-    latest = np.full(size, np.inf)
-    np.minimum.at(latest, cell, age)
-    latest[np.isinf(latest)] = np.nan
-    return latest
+def _cells(at: Placement, width: int, n_snapshots: int, key: np.ndarray,
+           snapshot: np.ndarray) -> np.ndarray:
+    """Flat positions (column-major) of the cells of (key, snapshot) pairs in the columns
+    ``at`` (one per key)."""
+    return _placed_columns(at, width)[key] * n_snapshots + snapshot
 
 
 def _window_name(window: int | None) -> str:
