@@ -10,8 +10,8 @@ measurement is a fresh process; throughput is the median of ``--repeats`` runs.
 
 Targets (issue):
 - end to end (read, prepare, features, rules, predict, write; no reasons) at least 0.8 of
-  the bare ``predict_proba`` throughput (issue 21; 0.5 before) on the same rows (anchor: 80-100k rows/s for a 300-tree
-  model); when it misses, ``cProfile`` shows where the time goes;
+  the bare ``predict_proba`` throughput on the same rows (issue 21; anchor: 80-100k
+  rows/s for a 300-tree model); when it misses, ``cProfile`` shows where the time goes;
 - 10M table-shape leads from Parquet with the default chunk size: peak memory under 4 GB.
 """
 
