@@ -348,7 +348,7 @@ def behaviour_matrix(
     pit: PointInTime,
     n_snapshots: int,
     tenure_days: np.ndarray,
-    event_key: np.ndarray,
+    pair_key: np.ndarray,
 ) -> np.ndarray:
     """The behaviour feature matrix, columns in ``spec.feature_names`` order.
 
@@ -357,7 +357,7 @@ def behaviour_matrix(
         pit: Point-in-time pairs from :func:`point_in_time`.
         n_snapshots: Number of snapshots (rows of the result).
         tenure_days: Days from each lead's creation to the snapshot's as_of.
-        event_key: Key index of every event (:meth:`FeatureSpec.encode`).
+        pair_key: Key index of each pair's event (:meth:`FeatureSpec.encode`).
 
     Returns:
         float64 array of shape ``(n_snapshots, len(spec.feature_names))``, stored column
@@ -369,7 +369,7 @@ def behaviour_matrix(
     # no array per key and window is built, so the cost follows the pairs, not the cells.
     out = np.zeros((n_snapshots, width), dtype=np.float64, order="F")
     flat = out.reshape(-1, order="F")
-    key = event_key[pit.event]
+    key = pair_key
     out[:, tenure_at] = tenure_days[:, None]
     for window, at in zip((*spec.windows_days, None), counts_at, strict=True):
         inside = slice(None) if window is None else pit.age_days < window
@@ -464,11 +464,13 @@ def snapshot_events(snapshots: pd.DataFrame, events: pd.DataFrame) -> SnapshotEv
     lead_codes, leads = pd.factorize(snapshots["lead_id"])
     event_lead = _positions(leads, events["lead_id"])
     known = event_lead >= 0
+    if known.all():  # every event is a snapshot's lead's: nothing to leave out (no copies)
+        known = slice(None)
     types = _categorical(events["event_type"])[known]
     details = (_categorical(events["detail"])[known] if "detail" in events
                else np.full(len(types), None, dtype=object))
     return SnapshotEvents(lead_codes.astype(np.int64), utc_ns(snapshots["as_of"], "snapshots"),
-                          event_lead[known].astype(np.int64),
+                          event_lead[known].astype(np.int64, copy=False),
                           utc_ns(events["timestamp"], "events")[known], types, details)
 
 
@@ -543,6 +545,15 @@ def featurise(spec: FeatureSpec, data: SnapshotEvents, tenure_days: np.ndarray) 
     Returns:
         float64 array, one row per snapshot, columns ``spec.feature_names``.
     """
-    return behaviour_matrix(spec, data.pit, len(data.snapshot_lead),
-                            np.asarray(tenure_days, float),
-                            spec.encode(data.event_types, data.event_details))
+    pit = data.pit  # only the events before a snapshot's as_of are encoded
+    return behaviour_matrix(spec, pit, len(data.snapshot_lead), np.asarray(tenure_days, float),
+                            spec.encode(_taken(data.event_types, pit.event),
+                                        _taken(data.event_details, pit.event)))
+
+
+def _taken(values: np.ndarray | pd.Categorical, positions: np.ndarray
+           ) -> np.ndarray | pd.Categorical:
+    """Some events' values (a categorical stays coded)."""
+    if isinstance(values, pd.Categorical):
+        return values.take(positions)
+    return np.asarray(values, dtype=object)[positions]
