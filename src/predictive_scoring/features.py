@@ -547,13 +547,14 @@ def featurise(spec: FeatureSpec, data: SnapshotEvents, tenure_days: np.ndarray) 
     """
     pit = data.pit  # only the events before a snapshot's as_of are encoded
     return behaviour_matrix(spec, pit, len(data.snapshot_lead), np.asarray(tenure_days, float),
-                            spec.encode(_taken(data.event_types, pit.event),
-                                        _taken(data.event_details, pit.event)))
+                            spec.encode(take_events(data.event_types, pit.event),
+                                        take_events(data.event_details, pit.event)))
 
 
-def _taken(values: np.ndarray | pd.Categorical, positions: np.ndarray
+def take_events(values: np.ndarray | pd.Categorical, positions: np.ndarray
            ) -> np.ndarray | pd.Categorical:
-    """Some events' values (a categorical stays coded)."""
+    """Some events' values, at ``positions`` (a categorical stays coded): the pairs'
+    events, so that only events before an as_of are looked up."""
     if isinstance(values, pd.Categorical):
         return values.take(positions)
     return np.asarray(values, dtype=object)[positions]
