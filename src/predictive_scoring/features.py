@@ -291,8 +291,8 @@ def point_in_time(
     Returns:
         The pairs; events of leads without a snapshot are never read.
     """
-    order = _lead_time_order(event_lead, event_time)
-    sorted_lead = event_lead[order]
+    order = _lead_time_order(event_lead, event_time)  # None: already in order
+    sorted_lead = event_lead if order is None else event_lead[order]
     if _coded_by_position(snapshot_lead):
         snapshot, event = _own_snapshot(sorted_lead, order, len(snapshot_lead))
     else:
@@ -301,7 +301,12 @@ def point_in_time(
         lengths = stop - start
         snapshot = np.repeat(np.arange(len(snapshot_lead)), lengths)
         first = np.repeat(start - np.cumsum(lengths) + lengths, lengths)
-        event = order[first + np.arange(len(snapshot))]
+        position = first + np.arange(len(snapshot))
+        event = position if order is None else order[position]
+    if event is None:  # every event, in its own place: pairs are read in place
+        delta = snapshot_as_of[snapshot] - event_time
+        kept = np.flatnonzero(delta > 0)
+        return PointInTime(snapshot[kept], kept, delta[kept] / NS_PER_DAY)
     delta = snapshot_as_of[snapshot] - event_time[event]
     before = delta > 0
     return PointInTime(snapshot[before], event[before], delta[before] / NS_PER_DAY)
@@ -314,13 +319,14 @@ def _coded_by_position(snapshot_lead: np.ndarray) -> bool:
         n == 1 or (np.diff(snapshot_lead) == 1).all())
 
 
-def _own_snapshot(sorted_lead: np.ndarray, order: np.ndarray, n_snapshots: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _own_snapshot(sorted_lead: np.ndarray, order: np.ndarray | None, n_snapshots: int
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Pairs when lead i's snapshot is snapshot i: each event's snapshot is its lead, so
-    no search is needed (events of other lead codes are left out)."""
+    no search is needed (events of other lead codes are left out). The events are
+    ``order`` (None: every event, in place)."""
     if len(sorted_lead) and not (sorted_lead[0] >= 0 and sorted_lead[-1] < n_snapshots):
         keep = (sorted_lead >= 0) & (sorted_lead < n_snapshots)
-        return sorted_lead[keep], order[keep]
+        return sorted_lead[keep], np.flatnonzero(keep) if order is None else order[keep]
     return sorted_lead, order
 
 
@@ -328,8 +334,8 @@ _SORT_OUTRIGHT = 64
 """Up to this many events are sorted without first checking whether they are in order."""
 
 
-def _lead_time_order(event_lead: np.ndarray, event_time: np.ndarray) -> np.ndarray:
-    """Indexes that sort events by lead, then time (free when they already are).
+def _lead_time_order(event_lead: np.ndarray, event_time: np.ndarray) -> np.ndarray | None:
+    """Indexes that sort events by lead, then time; None when they already are.
 
     A few events (one lead of an API request) are simply sorted: one call, where checking
     the order takes eight. Both give the same stable order.
@@ -339,7 +345,7 @@ def _lead_time_order(event_lead: np.ndarray, event_time: np.ndarray) -> np.ndarr
     lead_step = np.diff(event_lead)
     in_order = (lead_step > 0) | ((lead_step == 0) & (np.diff(event_time) >= 0))
     if in_order.all():
-        return np.arange(len(event_lead))
+        return None
     return np.lexsort((event_time, event_lead))
 
 
