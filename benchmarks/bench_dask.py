@@ -354,6 +354,11 @@ def verdict(ok: bool) -> str:
 
 MEMORY_TARGET_GIB = 0.3
 """Issue 21: worker memory per 100k leads at most 0.3 GiB (1.2 GiB before)."""
+BEFORE = ("Before (this script's compare and scale cases, 2026-12-04: workers together "
+          "3.38 GiB at 300,000 leads, 10.99 GiB at 1,000,000): 1.09 GiB per 100k leads, most "
+          "of it while LightGBM trained, when lightgbm.dask had given each worker one copy "
+          "of the whole validation slice per partition it held (8 of them at 16 "
+          "partitions); each worker now holds one.")
 
 
 def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
@@ -394,7 +399,12 @@ def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
                   f"libraries and the cluster): {base:.2f} GiB. At that rate 5,000,000 "
                   f"leads need ~{at_5m:.0f} GiB of worker memory on {args.workers} workers "
                   f"(~{at_5m / args.workers:.0f} GiB each; this machine has "
-                  f"{memory_gib():.0f} GiB, shared)."]
+                  f"{memory_gib():.0f} GiB, shared), so the 5M-lead training "
+                  f"(`--cases large --large-steps simulate dask`) does not fit here and "
+                  f"was not run; at {big['dask']['total_s']:.0f} s for "
+                  f"{big['leads']:,} leads it would also take over "
+                  f"{big['dask']['total_s'] * 5_000_000 / big['leads'] / 3600:.0f} h "
+                  "on this shared machine.", "", BEFORE]
     lines += ["", "Worker peaks: each worker process's own `ru_maxrss` at the end of "
               "`train_distributed` (reading, validation, snapshots, features, leakage check, "
               "LightGBM on the workers, calibration and evaluation). Feature set: "
