@@ -48,7 +48,8 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
-from predictive_scoring.train import TrainingPlan, TrainingRun, run_training
+from predictive_scoring.train import TrainingPlan, TrainingRun
+from predictive_scoring.workflow.training import run_training
 
 REPO = Path(__file__).resolve().parents[1]
 SIMULATED = REPO / "configs/datasets/simulated.yaml"

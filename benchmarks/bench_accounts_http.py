@@ -36,7 +36,8 @@ from predictive_scoring.config import (
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.tracking import bundle, registry, store
-from predictive_scoring.train import TrainingPlan, bundle_example, run_training
+from predictive_scoring.train import TrainingPlan, bundle_example
+from predictive_scoring.workflow.training import run_training
 
 REPO = Path(__file__).resolve().parents[1]
 LEADS = 20_000

@@ -34,7 +34,8 @@ from predictive_scoring.config import (
 from predictive_scoring.data.dataset import load_dataset
 from predictive_scoring.data.synthetic import simulate_into
 from predictive_scoring.models.columns import model_frame
-from predictive_scoring.train import TrainingError, TrainingPlan, points_note, run_training
+from predictive_scoring.train import TrainingError, TrainingPlan, points_note
+from predictive_scoring.workflow.training import run_training
 from tests.small_export import EXPORT_RULES, crm_export
 
 SEED = 7

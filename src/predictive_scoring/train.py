@@ -45,7 +45,7 @@ from predictive_scoring.models.scorer import (
     LeadScorer,
     build_pipeline,
     choose_calibrator,
-    fit_pipeline,
+    fit_scored,
 )
 from predictive_scoring.monitoring import reference as monitoring_reference
 from predictive_scoring.rules import PointsResult, score_points
@@ -296,18 +296,26 @@ def rule_stage_shares(stages: np.ndarray, rules: RulesConfig) -> tuple[list[Stag
 
 def train_model(examples: Examples, rows: dict[str, np.ndarray],
                 plan: TrainingPlan) -> TrainedModel:
-    """Fit, calibrate, set stage thresholds and evaluate on the test slice."""
-    X = model_frame(examples.frame, examples.columns)
+    """Fit, calibrate, set stage thresholds and evaluate on the test slice.
+
+    Each slice's model input is built once, from its own rows, and each slice is
+    predicted once: the fit returns the raw probability of the training and validation
+    rows (LightGBM: its own scores of them at the best round), and only the test rows are
+    predicted after it. The training and validation input is let go once fitted.
+    """
     y = examples.label
-    part = {name: (X.iloc[r], y[r]) for name, r in rows.items()}
-    check_enough_data(part["train"][1], plan.base.training)
+    check_enough_data(y[rows["train"]], plan.base.training)
+    part = {name: (model_frame(examples.frame, examples.columns, r), y[r])
+            for name, r in rows.items()}
+    explain_sample = part["train"][0].iloc[sample_rows(len(rows["train"]), EXPLANATION_ROWS,
+                                                       plan.base.training.seed)]
     model = plan.model
-    pipeline = fit_pipeline(build_pipeline(model, examples.columns), model, part["train"],
-                            part["valid"], examples.weights(rows))
-    raw = {name: pipeline.predict_proba(part[name][0])[:, 1] for name in SPLITS}
-    explained = sample_rows(len(rows["train"]), EXPLANATION_ROWS, plan.base.training.seed)
-    return finish_training(examples, rows, pipeline, raw, plan,
-                           part["train"][0].iloc[explained])
+    pipeline, raw_train, raw_valid = fit_scored(build_pipeline(model, examples.columns),
+                                                model, part.pop("train"), part.pop("valid"),
+                                                examples.weights(rows))
+    raw = {"train": raw_train, "valid": raw_valid,
+           "test": pipeline.predict_proba(part.pop("test")[0])[:, 1]}
+    return finish_training(examples, rows, pipeline, raw, plan, explain_sample)
 
 
 def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: Pipeline,

@@ -224,11 +224,11 @@ def test_ages_no_lead_can_be_labelled_at_are_named() -> None:
 
 def test_the_one_pass_oracle_equals_the_oracle_at_every_age() -> None:
     from predictive_scoring.data.synthetic import activity, law, oracle
-    from predictive_scoring.data.synthetic.funnel import _creation_seconds
+    from predictive_scoring.data.synthetic.accounts import draw_accounts
 
     window = law.Window.of((0, 1, 7, 9, 30, 90, 180, 365), 90)
     rng = np.random.default_rng(3)
-    created = _creation_seconds(400, 3)
+    created = draw_accounts(400, 3).created
     firms = activity.draw_firmographics(rng, len(created))
     lead_law = law.lead_law(firms)
     latent = activity.draw_latent(rng, lead_law, window)

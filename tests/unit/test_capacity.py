@@ -14,7 +14,8 @@ from predictive_scoring.config import ModelConfig, load_config
 from predictive_scoring.data.dataset import load_dataset
 from predictive_scoring.models.columns import model_frame
 from predictive_scoring.models.kinds.lightgbm import LightGBMKind, capacity_params
-from predictive_scoring.train import TrainingPlan, TrainingRun, points_note, run_training
+from predictive_scoring.train import TrainingPlan, TrainingRun, points_note
+from predictive_scoring.workflow.training import run_training
 from tests.conftest import BASE, REPO
 from tests.small_export import EXPORT_RULES as RULES
 from tests.small_export import crm_export

@@ -69,6 +69,18 @@ def fit_pipeline(pipeline: Pipeline, model: ModelConfig, train: Slice,
     return kinds.get(model.kind).fit(pipeline, model, train, valid, weights)
 
 
+def fit_scored(pipeline: Pipeline, model: ModelConfig, train: Slice, valid: Slice,
+               weights: Weights | None = None) -> tuple[Pipeline, np.ndarray, np.ndarray]:
+    """:func:`fit_pipeline`, with the fitted pipeline's raw probability of the training and
+    validation rows (each slice predicted once at most: LightGBM returns its own scores
+    of them, see :meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_scored`).
+
+    Returns:
+        The fitted pipeline and the raw probability of each training and validation row.
+    """
+    return kinds.get(model.kind).fit_scored(pipeline, model, train, valid, weights)
+
+
 # ------------------------------------------------------------------ calibration
 @dataclass(frozen=True)
 class Calibrator:

@@ -39,7 +39,7 @@ from sklearn.metrics import log_loss
 from predictive_scoring.config import ModelConfig, SearchDimension
 from predictive_scoring.models.columns import FeatureColumns, model_frame
 from predictive_scoring.models.kinds.base import Weights
-from predictive_scoring.models.scorer import build_pipeline, fit_pipeline
+from predictive_scoring.models.scorer import build_pipeline, fit_scored
 from predictive_scoring.train import Examples, TrainingPlan, check_enough_data
 
 TrialCallback = Callable[[int, dict[str, Any], float], None]
@@ -121,9 +121,8 @@ def validation_log_loss(model_config: ModelConfig, columns: FeatureColumns, trai
                         valid: Slice, weights: Weights | None = None) -> float:
     """Fit on the training slice and return the raw probabilities' validation log loss
     (both weighted by the examples' weights when given, as training fits)."""
-    pipeline = fit_pipeline(build_pipeline(model_config, columns), model_config, train, valid,
-                            weights)
-    raw_valid = pipeline.predict_proba(valid[0])[:, 1]
+    _, _, raw_valid = fit_scored(build_pipeline(model_config, columns), model_config, train,
+                                 valid, weights)
     return float(log_loss(valid[1], raw_valid, labels=[0, 1],
                           sample_weight=None if weights is None else weights[1]))
 
