@@ -152,20 +152,34 @@ class Population:
 
 def open_population(dataset: EventsDataset, target: Stage, spec: FeatureSpec,
                     rules: RulesConfig, seed: int) -> Population:
-    """Every lead open at the last lead's creation: created before it, and neither at the
-    target stage (or beyond) nor lost by then; with its behaviour features and points as
-    of that moment."""
+    """Every lead open at the last lead's creation (:func:`open_leads`), with its
+    behaviour features and points as of that moment."""
+    moment = dataset.leads["created_at"].max()
+    open_ = open_leads(dataset, target, moment)
+    picked = sample_rows(len(open_), POPULATION_ROWS, seed)
+    frame, stage = population_rows(open_.iloc[picked], moment, dataset.events, spec, rules)
+    return Population(moment, frame, stage, len(open_))
+
+
+def open_leads(dataset: EventsDataset, target: Stage, moment: pd.Timestamp) -> pd.DataFrame:
+    """The leads open at ``moment``: created before it, and neither at the target stage
+    (or beyond) nor lost by then (a lead's stage changes are all it needs: a part of the
+    leads holding whole leads gives its share of them)."""
     leads, changes = dataset.leads, dataset.stage_changes
-    moment = leads["created_at"].max()
     closed_stages = {s.value for s in FUNNEL if s.rank >= target.rank} | {Stage.LOST.value}
     closed = changes.loc[changes["stage"].isin(closed_stages)
                          & (changes["timestamp"] < moment), "lead_id"]
-    open_ = leads.loc[(leads["created_at"] < moment) & ~leads["lead_id"].isin(closed)]
-    picked = sample_rows(len(open_), POPULATION_ROWS, seed)
-    frame = (open_.iloc[np.sort(picked)].drop(columns=[ROW], errors="ignore")
-             .assign(as_of=moment).reset_index(drop=True))
-    frame, points = with_behaviour(frame, dataset.events, spec, rules)
-    return Population(moment, frame, points.stage, len(open_))
+    return leads.loc[(leads["created_at"] < moment) & ~leads["lead_id"].isin(closed)]
+
+
+def population_rows(open_: pd.DataFrame, moment: pd.Timestamp, events: pd.DataFrame,
+                    spec: FeatureSpec, rules: RulesConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """Open leads as they looked at ``moment``, with their behaviour features, and the
+    points' stage of each."""
+    frame = (open_.drop(columns=[ROW], errors="ignore").assign(as_of=moment)
+             .reset_index(drop=True))
+    frame, points = with_behaviour(frame, events, spec, rules)
+    return frame, points.stage
 
 
 def examples_from_table(dataset: TableDataset, config: DatasetConfig, rules: RulesConfig,

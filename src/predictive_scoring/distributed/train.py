@@ -56,14 +56,18 @@ from predictive_scoring.models.columns import FeatureColumns, feature_columns, m
 from predictive_scoring.models.scorer import LeadScorer, build_pipeline
 from predictive_scoring.train import (
     EXPLANATION_ROWS,
+    POPULATION_ROWS,
     SPLITS,
     Examples,
+    Population,
     TrainedModel,
     TrainingError,
     TrainingPlan,
     TrainingRun,
     bundle_input,
     finish_training,
+    open_leads,
+    population_rows,
     snapshot_note,
     split_rows,
     truth_of,
@@ -76,7 +80,7 @@ if TYPE_CHECKING:
     from distributed import Client, Future
 
 SLICE = "slice"
-OUTCOME_COLUMNS = ["lead_id", "created_at", "as_of", "label", SLICE, "rule_points",
+OUTCOME_COLUMNS = ["lead_id", "created_at", "as_of", "label", "weight", SLICE, "rule_points",
                    "rule_stage", "true_probability"]
 LEAKAGE_BATCH = 16
 """Feature columns gathered at a time for the leakage check (bounds client memory)."""
@@ -261,6 +265,55 @@ def events_of(checks: dict[str, TableCheck], lead_ids: list[str]) -> pd.DataFram
     return events.loc[events["lead_id"].isin(lead_ids)]
 
 
+# ------------------------------------------------------------------ open leads
+def last_created(checks: dict[str, TableCheck]) -> pd.Timestamp | None:
+    """The latest lead creation in this partition (None: no lead kept)."""
+    latest = checks["leads"].kept["created_at"].max()
+    return None if pd.isna(latest) else latest
+
+
+def partition_open_leads(checks: dict[str, TableCheck], target: Any,
+                         moment: pd.Timestamp) -> pd.DataFrame:
+    """train.py's open leads at ``moment`` among this partition's (whole) leads."""
+    dataset = EventsDataset(checks["leads"].kept, checks["events"].kept,
+                            checks["stage_changes"].kept, checks)
+    return open_leads(dataset, target, moment)
+
+
+def partition_population(checks: dict[str, TableCheck], open_: pd.DataFrame,
+                         moment: pd.Timestamp, recipe: ExampleRecipe, fraction: float,
+                         seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A seeded sample (``fraction``) of this partition's open leads as they looked at
+    ``moment``, with train.py's behaviour features and the points' stage of each."""
+    if fraction < 1:
+        open_ = open_.sample(frac=fraction, random_state=seed).sort_index()
+    return population_rows(open_, moment, checks["events"].kept, recipe.spec, recipe.rules)
+
+
+def open_population_distributed(client: Client, built: PartitionedExamples,
+                                plan: TrainingPlan) -> Population | None:
+    """train.py's :class:`Population` built on the workers: every lead open at the last
+    lead's creation, found per partition (each holds whole leads), sampled to about
+    ``POPULATION_ROWS`` evenly across partitions and featurised there; only the sample
+    comes back. None when no lead is open (the thresholds are then set on the training
+    slice, as on one machine)."""
+    stamps = [t for t in client.gather(client.map(last_created, built.checks))
+              if t is not None]
+    if not stamps:
+        return None
+    moment = max(stamps)
+    open_ = client.map(partition_open_leads, built.checks,
+                       target=plan.config.snapshots.target_stage, moment=moment)
+    n_open = sum(client.gather(client.map(len, open_)))
+    if not n_open:
+        return None
+    parts = client.gather(client.map(
+        partition_population, built.checks, open_, moment=moment, recipe=built.recipe,
+        fraction=min(1.0, POPULATION_ROWS / n_open), seed=plan.base.training.seed))
+    frame = pd.concat([f for f, _ in parts], ignore_index=True)
+    return Population(moment, frame, np.concatenate([s for _, s in parts]), n_open)
+
+
 # ------------------------------------------------------------------ training
 @dataclass(frozen=True)
 class TrainingInputs(TrainingPlan):
@@ -296,6 +349,7 @@ class PartitionedExamples:
         spec: The behaviour vocabulary learnt from the training leads' events.
         summary: Rows read, kept and quarantined per table.
         quarantine_files: Files written for bad rows (quarantine policy).
+        recipe: What every partition built its examples with.
     """
 
     checks: list[Future]
@@ -304,6 +358,7 @@ class PartitionedExamples:
     spec: FeatureSpec
     summary: pd.DataFrame
     quarantine_files: list[Path]
+    recipe: ExampleRecipe
 
 
 def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
@@ -341,10 +396,10 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
                                           bounds=bounds, config=config)), config)
     report("Building features and the rules' points per partition")
     truth = tables.get("truth") or [None] * n_partitions
-    examples = client.map(partition_examples, checks, snapshots, truth,
-                          recipe=ExampleRecipe(bounds, spec, inputs.rules, config.read))
+    recipe = ExampleRecipe(bounds, spec, inputs.rules, config.read)
+    examples = client.map(partition_examples, checks, snapshots, truth, recipe=recipe)
     return PartitionedExamples(checks, snapshots, examples, spec,
-                               check_summary(facts, located), quarantine_files)
+                               check_summary(facts, located), quarantine_files, recipe)
 
 
 @dataclass
@@ -383,7 +438,8 @@ class PartitionedSource:
 
     def build(self, plan: TrainingPlan, report: Report) -> Built:
         """Validate, snapshot, split and featurise on the workers; the outcome columns
-        come back.
+        (with the snapshot weights) and a sample of the leads open at the test period's
+        end come back.
 
         Raises:
             DataValidationError: Bad rows under the ``fail`` policy.
@@ -398,10 +454,13 @@ class PartitionedSource:
         columns = feature_columns(config.attributes, built.spec, config.feature_groups)
         rows = {name: np.flatnonzero(frame[SLICE].to_numpy() == name) for name in SPLITS}
         truth = frame["true_probability"].to_numpy(float)
+        report("Finding the leads open at the test period's end")
         examples = Examples(frame, frame["label"].to_numpy(np.int8), frame["created_at"],
                             None if np.isnan(truth).any() else truth,
                             frame["rule_points"].to_numpy(float),
-                            frame["rule_stage"].to_numpy(object), columns, built.spec)
+                            frame["rule_stage"].to_numpy(object), columns, built.spec,
+                            frame["weight"].to_numpy(np.float64),
+                            open_population_distributed(client, built, plan))
         return Built(examples, rows, [snapshot_note(*_left_out(client, built.snapshots))])
 
     def leakage(self, built: Built, threshold: float) -> list[str]:
@@ -412,7 +471,8 @@ class PartitionedSource:
         client, partitions = self.client, self._built().examples
         columns = built.examples.columns
         report(f"Training {plan.model.kind} on the workers ({self.n_partitions} partitions)")
-        pipeline = fit_on_cluster(client, partitions, columns, plan.model)
+        pipeline = fit_on_cluster(client, partitions, columns, plan.model,
+                                  built.examples.weights(built.rows))
         report("Calibrating and evaluating")
         raw_all = np.concatenate(client.gather(client.map(raw_probability, partitions,
                                                           pipeline=pipeline, columns=columns)))
@@ -499,13 +559,15 @@ def _leakage(client: Client, examples: list[Future], frame: pd.DataFrame,
 
 
 def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColumns,
-                   model: ModelConfig) -> Any:
+                   model: ModelConfig, weights: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> Any:
     """The single-machine pipeline, its classifier fitted data-parallel on the workers by
     its kind (:meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_on_dask`).
 
     The encoder learns the categories of all training rows; the kind gets the training
     slice partitioned as the workers hold it and the whole validation slice for early
-    stopping.
+    stopping. ``weights`` (``Examples.weights``: the training and validation rows' in
+    the order the partitions hold them, or None) are blocked as those rows.
     """
     import dask.array as da
 
@@ -524,7 +586,20 @@ def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColum
     return kinds.get(model.kind).fit_on_dask(
         client, pipeline, model,
         (_dask_rows(train[0], train[2], n_features), _dask_rows(train[1], train[2], None)),
-        (valid_x, valid_y))
+        (valid_x, valid_y), None if weights is None else _weight_blocks(weights, train[2]))
+
+
+def _weight_blocks(weights: tuple[np.ndarray, np.ndarray], train_sizes: np.ndarray
+                   ) -> tuple[Any, Any]:
+    """The training rows' weights blocked as their partitions, the validation rows' in
+    one block (as :func:`fit_on_cluster` hands the slices to the kind)."""
+    import dask.array as da
+
+    train, valid = weights
+    if len(train) != int(train_sizes.sum()):
+        raise RuntimeError(f"{len(train)} training weights for {int(train_sizes.sum())} rows")
+    return (da.from_array(train, chunks=(tuple(int(n) for n in train_sizes),)),
+            da.from_array(valid, chunks=(len(valid),)))
 
 
 def _delayed(future: Future) -> Any:
