@@ -145,7 +145,7 @@ def test_dask_model_is_as_good_as_the_single_machine_model(
     # trees depend on which partitions share a worker and which worker ranks first. On
     # this 6k-lead sample the placements span ROC-AUC -0.006 to 0.000 of the single
     # machine at the learning rate 0.02 (measured over 8 trainings; one worker reproduces
-    # it exactly), and -0.018 to 0.000 at 0.1 (fewer, bigger steps: 5 trainings). A
+    # it exactly), and -0.018 to 0.000 at 0.1 (5 trainings, four with a 540-day age). A
     # broken engine (labels or columns misaligned), or features dropped by a worker's own
     # pre-filter (-0.07 before it was turned off), falls far outside 0.025. The issue's
     # 0.005 bound is checked at benchmark scale (benchmarks/bench_dask.py).

@@ -5,11 +5,15 @@ where its examples live.
 
 Nothing is re-implemented: each partition (whole leads, read by :mod:`.sources`) runs the
 single-machine code of data.py (validation, snapshots) and features.py / train.py
-(behaviour features and the rules' points). Only small facts cross partitions: the end
-of the data, the slice boundaries of the time-ordered split, the key counts of the
-behaviour vocabulary and the category vocabulary of the encoder. The model's kind then
-trains its classifier data-parallel on the workers (LightGBM: ``lightgbm.dask``), and
-train.py calibrates, evaluates and builds the same :class:`LeadScorer` bundle as the
+(behaviour features, the rules' points, the leads open at the test period's end). Only
+small facts cross partitions: the end of the data, the slice boundaries of the
+time-ordered split, the key counts of the behaviour vocabulary, the category vocabulary
+of the encoder, the last lead's creation and the number of open leads; then the
+examples' outcome columns (with their snapshot weights) and a sample of at most about
+``POPULATION_ROWS`` open leads come back. The model's kind trains its classifier
+data-parallel on the workers (LightGBM: ``lightgbm.dask``) with the snapshot weights,
+and train.py sets the stage thresholds on the open leads, calibrates, evaluates
+(``by_age`` included) and builds the same :class:`LeadScorer` bundle as the
 single-machine path.
 """
 
