@@ -369,3 +369,30 @@ def test_dask_weights_each_lead_and_sets_stage_bars_on_the_open_leads_as_one_mac
         assert band == pytest.approx(expected_band)
     assert (mine.trained.scorer.metadata[TRAINED_AGES_KEY]
             == theirs.trained.scorer.metadata[TRAINED_AGES_KEY])
+
+
+def test_open_leads_past_the_sample_size_are_sampled_evenly_across_partitions(
+        client: object, funnel_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More open leads than the sample holds: every partition gives its share, counted
+    in full, featurised on the workers, in the same stage shares as all of them."""
+    from predictive_scoring.distributed import train as dask_train
+
+    run_inputs = inputs(funnel_dir)
+    built = dist.build_examples_distributed(client, run_inputs, PARTITIONS)
+    everyone = dask_train.open_population_distributed(client, built, run_inputs)
+    monkeypatch.setattr(dask_train, "POPULATION_ROWS", 1000)
+    sample = dask_train.open_population_distributed(client, built, run_inputs)
+    assert sample.n_open == everyone.n_open == len(everyone.frame) > 4000
+    assert sample.as_of == everyone.as_of
+    assert abs(len(sample.frame) - 1000) <= PARTITIONS
+    assert len(sample.rule_stage) == len(sample.frame)
+    assert set(sample.frame["lead_id"]) <= set(everyone.frame["lead_id"])
+    assert sample.frame["lead_id"].is_unique
+    full = pd.Series(everyone.rule_stage).value_counts(normalize=True)
+    part = pd.Series(sample.rule_stage).value_counts(normalize=True)
+    assert part.reindex(full.index, fill_value=0).to_numpy() == pytest.approx(
+        full.to_numpy(), abs=0.05)
+    columns = everyone.frame.set_index("lead_id").loc[sample.frame["lead_id"]]
+    shared = [c for c in sample.frame.columns if c != "lead_id"]
+    pd.testing.assert_frame_equal(sample.frame.set_index("lead_id")[shared], columns[shared],
+                                  check_dtype=False)
