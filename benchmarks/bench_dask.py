@@ -3,14 +3,17 @@ then examples (validation, snapshots, behaviour features, rules' points), traini
 (leakage check, LightGBM fit with early stopping, calibration, evaluation) and batch
 scoring, each engine on the same files.
 
-Usage: ``python -m benchmarks.bench_dask [--cases compare scale large] [--leads 300000]
+Usage: ``python -m benchmarks.bench_dask [--cases compare scale large memory] [--leads 300000]
 [--workers 2] [--partitions 8] [--variant reduced|full] [--scale-leads 1000000]
 [--large-leads 5000000] [--large-steps simulate dask]``.
 
 Cases: ``compare`` runs both engines on ``--leads`` leads (examples, training, scoring);
 ``scale`` the Dask training alone on ``--scale-leads``; ``large`` simulates
 ``--large-leads`` to Parquet (and trains on Dask with ``--large-steps simulate dask``),
-and scales the largest measured runs to that size as an estimate.
+and scales the largest measured runs to that size as an estimate; ``memory`` trains on
+Dask at each of ``--memory-leads`` (default 100k and 500k) and states the workers' memory
+per 100k leads (the growth between the sizes) as a ratio to its floor, the float64
+feature matrix of 100k leads (its own RESULTS section, ``bench_dask_memory``).
 
 Every measurement runs in a fresh process. The Dask runs start a LocalCluster of
 ``--workers`` worker processes (one thread each) on 127.0.0.1 in that process; its peak
@@ -334,6 +337,84 @@ def large(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ report
+def memory(args: argparse.Namespace) -> dict[str, Any]:
+    """The Dask training at each of ``--memory-leads`` (about 62,500 leads a partition)."""
+    runs = []
+    for leads in args.memory_leads:
+        with tempfile.TemporaryDirectory(prefix="bench_dask_memory_") as folder:
+            sim = child(case="simulate", folder=folder, leads=leads, scoring_input=False)
+            run = (child(case="dask_train", folder=folder, variant=args.variant,
+                         workers=args.workers,
+                         partitions=max(args.workers, round(leads / 62_500)))
+                   if "error" not in sim else sim)
+        runs.append({"leads": leads, "simulation": sim, "dask": run})
+    return {"runs": runs}
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+MEMORY_TARGET_GIB = 0.3
+"""Issue 21: worker memory per 100k leads at most 0.3 GiB (1.2 GiB before)."""
+BEFORE = ("Before (this script's compare and scale cases, 2026-12-04: workers together "
+          "3.38 GiB at 300,000 leads, 10.99 GiB at 1,000,000): 1.09 GiB per 100k leads, most "
+          "of it while LightGBM trained, when lightgbm.dask had given each worker one copy "
+          "of the whole validation slice per partition it held (8 of them at 16 "
+          "partitions); each worker now holds one.")
+
+
+def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """Worker memory per 100k leads, each size and the growth between the sizes."""
+    lines = ["## Dask worker memory per 100k leads (`python -m benchmarks.bench_dask "
+             "--cases memory`)", "", machine_info(), "",
+             "| leads | partitions | snapshots | features | floor: feature matrix (GiB) "
+             "| worker peaks (GiB, ru_maxrss) | workers together | per 100k leads "
+             "| / floor | total (s) | test ROC-AUC | load avg |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    done = [r for r in result["runs"] if "error" not in r["dask"]]
+    for r in result["runs"]:
+        run = r["dask"]
+        if "error" in run:
+            lines.append(f"| {r['leads']:,} | failed: {run['error']} |" + " |" * 10)
+            continue
+        floor = run["snapshots"] * run["features"] * 8 / GIB
+        together = sum(run["worker_peaks_gib"])
+        per = together / (r["leads"] / 100_000)
+        lines.append(f"| {r['leads']:,} | {run['partitions']} | {run['snapshots']:,} "
+                     f"| {run['features']} | {floor:.3f} | {_gib(run['worker_peaks_gib'])} "
+                     f"| {together:.2f} | {per:.2f} | {together / floor:.1f} "
+                     f"| {run['total_s']:.0f} | {run['roc_auc']:.4f} | {_load(run)} |")
+    if len(done) >= 2:
+        small, big = done[0], done[-1]
+        hundreds = (big["leads"] - small["leads"]) / 100_000
+        growth = (sum(big["dask"]["worker_peaks_gib"])
+                  - sum(small["dask"]["worker_peaks_gib"])) / hundreds
+        floor = (big["dask"]["snapshots"] - small["dask"]["snapshots"]) * \
+            big["dask"]["features"] * 8 / GIB / hundreds
+        base = sum(small["dask"]["worker_peaks_gib"]) - growth * small["leads"] / 100_000
+        at_5m = base + growth * 50
+        lines += ["", f"**Growth: {growth:.2f} GiB of worker memory per 100k leads** "
+                  f"({small['leads']:,} -> {big['leads']:,} leads), {growth / floor:.1f}x "
+                  f"its floor (the float64 feature matrix of 100k leads' snapshots, "
+                  f"{floor:.3f} GiB); target <= {MEMORY_TARGET_GIB} GiB: "
+                  f"{verdict(growth <= MEMORY_TARGET_GIB)}. Fixed part (the workers' "
+                  f"libraries and the cluster): {base:.2f} GiB. At that rate 5,000,000 "
+                  f"leads need ~{at_5m:.0f} GiB of worker memory on {args.workers} workers "
+                  f"(~{at_5m / args.workers:.0f} GiB each; this machine has "
+                  f"{memory_gib():.0f} GiB, shared), so the 5M-lead training "
+                  f"(`--cases large --large-steps simulate dask`) does not fit here and "
+                  f"was not run; at {big['dask']['total_s']:.0f} s for "
+                  f"{big['leads']:,} leads it would also take over "
+                  f"{big['dask']['total_s'] * 5_000_000 / big['leads'] / 3600:.0f} h "
+                  "on this shared machine.", "", BEFORE]
+    lines += ["", "Worker peaks: each worker process's own `ru_maxrss` at the end of "
+              "`workflow.training.train` over `PartitionedSource` (reading, validation, snapshots, features, leakage check, "
+              "LightGBM on the workers, calibration and evaluation). Feature set: "
+              f"{args.variant}. LocalCluster of {args.workers} worker processes x 1 thread."]
+    return lines
+
+
 def _gib(values: list[float]) -> str:
     return " / ".join(f"{v:.2f}" for v in values)
 
@@ -514,14 +595,20 @@ def write_results(sections: dict[str, Any], args: argparse.Namespace) -> None:
             measured.append((args.scale_leads, sections["scale"]["dask"]))
     if "large" in sections:
         lines += [*large_lines(sections["large"], args, measured), ""]
-    update_section("bench_dask", "\n".join(lines))
-    print("\n".join(lines))
+    if len(sections) > ("memory" in sections):
+        update_section("bench_dask", "\n".join(lines))
+        print("\n".join(lines))
+    if "memory" in sections:
+        memory_text = "\n".join(memory_lines(sections["memory"], args))
+        update_section("bench_dask_memory", memory_text)
+        print(memory_text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", choices=["compare", "scale", "large"],
+    parser.add_argument("--cases", nargs="+",
+                        choices=["compare", "scale", "large", "memory"],
                         default=["compare", "scale", "large"])
     parser.add_argument("--leads", type=int, default=300_000,
                         help="simulated leads for the comparison of both engines")
@@ -535,6 +622,8 @@ def main() -> None:
     parser.add_argument("--large-steps", nargs="+", choices=["simulate", "dask"],
                         default=["simulate"])
     parser.add_argument("--large-partitions", type=int, default=64)
+    parser.add_argument("--memory-leads", nargs="+", type=int, default=[100_000, 500_000],
+                        help="simulated leads of the memory case's runs, smallest first")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -548,6 +637,8 @@ def main() -> None:
         sections["scale"] = scale(args)
     if "large" in args.cases:
         sections["large"] = large(args)
+    if "memory" in args.cases:
+        sections["memory"] = memory(args)
     write_results(sections, args)
 
 

@@ -74,7 +74,8 @@ def train_and_register(folder: Path, leads: int) -> dict[str, Any]:
     from predictive_scoring.data.dataset import load_dataset
     from predictive_scoring.data.synthetic import simulate_into
     from predictive_scoring.tracking import bundle, registry, store
-    from predictive_scoring.train import TrainingPlan, bundle_example, run_training
+    from predictive_scoring.train import TrainingPlan, bundle_example
+    from predictive_scoring.workflow.training import run_training
 
     base = load_config(BASE_CONFIG, BaseConfig)
     config = simulate_into(load_config(SIMULATED_CONFIG, DatasetConfig), leads, TRAIN_SEED,

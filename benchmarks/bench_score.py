@@ -9,9 +9,9 @@ with a per-row ``as_of`` plus their events; bank rows replicated under new ids).
 measurement is a fresh process; throughput is the median of ``--repeats`` runs.
 
 Targets (issue):
-- end to end (read, prepare, features, rules, predict, write; no reasons) at least half the
-  bare ``predict_proba`` throughput on the same rows (anchor: 80-100k rows/s for a 300-tree
-  model); when it misses, ``cProfile`` shows where the time goes;
+- end to end (read, prepare, features, rules, predict, write; no reasons) at least 0.8 of
+  the bare ``predict_proba`` throughput on the same rows (issue 21; anchor: 80-100k
+  rows/s for a 300-tree model); when it misses, ``cProfile`` shows where the time goes;
 - 10M table-shape leads from Parquet with the default chunk size: peak memory under 4 GB.
 """
 
@@ -64,7 +64,7 @@ SIMULATED = SIMULATED_CONFIG
 BANK = Path("configs/datasets/bank_marketing.yaml")
 BASE = BASE_CONFIG
 TRAIN_SEED, SCORE_SEED = 7, 11
-RATIO_TARGET, MEMORY_TARGET_GB = 0.5, 4.0
+RATIO_TARGET, MEMORY_TARGET_GB = 0.8, 4.0
 PROFILE_TOP = 15
 READ = ReadOptions()
 
@@ -325,7 +325,7 @@ def write_results(results: dict[str, Any], args: argparse.Namespace) -> None:
                   "model, timed afterwards, never pays. The first (cold) pass is shown too.",
                   "", "| input | rows | end to end (s) | end to end (rows/s) | bare predict "
                   "(s) | bare predict (rows/s) | ratio | cold first pass (s) | cold ratio "
-                  "| peak memory (GiB) | target ratio >= 0.5 |",
+                  "| peak memory (GiB) | target ratio >= 0.8 |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for t in results["throughput"]:
             runs = t["runs"]

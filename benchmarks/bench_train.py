@@ -1,19 +1,17 @@
-"""Training: quality against the oracle and the rules on simulated data, the same split and
-training code on the public datasets, and the speed and peak memory of ``train_model`` on
-about a million snapshots.
+"""Training: quality against the oracle and the rules on simulated data, and the same split
+and training code on the public datasets (the speed and peak memory of ``train_model`` on
+about a million snapshots: ``benchmarks/bench_train_speed.py``).
 
-Usage: ``python -m benchmarks.bench_train [--cases quality real speed] [--quality-leads
-100000] [--speed-leads 500000]``. Simulated data goes to Parquet in a temporary folder; every
-measurement runs in a fresh process, so each peak memory is that run's own.
+Usage: ``python -m benchmarks.bench_train [--cases quality real] [--quality-leads
+100000]``. Simulated data goes to Parquet in a temporary folder; every measurement runs in
+a fresh process, so each peak memory is that run's own.
 
 Targets (issue 17):
 - quality, 100k simulated leads, seeds 3 and 7, LightGBM, the shipped simulated config
   (snapshots spread over lead ages 1-365 days): ROC-AUC within 0.005 of the oracle's, log
   loss within 1% of the oracle's, ECE < 0.02 in every lead-age band with >= 50
   converters, ROC-AUC >= the rules' + 0.05;
-- real data: bank marketing ROC-AUC >= 0.79, online shoppers >= 0.92;
-- speed: 1M snapshots x ~80 features trained (fit, early stopping, calibration,
-  evaluation) in under 2 minutes on 2 cores with peak memory under 8 GB.
+- real data: bank marketing ROC-AUC >= 0.79, online shoppers >= 0.92.
 """
 
 from __future__ import annotations
@@ -22,8 +20,6 @@ import argparse
 import json
 import os
 import re
-import resource
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -35,7 +31,6 @@ from benchmarks._results import (
     machine_info,
     peak_rss_gib,
     run_child,
-    timed,
     update_section,
 )
 from predictive_scoring import train as training
@@ -54,9 +49,6 @@ SIMULATED = SIMULATED_CONFIG
 BASE = BASE_CONFIG
 SEED = 7
 QUALITY_SEEDS = (3, 7)
-SPEED_AGES = [7, 30]
-"""The speed case keeps two snapshot ages (about 2 snapshots per lead, as its target's 1M
-snapshots from 500k leads assume); quality uses the shipped config's spread of ages."""
 GAP_LIMIT, LOG_LOSS_LIMIT, BAND_ECE_LIMIT, BAND_MIN_POSITIVES = 0.005, 0.01, 0.02, 50
 REAL = {"bank_marketing": 0.79, "online_shoppers": 0.92, "olist_mqls": None}
 WITHOUT_PAGE_VALUES = "online_shoppers without PageValues"
@@ -64,15 +56,6 @@ REDUCED_DETAIL_TYPES = ["demo_request"]
 """The ~80-feature variant: per-detail keys only for a type that has no details, so the
 behaviour features are the 13 event-type keys (12 types + ``__other__``) and no
 ``(type, detail)`` pairs."""
-SPEED_TARGET_S, SPEED_MEMORY_GB = 120.0, 8.0
-GIB_LIMIT = SPEED_MEMORY_GB * 1e9 / 2**30
-BORDERLINE = 0.25
-"""A target run (the ~80-feature set) within 25% of its time or memory target is measured
-until three uncontended runs are in (their median is reported)."""
-UNCONTENDED, MAX_ATTEMPTS = 1.75, 6
-"""A training run counts when it got at least 1.75 CPU seconds per wall second (2 threads
-on 2 cores): other processes share this machine and LightGBM's threads slow down badly
-when one of them loses its core."""
 
 
 # ------------------------------------------------------------------ helpers
@@ -205,52 +188,9 @@ def real(name: str) -> dict[str, Any]:
             "model": metrics["model"], "rules": metrics["rules"]}
 
 
-def speed(folder: str, variant: str) -> dict[str, Any]:
-    """Load, build examples (untimed for the target), then time ``train_model`` alone."""
-    config = simulated_config(Path(folder), variant, SPEED_AGES)
-    base, model = load_config(BASE, BaseConfig), model_config("lightgbm")
-    rules = rules_of(config)
-    start = time.perf_counter()
-    dataset = load_dataset(config, Path("."))
-    loaded = time.perf_counter()
-    peak_load = peak_rss_gib()
-    examples, rows, _ = training.build_examples(dataset, config, rules, base.training)
-    built = time.perf_counter()
-    del dataset
-    peak_before = peak_rss_gib()
-    reset = reset_peak_rss()
-    # Where the training step's time goes: wrap the steps train_model calls by name.
-    steps: dict[str, float] = {}
-    for name in ("model_frame", "fit_pipeline", "choose_calibrator", "comparison_metrics"):
-        setattr(training, name, timed(name, steps, getattr(training, name)))
-    load_avg, cpu = os.getloadavg()[0], _cpu_seconds()
-    trained_at = time.perf_counter()
-    trained = training.train_model(examples, rows,
-                                   training.TrainingPlan(config, model, rules, base))
-    seconds = time.perf_counter() - trained_at
-    cpu = _cpu_seconds() - cpu
-    classifier = trained.scorer.pipeline[-1]
-    return {"variant": variant, "snapshots": len(examples.frame),
-            "n_train": len(rows["train"]), "n_valid": len(rows["valid"]),
-            "features": len(examples.columns.all), "load_s": loaded - start,
-            "examples_s": built - loaded, "train_s": seconds, "steps": steps,
-            "best_round": classifier.best_iteration_, "cpu_per_s": cpu / seconds,
-            "load_avg": load_avg, "peak_load_gib": peak_load,
-            "roc_auc": trained.metrics["model"]["roc_auc"],
-            "peak_before_train_gib": peak_before,
-            "peak_train_gib": peak_rss_gib() if reset else None,
-            "peak_gib": max(peak_before, peak_rss_gib())}
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     case = spec.pop("case")
-    return {"simulate": simulate, "quality": quality, "real": real,
-            "speed": speed}[case](**spec)
+    return {"simulate": simulate, "quality": quality, "real": real}[case](**spec)
 
 
 # ------------------------------------------------------------------ parent
@@ -287,35 +227,6 @@ def measure_real(names: list[str]) -> list[dict[str, Any]]:
         print({k: v for k, v in results[-1].items() if k not in ("model", "rules")},
               flush=True)
     return results
-
-
-def measure_speed(leads: int, variants: list[str]) -> dict[str, Any]:
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench_train_") as folder:
-        sim = child(case="simulate", folder=folder, leads=leads, ages=SPEED_AGES)
-        print(sim, flush=True)
-        for variant in variants:
-            runs: list[dict[str, Any]] = []
-            clean: list[dict[str, Any]] = []
-            wanted = 1
-            while len(clean) < wanted and len(runs) < MAX_ATTEMPTS:
-                runs.append(child(case="speed", folder=folder, variant=variant))
-                print(runs[-1], flush=True)
-                clean = [r for r in runs if r["cpu_per_s"] >= UNCONTENDED]
-                if clean and variant == "reduced" and _borderline(clean[0]):
-                    wanted = 3
-            counted = clean or runs
-            median = statistics.median(r["train_s"] for r in counted)
-            chosen = min(counted, key=lambda r: abs(r["train_s"] - median))
-            rows.append({**chosen, "train_s": median, "counted": len(counted),
-                         "attempts": [(r["train_s"], r["cpu_per_s"]) for r in runs]})
-    return {"simulation": sim, "rows": rows}
-
-
-def _borderline(run: dict[str, Any]) -> bool:
-    peak = run["peak_train_gib"] if run["peak_train_gib"] is not None else run["peak_gib"]
-    return (abs(run["train_s"] / SPEED_TARGET_S - 1) < BORDERLINE
-            or abs(peak / GIB_LIMIT - 1) < BORDERLINE)
 
 
 # ------------------------------------------------------------------ report
@@ -377,7 +288,11 @@ def quality_lines(result: dict[str, Any]) -> list[str]:
                                                          capacity.items())
               + ". Train (s) is `run_training` as a whole (examples, leakage check, fit, "
               "calibration, stage thresholds on the open leads, evaluation); one run per "
-              "kind and seed (LightGBM is deterministic with fixed seeds and data)."]
+              "kind and seed (LightGBM is deterministic with fixed seeds and data). "
+              "1-minute load average at the start of each training (2 cores, shared with "
+              "other jobs, so the seconds vary with it): " + "; ".join(
+                  f"seed {seed} {kind} {run['load_avg']:.1f}" for seed, entry in seeds.items()
+                  for kind, run in entry["runs"].items()) + "."]
     return lines
 
 
@@ -438,66 +353,7 @@ def real_lines(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def speed_lines(result: dict[str, Any]) -> list[str]:
-    sim = result["simulation"]
-    lines = [f"### Training speed ({sim['leads']:,} simulated leads)", "",
-             f"Simulating {sim['leads']:,} leads ({sim['events']:,} events) took "
-             f"{sim['simulate_s']:.0f} s plus {sim['write_s']:.0f} s to write Parquet "
-             f"(peak {sim['peak_gib']:.2f} GiB, its own process). Each row below is a fresh "
-             "process: load and validate the Parquet files, build the examples (snapshots, "
-             "split, vocabulary, behaviour features, rule points), then `train_model` (model "
-             "frame, fit with early stopping on the validation slice, calibration choice, "
-             "stage thresholds, test evaluation against the rules and the oracle).", "",
-             "| feature set | snapshots (train / valid) | features | load (s) "
-             "| build examples (s) | **train_model (s)** | CPU use | best round "
-             "| peak: load / examples (GiB) | **peak while training (GiB)** "
-             "| target < 120 s, < 8 GB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in result["rows"]:
-        name = ("full (default config)" if r["variant"] == "full" else
-                f"reduced (`detail_event_types: {REDUCED_DETAIL_TYPES}`)")
-        repeats = (f" (median of {r['counted']})" if r["counted"] > 1 else "")
-        peak_train = r["peak_train_gib"] if r["peak_train_gib"] is not None else r["peak_gib"]
-        ok = r["train_s"] < SPEED_TARGET_S and peak_train < GIB_LIMIT
-        lines.append(f"| {name} | {r['snapshots']:,} ({r['n_train']:,} / {r['n_valid']:,}) "
-                     f"| {r['features']} | {r['load_s']:.0f} | {r['examples_s']:.0f} "
-                     f"| **{r['train_s']:.1f}**{repeats} | {r['cpu_per_s']:.2f} "
-                     f"| {r['best_round']} | {r['peak_load_gib']:.2f} / "
-                     f"{r['peak_before_train_gib']:.2f} | **{peak_train:.2f}** "
-                     f"| {verdict(ok)}{'' if r['variant'] == 'reduced' else ' (reference)'} |")
-    lines += ["", "Where `train_model`'s time goes (seconds):", "",
-              "| feature set | model frame | fit + early stopping | calibration choice "
-              "| evaluation | rest (predictions for calibration and thresholds, test "
-              "scoring) |", "|---|---:|---:|---:|---:|---:|"]
-    for r in result["rows"]:
-        s = r["steps"]
-        rest = r["train_s"] - sum(s.values())
-        lines.append(f"| {r['variant']} | {s.get('model_frame', 0):.1f} "
-                     f"| {s.get('fit_pipeline', 0):.1f} | {s.get('choose_calibrator', 0):.1f} "
-                     f"| {s.get('comparison_metrics', 0):.1f} | {rest:.1f} |")
-    lines += ["", "The target is for ~80 features (the reduced row); the full feature set is "
-              "reported for reference. Anchor: LightGBM alone trains 1M x 40 for 300 rounds in "
-              f"~23 s on this machine; the default model ({_model_words()}) trains best round "
-              "+ its early-stopping rounds. "
-              "CPU use: process CPU seconds per wall second during `train_model` (2.0 = both "
-              "cores; lower means other processes took a core). Peak memory is `ru_maxrss`: "
-              "after loading, after building the examples (load and examples are not part of "
-              "the target), and while training: the peak after resetting it (`clear_refs`) "
-              "just before `train_model`, so it includes the examples held in memory. 8 GB = "
-              "7.45 GiB.", "",
-              "Other processes share this machine, and LightGBM's two threads slow down 2-4x "
-              "when one loses its core, so a run counts only with CPU use >= "
-              f"{UNCONTENDED}; the ~80-feature row, when within 25% of a target, is the "
-              "median of three counted runs (each a fresh process). Every run, train_model "
-              "seconds (CPU use): " + "; ".join(
-                  f"{r['variant']}: " + ", ".join(f"{t:.0f} s ({c:.2f})"
-                                                  for t, c in r["attempts"])
-                  for r in result["rows"]) + "."]
-    return lines
-
-
-SUBSECTIONS = {"quality": "### Quality", "real": "### Public datasets",
-               "speed": "### Training speed"}
+SUBSECTIONS = {"quality": "### Quality", "real": "### Public datasets"}
 
 
 def write_results(sections: dict[str, Any]) -> None:
@@ -507,7 +363,7 @@ def write_results(sections: dict[str, Any]) -> None:
     kept = _current_subsections()
     header = ["## Training (`python -m benchmarks.bench_train`)", "", machine_info(), ""]
     body: list[str] = []
-    writers = {"quality": quality_lines, "real": real_lines, "speed": speed_lines}
+    writers = {"quality": quality_lines, "real": real_lines}
     for case in SUBSECTIONS:
         if case in sections:
             body += [*writers[case](sections[case]), ""]
@@ -542,16 +398,12 @@ def _current_subsections() -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", choices=["quality", "real", "speed"],
-                        default=["quality", "real", "speed"])
+    parser.add_argument("--cases", nargs="+", choices=["quality", "real"],
+                        default=["quality", "real"])
     parser.add_argument("--quality-leads", type=int, default=100_000)
     parser.add_argument("--quality-seeds", type=int, nargs="+", default=list(QUALITY_SEEDS))
     parser.add_argument("--real", nargs="+", default=[*REAL, WITHOUT_PAGE_VALUES],
                         help="public dataset configs to train on")
-    parser.add_argument("--speed-leads", type=int, default=500_000,
-                        help="simulated leads for the speed case (~2 snapshots each)")
-    parser.add_argument("--speed-variants", nargs="+", choices=["full", "reduced"],
-                        default=["full", "reduced"])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -562,8 +414,6 @@ def main() -> None:
         sections["quality"] = measure_quality(args.quality_leads, args.quality_seeds)
     if "real" in args.cases:
         sections["real"] = measure_real(args.real)
-    if "speed" in args.cases:
-        sections["speed"] = measure_speed(args.speed_leads, args.speed_variants)
     write_results(sections)
 
 

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from serving.loading import ModelLoadError, ModelSlot
 from serving.observability import Metrics, RequestMiddleware, configure_logging
 from serving.requests import openapi_components
-from serving.routes import change, health, model, scores
+from serving.routes import accounts, change, health, model, scores
 from serving.security import KeyChecker, check_declared
 from serving.settings import ENV_PREFIX, Settings
 
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.prediction_log = None
     app.include_router(scores.router)
     app.include_router(change.router)
+    app.include_router(accounts.router)
     app.include_router(model.router)
     app.include_router(health.router)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
@@ -109,13 +110,17 @@ def _openapi(app: FastAPI) -> dict:
     (:mod:`serving.requests`), as the model in service and the limits accept them (built
     again after each model swap)."""
     if app.openapi_schema is None:
+        from predictive_scoring.config import MAX_ACCOUNT_CONTACTS
+
         settings: Settings = app.state.settings
         serving = app.state.slot.current
         schema = FastAPI.openapi(app)
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {}).update(openapi_components(
             serving.inputs() if serving is not None else None,
-            settings.max_events_per_lead, settings.max_batch_leads))
+            settings.max_events_per_lead, settings.max_batch_leads,
+            serving.accounts.scorer.max_contacts if serving is not None
+            and serving.accounts is not None else MAX_ACCOUNT_CONTACTS))
         app.openapi_schema = schema
     return app.openapi_schema
 

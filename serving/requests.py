@@ -91,6 +91,46 @@ class _RawChange(Struct, forbid_unknown_fields=True):
     lead: msgspec.Raw
     from_as_of: datetime
     to_as_of: datetime
+class ContactIn(Struct, forbid_unknown_fields=True, gc=False):
+    """A contact of the account: a lead (scored as of the account's moment) and its role."""
+
+    lead_id: Annotated[str, Meta(min_length=1, max_length=256, description="the CRM's id")]
+    created_at: _moment("when the lead was created (needed by event-based models)") | None = (
+        None)
+    role: Annotated[str, Meta(max_length=200, description=(
+        "buying-group role, e.g. decision_maker, champion, user, gatekeeper"))] | None = None
+    attributes: Annotated[dict[str, Any], Meta(
+        description="field -> value; missing fields are unknown")] = {}
+    events: Annotated[list[EventIn], Meta(description="recent activities")] = []
+
+
+class AccountIn(Struct, forbid_unknown_fields=True):
+    """An account (company) with its contacts, scored as of one moment."""
+
+    account_id: Annotated[str, Meta(min_length=1, max_length=256,
+                                    description="the CRM's company id")]
+    contacts: Annotated[list[ContactIn], Meta(min_length=1, description=(
+        "the account's contacts (at most the documented limit)"))]
+    as_of: _moment("moment to score at (default: now)") | None = None
+    attributes: Annotated[dict[str, Any], Meta(description=(
+        "the company's own fields (industry, size, ...); missing or unreadable values "
+        "are unknown"))] = {}
+
+
+ACCOUNT_EXAMPLE: dict[str, Any] = {
+    "account_id": "A0000042", "as_of": "2025-02-05T09:00:00Z",
+    "attributes": {"industry": "software", "company_size": "51-200", "country": "us",
+                   "employees": 120},
+    "contacts": [{**{k: v for k, v in LEAD_EXAMPLE.items() if k != "as_of"},
+                  "attributes": {k: v for k, v in LEAD_EXAMPLE["attributes"].items()
+                                 if k != "hubspot_owner"},
+                  "role": "decision_maker"},
+                 {"lead_id": "L0000002", "created_at": "2025-01-10T11:00:00Z",
+                  "role": "user", "attributes": {"seniority": "individual_contributor",
+                                                 "lead_source": "organic_search"},
+                  "events": [{"timestamp": "2025-02-01T08:30:00Z",
+                              "event_type": "content_download", "detail": "whitepaper"}]}],
+}
 
 
 class _RawBatch(Struct):
@@ -132,6 +172,7 @@ class RequestError(ValueError):
 
 
 _LEAD = msgspec.json.Decoder(LeadIn)
+_ACCOUNT = msgspec.json.Decoder(AccountIn)
 _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _BATCH = msgspec.json.Decoder(_RawBatch)
 _LEAD_ID = msgspec.json.Decoder(_LeadId)
@@ -231,6 +272,25 @@ def decode_change(body: bytes) -> ParsedChange:
             "lead", "body") else "lead", "reason": e["reason"]} for e in exc.errors],
             exc.kind) from None
     return ParsedChange(lead, raw.from_as_of, raw.to_as_of)
+def decode_account(body: bytes, max_contacts: int) -> AccountIn:
+    """An account and its contacts from its JSON bytes.
+
+    Raises:
+        RequestError: Not JSON, a field missing, unknown, of the wrong type or out of
+            range, or more than ``max_contacts`` contacts (kind ``too_long``).
+    """
+    try:
+        account = _ACCOUNT.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _unreadable(exc, body) from None
+    except RecursionError:
+        raise _too_deep(body) from None
+    if len(account.contacts) > max_contacts:
+        raise RequestError([{"field": "contacts", "reason": (
+            f"{len(account.contacts):,} contacts; an account is scored with at most "
+            f"{max_contacts:,} (the model's accounts.max_contacts): send its most "
+            "engaged contacts, and score the others as leads")}], kind="too_long")
+    return account
 
 
 def _batch_lead(body: bytes) -> ParsedLead | InvalidLead:
@@ -316,7 +376,8 @@ YEARS = "^(?:167[89]|16[89][0-9]|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[0
 
 
 def openapi_components(inputs: ModelInputs | None = None, max_events: int | None = None,
-                       max_leads: int | None = None) -> dict[str, Any]:
+                       max_leads: int | None = None,
+                       max_contacts: int | None = None) -> dict[str, Any]:
     """The request Structs' JSON schemas, keyed by name, for ``#/components/schemas``.
 
     With the model in service's ``inputs`` and the service's limits, the schema says
@@ -324,7 +385,8 @@ def openapi_components(inputs: ModelInputs | None = None, max_events: int | None
     by an event-based model, timestamps' years, the most events and leads.
     """
     _, components = msgspec.json.schema_components(
-        (LeadIn, BatchIn, ScoreChangeIn), ref_template="#/components/schemas/{name}")
+        (LeadIn, BatchIn, ScoreChangeIn, AccountIn),
+        ref_template="#/components/schemas/{name}")
     lead, event, batch = components["LeadIn"], components["EventIn"], components["BatchIn"]
     change = components["ScoreChangeIn"]
     for name in ("from_as_of", "to_as_of"):
@@ -344,8 +406,18 @@ def openapi_components(inputs: ModelInputs | None = None, max_events: int | None
         leads["maxItems"] = max_leads
     if max_events is not None:
         lead["properties"]["events"]["maxItems"] = max_events
+    account, contact = components["AccountIn"], components["ContactIn"]
+    account["examples"] = [ACCOUNT_EXAMPLE]
+    for moment in (account["properties"]["as_of"]["anyOf"][0],
+                   contact["properties"]["created_at"]["anyOf"][0]):
+        moment["pattern"] = YEARS
+    if max_contacts is not None:
+        account["properties"]["contacts"]["maxItems"] = max_contacts
+    if max_events is not None:
+        contact["properties"]["events"]["maxItems"] = max_events
     if inputs is not None:
         _document_model(lead, inputs)
+        _document_model(contact, inputs)
     return components
 
 

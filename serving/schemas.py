@@ -104,6 +104,19 @@ class FeatureOut(BaseModel):
     group: str = Field(description="fit (attributes) or engagement (behaviour)")
 
 
+class AccountModelOut(BaseModel):
+    """The account model the bundle holds (``POST /v1/accounts/score``)."""
+
+    max_contacts: int = Field(description="most contacts an account may send")
+    roles: list[str] = Field(description="roles the model reads")
+    buying_roles: list[str] = Field(description="roles whose engagement goes with "
+                                    "conversions (reported missing when no engaged "
+                                    "contact holds them)")
+    attributes: list[str] = Field(description="the company's own fields the model reads")
+    stage_thresholds: dict[str, float]
+    test_metrics: dict[str, float | None]
+
+
 class ModelOut(BaseModel):
     """What is serving: identity, quality, inputs, stage thresholds and the rules."""
 
@@ -116,6 +129,9 @@ class ModelOut(BaseModel):
     model_kind: str | None
     calibration: str | None
     trained_at: str | None
+    trained_ages_days: list[float] | None = Field(None, description="youngest and oldest "
+                                                  "lead age (days) trained on; older leads "
+                                                  "are scored with age_beyond_training")
     loaded_at: datetime
     fast_path: bool = Field(description="scored straight through the LightGBM booster")
     test_metrics: dict[str, float | None]
@@ -124,6 +140,8 @@ class ModelOut(BaseModel):
     stage_thresholds: dict[str, float] = Field(description="minimum calibrated probability "
                                                "of each suggested stage")
     rules: dict[str, JsonValue] = Field(description="the points system in use")
+    accounts: AccountModelOut | None = Field(None, description="the account model (null: "
+                                             "the model scores leads only)")
 
 
 class ReloadOut(BaseModel):
@@ -204,5 +222,43 @@ class ScoreChangeOut(BaseModel):
     score_change: float = Field(description="100 x (probability to - probability from): "
                                 "the change of the unrounded score")
     changes: list[FieldChangeOut]
+class AccountPoints(BaseModel):
+    """The account points baseline CRMs use, on the same contacts."""
+
+    sum: float = Field(description="the contacts' points summed")
+    max: float = Field(description="the best contact's points")
+
+
+class AccountContact(BaseModel):
+    """A contact that drives the account's score."""
+
+    lead_id: str
+    role: str | None
+    effect: float = Field(description="the account's probability with this contact minus "
+                          "without it")
+    probability: float = Field(ge=0, le=1, description="the contact's own probability")
+    score: int = Field(ge=0, le=100)
+    suggested_stage: str
+    reasons: list[Reason] | None = Field(None, description="the contact's own top reasons "
+                                         "(null when not asked for)")
+
+
+class AccountScoreOut(BaseModel):
+    """An account's score from its contacts, next to the points sum and maximum."""
+
+    status: Literal["scored"] = "scored"
+    account_id: str
+    as_of: datetime = Field(description="the moment scored at")
+    n_contacts: int = Field(ge=1)
+    probability: float = Field(ge=0, le=1, description="calibrated probability that a "
+                               "contact reaches the target stage within the horizon")
+    score: int = Field(ge=0, le=100, description="the probability in percent")
+    suggested_stage: str
+    points: AccountPoints
+    top_contacts: list[AccountContact] = Field(description="the contacts that raise the "
+                                               "score most, strongest first (at most 3)")
+    missing_roles: list[str] = Field(description="roles whose engagement goes with "
+                                     "conversions that no engaged contact holds")
+    missing_roles_text: str = Field(description="e.g. 'no decision maker engaged yet'")
     model: ModelRef
     request_id: str

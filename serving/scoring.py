@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from predictive_scoring import explain
+from predictive_scoring.accounts.online import OnlineAccountScorer
 from predictive_scoring.errors import LeadInputError
 from predictive_scoring.models.scorer import LeadScorer
 from predictive_scoring.monitoring import reference as monitoring_reference
@@ -69,6 +70,7 @@ class LoadedModel:
         binner: Each lead's input as bins of the training reference (None: the bundle
             has no reference).
         drift: The online drift window of this model (``/metrics``).
+        accounts: The bundle's account model on its fast path, or None.
     """
 
     ref: registry.BundleRef
@@ -80,6 +82,7 @@ class LoadedModel:
     timings: dict[str, float] | None = None
     binner: monitoring_reference.InputBinner | None = None
     drift: OnlineDrift | None = None
+    accounts: OnlineAccountScorer | None = None
 
     @property
     def events_shape(self) -> bool:
@@ -250,8 +253,11 @@ def load_model(uri: str) -> LoadedModel:
     binner = (monitoring_reference.InputBinner(reference, scorer.columns.all)
               if reference is not None else None)
     drift = OnlineDrift(reference, scorer.metadata.get("trained_at"))
+    account_model = getattr(scorer, "accounts", None)
     model = LoadedModel(ref, scorer, online, datetime.now(UTC), explainable,
-                        has_fit_engagement, binner=binner, drift=drift)
+                        has_fit_engagement, binner=binner, drift=drift,
+                        accounts=(OnlineAccountScorer(account_model)
+                                  if account_model is not None else None))
     smoke_test(model)
     return replace(model, timings={"read": round(read - started, 3),
                                    "prepare": round(time.perf_counter() - read, 3)})

@@ -11,7 +11,14 @@ from starlette.concurrency import run_in_threadpool
 
 from serving.loading import ModelLoadError, ModelSlot
 from serving.routes.scores import ERRORS, serving_model
-from serving.schemas import ErrorOut, FeatureOut, ModelOut, ModelRef, ReloadOut
+from serving.schemas import (
+    AccountModelOut,
+    ErrorOut,
+    FeatureOut,
+    ModelOut,
+    ModelRef,
+    ReloadOut,
+)
 from serving.security import ADMIN, SCORING
 
 if TYPE_CHECKING:
@@ -32,13 +39,28 @@ def describe(model: LoadedModel) -> ModelOut:
         name=model.ref.name, version=model.ref.version, alias=model.ref.alias,
         uri=model.ref.uri, dataset=scorer.dataset, shape=scorer.shape,
         model_kind=meta.get("model_kind"), calibration=meta.get("calibration"),
-        trained_at=meta.get("trained_at"), loaded_at=model.loaded_at,
+        trained_at=meta.get("trained_at"), trained_ages_days=scorer.trained_ages,
+        loaded_at=model.loaded_at,
         fast_path=model.online.fast,
         test_metrics={k: _finite(v) for k, v in (meta.get("test_metrics") or {}).items()},
         features=features, raw_fields=scorer.raw_attributes(),
         stage_thresholds={str(stage): float(bar) for stage, bar
                           in scorer.stage_thresholds.items()},
-        rules=scorer.rules.model_dump(mode="json"))
+        rules=scorer.rules.model_dump(mode="json"), accounts=_accounts(model))
+
+
+def _accounts(model: LoadedModel) -> AccountModelOut | None:
+    if model.accounts is None:
+        return None
+    accounts = model.accounts.scorer
+    return AccountModelOut(
+        max_contacts=accounts.max_contacts, roles=list(accounts.roles),
+        buying_roles=sorted(accounts.role_lift, key=lambda r: -accounts.role_lift[r]),
+        attributes=[*accounts.numeric, *accounts.categorical],
+        stage_thresholds={str(stage): float(bar) for stage, bar
+                          in accounts.stage_thresholds.items()},
+        test_metrics={k: _finite(v) for k, v in (accounts.metadata.get("test_metrics") or {})
+                      .items() if isinstance(v, int | float)})
 
 
 def _finite(value: Any) -> float | None:

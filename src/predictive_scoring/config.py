@@ -433,6 +433,38 @@ class FeatureConfig(StrictModel):
                                                  "detail value; none: every type with details")
 
 
+MAX_ACCOUNT_CONTACTS = 200
+"""The most contacts one account may have when scored through the API (a documented 422)."""
+
+
+class AccountAttributes(StrictModel):
+    """The company's own columns (from the accounts file, else the leads' own columns)."""
+
+    categorical: list[str] = []
+    numeric: list[str] = []
+
+
+class AccountsSpec(StrictModel):
+    """Accounts: the company each lead belongs to, and optionally a file of companies.
+
+    A lead without an account id scores as a lead alone. Account scores are learnt from
+    the contacts' scores and their engagement (see ``predictive_scoring.accounts``).
+    """
+
+    id_column: str = Field(description="the leads' column naming their company (both shapes)")
+    role_column: str | None = Field(None, description="the leads' buying-group role column "
+                                    "(decision_maker, champion, user, gatekeeper, ...)")
+    file: str | None = Field(None, description="optional accounts file, one row per company, "
+                             "with the id column and the attributes below")
+    truth: str | None = Field(None, description="the simulator's account-level truth")
+    attributes: AccountAttributes = AccountAttributes()
+    passive_event_types: list[str] = Field([], description="event types that are not the "
+                                           "contact's doing (the company's own sends): they "
+                                           "do not count as engagement")
+    max_contacts: int = Field(MAX_ACCOUNT_CONTACTS, ge=1, le=10_000,
+                              description="most contacts an account may send to the API")
+
+
 class DatasetConfig(StrictModel):
     """One dataset: its shape, files, column names, stage names and snapshot settings."""
 
@@ -448,6 +480,7 @@ class DatasetConfig(StrictModel):
     stage_names: dict[str, Stage] = {}
     snapshots: SnapshotConfig | None = None
     features: FeatureConfig | None = None
+    accounts: AccountsSpec | None = None
     rules: str
 
     @model_validator(mode="after")
@@ -468,9 +501,17 @@ class DatasetConfig(StrictModel):
         return Path(self.root.replace("{data_dir}", str(data_dir)))
 
     def pointed_at(self, root: str | Path, files: Mapping[str, str]) -> DatasetConfig:
-        """The same dataset read from ``root``, with the named files (events shape) renamed."""
-        return self.model_copy(update={"root": str(root),
-                                       "files": self.files.model_copy(update=dict(files))})
+        """The same dataset read from ``root``, with the named files (events shape) renamed.
+
+        ``accounts`` and ``account_truth`` rename the accounts section's files, if any."""
+        names = {"accounts": "file", "account_truth": "truth"}
+        contact = {k: v for k, v in files.items() if k not in names}
+        update: dict[str, Any] = {"root": str(root),
+                                  "files": self.files.model_copy(update=contact)}
+        if self.accounts is not None:
+            update["accounts"] = self.accounts.model_copy(update={
+                names[k]: v for k, v in files.items() if k in names})
+        return self.model_copy(update=update)
 
 
 # ---------------------------------------------------------------------- models/*.yaml

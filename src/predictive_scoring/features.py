@@ -291,8 +291,8 @@ def point_in_time(
     Returns:
         The pairs; events of leads without a snapshot are never read.
     """
-    order = _lead_time_order(event_lead, event_time)
-    sorted_lead = event_lead[order]
+    order = _lead_time_order(event_lead, event_time)  # None: already in order
+    sorted_lead = event_lead if order is None else event_lead[order]
     if _coded_by_position(snapshot_lead):
         snapshot, event = _own_snapshot(sorted_lead, order, len(snapshot_lead))
     else:
@@ -301,7 +301,12 @@ def point_in_time(
         lengths = stop - start
         snapshot = np.repeat(np.arange(len(snapshot_lead)), lengths)
         first = np.repeat(start - np.cumsum(lengths) + lengths, lengths)
-        event = order[first + np.arange(len(snapshot))]
+        position = first + np.arange(len(snapshot))
+        event = position if order is None else order[position]
+    if event is None:  # every event, in its own place: pairs are read in place
+        delta = snapshot_as_of[snapshot] - event_time
+        kept = np.flatnonzero(delta > 0)
+        return PointInTime(snapshot[kept], kept, delta[kept] / NS_PER_DAY)
     delta = snapshot_as_of[snapshot] - event_time[event]
     before = delta > 0
     return PointInTime(snapshot[before], event[before], delta[before] / NS_PER_DAY)
@@ -314,13 +319,14 @@ def _coded_by_position(snapshot_lead: np.ndarray) -> bool:
         n == 1 or (np.diff(snapshot_lead) == 1).all())
 
 
-def _own_snapshot(sorted_lead: np.ndarray, order: np.ndarray, n_snapshots: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _own_snapshot(sorted_lead: np.ndarray, order: np.ndarray | None, n_snapshots: int
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Pairs when lead i's snapshot is snapshot i: each event's snapshot is its lead, so
-    no search is needed (events of other lead codes are left out)."""
+    no search is needed (events of other lead codes are left out). The events are
+    ``order`` (None: every event, in place)."""
     if len(sorted_lead) and not (sorted_lead[0] >= 0 and sorted_lead[-1] < n_snapshots):
         keep = (sorted_lead >= 0) & (sorted_lead < n_snapshots)
-        return sorted_lead[keep], order[keep]
+        return sorted_lead[keep], np.flatnonzero(keep) if order is None else order[keep]
     return sorted_lead, order
 
 
@@ -328,8 +334,8 @@ _SORT_OUTRIGHT = 64
 """Up to this many events are sorted without first checking whether they are in order."""
 
 
-def _lead_time_order(event_lead: np.ndarray, event_time: np.ndarray) -> np.ndarray:
-    """Indexes that sort events by lead, then time (free when they already are).
+def _lead_time_order(event_lead: np.ndarray, event_time: np.ndarray) -> np.ndarray | None:
+    """Indexes that sort events by lead, then time; None when they already are.
 
     A few events (one lead of an API request) are simply sorted: one call, where checking
     the order takes eight. Both give the same stable order.
@@ -339,7 +345,7 @@ def _lead_time_order(event_lead: np.ndarray, event_time: np.ndarray) -> np.ndarr
     lead_step = np.diff(event_lead)
     in_order = (lead_step > 0) | ((lead_step == 0) & (np.diff(event_time) >= 0))
     if in_order.all():
-        return np.arange(len(event_lead))
+        return None
     return np.lexsort((event_time, event_lead))
 
 
@@ -348,7 +354,7 @@ def behaviour_matrix(
     pit: PointInTime,
     n_snapshots: int,
     tenure_days: np.ndarray,
-    event_key: np.ndarray,
+    pair_key: np.ndarray,
 ) -> np.ndarray:
     """The behaviour feature matrix, columns in ``spec.feature_names`` order.
 
@@ -357,38 +363,35 @@ def behaviour_matrix(
         pit: Point-in-time pairs from :func:`point_in_time`.
         n_snapshots: Number of snapshots (rows of the result).
         tenure_days: Days from each lead's creation to the snapshot's as_of.
-        event_key: Key index of every event (:meth:`FeatureSpec.encode`).
+        pair_key: Key index of each pair's event (:meth:`FeatureSpec.encode`).
 
     Returns:
-        float64 array of shape ``(n_snapshots, len(spec.feature_names))``.
+        float64 array of shape ``(n_snapshots, len(spec.feature_names))``, stored column
+        by column (Fortran order: a DataFrame of it holds each column in one piece).
     """
-    n_keys = len(spec.keys)
-    cell = pit.snapshot * n_keys + event_key[pit.event]
+    width = len(spec.columns)
     tenure_at, counts_at, since_at = spec.placement
-    out = np.empty((n_snapshots, len(spec.columns)), dtype=np.float64)
+    # Each pair adds to its cells in place (the matrix seen flat, column after column):
+    # no array per key and window is built, so the cost follows the pairs, not the cells.
+    out = np.zeros((n_snapshots, width), dtype=np.float64, order="F")
+    flat = out.reshape(-1, order="F")
+    key = pair_key
     out[:, tenure_at] = tenure_days[:, None]
-    for at, counts in zip(counts_at, _windowed_counts(cell, pit.age_days, spec.windows_days,
-                                                      n_snapshots * n_keys), strict=True):
-        out[:, at] = counts.reshape(n_snapshots, n_keys)
-    out[:, since_at] = _days_since(cell, pit.age_days, n_snapshots * n_keys
-                                   ).reshape(n_snapshots, n_keys)
+    for window, at in zip((*spec.windows_days, None), counts_at, strict=True):
+        inside = slice(None) if window is None else pit.age_days < window
+        np.add.at(flat, _cells(at, width, n_snapshots, key[inside], pit.snapshot[inside]), 1.0)
+    out[:, since_at] = np.inf
+    np.minimum.at(flat, _cells(since_at, width, n_snapshots, key, pit.snapshot), pit.age_days)
+    since = out[:, since_at]
+    out[:, since_at] = np.where(np.isinf(since), np.nan, since)
     return out
 
 
-def _windowed_counts(
-    cell: np.ndarray, age: np.ndarray, windows: Sequence[int], size: int
-) -> list[np.ndarray]:
-    # Integer counts: the caller's float matrix converts them as it stores them.
-    counts = [np.bincount(cell[age < w], minlength=size) for w in windows]
-    counts.append(np.bincount(cell, minlength=size))
-    return counts
-
-
-def _days_since(cell: np.ndarray, age: np.ndarray, size: int) -> np.ndarray:
-    latest = np.full(size, np.inf)
-    np.minimum.at(latest, cell, age)
-    latest[np.isinf(latest)] = np.nan
-    return latest
+def _cells(at: Placement, width: int, n_snapshots: int, key: np.ndarray,
+           snapshot: np.ndarray) -> np.ndarray:
+    """Flat positions (column-major) of the cells of (key, snapshot) pairs in the columns
+    ``at`` (one per key)."""
+    return _placed_columns(at, width)[key] * n_snapshots + snapshot
 
 
 def _window_name(window: int | None) -> str:
@@ -467,11 +470,13 @@ def snapshot_events(snapshots: pd.DataFrame, events: pd.DataFrame) -> SnapshotEv
     lead_codes, leads = pd.factorize(snapshots["lead_id"])
     event_lead = _positions(leads, events["lead_id"])
     known = event_lead >= 0
+    if known.all():  # every event is a snapshot's lead's: nothing to leave out (no copies)
+        known = slice(None)
     types = _categorical(events["event_type"])[known]
     details = (_categorical(events["detail"])[known] if "detail" in events
                else np.full(len(types), None, dtype=object))
     return SnapshotEvents(lead_codes.astype(np.int64), utc_ns(snapshots["as_of"], "snapshots"),
-                          event_lead[known].astype(np.int64),
+                          event_lead[known].astype(np.int64, copy=False),
                           utc_ns(events["timestamp"], "events")[known], types, details)
 
 
@@ -546,6 +551,16 @@ def featurise(spec: FeatureSpec, data: SnapshotEvents, tenure_days: np.ndarray) 
     Returns:
         float64 array, one row per snapshot, columns ``spec.feature_names``.
     """
-    return behaviour_matrix(spec, data.pit, len(data.snapshot_lead),
-                            np.asarray(tenure_days, float),
-                            spec.encode(data.event_types, data.event_details))
+    pit = data.pit  # only the events before a snapshot's as_of are encoded
+    return behaviour_matrix(spec, pit, len(data.snapshot_lead), np.asarray(tenure_days, float),
+                            spec.encode(take_events(data.event_types, pit.event),
+                                        take_events(data.event_details, pit.event)))
+
+
+def take_events(values: np.ndarray | pd.Categorical, positions: np.ndarray
+           ) -> np.ndarray | pd.Categorical:
+    """Some events' values, at ``positions`` (a categorical stays coded): the pairs'
+    events, so that only events before an as_of are looked up."""
+    if isinstance(values, pd.Categorical):
+        return values.take(positions)
+    return np.asarray(values, dtype=object)[positions]

@@ -187,18 +187,27 @@ def score_chunk(scorer: LeadScorer, frame: pd.DataFrame, error: pd.Series,
     good = (error == "").to_numpy()
     out = pd.DataFrame({"lead_id": frame["lead_id"],
                         "as_of": frame.get("as_of", pd.NaT)})
-    for column in columns[2:-1]:
-        out[column] = np.nan if column in NUMBER_COLUMNS else pd.NA
-    if good.any():
-        # All events go in: encoding them keeps only the chunk's leads' (one pass, no copy)
-        scored = (scorer.score(frame.loc[good], events) if reasons is None
-                  else score_explained(scorer, frame.loc[good], events, reasons))
+    if good.all():  # every row scored: the scores are the columns, as they come
+        scored = _scored(scorer, frame, events, reasons)
+        out = out.assign(**{c: scored[c].to_numpy() for c in columns[2:-1]})
+    else:
         for column in columns[2:-1]:
-            out.loc[good, column] = scored[column].to_numpy()
+            out[column] = np.nan if column in NUMBER_COLUMNS else pd.NA
+        if good.any():
+            scored = _scored(scorer, frame.loc[good], events, reasons)
+            for column in columns[2:-1]:
+                out.loc[good, column] = scored[column].to_numpy()
     out["score"] = out["score"].astype("Int64")
     out["age_beyond_training"] = out["age_beyond_training"].astype("boolean")
     out["error"] = error.replace("", pd.NA)
     return out[columns]
+
+
+def _scored(scorer: LeadScorer, frame: pd.DataFrame, events: pd.DataFrame | None,
+            reasons: int | None) -> pd.DataFrame:
+    # All events go in: encoding them keeps only the chunk's leads' (one pass, no copy)
+    return (scorer.score(frame, events) if reasons is None
+            else score_explained(scorer, frame, events, reasons))
 
 
 class ChunkWriter:

@@ -45,7 +45,7 @@ from predictive_scoring.models.scorer import (
     LeadScorer,
     build_pipeline,
     choose_calibrator,
-    fit_pipeline,
+    fit_scored,
 )
 from predictive_scoring.monitoring import reference as monitoring_reference
 from predictive_scoring.rules import PointsResult, score_points
@@ -96,8 +96,9 @@ class Examples:
         rule_stage: The points baseline's stage per example.
         columns: Model input columns.
         spec: Behaviour vocabulary (events shape), else None.
-        weight: Per example, 1 / its lead's number of examples (events shape: a lead's
-            snapshots sum to 1 in the fit), or None (one example per lead).
+        weight: Per example, 1 / its lead's number of ages the data can label (events
+            shape, :func:`~predictive_scoring.data.snapshots.lead_weights`), or None (one
+            example per lead).
         population: The leads the model will score (events shape): every lead open at
             the test period's end, as it looked then; the stage thresholds are set on it.
             None: they are set on the training slice.
@@ -309,18 +310,26 @@ def rule_stage_shares(stages: np.ndarray, rules: RulesConfig) -> tuple[list[Stag
 
 def train_model(examples: Examples, rows: dict[str, np.ndarray],
                 plan: TrainingPlan) -> TrainedModel:
-    """Fit, calibrate, set stage thresholds and evaluate on the test slice."""
-    X = model_frame(examples.frame, examples.columns)
+    """Fit, calibrate, set stage thresholds and evaluate on the test slice.
+
+    Each slice's model input is built once, from its own rows, and each slice is
+    predicted once: the fit returns the raw probability of the training and validation
+    rows (LightGBM: its own scores of them at the best round), and only the test rows are
+    predicted after it. The training and validation input is let go once fitted.
+    """
     y = examples.label
-    part = {name: (X.iloc[r], y[r]) for name, r in rows.items()}
-    check_enough_data(part["train"][1], plan.base.training)
+    check_enough_data(y[rows["train"]], plan.base.training)
+    part = {name: (model_frame(examples.frame, examples.columns, r), y[r])
+            for name, r in rows.items()}
+    explain_sample = part["train"][0].iloc[sample_rows(len(rows["train"]), EXPLANATION_ROWS,
+                                                       plan.base.training.seed)]
     model = plan.model
-    pipeline = fit_pipeline(build_pipeline(model, examples.columns), model, part["train"],
-                            part["valid"], examples.weights(rows))
-    raw = {name: pipeline.predict_proba(part[name][0])[:, 1] for name in SPLITS}
-    explained = sample_rows(len(rows["train"]), EXPLANATION_ROWS, plan.base.training.seed)
-    return finish_training(examples, rows, pipeline, raw, plan,
-                           part["train"][0].iloc[explained])
+    pipeline, raw_train, raw_valid = fit_scored(build_pipeline(model, examples.columns),
+                                                model, part.pop("train"), part.pop("valid"),
+                                                examples.weights(rows))
+    raw = {"train": raw_train, "valid": raw_valid,
+           "test": pipeline.predict_proba(part.pop("test")[0])[:, 1]}
+    return finish_training(examples, rows, pipeline, raw, plan, explain_sample)
 
 
 def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: Pipeline,
@@ -473,6 +482,8 @@ class TrainingRun:
     metrics: dict[str, Any]
     warnings: list[str]
     weights: GlobalWeights
+    accounts: Any = None
+    """The account step's result (``predictive_scoring.accounts.training.AccountRun``)."""
 
 
 def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
@@ -485,7 +496,30 @@ def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
                  for c in dataset.dropped_for_leakage]
         return examples, rows, notes
     examples, rows, snapshots = examples_from_events(dataset, config, rules, training)
-    return examples, rows, [snapshot_note(snapshots.n_past_target, snapshots.n_censored)]
+    notes = [snapshot_note(snapshots.n_past_target, snapshots.n_censored)]
+    unlabelled = ages_note(config.snapshots.days_after_creation,
+                           lead_age_days(examples.frame), config.snapshots.horizon_days)
+    return examples, rows, notes + ([unlabelled] if unlabelled else [])
+
+
+def ages_note(configured: list[int] | None, ages: np.ndarray, horizon_days: int) -> str | None:
+    """The note naming configured snapshot ages that no lead could be labelled at, or None.
+
+    Args:
+        configured: The config's ``days_after_creation`` (None for calendar snapshots).
+        ages: The examples' lead ages in days.
+        horizon_days: The label horizon.
+    """
+    if not configured or not len(ages):
+        return None
+    present = set(np.rint(ages).astype(int).tolist())
+    missing = sorted(set(configured) - present)
+    if not missing:
+        return None
+    return (f"no snapshot could be labelled at lead age(s) {', '.join(map(str, missing))} "
+            f"days: their {horizon_days}-day horizon runs past the end of the data for every "
+            f"lead. The model is trained on lead ages up to {max(present)} days, and scoring "
+            "marks older leads (age_beyond_training).")
 
 
 def snapshot_note(n_past_target: int, n_censored: int) -> str:

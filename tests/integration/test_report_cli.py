@@ -28,12 +28,12 @@ runner = CliRunner()
 BROWSER_SECONDS = 120
 WINDOW = (1280, 2400)
 LEADS = 5_000  # at 2,500 leads (~80 converters) the model itself ranks below the rules
-FIGURES = 13
+FIGURES = 14  # the simulated leads are contacts of accounts: the accounts' gain too
 SECTIONS = ("Promotion: this model against the one in use",
             "Funnel: conversion by stage, rules vs model", "Gain and lift",
             "Accuracy at a threshold", "Calibration", "Score distributions",
             "Rule stage vs suggested stage", "By lead age", "Global drivers",
-            "Fit vs engagement",
+            "Fit vs engagement", "Accounts: scores from their contacts",
             "Learned points: edits to the current table",
             "Leads the rules over- and under-rate", "Data and leakage warnings")
 LOAD_CHECK = """<script>

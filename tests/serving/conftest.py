@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from predictive_scoring.accounts.training import add_accounts
 from predictive_scoring.config import (
     BaseConfig,
     DatasetConfig,
@@ -73,9 +74,15 @@ def _train(root: Path, seed: int) -> Trained:
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
     # One thread and a faster learning rate: a shared 2-core machine stalls 2-thread fits.
     model = model.model_copy(update={"params": model.params | FAST_FIT})
-    run = run_training(dataset, TrainingPlan(
-        config, model, load_config(REPO / config.rules, RulesConfig),
-        load_config(REPO / "configs/base.yaml", BaseConfig)))
+    plan = TrainingPlan(config, model, load_config(REPO / config.rules, RulesConfig),
+                        load_config(REPO / "configs/base.yaml", BaseConfig))
+    run = run_training(dataset, plan)
+    # The account model rides in the same bundle; this small dataset has few converted
+    # accounts to learn from, so the step's minimum is lowered for the tests.
+    base = plan.base.model_copy(update={"training": plan.base.training.model_copy(
+        update={"min_class_examples": 5})})
+    add_accounts(run, dataset, replace(plan, base=base))
+    assert run.trained.scorer.accounts is not None
     test = run.examples.frame.iloc[run.trained.rows["test"]]
     columns = ["lead_id", "created_at", "as_of", *config.attributes.categorical,
                *config.attributes.numeric]

@@ -33,5 +33,7 @@ def test_a_lead_older_than_any_trained_age_is_marked(client: TestClient, trained
     assert marks == [False, False, False, True, True]
     single = client.post("/v1/score", headers=AUTH, json=_aged(lead, oldest + 30))
     assert single.status_code == 200 and single.json()["age_beyond_training"] is True
+    model = client.get("/v1/model", headers=AUTH).json()
+    assert model["trained_ages_days"] == trained.scorer.metadata["trained_ages_days"]
     schema = client.get("/openapi.json").json()["components"]["schemas"]
     assert "age_beyond_training" in schema["ScoreOut"]["properties"]

@@ -43,15 +43,7 @@ def _statable(client: TestClient) -> Any:
     """Whether a generated case keeps the rules the schema states only in words."""
     ranges = client.app.state.slot.current.online.ranges
 
-    def keeps(case: schemathesis.Case) -> bool:
-        lead, moments = case.body, []
-        if case.path == "/v1/score/change" and isinstance(lead, dict):
-            moments = [lead.get("from_as_of"), lead.get("to_as_of")]
-            lead = lead.get("lead")
-        elif case.path == "/v1/score" and isinstance(lead, dict):
-            moments = [lead.get("as_of")]
-        if not moments or not isinstance(lead, dict):
-            return True
+    def lead_keeps(lead: dict[str, Any], moments: list[Any]) -> bool:
         created = lead.get("created_at")
         if isinstance(created, str) and any(_moment(created) > (
                 _moment(as_of) if isinstance(as_of, str) else datetime.now(UTC))
@@ -64,6 +56,21 @@ def _statable(client: TestClient) -> Any:
                 return False
         return True
 
+    def keeps(case: schemathesis.Case) -> bool:
+        body = case.body
+        if not isinstance(body, dict):
+            return True
+        if case.path == "/v1/score":
+            return lead_keeps(body, [body.get("as_of")])
+        if case.path == "/v1/score/change":
+            lead = body.get("lead")
+            return not isinstance(lead, dict) or lead_keeps(
+                lead, [body.get("from_as_of"), body.get("to_as_of")])
+        if case.path == "/v1/accounts/score":  # each contact is scored as of the account
+            return all(lead_keeps(contact, [body.get("as_of")])
+                       for contact in body.get("contacts") or [] if isinstance(contact, dict))
+        return True
+
     return keeps
 
 
@@ -71,7 +78,7 @@ def _statable(client: TestClient) -> Any:
 def test_every_check_passes(client: TestClient, mode: GenerationMode) -> None:
     operations = _operations(client)
     assert {op.path for op in operations} >= {"/v1/score", "/v1/score/batch", "/v1/model",
-                                              "/v1/score/change",
+                                              "/v1/score/change", "/v1/accounts/score",
                                               "/v1/admin/reload", "/health", "/ready"}
     keeps = _statable(client)
     for operation in operations:

@@ -210,3 +210,36 @@ def test_fit_weights_average_one_and_vanish_when_all_equal(simulated: tuple) -> 
     train, valid = replace(examples, weight=uneven).weights(rows)
     assert train.mean() == pytest.approx(1.0) and valid.mean() == pytest.approx(1.0)
     np.testing.assert_allclose(train / train[0], uneven[rows["train"]] / uneven[rows["train"]][0])
+
+
+def test_ages_no_lead_can_be_labelled_at_are_named() -> None:
+    from predictive_scoring.train import ages_note
+
+    ages = np.array([1.0, 7.0, 30.0, 90.0, 1.0, 7.0])
+    note = ages_note([1, 7, 30, 90, 180, 365], ages, 90)
+    assert note is not None and "180, 365 days" in note and "up to 90 days" in note
+    assert ages_note([1, 7, 30, 90], ages, 90) is None
+    assert ages_note(None, ages, 90) is None
+
+
+def test_the_one_pass_oracle_equals_the_oracle_at_every_age() -> None:
+    from predictive_scoring.data.synthetic import activity, law, oracle
+    from predictive_scoring.data.synthetic.accounts import draw_accounts
+
+    window = law.Window.of((0, 1, 7, 9, 30, 90, 180, 365), 90)
+    rng = np.random.default_rng(3)
+    created = draw_accounts(400, 3).created
+    firms = activity.draw_firmographics(rng, len(created))
+    lead_law = law.lead_law(firms)
+    latent = activity.draw_latent(rng, lead_law, window)
+    processes = activity.poisson_events(rng, lead_law, latent, window)
+    webinars = activity.draw_webinars(rng, processes, firms, latent)
+    sends = activity.draw_sends(rng, created, latent, activity.draw_campaigns(3, window),
+                                window)
+    history = activity.History(lead_law, processes.where(
+        np.isin(processes.process, law.VISIT_PROCESSES)), sends, webinars)
+    evidence = oracle.gather_evidence(history, window)
+    fast = oracle.posteriors(history, evidence, window)
+    for day in window.snapshot_days:
+        np.testing.assert_array_equal(fast[day],
+                                      oracle.posterior(history, evidence, day, window))

@@ -7,53 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from predictive_scoring import explain
-from predictive_scoring.config import DatasetConfig, ModelConfig, RulesConfig, load_config
+from predictive_scoring.config import ModelConfig, load_config
 from predictive_scoring.data.dataset import load_dataset
 from predictive_scoring.models.columns import model_frame
 from predictive_scoring.models.kinds.lightgbm import LightGBMKind, capacity_params
-from predictive_scoring.train import TrainingPlan, TrainingRun, points_note, run_training
+from predictive_scoring.train import TrainingPlan, TrainingRun, points_note
+from predictive_scoring.workflow.training import run_training
 from tests.conftest import BASE, REPO
+from tests.small_export import EXPORT_RULES as RULES
+from tests.small_export import crm_export
 
 LIGHTGBM = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
-RULES = RulesConfig.model_validate({
-    "name": "export points",
-    "attribute_rules": [
-        {"name": "software", "field": "industry", "op": "eq", "value": "software",
-         "points": 10},
-        {"name": "big company", "field": "employees", "op": "gte", "value": 200,
-         "points": 5}],
-    "stage_thresholds": {"lead": 0, "mql": 10}})
-
-
-def crm_export(folder: Path, n: int = 300, seed: int = 4) -> DatasetConfig:
-    """A hand-made CRM export of ``n`` leads (about 28% customers), one row per lead."""
-    rng = np.random.default_rng(seed)
-    industry = rng.choice(["software", "retail", "finance", "health"], n)
-    employees = np.round(rng.lognormal(4.5, 1.3, n))
-    visits = rng.poisson(3, n)
-    source = rng.choice(["web", "event", "partner"], n)
-    logit = (-1.6 + 1.0 * (industry == "software") + 0.5 * np.log10(employees + 1)
-             + 0.25 * visits - 0.8 * (source == "web"))
-    won = rng.random(n) < 1 / (1 + np.exp(-(logit - 0.6)))
-    created = pd.Timestamp("2025-01-01") + pd.to_timedelta(np.sort(rng.uniform(0, 365, n)),
-                                                          unit="D")
-    pd.DataFrame({"id": [f"C{i}" for i in range(n)], "created": created.strftime("%Y-%m-%d"),
-                  "industry": industry, "employees": employees, "visits": visits,
-                  "source": source, "customer": np.where(won, "yes", "no")}
-                 ).to_csv(folder / "export.csv", index=False)
-    return DatasetConfig.model_validate({
-        "name": "small_export", "shape": "table", "root": str(folder),
-        "table": {"file": "export.csv", "id_column": "id", "target": "customer",
-                  "time_column": "created"},
-        "attributes": {"categorical": ["industry", "source"],
-                       "numeric": ["employees", "visits"]},
-        "feature_groups": {"engagement": ["visits"]}, "rules": "unused.yaml"})
-
-
 def train(folder: Path, n: int) -> TrainingRun:
     config = crm_export(folder, n)
     return run_training(load_dataset(config, Path(".")),

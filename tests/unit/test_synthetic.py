@@ -114,7 +114,7 @@ def test_unknown_file_format_is_refused(small: SimulatedFunnel, tmp_path: Path) 
 def test_frames_follow_the_data_contract(small: SimulatedFunnel) -> None:
     expected = {
         "leads": ["lead_id", "created_at", "industry", "company_size", "employees", "country",
-                  "seniority", "lead_source"],
+                  "seniority", "lead_source", "account_id", "buying_role"],
         "events": ["lead_id", "timestamp", "event_type", "detail"],
         "stage_changes": ["lead_id", "stage", "timestamp"],
         "truth": ["lead_id", "as_of", "days_after_creation", "true_probability", "converted"],

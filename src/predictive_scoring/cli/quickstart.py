@@ -86,7 +86,7 @@ def next_commands(model_uri: str, out: Path, config_path: Path, as_of: str) -> s
         "Next:",
         f"  predictive-scoring score --model {model_uri} --input {data / 'leads.csv'} "
         f"--events {data / 'events.csv'} --as-of {as_of} --reasons 3 "
-        f"--output {out / 'scores.csv'}",
+        f"--output {out / 'scores.csv'} --accounts {out / 'accounts.csv'}",
         f"  PREDICTIVE_SCORING_API_KEYS=<a key of 16+ characters> predictive-scoring serve "
         f"--model {model_uri}",
         f"  predictive-scoring report --model {model_uri} --config {config_path} "

@@ -13,11 +13,13 @@ from predictive_scoring.cli.common import (
     BaseOption,
     Engine,
     EngineOption,
+    ExitCode,
     PartitionsOption,
     SchedulerOption,
     WorkersOption,
     app,
     console,
+    fail,
     friendly,
     parse_timestamp_option,
     progress_bar,
@@ -69,6 +71,11 @@ def score(
     sep: Annotated[str, typer.Option(
         help="Field separator of CSV inputs (one character; '\\t' for tab).",
         callback=separator)] = ",",
+    accounts: Annotated[Path | None, typer.Option(
+        help="Also write one row per account (.csv/.parquet): its score, stage, points "
+        "sum and maximum, the contacts that drive it with their own top reasons, and the "
+        "missing roles (models trained with accounts; implies --reasons 2 when 0). Leads "
+        "without an account id score as leads alone.")] = None,
     base_config: BaseOption = DEFAULT_BASE,
 ) -> None:
     """Score a file of leads: probability, score, suggested stage, fit vs engagement,
@@ -101,6 +108,11 @@ def score(
     event_frame = _scoring_events(events, read, output) if events else None
     with console.status(f"Loading {model}..."):
         scorer = registry.load_scorer(model)
+    if accounts is not None:
+        if getattr(scorer, "accounts", None) is None:
+            fail(f"--accounts: {model} has no account model; train it on a dataset whose "
+                 "config has an accounts section", ExitCode.BAD_CONFIG)
+        reasons = reasons or 2
     with progress_bar() as progress:
         task = progress.add_task("Scoring leads", total=leads.rows)
         summary = score_file(scorer, input, event_frame, moment, output, chunk_rows, read,
@@ -117,6 +129,15 @@ def score(
                       "days): their scores extrapolate (age_beyond_training is true). "
                       "Train on older snapshot ages (snapshots.days_after_creation) to "
                       "cover them.")
+    if accounts is not None:
+        from predictive_scoring.accounts.scoring import score_accounts_file
+
+        with console.status(f"Scoring the accounts into {accounts}..."):
+            done = score_accounts_file(scorer.accounts, input, output, event_frame, accounts,
+                                       read)
+        console.print(f"{done.accounts:,} accounts -> [bold]{accounts}[/]")
+        if done.note:
+            console.print(f"[yellow]{escape(done.note)}[/]")
 
 
 def score_dask(scorer: LeadScorer, request: ScoreRequest, plan: DaskPlan) -> None:

@@ -306,6 +306,15 @@ def show_comparison(metrics: dict) -> None:
         f"At the rules' hand-off volume ({volume:,} test leads in MQL or later), the model's "
         f"selection holds [bold]{metrics['model']['captured_at_rules_volume']:.1%}[/] of the "
         f"eventual customers, the rules' {metrics['rules']['captured_at_rules_volume']:.1%}.")
+    accounts = metrics.get("accounts")
+    if accounts:
+        oracle = (f", oracle {accounts['oracle_roc_auc']:.4f}" if "oracle_roc_auc" in accounts
+                  else "")
+        console.print(
+            f"Accounts ({accounts['n_test']:,} test account snapshots): ROC-AUC account model "
+            f"[bold]{accounts['model_roc_auc']:.4f}[/], points sum "
+            f"{accounts['points_sum_roc_auc']:.4f}, points max "
+            f"{accounts['points_max_roc_auc']:.4f}{oracle}; ECE {accounts['ece']:.4f}.")
     for warning in metrics["warnings"]:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     for note in metrics["notes"]:

@@ -31,7 +31,9 @@ from predictive_scoring.data.problems import (
 from predictive_scoring.data.read import read_table
 from predictive_scoring.data.validate import (
     KnownLeads,
+    account_required,
     attribute_names,
+    check_accounts,
     check_events,
     check_leads,
     check_scoring_events,
@@ -64,6 +66,7 @@ class EventsDataset:
     stage_changes: pd.DataFrame
     checks: dict[str, TableCheck]
     truth: pd.DataFrame | None = None
+    accounts: AccountsData | None = None
 
 
 def load_events_dataset(config: DatasetConfig, data_dir: Path) -> EventsDataset:
@@ -94,7 +97,8 @@ def load_events_dataset(config: DatasetConfig, data_dir: Path) -> EventsDataset:
                                   config, known)
     truth = load_truth(root / files.truth, config.read) if files.truth else None
     checks = {"leads": leads, "events": events, "stage_changes": changes}
-    return EventsDataset(leads.kept, events.kept, changes.kept, checks, truth)
+    accounts = load_accounts(config, root, checks)
+    return EventsDataset(leads.kept, events.kept, changes.kept, checks, truth, accounts)
 
 
 def load_truth(path: Path, read: ReadOptions) -> pd.DataFrame | None:
@@ -112,6 +116,44 @@ def parse_truth(file: str, frame: pd.DataFrame, read: ReadOptions) -> pd.DataFra
                          "true_probability": pd.to_numeric(frame["true_probability"])})
 
 
+# ------------------------------------------------------------------- accounts
+@dataclass(frozen=True)
+class AccountsData:
+    """The accounts file's kept rows (None without one) and the account truth, if any.
+
+    Attributes:
+        table: ``account_id`` and the company attributes, one row per account.
+        truth: ``account_id``, ``as_of``, ``true_probability`` (the simulator's).
+    """
+
+    table: pd.DataFrame | None
+    truth: pd.DataFrame | None
+
+
+def load_accounts(config: DatasetConfig, root: Path,
+                  checks: dict[str, TableCheck]) -> AccountsData | None:
+    """Read the accounts section's files (adding the accounts file's check to ``checks``)."""
+    spec = config.accounts
+    if spec is None:
+        return None
+    table = None
+    if spec.file:
+        path = root / spec.file
+        check = check_accounts(str(path), read_table(path, config.read), config)
+        checks["accounts"] = check
+        table = check.kept.drop(columns=[ROW], errors="ignore")
+    truth = None
+    if spec.truth and (root / spec.truth).exists():
+        path = root / spec.truth
+        frame = read_table(path, config.read).to_pandas()
+        require_columns(str(path), frame, {c: c for c in ("account_id", "as_of",
+                                                          "true_probability")})
+        truth = pd.DataFrame({"account_id": frame["account_id"].astype("string"),
+                              "as_of": parse_timestamps(frame["as_of"], config.read),
+                              "true_probability": pd.to_numeric(frame["true_probability"])})
+    return AccountsData(table, truth)
+
+
 # ------------------------------------------------------------------- table shape
 @dataclass(frozen=True)
 class TableDataset:
@@ -120,6 +162,7 @@ class TableDataset:
     table: pd.DataFrame
     checks: dict[str, TableCheck]
     dropped_for_leakage: list[str] = field(default_factory=list)
+    accounts: AccountsData | None = None
 
 
 def load_table_dataset(config: DatasetConfig, data_dir: Path) -> TableDataset:
@@ -127,7 +170,8 @@ def load_table_dataset(config: DatasetConfig, data_dir: Path) -> TableDataset:
     spec = config.table
     path = config.root_dir(data_dir) / spec.file
     raw = read_table(path, config.read)
-    required = {"target": spec.target, **{a: a for a in attribute_names(config)}}
+    required = {"target": spec.target, **{a: a for a in attribute_names(config)},
+                **account_required(config)}
     if spec.id_column:
         required["lead_id"] = spec.id_column
     if spec.time_column:
@@ -137,8 +181,10 @@ def load_table_dataset(config: DatasetConfig, data_dir: Path) -> TableDataset:
         raise file_error(path, "no leads: the file has a header but no rows")
     check = check_table(str(path), raw, config)
     table = check.kept.assign(target=check.kept["target"].astype("int8"))
-    return TableDataset(table, {"table": check},
-                        [c for c in spec.drop_columns if c in raw.column_names])
+    checks = {"table": check}
+    accounts = load_accounts(config, config.root_dir(data_dir), checks)
+    return TableDataset(table, checks,
+                        [c for c in spec.drop_columns if c in raw.column_names], accounts)
 
 
 # ------------------------------------------------------------- policy and output
@@ -197,10 +243,11 @@ def fingerprint(paths: Sequence[Path]) -> str:
 def dataset_files(config: DatasetConfig, data_dir: Path) -> list[Path]:
     """The files a dataset config reads."""
     root = config.root_dir(data_dir)
+    accounts = [root / config.accounts.file] if config.accounts and config.accounts.file else []
     if config.shape == "table":
-        return [root / config.table.file]
+        return [root / config.table.file, *accounts]
     files = config.files
-    return [root / files.leads, root / files.events, root / files.stage_changes]
+    return [root / files.leads, root / files.events, root / files.stage_changes, *accounts]
 
 
 def read_scoring_events(path: Path, read: ReadOptions,

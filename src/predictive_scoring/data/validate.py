@@ -226,6 +226,51 @@ class KnownLeads:
                    trimmed_text(chunked(pa.array(bad.astype("string"), pa.string()))))
 
 
+ACCOUNT_ID, ACCOUNT_ROLE = "account_id", "account_role"
+"""Contract names of a lead's company and buying-group role (datasets with accounts)."""
+
+
+def account_required(config: DatasetConfig) -> dict[str, str]:
+    """The accounts section's columns a leads (or table) file must have."""
+    spec = config.accounts
+    if spec is None:
+        return {}
+    required = {ACCOUNT_ID: spec.id_column}
+    if spec.role_column:
+        required[ACCOUNT_ROLE] = spec.role_column
+    return required
+
+
+def account_columns(raw: pa.Table, config: DatasetConfig) -> dict[str, pa.ChunkedArray]:
+    """A lead's account id and role as trimmed text, blank as missing: a lead without an
+    account is no problem (it scores as a lead alone)."""
+    return {contract: _blank_as_null(trimmed_text(raw[name]))
+            for contract, name in account_required(config).items()}
+
+
+def _blank_as_null(trimmed: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def check_accounts(file: str, raw: pa.Table | pd.DataFrame,
+                   config: DatasetConfig) -> TableCheck:
+    """Validate the accounts file: ids present and unique, numbers readable."""
+    raw = as_table(raw)
+    spec = config.accounts
+    attributes = [*spec.attributes.categorical, *spec.attributes.numeric]
+    require_columns(file, raw, {ACCOUNT_ID: spec.id_column, **{a: a for a in attributes}})
+    found = Found(file, raw)
+    ids = trimmed_text(raw[spec.id_column])
+    found.missing(ids, ACCOUNT_ID)
+    first = repeated_rows([ids], found.rows)
+    found.add(first > 0, ACCOUNT_ID, ids, lambda at: [
+        f"duplicate account id (first seen in row {row})" for row in first[at]])
+    numbers = found.numbers(raw, spec.attributes.numeric)
+    return found.check(pa.table({ACCOUNT_ID: ids,
+                                 **{a: raw[a] for a in spec.attributes.categorical},
+                                 **numbers, ROW: raw[ROW]}))
+
+
 def attribute_names(config: DatasetConfig) -> list[str]:
     """The attribute columns, categorical then numeric."""
     return [*config.attributes.categorical, *config.attributes.numeric]
@@ -236,7 +281,8 @@ def check_leads(file: str, raw: pa.Table | pd.DataFrame, config: DatasetConfig) 
     raw = as_table(raw)
     cols = config.columns
     require_columns(file, raw, {"lead_id": cols.lead_id, "created_at": cols.created_at,
-                                **{a: a for a in attribute_names(config)}})
+                                **{a: a for a in attribute_names(config)},
+                                **account_required(config)})
     found = Found(file, raw)
     ids = trimmed_text(raw[cols.lead_id])
     created = parse_times(raw[cols.created_at], config.read)
@@ -245,7 +291,8 @@ def check_leads(file: str, raw: pa.Table | pd.DataFrame, config: DatasetConfig) 
     _duplicates(found, ids)
     numbers = found.numbers(raw, config.attributes.numeric)
     columns = {"lead_id": ids, "created_at": created,
-               **{a: raw[a] for a in config.attributes.categorical}, **numbers, ROW: raw[ROW]}
+               **{a: raw[a] for a in config.attributes.categorical}, **numbers,
+               **account_columns(raw, config), ROW: raw[ROW]}
     return found.check(pa.table(columns))
 
 
@@ -374,7 +421,7 @@ def check_table(file: str, raw: pa.Table | pd.DataFrame, config: DatasetConfig) 
         columns["time"] = time
     columns = {name: columns[name] for name in ["lead_id", "target", *attribute_names(config),
                                                 *(["time"] if spec.time_column else [])]}
-    return found.check(pa.table({**columns, ROW: raw[ROW]}))
+    return found.check(pa.table({**columns, **account_columns(raw, config), ROW: raw[ROW]}))
 
 
 def parse_target(values: pa.ChunkedArray | pd.Series, positive: Sequence[str],

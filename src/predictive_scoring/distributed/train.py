@@ -614,12 +614,33 @@ def _delayed(future: Future) -> Any:
 
 def _slice_arrays(client: Client, examples: list[Future], prep: Future,
                   columns: FeatureColumns, part: str) -> tuple[list, list, np.ndarray]:
-    """Futures of one slice's model input and labels per non-empty partition, and sizes."""
+    """Futures of one slice's model input and labels, one block per worker holding rows of
+    it (its partitions' rows stacked in partition order), and the blocks' sizes.
+
+    One block per worker because lightgbm.dask gives every block of the training slice
+    its own copy of the whole validation slice: with a block per partition, a worker
+    held (and evaluated every round) as many copies as it held partitions.
+    """
     designs = client.map(design, examples, prep=prep, columns=columns, part=part)
     sizes = np.asarray(client.gather(client.map(lambda d: len(d[1]), designs)))
-    kept = [d for d, n in zip(designs, sizes, strict=True) if n]
-    return ([client.submit(lambda d: d[0], d) for d in kept],
-            [client.submit(lambda d: d[1], d) for d in kept], sizes[sizes > 0])
+    kept = [(d, int(n)) for d, n in zip(designs, sizes, strict=True) if n]
+    holders = client.who_has([d for d, _ in kept])
+    on_worker: dict[str, list[tuple[Future, int]]] = {}
+    for future, n in kept:
+        on_worker.setdefault(sorted(holders[future.key])[0], []).append((future, n))
+    stacked = [client.submit(stack_designs, *(f for f, _ in parts), workers=[worker],
+                             pure=False) for worker, parts in on_worker.items()]
+    counts = np.asarray([sum(n for _, n in parts) for parts in on_worker.values()],
+                        dtype=np.int64)
+    return ([client.submit(lambda d: d[0], d) for d in stacked],
+            [client.submit(lambda d: d[1], d) for d in stacked], counts)
+
+
+def stack_designs(*designs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Partitions' model input and labels as one block (in the order given)."""
+    if len(designs) == 1:
+        return designs[0]
+    return (np.concatenate([d[0] for d in designs]), np.concatenate([d[1] for d in designs]))
 
 
 def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None) -> Any:

@@ -47,10 +47,41 @@ def feature_columns(attributes: Attributes, spec: FeatureSpec | None,
                           (*attributes.numeric, *behaviour), groups, behaviour)
 
 
-def model_frame(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
-    """The model's input: categoricals as object text (NaN when missing), numbers float."""
-    data = {c: frame[c].astype(object).where(frame[c].notna(), np.nan)
-            for c in columns.categorical}
-    data |= {c: pd.to_numeric(frame[c], errors="coerce").astype("float64")
-             for c in columns.numeric}
-    return pd.DataFrame(data, index=frame.index, columns=columns.all)
+def model_frame(frame: pd.DataFrame, columns: FeatureColumns,
+                rows: np.ndarray | None = None) -> pd.DataFrame:
+    """The model's input: categoricals as object text (NaN when missing), numbers float64.
+
+    The numbers are written once into one float64 block, column by column (a
+    column that is already float64 is copied, not parsed).
+
+    Args:
+        frame: Rows holding (at least) the model's columns.
+        columns: The model's input columns.
+        rows: Positions of the rows to take (all when None): taken column by column, so
+            a slice of a large frame is built without a copy of the frame's rows first.
+    """
+    def values(name: str) -> pd.Series:
+        column = frame[name]
+        return column if rows is None else column.iloc[rows]
+
+    index = frame.index if rows is None else frame.index[rows]
+    numbers = np.empty((len(index), len(columns.numeric)), dtype=np.float64, order="F")
+    for position, name in enumerate(columns.numeric):
+        numbers[:, position] = _numbers(values(name))
+    text = pd.DataFrame({c: _text(values(c)) for c in columns.categorical}, index=index)
+    return pd.concat([text, pd.DataFrame(numbers, index=index, columns=list(columns.numeric),
+                                         copy=False)], axis=1)
+
+
+def _text(column: pd.Series) -> pd.Series:
+    return column.astype(object).where(column.notna(), np.nan)
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A column as float64 (NaN when missing or not a number)."""
+    if column.dtype == np.float64:
+        return column.to_numpy()
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
+            column.dtype):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)

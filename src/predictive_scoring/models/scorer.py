@@ -69,6 +69,18 @@ def fit_pipeline(pipeline: Pipeline, model: ModelConfig, train: Slice,
     return kinds.get(model.kind).fit(pipeline, model, train, valid, weights)
 
 
+def fit_scored(pipeline: Pipeline, model: ModelConfig, train: Slice, valid: Slice,
+               weights: Weights | None = None) -> tuple[Pipeline, np.ndarray, np.ndarray]:
+    """:func:`fit_pipeline`, with the fitted pipeline's raw probability of the training and
+    validation rows (each slice predicted once at most: LightGBM returns its own scores
+    of them, see :meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_scored`).
+
+    Returns:
+        The fitted pipeline and the raw probability of each training and validation row.
+    """
+    return kinds.get(model.kind).fit_scored(pipeline, model, train, valid, weights)
+
+
 # ------------------------------------------------------------------ calibration
 @dataclass(frozen=True)
 class Calibrator:
@@ -158,6 +170,8 @@ class LeadScorer:
         stage_thresholds: Minimum calibrated probability of each suggested stage.
         rules: The points baseline scored next to the model.
         metadata: Free-form facts (trained at, metrics, model kind...).
+        accounts: The account model (``predictive_scoring.accounts.model.AccountScorer``)
+            of a dataset with accounts, else None.
     """
 
     dataset: str
@@ -169,6 +183,7 @@ class LeadScorer:
     stage_thresholds: dict[Stage, float]
     rules: RulesConfig
     metadata: dict[str, Any] = field(default_factory=dict)
+    accounts: Any = None
 
     @property
     def kind(self) -> ModelKind:
@@ -224,11 +239,17 @@ class LeadScorer:
         return model_frame(frame, self.columns)
 
     @property
-    def oldest_trained_age(self) -> float | None:
-        """The oldest lead age (days) among the training examples, or None (a table, or a
-        bundle trained before the range was recorded)."""
+    def trained_ages(self) -> list[float] | None:
+        """The youngest and oldest lead age (days) among the training examples, or None
+        (a table, or a bundle trained before the range was recorded)."""
         ages = self.metadata.get(TRAINED_AGES_KEY)
-        return None if not ages else float(ages[1])
+        return None if not ages else [float(ages[0]), float(ages[1])]
+
+    @property
+    def oldest_trained_age(self) -> float | None:
+        """The oldest lead age (days) trained on, or None (see :attr:`trained_ages`)."""
+        ages = self.trained_ages
+        return None if ages is None else ages[1]
 
     def beyond_training(self, age_days: np.ndarray) -> np.ndarray:
         """Whether each lead (age in days at its as_of) is at least a whole day older than

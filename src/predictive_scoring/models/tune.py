@@ -38,7 +38,8 @@ from sklearn.metrics import log_loss
 
 from predictive_scoring.config import ModelConfig, SearchDimension
 from predictive_scoring.models.columns import FeatureColumns, model_frame
-from predictive_scoring.models.scorer import build_pipeline, fit_pipeline
+from predictive_scoring.models.kinds.base import Weights
+from predictive_scoring.models.scorer import build_pipeline, fit_scored
 from predictive_scoring.train import Examples, TrainingPlan, check_enough_data
 
 TrialCallback = Callable[[int, dict[str, Any], float], None]
@@ -117,11 +118,13 @@ def tuned_config(model_config: ModelConfig, best_params: dict[str, Any]) -> Mode
 
 # ------------------------------------------------------------------ the search
 def validation_log_loss(model_config: ModelConfig, columns: FeatureColumns, train: Slice,
-                        valid: Slice) -> float:
-    """Fit on the training slice and return the raw probabilities' validation log loss."""
-    pipeline = fit_pipeline(build_pipeline(model_config, columns), model_config, train, valid)
-    raw_valid = pipeline.predict_proba(valid[0])[:, 1]
-    return float(log_loss(valid[1], raw_valid, labels=[0, 1]))
+                        valid: Slice, weights: Weights | None = None) -> float:
+    """Fit on the training slice and return the raw probabilities' validation log loss
+    (both weighted by the examples' weights when given, as training fits)."""
+    _, _, raw_valid = fit_scored(build_pipeline(model_config, columns), model_config, train,
+                                 valid, weights)
+    return float(log_loss(valid[1], raw_valid, labels=[0, 1],
+                          sample_weight=None if weights is None else weights[1]))
 
 
 def tune(examples: Examples, rows: dict[str, np.ndarray], plan: TrainingPlan, n_trials: int,
@@ -156,11 +159,12 @@ def tune(examples: Examples, rows: dict[str, np.ndarray], plan: TrainingPlan, n_
     features = model_frame(examples.frame, examples.columns)
     train, valid = (_slice_of(features, examples.label, rows[name]) for name in ("train", "valid"))
     check_enough_data(train[1], training)
+    weights = examples.weights(rows)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest_params(trial, model_config.search_space)
         return validation_log_loss(tuned_config(model_config, params), examples.columns,
-                                   train, valid)
+                                   train, valid, weights)
 
     with _quiet_optuna():
         study = optuna.create_study(

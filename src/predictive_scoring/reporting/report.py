@@ -88,6 +88,8 @@ class ReportData:
             (keys ``promotion`` and ``preview``), or None (a report of a registered model).
         by_age: The model and the points per lead-age band on the test leads
             (:func:`~predictive_scoring.evaluate.by_age`); empty for a table.
+        accounts: The account step's result
+            (``predictive_scoring.accounts.training.AccountRun``), or None.
     """
 
     title: str
@@ -115,6 +117,7 @@ class ReportData:
     notes: list[str]
     promotion: dict[str, Any] | None = None
     by_age: list[dict[str, Any]] = field(default_factory=list)
+    accounts: Any = None
 
 
 # ------------------------------------------------------------------------ gathering
@@ -310,6 +313,7 @@ def figures(data: ReportData) -> dict[str, Figure]:
         **driver_figures(data),
         **promotion_figures(data.promotion),
         **({"by_age": plots.age_band_figure(data.by_age)} if data.by_age else {}),
+        **account_figures(data.accounts),
     }
 
 
@@ -320,6 +324,19 @@ def promotion_figures(promotion: dict[str, Any] | None) -> dict[str, Figure]:
     if promotion is None or promotion["preview"] is None:
         return {}
     return {"promotion": preview_figure(promotion["preview"])}
+
+
+def account_figures(accounts: Any) -> dict[str, Figure]:
+    """The test accounts' cumulative gain: the account model, the points sum and maximum
+    (and the oracle on simulated data), on the same account snapshots."""
+    if accounts is None or accounts.test is None:
+        return {}
+    test = accounts.test
+    scorers = {"account model": test["probability"], "points sum": test["points_sum"],
+               "points max": test["points_max"]}
+    if "true_probability" in test:
+        scorers["oracle"] = test["true_probability"]
+    return {"accounts_gain": plots.gain_figure(test["label"].to_numpy(), scorers)}
 
 
 def accuracy_figures(accuracy: dict[str, Any]) -> dict[str, Figure]:

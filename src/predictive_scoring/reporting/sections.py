@@ -48,6 +48,9 @@ def render(data: ReportData, figure_uris: dict[str, str]) -> str:
     if data.promotion is not None:
         sections.insert(0, ("promotion", "Promotion: this model against the one in use",
                             _promotion_section(data.promotion, figure_uris)))
+    if "accounts_gain" in figure_uris:
+        sections.insert(-3, ("accounts", "Accounts: scores from their contacts",
+                             _accounts_section(data, figure_uris)))
     return page(data.title, data.facts, _headline(data), sections)
 
 
@@ -253,6 +256,23 @@ def _example_table(leads: pd.DataFrame) -> str:
         rows.append("<tr>" + "".join(f'<td class="text">{c}</td>' for c in cells) + "</tr>")
     return (f'<table class="leads"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _accounts_section(data: ReportData, uris: dict[str, str]) -> str:
+    metrics = data.accounts.metrics
+    names = {"model_roc_auc": "account model", "points_sum_roc_auc": "points sum",
+             "points_max_roc_auc": "points max", "oracle_roc_auc": "oracle (simulated truth)"}
+    ranking = pd.DataFrame({"ROC-AUC": {label: metrics[key] for key, label in names.items()
+                                        if key in metrics}}).rename_axis("scorer")
+    return (
+        f"<p>The probability that one of an account's contacts reaches the target stage "
+        f"within the horizon, learnt from the contacts' own scores and the buying group's "
+        f"engagement, against the points CRMs add up over contacts, on the same "
+        f"{metrics['n_test']:,} test account snapshots ({metrics['positive_rate_test']:.1%} "
+        f"converted; ECE {metrics['ece']:.4f}).</p>"
+        + table(ranking, {"ROC-AUC": ".3f"})
+        + figure(uris["accounts_gain"], "Cumulative gain on the test accounts: converting "
+                 "accounts captured against accounts contacted."))
 
 
 def _warnings_section(data: ReportData) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from predictive_scoring.config import EventRule
-from predictive_scoring.features import PointInTime, lookup_codes
+from predictive_scoring.features import PointInTime, lookup_codes, take_events
 
 
 def event_rule_points(
@@ -38,12 +38,13 @@ def event_rule_points(
     """
     types, details, rule_keys, decay = tables
     n_rules = len(rule_keys)
-    # one key per event: (type + 1, detail + 1), slot 0 holding types/details no rule names
-    type_code = lookup_codes(types, event_types) + 1
-    detail_code = lookup_codes(details, event_details) + 1
-    event_key = type_code * (len(details) + 1) + detail_code
+    # one key per pair's event: (type + 1, detail + 1), slot 0 holding types/details no
+    # rule names (only the events before an as_of are looked up)
+    type_code = lookup_codes(types, take_events(event_types, pit.event)) + 1
+    detail_code = lookup_codes(details, take_events(event_details, pit.event)) + 1
+    pair_key = type_code * (len(details) + 1) + detail_code
     # every (rule, pair) match at once: one weighted count over rule-major cells
-    rule, pair = np.nonzero(rule_keys[:, event_key[pit.event]])
+    rule, pair = np.nonzero(rule_keys[:, pair_key])
     weights = decay.points[rule] * 0.5 ** (pit.age_days[pair] / decay.half_life[rule])
     totals = np.bincount(rule * n_rows + pit.snapshot[pair], weights=weights,
                          minlength=n_rules * n_rows).reshape(n_rules, n_rows).T

@@ -4,7 +4,7 @@ learned points table and the report, and the MLflow run with its bundle."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ def learn_and_report(run: TrainingRun, dataset: EventsDataset | TableDataset,
                        base.training.handoff_stage, settings.capacity,
                        dataset_funnel(dataset), run.warnings, run.metrics["notes"],
                        None if promotion is None else promotion_section(promotion, preview))
+    data = replace(data, accounts=run.accounts)
     rules = learned.rules
     run.metrics["learned_points"] = {
         **{k: float(v) for k, v in data.ranking.loc["learned points"].items()},
@@ -167,6 +168,7 @@ def log_run(run: TrainingRun, plan: TrainingPlan, data_fingerprint: str,
                     **tags})
     store.log_metrics(run.metrics["model"])
     store.log_metrics({k: run.metrics[k] for k in ("rules", "oracle") if run.metrics[k]})
+    store.log_metrics(run.metrics.get("accounts") or {}, "accounts")
     store.log_dict({"warnings": run.warnings, "notes": run.metrics["notes"]}, "warnings.json")
     weights = run.weights
     store.log_metrics(dict(zip(weights.groups["group"], weights.groups["mean_abs"],

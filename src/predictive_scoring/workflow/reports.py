@@ -3,7 +3,7 @@ steps behind ``report`` and ``learn-points`` (nothing here prints)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -85,6 +85,7 @@ def model_report(scorer: LeadScorer, dataset: EventsDataset | TableDataset,
     Raises:
         ValueError: The config describes another dataset than the model's.
     """
+    from predictive_scoring.accounts.training import evaluate_accounts
     from predictive_scoring.leakage import leakage_warnings
     from predictive_scoring.learned_points import learn_points
     from predictive_scoring.reporting.report import report_data
@@ -100,9 +101,12 @@ def model_report(scorer: LeadScorer, dataset: EventsDataset | TableDataset,
                            learn_settings(max_rules))
     report("Drawing the figures")
     weights = test_weights(scorer, examples, rows["test"], base.training.seed)
-    return report_data(scorer, examples, rows, events, learned, weights,
+    data = report_data(scorer, examples, rows, events, learned, weights,
                        base.training.handoff_stage, capacity, dataset_funnel(dataset),
                        warnings, notes,
                        None if promotion is None else
                        {"promotion": promotion["promotion"],
                         "preview": promotion.get("promotion_preview")})
+    report("Scoring the test accounts")
+    return replace(data, accounts=evaluate_accounts(scorer, dataset, examples.frame, rows,
+                                                    config, base.training))

@@ -98,6 +98,7 @@ def train_and_register(source: ExampleSource, plan: TrainingPlan, settings: RunS
         StoreUnreachable: The tracking store cannot be reached.
         ValueError: A promotion metric that cannot compare scorers on the same leads.
     """
+    from predictive_scoring.accounts.training import add_accounts
     from predictive_scoring.tracking import bundle, registry, store
 
     base = plan.base
@@ -109,6 +110,13 @@ def train_and_register(source: ExampleSource, plan: TrainingPlan, settings: RunS
                          artifact_location=store.artifact_location(base)):
         trained = train(source, plan, choose_model, report)
         run = trained.run
+        if isinstance(source, InMemorySource):
+            report("Learning the account scores")
+            add_accounts(run, source.dataset, plan)
+        elif plan.config.accounts is not None:
+            run.metrics["notes"].append(
+                "accounts: the Dask engine learns no account model; train on one machine "
+                "(--engine local) for account scores")
         report("Comparing with the champion and the points on the same test leads")
         test = source.test_leads(trained.built)
         in_order = _keys(test.frame) == _keys(run.examples.frame.iloc[run.trained.rows["test"]])

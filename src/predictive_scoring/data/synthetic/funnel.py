@@ -4,12 +4,23 @@ its own generator, and the blocks are assembled into DataFrames one column at a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from predictive_scoring.data.synthetic.accounts import (
+    JOB_SEEKER,
+    ROLES,
+    Accounts,
+    account_ids,
+    account_truth,
+    accounts_frame,
+    contact_rows,
+    draw_accounts,
+    requested_ages,
+)
 from predictive_scoring.data.synthetic.activity import (
     Campaigns,
     History,
@@ -25,7 +36,6 @@ from predictive_scoring.data.synthetic.activity import (
 from predictive_scoring.data.synthetic.law import (
     COMPANY_SIZES,
     COUNTRIES,
-    CREATION_DAYS,
     DAY,
     EVENT_KEYS,
     INDUSTRIES,
@@ -34,7 +44,6 @@ from predictive_scoring.data.synthetic.law import (
     STAGES,
     START,
     STREAM_BLOCKS,
-    STREAM_CREATION,
     VISIT_PROCESSES,
     Firms,
     Window,
@@ -52,19 +61,25 @@ class SimulatedFunnel:
 
     Attributes:
         leads: ``lead_id``, ``created_at``, ``industry``, ``company_size``, ``employees``,
-            ``country``, ``seniority``, ``lead_source``.
+            ``country``, ``seniority``, ``lead_source``, ``account_id``, ``buying_role``.
         events: ``lead_id``, ``timestamp``, ``event_type``, ``detail`` (NA where none),
             sorted by lead then time.
         stage_changes: ``lead_id``, ``stage`` (HubSpot lifecycle names), ``timestamp``.
         truth: ``lead_id``, ``as_of``, ``days_after_creation``, ``true_probability``,
             ``converted`` (0/1), one row per lead and snapshot day, except snapshots of
             leads already customers before ``as_of``.
+        accounts: ``account_id`` and the company's attributes (the accounts file).
+        account_truth: ``account_id``, ``as_of``, ``days_after_first_contact``,
+            ``n_contacts``, ``true_probability``, ``converted``: one row per account
+            snapshot (see :mod:`.accounts`). In parts, the last part holds both tables.
     """
 
     leads: pd.DataFrame
     events: pd.DataFrame
     stage_changes: pd.DataFrame
     truth: pd.DataFrame
+    accounts: pd.DataFrame
+    account_truth: pd.DataFrame
 
 
 def simulate_funnel(n_leads: int, seed: int, snapshot_days: Sequence[int],
@@ -120,8 +135,11 @@ def simulate_funnel_parts(n_leads: int, seed: int, snapshot_days: Sequence[int],
                         horizon_days)
     if leads_per_part < 1:
         raise ValueError(f"leads_per_part must be at least 1, got {leads_per_part}")
-    created = _creation_seconds(n_leads, seed)
+    accounts = draw_accounts(n_leads, seed)
+    created = accounts.created
+    requests = requested_ages(accounts.offset_days, window.snapshot_days)
     campaigns = draw_campaigns(seed, window)
+    rows: list[tuple[np.ndarray, ...]] = []
     step = (n_leads if leads_per_part >= n_leads
             else max(BLOCK, leads_per_part // BLOCK * BLOCK))
     for part_first in range(0, n_leads, step):
@@ -131,11 +149,18 @@ def simulate_funnel_parts(n_leads: int, seed: int, snapshot_days: Sequence[int],
             stop = min(first + BLOCK, part_stop)
             rng = np.random.default_rng(np.random.SeedSequence(
                 seed, spawn_key=(STREAM_BLOCKS, first // BLOCK)))
-            blocks.append(_simulate_block(rng, created[first:stop], campaigns, window)
-                          .shifted(first - part_first))
+            block = _simulate_block(rng, slice(first, stop), accounts, campaigns, window,
+                                    requests)
+            rows.append(block.contacts)
+            blocks.append(block.shifted(first - part_first))
             if progress is not None:
                 progress(stop)
-        yield _assemble(blocks, created[part_first:part_stop], part_first)
+        last = part_stop == n_leads
+        yield replace(_assemble(blocks, created[part_first:part_stop], accounts, part_first),
+                      accounts=accounts_frame(accounts, slice(None) if last else slice(0)),
+                      account_truth=account_truth(accounts, *(
+                          np.concatenate(c) for c in zip(*rows, strict=True)) if last
+                          else (np.zeros(0, np.int64),) * 5))
 
 
 
@@ -157,13 +182,6 @@ def _checked_days(n_leads: int, seed: int, snapshot_days: Sequence[int] | None,
 
 
 
-def _creation_seconds(n_leads: int, seed: int) -> np.ndarray:
-    """Creation times (seconds after START), sorted so lead ids follow creation."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAM_CREATION,)))
-    return np.sort(rng.integers(0, CREATION_DAYS * DAY, n_leads))
-
-
-
 @dataclass(frozen=True)
 class _Block:
     """One block's tables as arrays (times in seconds after START, leads global)."""
@@ -172,6 +190,9 @@ class _Block:
     events: tuple[np.ndarray, np.ndarray, np.ndarray]
     stages: tuple[np.ndarray, np.ndarray, np.ndarray]
     truth: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    role: np.ndarray
+    contacts: tuple[np.ndarray, ...]
+    """Account truth inputs: global lead, account day, probability, converted, won before."""
 
     def shifted(self, first_lead: int) -> _Block:
         """The block with lead indexes offset by ``first_lead``, in compact dtypes."""
@@ -180,7 +201,8 @@ class _Block:
         t_lead, day, probability, converted = self.truth
         return _Block(self.firms, (_index(lead, first_lead), second, key.astype(np.int8)),
                       (_index(s_lead, first_lead), stage.astype(np.int8), s_second),
-                      (_index(t_lead, first_lead), day, probability, converted))
+                      (_index(t_lead, first_lead), day, probability, converted),
+                      self.role, self.contacts)
 
 
 def _index(lead: np.ndarray, first_lead: int) -> np.ndarray:
@@ -188,12 +210,16 @@ def _index(lead: np.ndarray, first_lead: int) -> np.ndarray:
     return (lead + first_lead).astype(np.int32)
 
 
-def _simulate_block(rng: np.random.Generator, created: np.ndarray, campaigns: Campaigns,
-                    window: Window) -> _Block:
-    """Simulate one block of leads created at ``created`` (seconds after START)."""
-    firms = draw_firmographics(rng, len(created))
+def _simulate_block(rng: np.random.Generator, leads: slice, accounts: Accounts,
+                    campaigns: Campaigns, window: Window,
+                    requests: tuple[np.ndarray, np.ndarray, np.ndarray]) -> _Block:
+    """Simulate one block of leads (``leads`` of all), contacts of their companies."""
+    created = accounts.created[leads]
+    firms = accounts.contact_firms(draw_firmographics(rng, len(created)), leads)
     law = lead_law(firms)
     latent = draw_latent(rng, law, window)
+    role = accounts.role[leads]
+    latent = replace(latent, job_seeker=role == JOB_SEEKER)
     processes = poisson_events(rng, law, latent, window)
     webinars = draw_webinars(rng, processes, firms, latent)
     sends = draw_sends(rng, created, latent, campaigns, window)
@@ -202,22 +228,28 @@ def _simulate_block(rng: np.random.Generator, created: np.ndarray, campaigns: Ca
     events = all_events(rng, processes, sends, webinars, firms, window)
     stages = draw_stage_changes(rng, events, firms, latent, window)
     lead, second, key = events
+    asked = (requests[0] >= leads.start) & (requests[0] < leads.stop)
+    local = requests[0][asked] - leads.start
+    contacts = contact_rows(history, latent, window, local, requests[2][asked])
     return _Block(firms, (lead, second + created[lead], key),
                   (stages[0], stages[1], stages[2] + created[stages[0]]),
-                  truth_rows(history, latent, window))
+                  truth_rows(history, latent, window), role,
+                  (requests[0][asked], requests[1][asked], *contacts))
 
 
 
-def _assemble(blocks: list[_Block], created: np.ndarray, first_lead: int = 0
-              ) -> SimulatedFunnel:
+def _assemble(blocks: list[_Block], created: np.ndarray, accounts: Accounts,
+              first_lead: int = 0) -> SimulatedFunnel:
     """The four DataFrames, built one column at a time to bound memory.
 
     ``created`` and the blocks' lead indexes are those of leads ``first_lead``, ... (the
     ids count on from there)."""
     ids = pa.array([f"L{i:07d}" for i in range(first_lead + 1, first_lead + len(created) + 1)],
                    type=pa.string())
-    return SimulatedFunnel(_leads_frame(ids, created, blocks), _events_frame(ids, blocks),
-                           _stages_frame(ids, blocks), _truth_frame(ids, created, blocks))
+    company = accounts.account[first_lead:first_lead + len(created)]
+    return SimulatedFunnel(_leads_frame(ids, created, blocks, company, accounts),
+                           _events_frame(ids, blocks), _stages_frame(ids, blocks),
+                           _truth_frame(ids, created, blocks), pd.DataFrame(), pd.DataFrame())
 
 
 def _column(blocks: list[_Block], table: str, index: int) -> np.ndarray:
@@ -244,7 +276,8 @@ def _times(seconds: np.ndarray) -> pd.Series:
     return pd.Series(nanoseconds.view("datetime64[ns]"), copy=False).dt.tz_localize("UTC")
 
 
-def _leads_frame(ids: pa.Array, created: np.ndarray, blocks: list[_Block]) -> pd.DataFrame:
+def _leads_frame(ids: pa.Array, created: np.ndarray, blocks: list[_Block],
+                 company: np.ndarray, accounts: Accounts) -> pd.DataFrame:
     return pd.DataFrame({
         "lead_id": _text(np.arange(len(created)), ids),
         "created_at": _times(created),
@@ -253,7 +286,10 @@ def _leads_frame(ids: pa.Array, created: np.ndarray, blocks: list[_Block]) -> pd
         "employees": _firm(blocks, "employees"),
         "country": _text(_firm(blocks, "country"), COUNTRIES),
         "seniority": _text(_firm(blocks, "seniority"), SENIORITIES),
-        "lead_source": _text(_firm(blocks, "source"), LEAD_SOURCES)}, copy=False)
+        "lead_source": _text(_firm(blocks, "source"), LEAD_SOURCES),
+        "account_id": _text(company, account_ids(len(accounts.start))),
+        "buying_role": _text(np.concatenate([block.role for block in blocks]), ROLES)},
+        copy=False)
 
 
 def _events_frame(ids: pa.Array, blocks: list[_Block]) -> pd.DataFrame:

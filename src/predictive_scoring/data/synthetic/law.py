@@ -16,7 +16,9 @@ activity window is ``W = max(snapshot_days) + horizon_days + 30`` days, so the l
 every snapshot is fully observed.
 
 *Fit.* Industry, employees (lognormal per industry, bucketed into ``company_size``),
-country, seniority and lead source are drawn independently. The ideal-customer-profile
+country, seniority and lead source are drawn independently (leads are contacts of
+companies, :mod:`.accounts`: a company's contacts share its industry, employees and
+country, and seniority is drawn given the contact's buying role). The ideal-customer-profile
 fit is ``phi = INDUSTRY_FIT + SIZE_FIT + INDUSTRY_SIZE_FIT (the interaction) +
 COUNTRY_FIT + SENIORITY_FIT``.
 

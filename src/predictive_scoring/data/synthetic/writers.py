@@ -19,7 +19,7 @@ from predictive_scoring.data.synthetic.funnel import (
     simulate_funnel,
 )
 
-TABLES = ("leads", "events", "stage_changes", "truth")
+TABLES = ("leads", "events", "stage_changes", "truth", "accounts", "account_truth")
 PARQUET_FILES = {name: f"{name}.parquet" for name in TABLES}
 """The files :func:`write_funnel` writes as Parquet: ``DatasetConfig.pointed_at``'s files."""
 
@@ -49,7 +49,8 @@ def write_funnel_parts(parts: Iterable[SimulatedFunnel], out_dir: Path) -> dict[
 
 def write_funnel(funnel: SimulatedFunnel, out_dir: Path,
                  file_format: Literal["csv", "parquet"]) -> dict[str, Path]:
-    """Write the four tables as ``leads``, ``events``, ``stage_changes``, ``truth`` files.
+    """Write the tables as ``leads``, ``events``, ``stage_changes``, ``truth``, ``accounts``
+    and ``account_truth`` files.
 
     CSV timestamps are ISO 8601 with offset (``2025-03-04T10:15:00+00:00``), missing
     details empty; Parquet keeps the UTC timestamp type.
@@ -86,7 +87,8 @@ CRM_FILES = {"leads": "contacts.csv", "events": "activities.csv",
 CRM_COLUMNS = {"lead_id": "hs_object_id", "created_at": "createdate", "timestamp": "hs_timestamp",
                "event_type": "activity_type", "detail": "activity_detail",
                "stage": "lifecyclestage", "seniority": "hs_seniority",
-               "lead_source": "hs_analytics_source", "employees": "numberofemployees"}
+               "lead_source": "hs_analytics_source", "employees": "numberofemployees",
+               "account_id": "associatedcompanyid", "buying_role": "hs_buying_role"}
 """Contract column -> its name in a HubSpot-style export."""
 CRM_ACTIVITIES = {
     "page_view": "PAGE_VIEW", "email_send": "EMAIL_SENT", "email_open": "EMAIL_OPEN",

@@ -113,6 +113,23 @@ class ModelKind(ABC):
         """
         return {}
 
+    def fit_scored(self, pipeline: Pipeline, model: ModelConfig, train: Slice,
+                   valid: Slice, weights: Weights | None = None
+                   ) -> tuple[Pipeline, np.ndarray, np.ndarray]:
+        """Fit as :meth:`fit` does, with the fitted pipeline's raw probability of the
+        training and validation rows (what calibration and the stage thresholds read).
+
+        This default predicts both slices after the fit; a kind whose fit already holds
+        those numbers returns them instead of predicting the rows again.
+
+        Returns:
+            The fitted pipeline, the raw probability of each training row and of each
+            validation row (in their order).
+        """
+        pipeline = self.fit(pipeline, model, train, valid, weights)
+        return (pipeline, pipeline.predict_proba(train[0])[:, 1],
+                pipeline.predict_proba(valid[0])[:, 1])
+
     @abstractmethod
     def owns(self, pipeline: Pipeline) -> bool:
         """Whether this kind built the (fitted) pipeline."""

@@ -79,15 +79,30 @@ class LightGBMKind(ModelKind):
             valid: Slice, weights: Weights | None = None) -> Pipeline:
         """Fit with the capacity the training slice allows, stopping early on the
         validation slice when the config asks for it."""
+        return self.fit_scored(pipeline, model, train, valid, weights)[0]
+
+    def fit_scored(self, pipeline: Pipeline, model: ModelConfig, train: Slice,
+                   valid: Slice, weights: Weights | None = None
+                   ) -> tuple[Pipeline, np.ndarray, np.ndarray]:
+        """Fit as :meth:`fit` does; the raw probabilities of the training and validation
+        rows are LightGBM's own running scores of them, taken at the best round as the
+        training ends (:class:`BestRoundScores`), so neither slice is predicted again."""
         prep, classifier = pipeline[:-1], pipeline[-1]
         classifier.set_params(**self.capacity(model, len(train[1]), int(np.sum(train[1]))))
         x_train = prep.fit_transform(*train)
         weighted = ({} if weights is None else
                     {"sample_weight": weights[0], "eval_sample_weight": [weights[1]]})
-        classifier.fit(x_train, train[1], eval_X=(prep.transform(valid[0]),),
-                       eval_y=(valid[1],), categorical_feature=_categorical(pipeline),
-                       callbacks=early_stopping(model), **weighted)
-        return pipeline
+        x_valid = prep.transform(valid[0])
+        kept = BestRoundScores(model.params.get(EARLY_STOPPING_KEY))
+        classifier.fit(x_train, train[1], eval_X=(x_valid,), eval_y=(valid[1],),
+                       categorical_feature=_categorical(pipeline), callbacks=[kept],
+                       **weighted)
+        if kept.scores is None or callable(classifier.objective):
+            # Training ended in another callback, or a custom objective's scores are
+            # margins: predict the rows.
+            return (pipeline, classifier.predict_proba(x_train)[:, 1],
+                    classifier.predict_proba(x_valid)[:, 1])
+        return pipeline, *kept.scores
 
     def capacity(self, model: ModelConfig, n_rows: int, n_positive: int) -> dict[str, Any]:
         """:func:`capacity_params` of the config's parameters."""
@@ -199,6 +214,58 @@ def early_stopping(model: ModelConfig) -> list[Any]:
     """LightGBM's fit callbacks: early stopping on the validation slice when configured."""
     rounds = model.params.get(EARLY_STOPPING_KEY)
     return [lgb.early_stopping(rounds, verbose=False)] if rounds else []
+
+
+class BestRoundScores:
+    """A LightGBM fit callback: early stopping (when configured), and as the training
+    ends, the booster rolled back to its best round and LightGBM's own probability of
+    every training and validation row kept (:attr:`scores`).
+
+    LightGBM updates each row's score as it adds a tree (and takes the tree back out on a
+    rollback), so these are the numbers ``predict_proba`` gives for the same rows, without
+    a pass of every tree over them. The model is the one LightGBM's early stopping keeps
+    (it drops the rounds after the best one as the fit ends).
+
+    Attributes:
+        scores: Probabilities of the training rows and of the validation rows, or None
+            until the last round.
+    """
+
+    order = 30  # where LightGBM runs its own early stopping
+    before_iteration = False
+
+    def __init__(self, rounds: int | None) -> None:
+        self._stop = lgb.early_stopping(rounds, verbose=False) if rounds else None
+        self.scores: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, env: lgb.callback.CallbackEnv) -> None:
+        try:
+            if self._stop is not None:
+                self._stop(env)
+        except lgb.callback.EarlyStopException as stop:
+            self._keep(env.model, env.iteration - stop.best_iteration)
+            raise
+        if env.iteration == env.end_iteration - 1:
+            self._keep(env.model, 0)
+
+    def _keep(self, booster: lgb.Booster, extra_rounds: int) -> None:
+        for _ in range(extra_rounds):
+            booster.rollback_one_iter()
+        self.scores = (_running_probability(booster.eval_train),
+                       _running_probability(booster.eval_valid))
+
+
+def _running_probability(evaluate: Any) -> np.ndarray:
+    """The probabilities LightGBM holds for one of its data sets, read through a custom
+    metric (``Booster.eval_train`` / ``eval_valid``: their documented way out)."""
+    kept: list[np.ndarray] = []
+
+    def keep(predictions: np.ndarray, _: lgb.Dataset) -> tuple[str, float, bool]:
+        kept.append(np.array(predictions, dtype=np.float64))
+        return "kept", 0.0, True
+
+    evaluate(feval=keep)
+    return kept[0]
 
 
 def _categorical(pipeline: Pipeline) -> list[int]:

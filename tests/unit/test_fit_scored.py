@@ -1,0 +1,137 @@
+"""Each slice predicted once: the fit hands back the raw probability of the training and
+validation rows, and training gives the same model, calibration, stage thresholds and
+test metrics as predicting every slice after the fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from predictive_scoring.config import DatasetConfig, ModelConfig, load_config
+from predictive_scoring.data.dataset import load_events_dataset
+from predictive_scoring.data.synthetic import simulate_into
+from predictive_scoring.explain import sample_rows
+from predictive_scoring.models import kinds
+from predictive_scoring.models.columns import FeatureColumns, model_frame
+from predictive_scoring.models.kinds.lightgbm import EARLY_STOPPING_KEY, classifier_params
+from predictive_scoring.models.scorer import build_pipeline
+from predictive_scoring.train import (
+    EXPLANATION_ROWS,
+    Examples,
+    TrainingPlan,
+    examples_from_events,
+    finish_training,
+    train_model,
+)
+from tests.conftest import BASE, REPO, SIMULATED
+from tests.conftest import CLASSIC_RULES as RULES
+
+COLUMNS = FeatureColumns(("plan",), ("seats", "visits"),
+                         {"plan": "fit", "seats": "fit", "visits": "engagement"})
+
+
+def leads(seed: int, n: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Table-shaped leads (a missing plan now and then) converting on plan and seats."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"plan": rng.choice(["free", "pro", "team", None], n),
+                          "seats": rng.integers(1, 50, n).astype(float),
+                          "visits": np.where(rng.random(n) < 0.2, np.nan,
+                                             rng.poisson(3, n).astype(float))})
+    logit = -1.0 + 1.5 * (frame["plan"] == "pro") + frame["seats"] / 25
+    label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8).to_numpy()
+    return model_frame(frame, COLUMNS), label
+
+
+def model_of(kind: str, **params: object) -> ModelConfig:
+    model = load_config(REPO / f"configs/models/{kind}.yaml", ModelConfig)
+    kept = {k: v for k, v in model.params.items() if k != EARLY_STOPPING_KEY}
+    return model.model_copy(update={"params": {**kept, **params}})
+
+
+LIGHTGBM = {
+    "stops early": {"n_estimators": 2000, "learning_rate": 0.3, EARLY_STOPPING_KEY: 5},
+    "never stops": {"n_estimators": 40, EARLY_STOPPING_KEY: 200},
+    "no early stopping": {"n_estimators": 30},
+}
+
+
+@pytest.mark.parametrize(("kind", "params"), [
+    *(("lightgbm", params) for params in LIGHTGBM.values()), ("logreg", {})],
+    ids=[*LIGHTGBM, "logreg"])
+def test_the_fit_returns_what_the_fitted_pipeline_predicts(kind: str, params: dict) -> None:
+    (x, y), model = leads(3, 3_000), model_of(kind, **params)
+    train, valid = (x.iloc[:2_000], y[:2_000]), (x.iloc[2_000:], y[2_000:])
+    kind_ = kinds.get(kind)
+    pipeline, raw_train, raw_valid = kind_.fit_scored(build_pipeline(model, COLUMNS), model,
+                                                      train, valid)
+    np.testing.assert_allclose(raw_train, pipeline.predict_proba(train[0])[:, 1],
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(raw_valid, pipeline.predict_proba(valid[0])[:, 1],
+                               rtol=0, atol=1e-12)
+    # and the pipeline is the one fit() makes
+    again = kind_.fit(build_pipeline(model, COLUMNS), model, train, valid)
+    held_out, _ = leads(4, 500)
+    np.testing.assert_array_equal(pipeline.predict_proba(held_out),
+                                  again.predict_proba(held_out))
+
+
+@pytest.mark.parametrize("name", ["stops early", "never stops"])
+def test_lightgbm_keeps_the_model_plain_early_stopping_makes(name: str) -> None:
+    """Taking the rounds after the best back out of the booster leaves the model LightGBM's
+    own early stopping keeps: the same trees, the same predictions on unseen rows."""
+    (x, y), model = leads(5, 3_000), model_of("lightgbm", **LIGHTGBM[name])
+    train, valid = (x.iloc[:2_000], y[:2_000]), (x.iloc[2_000:], y[2_000:])
+    pipeline, *_ = kinds.get("lightgbm").fit_scored(build_pipeline(model, COLUMNS), model,
+                                                    train, valid)
+    plain = build_pipeline(model, COLUMNS)
+    plain[-1].set_params(**kinds.get("lightgbm").capacity(model, len(train[1]),
+                                                          int(train[1].sum())))
+    prep = plain[:-1]
+    plain[-1].fit(prep.fit_transform(*train), train[1], eval_X=(prep.transform(valid[0]),),
+                  eval_y=(valid[1],), categorical_feature=[0],
+                  callbacks=[lgb.early_stopping(model.params[EARLY_STOPPING_KEY],
+                                                verbose=False)])
+    assert pipeline[-1].best_iteration_ == plain[-1].best_iteration_
+    assert pipeline[-1].booster_.num_trees() == plain[-1].best_iteration_
+    held_out, _ = leads(6, 800)
+    np.testing.assert_allclose(pipeline.predict_proba(held_out),
+                               plain.predict_proba(held_out), rtol=0, atol=1e-12)
+    assert classifier_params(model)["n_estimators"] == LIGHTGBM[name]["n_estimators"]
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Examples, DatasetConfig,
+                                                                 dict[str, np.ndarray]]:
+    config = simulate_into(SIMULATED, 4_000, 13, tmp_path_factory.mktemp("sim"))
+    examples, rows, _ = examples_from_events(load_events_dataset(config, Path(".")), config,
+                                             RULES, BASE.training)
+    return examples, config, rows
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "logreg"])
+def test_training_matches_predicting_every_slice_after_the_fit(simulated: tuple,
+                                                               kind: str) -> None:
+    examples, config, rows = simulated
+    plan = TrainingPlan(config, load_config(REPO / f"configs/models/{kind}.yaml",
+                                            ModelConfig), RULES, BASE)
+    trained = train_model(examples, rows, plan)
+    # The way before: the whole model frame, every slice predicted by the fitted pipeline
+    pipeline = trained.scorer.pipeline
+    whole = model_frame(examples.frame, examples.columns)
+    raw = {name: pipeline.predict_proba(whole.iloc[r])[:, 1] for name, r in rows.items()}
+    sample = whole.iloc[rows["train"]].iloc[sample_rows(len(rows["train"]),
+                                                        EXPLANATION_ROWS,
+                                                        BASE.training.seed)]
+    before = finish_training(examples, rows, pipeline, raw, plan, sample)
+    assert trained.scorer.calibrator.method == before.scorer.calibrator.method
+    np.testing.assert_allclose(trained.test_probability, before.test_probability,
+                               rtol=0, atol=1e-9)
+    assert trained.scorer.stage_thresholds.keys() == before.scorer.stage_thresholds.keys()
+    for stage, bar in before.scorer.stage_thresholds.items():
+        assert trained.scorer.stage_thresholds[stage] == pytest.approx(bar, abs=1e-9)
+    assert trained.metrics["model"] == pytest.approx(before.metrics["model"], abs=1e-9)
+    assert trained.calibration_losses == pytest.approx(before.calibration_losses, abs=1e-9)
