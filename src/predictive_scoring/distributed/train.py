@@ -224,11 +224,13 @@ def vocabulary_frame(values: dict[str, tuple[set[str], bool]],
 
 
 def design(examples: pd.DataFrame, prep: Any, columns: FeatureColumns,
-           part: str) -> tuple[np.ndarray, np.ndarray]:
-    """One slice's encoded model input and labels in this partition."""
+           part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One slice's encoded model input, labels and snapshot weights in this partition
+    (the weights travel with their rows however the partitions are stacked)."""
     rows = examples.loc[examples[SLICE] == part]
     features = prep.transform(model_frame(rows, columns))
-    return np.asarray(features, dtype=np.float64), rows["label"].to_numpy(np.int8)
+    return (np.asarray(features, dtype=np.float64), rows["label"].to_numpy(np.int8),
+            rows["weight"].to_numpy(np.float64))
 
 
 def raw_probability(examples: pd.DataFrame, pipeline: Any, columns: FeatureColumns
@@ -476,7 +478,7 @@ class PartitionedSource:
         columns = built.examples.columns
         report(f"Training {plan.model.kind} on the workers ({self.n_partitions} partitions)")
         pipeline = fit_on_cluster(client, partitions, columns, plan.model,
-                                  built.examples.weights(built.rows))
+                                  weight_means(built.examples, built.rows))
         report("Calibrating and evaluating")
         raw_all = np.concatenate(client.gather(client.map(raw_probability, partitions,
                                                           pipeline=pipeline, columns=columns)))
@@ -562,16 +564,28 @@ def _leakage(client: Client, examples: list[Future], frame: pd.DataFrame,
     return warnings
 
 
+def weight_means(examples: Examples, rows: dict[str, np.ndarray]
+                 ) -> tuple[float, float] | None:
+    """The training and validation slices' mean snapshot weights, which
+    ``Examples.weights`` divides each slice's by, or None when it leaves the fit
+    unweighted (every example weighs the same)."""
+    if examples.weights(rows) is None:
+        return None
+    return (float(examples.weight[rows["train"]].mean()),
+            float(examples.weight[rows["valid"]].mean()))
+
+
 def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColumns,
-                   model: ModelConfig, weights: tuple[np.ndarray, np.ndarray] | None = None
+                   model: ModelConfig, weight_scale: tuple[float, float] | None = None
                    ) -> Any:
     """The single-machine pipeline, its classifier fitted data-parallel on the workers by
     its kind (:meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_on_dask`).
 
     The encoder learns the categories of all training rows; the kind gets the training
     slice partitioned as the workers hold it and the whole validation slice for early
-    stopping. ``weights`` (``Examples.weights``: the training and validation rows' in
-    the order the partitions hold them, or None) are blocked as those rows.
+    stopping. With ``weight_scale`` (:func:`weight_means`) it also gets each row's
+    snapshot weight divided by its slice's mean, as ``Examples.weights`` gives them on
+    one machine; None fits unweighted.
     """
     import dask.array as da
 
@@ -583,27 +597,20 @@ def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColum
     prep_future = client.scatter(prep, broadcast=True)
     train = _slice_arrays(client, examples, prep_future, columns, "train")
     valid = _slice_arrays(client, examples, prep_future, columns, "valid")
-    whole_valid = [client.submit(np.concatenate, part, pure=False) for part in valid[:2]]
+    whole_valid = [client.submit(np.concatenate, part, pure=False)
+                   for part in (valid[0], valid[1], valid[3])]
     n_valid, n_features = int(valid[2].sum()), len(columns.all)
     valid_x = da.from_delayed(_delayed(whole_valid[0]), (n_valid, n_features), np.float64)
     valid_y = da.from_delayed(_delayed(whole_valid[1]), (n_valid,), np.int8)
+    weights = None
+    if weight_scale is not None:
+        valid_w = da.from_delayed(_delayed(whole_valid[2]), (n_valid,), np.float64)
+        weights = (_dask_rows(train[3], train[2], None, np.float64) / weight_scale[0],
+                   valid_w / weight_scale[1])
     return kinds.get(model.kind).fit_on_dask(
         client, pipeline, model,
         (_dask_rows(train[0], train[2], n_features), _dask_rows(train[1], train[2], None)),
-        (valid_x, valid_y), None if weights is None else _weight_blocks(weights, train[2]))
-
-
-def _weight_blocks(weights: tuple[np.ndarray, np.ndarray], train_sizes: np.ndarray
-                   ) -> tuple[Any, Any]:
-    """The training rows' weights blocked as their partitions, the validation rows' in
-    one block (as :func:`fit_on_cluster` hands the slices to the kind)."""
-    import dask.array as da
-
-    train, valid = weights
-    if len(train) != int(train_sizes.sum()):
-        raise RuntimeError(f"{len(train)} training weights for {int(train_sizes.sum())} rows")
-    return (da.from_array(train, chunks=(tuple(int(n) for n in train_sizes),)),
-            da.from_array(valid, chunks=(len(valid),)))
+        (valid_x, valid_y), weights)
 
 
 def _delayed(future: Future) -> Any:
@@ -613,9 +620,11 @@ def _delayed(future: Future) -> Any:
 
 
 def _slice_arrays(client: Client, examples: list[Future], prep: Future,
-                  columns: FeatureColumns, part: str) -> tuple[list, list, np.ndarray]:
+                  columns: FeatureColumns, part: str
+                  ) -> tuple[list, list, np.ndarray, list]:
     """Futures of one slice's model input and labels, one block per worker holding rows of
-    it (its partitions' rows stacked in partition order), and the blocks' sizes.
+    it (its partitions' rows stacked in partition order), the blocks' sizes, and futures
+    of the blocks' snapshot weights.
 
     One block per worker because lightgbm.dask gives every block of the training slice
     its own copy of the whole validation slice: with a block per partition, a worker
@@ -633,20 +642,22 @@ def _slice_arrays(client: Client, examples: list[Future], prep: Future,
     counts = np.asarray([sum(n for _, n in parts) for parts in on_worker.values()],
                         dtype=np.int64)
     return ([client.submit(lambda d: d[0], d) for d in stacked],
-            [client.submit(lambda d: d[1], d) for d in stacked], counts)
+            [client.submit(lambda d: d[1], d) for d in stacked], counts,
+            [client.submit(lambda d: d[2], d) for d in stacked])
 
 
-def stack_designs(*designs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Partitions' model input and labels as one block (in the order given)."""
+def stack_designs(*designs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Partitions' model input, labels and weights as one block (in the order given)."""
     if len(designs) == 1:
         return designs[0]
-    return (np.concatenate([d[0] for d in designs]), np.concatenate([d[1] for d in designs]))
+    return tuple(np.concatenate(parts) for parts in zip(*designs, strict=True))
 
 
-def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None) -> Any:
+def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None,
+               dtype: Any = None) -> Any:
     import dask.array as da
 
-    dtype = np.float64 if width is not None else np.int8
+    dtype = dtype or (np.float64 if width is not None else np.int8)
     blocks = [da.from_delayed(_delayed(f), (int(n), width) if width is not None else (int(n),),
                               dtype) for f, n in zip(futures, sizes, strict=True)]
     return da.concatenate(blocks)
