@@ -25,6 +25,7 @@ from predictive_scoring.config import (
     DatasetConfig,
     ModelConfig,
     RulesConfig,
+    SnapshotConfig,
     TrainingConfig,
 )
 from predictive_scoring.data.dataset import ROW, EventsDataset, TableDataset
@@ -496,10 +497,16 @@ def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
                  for c in dataset.dropped_for_leakage]
         return examples, rows, notes
     examples, rows, snapshots = examples_from_events(dataset, config, rules, training)
-    notes = [snapshot_note(snapshots.n_past_target, snapshots.n_censored)]
-    unlabelled = ages_note(config.snapshots.days_after_creation,
-                           lead_age_days(examples.frame), config.snapshots.horizon_days)
-    return examples, rows, notes + ([unlabelled] if unlabelled else [])
+    return examples, rows, snapshot_notes(snapshots.n_past_target, snapshots.n_censored,
+                                          config.snapshots, lead_age_days(examples.frame))
+
+
+def snapshot_notes(n_past_target: int, n_censored: int, snapshots: SnapshotConfig,
+                   ages: np.ndarray) -> list[str]:
+    """The notes on snapshot examples: what was left out (:func:`snapshot_note`), and the
+    configured ages no snapshot could be labelled at (:func:`ages_note`)."""
+    unlabelled = ages_note(snapshots.days_after_creation, ages, snapshots.horizon_days)
+    return [snapshot_note(n_past_target, n_censored), *([unlabelled] if unlabelled else [])]
 
 
 def ages_note(configured: list[int] | None, ages: np.ndarray, horizon_days: int) -> str | None:

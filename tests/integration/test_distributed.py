@@ -315,9 +315,10 @@ def snapshot_weights(run: TrainingRun) -> pd.Series:
 
 def older_ages(config: DatasetConfig) -> DatasetConfig:
     """The config with one more lead age (540 days) that the data labels for its older
-    leads only: their snapshots then weigh less than the younger leads' (1/7, not 1/6)."""
+    leads only: their snapshots then weigh less than the younger leads' (1/7, not 1/6);
+    and one (900 days) it labels for none, which training names in a note."""
     snapshots = config.snapshots
-    ages = [*(snapshots.days_after_creation or []), 540]
+    ages = [*(snapshots.days_after_creation or []), 540, 900]
     return config.model_copy(update={"snapshots": snapshots.model_copy(
         update={"days_after_creation": ages})})
 
@@ -369,6 +370,8 @@ def test_dask_weights_each_lead_and_sets_stage_bars_on_the_open_leads_as_one_mac
         assert band == pytest.approx(expected_band)
     assert (mine.trained.scorer.metadata[TRAINED_AGES_KEY]
             == theirs.trained.scorer.metadata[TRAINED_AGES_KEY])
+    assert mine.metrics["notes"] == theirs.metrics["notes"]
+    assert any("lead age(s) 900 days" in note for note in mine.metrics["notes"])
 
 
 def test_open_leads_past_the_sample_size_are_sampled_evenly_across_partitions(

@@ -70,9 +70,10 @@ from predictive_scoring.train import (
     TrainingRun,
     bundle_input,
     finish_training,
+    lead_age_days,
     open_leads,
     population_rows,
-    snapshot_note,
+    snapshot_notes,
     split_rows,
     truth_of,
     with_behaviour,
@@ -467,7 +468,8 @@ class PartitionedSource:
                             frame["rule_stage"].to_numpy(object), columns, built.spec,
                             frame["weight"].to_numpy(np.float64),
                             open_population_distributed(client, built, plan))
-        return Built(examples, rows, [snapshot_note(*_left_out(client, built.snapshots))])
+        return Built(examples, rows, snapshot_notes(*_left_out(client, built.snapshots),
+                                                    config.snapshots, lead_age_days(frame)))
 
     def leakage(self, built: Built, threshold: float) -> list[str]:
         return _leakage(self.client, self._built().examples, built.examples.frame,
