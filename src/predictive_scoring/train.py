@@ -25,6 +25,7 @@ from predictive_scoring.config import (
     DatasetConfig,
     ModelConfig,
     RulesConfig,
+    SnapshotConfig,
     TrainingConfig,
 )
 from predictive_scoring.data.dataset import ROW, EventsDataset, TableDataset
@@ -153,20 +154,34 @@ class Population:
 
 def open_population(dataset: EventsDataset, target: Stage, spec: FeatureSpec,
                     rules: RulesConfig, seed: int) -> Population:
-    """Every lead open at the last lead's creation: created before it, and neither at the
-    target stage (or beyond) nor lost by then; with its behaviour features and points as
-    of that moment."""
+    """Every lead open at the last lead's creation (:func:`open_leads`), with its
+    behaviour features and points as of that moment."""
+    moment = dataset.leads["created_at"].max()
+    open_ = open_leads(dataset, target, moment)
+    picked = sample_rows(len(open_), POPULATION_ROWS, seed)
+    frame, stage = population_rows(open_.iloc[picked], moment, dataset.events, spec, rules)
+    return Population(moment, frame, stage, len(open_))
+
+
+def open_leads(dataset: EventsDataset, target: Stage, moment: pd.Timestamp) -> pd.DataFrame:
+    """The leads open at ``moment``: created before it, and neither at the target stage
+    (or beyond) nor lost by then (a lead's stage changes are all it needs: a part of the
+    leads holding whole leads gives its share of them)."""
     leads, changes = dataset.leads, dataset.stage_changes
-    moment = leads["created_at"].max()
     closed_stages = {s.value for s in FUNNEL if s.rank >= target.rank} | {Stage.LOST.value}
     closed = changes.loc[changes["stage"].isin(closed_stages)
                          & (changes["timestamp"] < moment), "lead_id"]
-    open_ = leads.loc[(leads["created_at"] < moment) & ~leads["lead_id"].isin(closed)]
-    picked = sample_rows(len(open_), POPULATION_ROWS, seed)
-    frame = (open_.iloc[np.sort(picked)].drop(columns=[ROW], errors="ignore")
-             .assign(as_of=moment).reset_index(drop=True))
-    frame, points = with_behaviour(frame, dataset.events, spec, rules)
-    return Population(moment, frame, points.stage, len(open_))
+    return leads.loc[(leads["created_at"] < moment) & ~leads["lead_id"].isin(closed)]
+
+
+def population_rows(open_: pd.DataFrame, moment: pd.Timestamp, events: pd.DataFrame,
+                    spec: FeatureSpec, rules: RulesConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """Open leads as they looked at ``moment``, with their behaviour features, and the
+    points' stage of each."""
+    frame = (open_.drop(columns=[ROW], errors="ignore").assign(as_of=moment)
+             .reset_index(drop=True))
+    frame, points = with_behaviour(frame, events, spec, rules)
+    return frame, points.stage
 
 
 def examples_from_table(dataset: TableDataset, config: DatasetConfig, rules: RulesConfig,
@@ -482,10 +497,16 @@ def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
                  for c in dataset.dropped_for_leakage]
         return examples, rows, notes
     examples, rows, snapshots = examples_from_events(dataset, config, rules, training)
-    notes = [snapshot_note(snapshots.n_past_target, snapshots.n_censored)]
-    unlabelled = ages_note(config.snapshots.days_after_creation,
-                           lead_age_days(examples.frame), config.snapshots.horizon_days)
-    return examples, rows, notes + ([unlabelled] if unlabelled else [])
+    return examples, rows, snapshot_notes(snapshots.n_past_target, snapshots.n_censored,
+                                          config.snapshots, lead_age_days(examples.frame))
+
+
+def snapshot_notes(n_past_target: int, n_censored: int, snapshots: SnapshotConfig,
+                   ages: np.ndarray) -> list[str]:
+    """The notes on snapshot examples: what was left out (:func:`snapshot_note`), and the
+    configured ages no snapshot could be labelled at (:func:`ages_note`)."""
+    unlabelled = ages_note(snapshots.days_after_creation, ages, snapshots.horizon_days)
+    return [snapshot_note(n_past_target, n_censored), *([unlabelled] if unlabelled else [])]
 
 
 def ages_note(configured: list[int] | None, ages: np.ndarray, horizon_days: int) -> str | None:

@@ -5,7 +5,7 @@ path, failed partitions retried and reported, and every row accounted for."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +28,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import DataValidationError, load_dataset, read_scoring_events
 from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_into
+from predictive_scoring.models.scorer import TRAINED_AGES_KEY
 from predictive_scoring.predict import score_file
 from predictive_scoring.train import TrainingRun, examples_from_events
 from predictive_scoring.workflow.promotion import TestLeads
@@ -143,11 +144,12 @@ def test_dask_model_is_as_good_as_the_single_machine_model(
     # Data-parallel LightGBM bins each feature on one worker's share of the rows, so the
     # trees depend on which partitions share a worker and which worker ranks first. On
     # this 6k-lead sample the placements span ROC-AUC -0.006 to 0.000 of the single
-    # machine (measured over 8 trainings; one worker reproduces it exactly). A broken
-    # engine (labels or columns misaligned), or features dropped by a worker's own
-    # pre-filter (-0.07 before it was turned off), falls far outside 0.015. The issue's
+    # machine at the learning rate 0.02 (measured over 8 trainings; one worker reproduces
+    # it exactly), and -0.018 to 0.000 at 0.1 (5 trainings, four with a 540-day age). A
+    # broken engine (labels or columns misaligned), or features dropped by a worker's own
+    # pre-filter (-0.07 before it was turned off), falls far outside 0.025. The issue's
     # 0.005 bound is checked at benchmark scale (benchmarks/bench_dask.py).
-    assert abs(mine["model"]["roc_auc"] - theirs["model"]["roc_auc"]) <= 0.015
+    assert abs(mine["model"]["roc_auc"] - theirs["model"]["roc_auc"]) <= 0.025
     assert mine["oracle"]["roc_auc"] == pytest.approx(theirs["oracle"]["roc_auc"])
     assert mine["rules"] == pytest.approx(theirs["rules"])
     assert on_cluster.summary["problems"].sum() == 0
@@ -183,6 +185,9 @@ def test_on_one_worker_the_dask_model_is_the_single_machine_model(
     theirs = single_machine.trained.scorer.pipeline.named_steps["classifier"].booster_
     assert mine.num_trees() == theirs.num_trees()
     assert mine.dump_model()["tree_info"] == theirs.dump_model()["tree_info"]
+    # the same weighted fit, and the stage bars matched on the same open leads
+    bars = run.trained.scorer.stage_thresholds
+    assert bars == pytest.approx(single_machine.trained.scorer.stage_thresholds)
 
 
 def test_batch_scores_equal_single_machine_scores_for_the_same_bundle(
@@ -299,3 +304,98 @@ def test_cli_trains_and_scores_on_dask(funnel_dir: Path, tmp_path: Path) -> None
                                 "--input", str(funnel_dir / "leads.parquet"), "--output",
                                 str(out), "--engine", "dask"], env=env)
     assert again.exit_code == 1 and "is not empty" in again.output
+
+
+def snapshot_weights(run: TrainingRun) -> pd.Series:
+    """Each example's snapshot weight, keyed by (lead, as_of)."""
+    examples = run.examples
+    return examples.frame.assign(weight=examples.weight).set_index(
+        ["lead_id", "as_of"])["weight"].sort_index()
+
+
+def older_ages(config: DatasetConfig) -> DatasetConfig:
+    """The config with one more lead age (540 days) that the data labels for its older
+    leads only: their snapshots then weigh less than the younger leads' (1/7, not 1/6);
+    and one (900 days) it labels for none, which training names in a note."""
+    snapshots = config.snapshots
+    ages = [*(snapshots.days_after_creation or []), 540, 900]
+    return config.model_copy(update={"snapshots": snapshots.model_copy(
+        update={"days_after_creation": ages})})
+
+
+@pytest.fixture(scope="module")
+def weighted_runs(funnel_dir: Path) -> tuple[TrainingRun, TrainingRun]:
+    """The same weighted training on one machine and on the cluster.
+
+    The cluster has one worker: its four partitions still each build their examples,
+    weights and open leads, and the weights travel in blocks beside the rows, but
+    LightGBM bins all rows together, so any difference is the engine's. (With two
+    workers each bins its own share: on these 6k leads, four placements gave test
+    ROC-AUC 0.000, 0.000, -0.005 and -0.013 from one machine's, and the isotonic steps
+    then move the stage bars.)"""
+    plan = inputs(funnel_dir)
+    dataset = load_dataset(dataset_config(funnel_dir, "events.parquet"), Path("."))
+    local = run_training(dataset, replace(plan, config=older_ages(
+        dataset_config(funnel_dir, "events.parquet"))))
+    on_cluster = replace(plan, config=older_ages(plan.config))
+    with dist.dask_client("local", n_workers=1) as alone:
+        source = dist.PartitionedSource(alone, on_cluster, PARTITIONS)
+        return local, train(source, on_cluster).run
+
+
+def test_dask_weights_each_lead_and_sets_stage_bars_on_the_open_leads_as_one_machine(
+        weighted_runs: tuple[TrainingRun, TrainingRun]) -> None:
+    """The distributed fit reads the same per-lead weights (it fits the same trees), the
+    stage thresholds are matched on the same open leads, and by_age and the trained ages
+    are the same."""
+    theirs, mine = weighted_runs
+    weights, expected = snapshot_weights(mine), snapshot_weights(theirs)
+    assert weights.index.equals(expected.index)
+    assert weights.to_numpy() == pytest.approx(expected.to_numpy())
+    assert weights.nunique() > 1  # leads labelled at 6 or 7 ages: the fit is weighted
+    assert mine.examples.weights(mine.trained.rows) is not None
+    trees = [r.trained.scorer.pipeline.named_steps["classifier"].booster_.dump_model()[
+        "tree_info"] for r in (mine, theirs)]
+    assert trees[0] == trees[1]
+    set_on = mine.metrics["stage_thresholds_set_on"]
+    assert set_on == theirs.metrics["stage_thresholds_set_on"]
+    assert set_on["population"] == "open leads" and set_on["n_open"] == set_on["n"] > 0
+    assert mine.examples.population.frame.shape == theirs.examples.population.frame.shape
+    assert (mine.trained.scorer.stage_thresholds
+            == pytest.approx(theirs.trained.scorer.stage_thresholds, abs=1e-9))
+    assert abs(mine.metrics["model"]["roc_auc"] - theirs.metrics["model"]["roc_auc"]) <= 0.005
+    ages, expected_ages = mine.metrics["by_age"], theirs.metrics["by_age"]
+    assert len(ages) > 1
+    for band, expected_band in zip(ages, expected_ages, strict=True):
+        assert band == pytest.approx(expected_band)
+    assert (mine.trained.scorer.metadata[TRAINED_AGES_KEY]
+            == theirs.trained.scorer.metadata[TRAINED_AGES_KEY])
+    assert mine.metrics["notes"] == theirs.metrics["notes"]
+    assert any("lead age(s) 900 days" in note for note in mine.metrics["notes"])
+
+
+def test_open_leads_past_the_sample_size_are_sampled_evenly_across_partitions(
+        client: object, funnel_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More open leads than the sample holds: every partition gives its share, counted
+    in full, featurised on the workers, in the same stage shares as all of them."""
+    from predictive_scoring.distributed import train as dask_train
+
+    run_inputs = inputs(funnel_dir)
+    built = dist.build_examples_distributed(client, run_inputs, PARTITIONS)
+    everyone = dask_train.open_population_distributed(client, built, run_inputs)
+    monkeypatch.setattr(dask_train, "POPULATION_ROWS", 1000)
+    sample = dask_train.open_population_distributed(client, built, run_inputs)
+    assert sample.n_open == everyone.n_open == len(everyone.frame) > 4000
+    assert sample.as_of == everyone.as_of
+    assert abs(len(sample.frame) - 1000) <= PARTITIONS
+    assert len(sample.rule_stage) == len(sample.frame)
+    assert set(sample.frame["lead_id"]) <= set(everyone.frame["lead_id"])
+    assert sample.frame["lead_id"].is_unique
+    full = pd.Series(everyone.rule_stage).value_counts(normalize=True)
+    part = pd.Series(sample.rule_stage).value_counts(normalize=True)
+    assert part.reindex(full.index, fill_value=0).to_numpy() == pytest.approx(
+        full.to_numpy(), abs=0.05)
+    columns = everyone.frame.set_index("lead_id").loc[sample.frame["lead_id"]]
+    shared = [c for c in sample.frame.columns if c != "lead_id"]
+    pd.testing.assert_frame_equal(sample.frame.set_index("lead_id")[shared], columns[shared],
+                                  check_dtype=False)

@@ -1,6 +1,6 @@
 """The training slice reaches LightGBM as one block per worker (its partitions' rows
-stacked in order), so each worker holds one copy of the validation slice, not one per
-partition."""
+stacked in order, their snapshot weights beside them), so each worker holds one copy of
+the validation slice, not one per partition."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def partition(seed: int) -> pd.DataFrame:
     return pd.DataFrame({"plan": rng.choice(["free", "pro"], n),
                          "seats": rng.integers(1, 50, n).astype(float),
                          "label": rng.integers(0, 2, n).astype(np.int8),
+                         "weight": 1 / rng.integers(1, 7, n),
                          dask_training.SLICE: rng.choice(["train", "valid"], n)})
 
 
@@ -43,21 +44,24 @@ def test_each_worker_gets_one_block_of_its_partitions_rows_in_order(client: obje
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
     prep = build_pipeline(model, COLUMNS).named_steps["prep"].fit(
         model_frame(pd.concat(frames), COLUMNS))
-    xs, ys, sizes = dask_training._slice_arrays(client, examples, client.scatter(prep),
-                                                COLUMNS, "train")
-    wait([*xs, *ys])
+    xs, ys, sizes, ws = dask_training._slice_arrays(client, examples, client.scatter(prep),
+                                                    COLUMNS, "train")
+    wait([*xs, *ys, *ws])
     holders = [next(iter(client.who_has([x])[x.key])) for x in xs]
-    assert len(xs) == len(ys) == len(sizes) == len(set(holders)) <= 2
-    parts = [(prep.transform(model_frame(train, COLUMNS)), train["label"].to_numpy())
+    assert len(xs) == len(ys) == len(sizes) == len(ws) == len(set(holders)) <= 2
+    parts = [(prep.transform(model_frame(train, COLUMNS)), train["label"].to_numpy(),
+              train["weight"].to_numpy())
              for train in (f.loc[f[dask_training.SLICE] == "train"] for f in frames)]
     used = set()
-    for x, y, size in zip(client.gather(xs), client.gather(ys), sizes, strict=True):
-        assert len(x) == len(y) == size
+    for x, y, w, size in zip(client.gather(xs), client.gather(ys), client.gather(ws), sizes,
+                             strict=True):
+        assert len(x) == len(y) == len(w) == size
         at = 0  # the block is whole partitions, stacked in partition order
-        for number, (part_x, part_y) in enumerate(parts):
+        for number, (part_x, part_y, part_w) in enumerate(parts):
             end = at + len(part_x)
             if number not in used and end <= len(x) and np.array_equal(x[at:end], part_x):
                 np.testing.assert_array_equal(y[at:end], part_y)
+                np.testing.assert_array_equal(w[at:end], part_w)
                 used.add(number)
                 at = end
         assert at == len(x)

@@ -5,11 +5,15 @@ where its examples live.
 
 Nothing is re-implemented: each partition (whole leads, read by :mod:`.sources`) runs the
 single-machine code of data.py (validation, snapshots) and features.py / train.py
-(behaviour features and the rules' points). Only small facts cross partitions: the end
-of the data, the slice boundaries of the time-ordered split, the key counts of the
-behaviour vocabulary and the category vocabulary of the encoder. The model's kind then
-trains its classifier data-parallel on the workers (LightGBM: ``lightgbm.dask``), and
-train.py calibrates, evaluates and builds the same :class:`LeadScorer` bundle as the
+(behaviour features, the rules' points, the leads open at the test period's end). Only
+small facts cross partitions: the end of the data, the slice boundaries of the
+time-ordered split, the key counts of the behaviour vocabulary, the category vocabulary
+of the encoder, the last lead's creation and the number of open leads; then the
+examples' outcome columns (with their snapshot weights) and a sample of at most about
+``POPULATION_ROWS`` open leads come back. The model's kind trains its classifier
+data-parallel on the workers (LightGBM: ``lightgbm.dask``) with the snapshot weights,
+and train.py sets the stage thresholds on the open leads, calibrates, evaluates
+(``by_age`` included) and builds the same :class:`LeadScorer` bundle as the
 single-machine path.
 """
 
@@ -56,15 +60,20 @@ from predictive_scoring.models.columns import FeatureColumns, feature_columns, m
 from predictive_scoring.models.scorer import LeadScorer, build_pipeline
 from predictive_scoring.train import (
     EXPLANATION_ROWS,
+    POPULATION_ROWS,
     SPLITS,
     Examples,
+    Population,
     TrainedModel,
     TrainingError,
     TrainingPlan,
     TrainingRun,
     bundle_input,
     finish_training,
-    snapshot_note,
+    lead_age_days,
+    open_leads,
+    population_rows,
+    snapshot_notes,
     split_rows,
     truth_of,
     with_behaviour,
@@ -76,7 +85,7 @@ if TYPE_CHECKING:
     from distributed import Client, Future
 
 SLICE = "slice"
-OUTCOME_COLUMNS = ["lead_id", "created_at", "as_of", "label", SLICE, "rule_points",
+OUTCOME_COLUMNS = ["lead_id", "created_at", "as_of", "label", "weight", SLICE, "rule_points",
                    "rule_stage", "true_probability"]
 LEAKAGE_BATCH = 16
 """Feature columns gathered at a time for the leakage check (bounds client memory)."""
@@ -216,11 +225,13 @@ def vocabulary_frame(values: dict[str, tuple[set[str], bool]],
 
 
 def design(examples: pd.DataFrame, prep: Any, columns: FeatureColumns,
-           part: str) -> tuple[np.ndarray, np.ndarray]:
-    """One slice's encoded model input and labels in this partition."""
+           part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One slice's encoded model input, labels and snapshot weights in this partition
+    (the weights travel with their rows however the partitions are stacked)."""
     rows = examples.loc[examples[SLICE] == part]
     features = prep.transform(model_frame(rows, columns))
-    return np.asarray(features, dtype=np.float64), rows["label"].to_numpy(np.int8)
+    return (np.asarray(features, dtype=np.float64), rows["label"].to_numpy(np.int8),
+            rows["weight"].to_numpy(np.float64))
 
 
 def raw_probability(examples: pd.DataFrame, pipeline: Any, columns: FeatureColumns
@@ -261,6 +272,55 @@ def events_of(checks: dict[str, TableCheck], lead_ids: list[str]) -> pd.DataFram
     return events.loc[events["lead_id"].isin(lead_ids)]
 
 
+# ------------------------------------------------------------------ open leads
+def last_created(checks: dict[str, TableCheck]) -> pd.Timestamp | None:
+    """The latest lead creation in this partition (None: no lead kept)."""
+    latest = checks["leads"].kept["created_at"].max()
+    return None if pd.isna(latest) else latest
+
+
+def partition_open_leads(checks: dict[str, TableCheck], target: Any,
+                         moment: pd.Timestamp) -> pd.DataFrame:
+    """train.py's open leads at ``moment`` among this partition's (whole) leads."""
+    dataset = EventsDataset(checks["leads"].kept, checks["events"].kept,
+                            checks["stage_changes"].kept, checks)
+    return open_leads(dataset, target, moment)
+
+
+def partition_population(checks: dict[str, TableCheck], open_: pd.DataFrame,
+                         moment: pd.Timestamp, recipe: ExampleRecipe, fraction: float,
+                         seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A seeded sample (``fraction``) of this partition's open leads as they looked at
+    ``moment``, with train.py's behaviour features and the points' stage of each."""
+    if fraction < 1:
+        open_ = open_.sample(frac=fraction, random_state=seed).sort_index()
+    return population_rows(open_, moment, checks["events"].kept, recipe.spec, recipe.rules)
+
+
+def open_population_distributed(client: Client, built: PartitionedExamples,
+                                plan: TrainingPlan) -> Population | None:
+    """train.py's :class:`Population` built on the workers: every lead open at the last
+    lead's creation, found per partition (each holds whole leads), sampled to about
+    ``POPULATION_ROWS`` evenly across partitions and featurised there; only the sample
+    comes back. None when no lead is open (the thresholds are then set on the training
+    slice, as on one machine)."""
+    stamps = [t for t in client.gather(client.map(last_created, built.checks))
+              if t is not None]
+    if not stamps:
+        return None
+    moment = max(stamps)
+    open_ = client.map(partition_open_leads, built.checks,
+                       target=plan.config.snapshots.target_stage, moment=moment)
+    n_open = sum(client.gather(client.map(len, open_)))
+    if not n_open:
+        return None
+    parts = client.gather(client.map(
+        partition_population, built.checks, open_, moment=moment, recipe=built.recipe,
+        fraction=min(1.0, POPULATION_ROWS / n_open), seed=plan.base.training.seed))
+    frame = pd.concat([f for f, _ in parts], ignore_index=True)
+    return Population(moment, frame, np.concatenate([s for _, s in parts]), n_open)
+
+
 # ------------------------------------------------------------------ training
 @dataclass(frozen=True)
 class TrainingInputs(TrainingPlan):
@@ -296,6 +356,7 @@ class PartitionedExamples:
         spec: The behaviour vocabulary learnt from the training leads' events.
         summary: Rows read, kept and quarantined per table.
         quarantine_files: Files written for bad rows (quarantine policy).
+        recipe: What every partition built its examples with.
     """
 
     checks: list[Future]
@@ -304,6 +365,7 @@ class PartitionedExamples:
     spec: FeatureSpec
     summary: pd.DataFrame
     quarantine_files: list[Path]
+    recipe: ExampleRecipe
 
 
 def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
@@ -341,10 +403,10 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
                                           bounds=bounds, config=config)), config)
     report("Building features and the rules' points per partition")
     truth = tables.get("truth") or [None] * n_partitions
-    examples = client.map(partition_examples, checks, snapshots, truth,
-                          recipe=ExampleRecipe(bounds, spec, inputs.rules, config.read))
+    recipe = ExampleRecipe(bounds, spec, inputs.rules, config.read)
+    examples = client.map(partition_examples, checks, snapshots, truth, recipe=recipe)
     return PartitionedExamples(checks, snapshots, examples, spec,
-                               check_summary(facts, located), quarantine_files)
+                               check_summary(facts, located), quarantine_files, recipe)
 
 
 @dataclass
@@ -383,7 +445,8 @@ class PartitionedSource:
 
     def build(self, plan: TrainingPlan, report: Report) -> Built:
         """Validate, snapshot, split and featurise on the workers; the outcome columns
-        come back.
+        (with the snapshot weights) and a sample of the leads open at the test period's
+        end come back.
 
         Raises:
             DataValidationError: Bad rows under the ``fail`` policy.
@@ -398,11 +461,15 @@ class PartitionedSource:
         columns = feature_columns(config.attributes, built.spec, config.feature_groups)
         rows = {name: np.flatnonzero(frame[SLICE].to_numpy() == name) for name in SPLITS}
         truth = frame["true_probability"].to_numpy(float)
+        report("Finding the leads open at the test period's end")
         examples = Examples(frame, frame["label"].to_numpy(np.int8), frame["created_at"],
                             None if np.isnan(truth).any() else truth,
                             frame["rule_points"].to_numpy(float),
-                            frame["rule_stage"].to_numpy(object), columns, built.spec)
-        return Built(examples, rows, [snapshot_note(*_left_out(client, built.snapshots))])
+                            frame["rule_stage"].to_numpy(object), columns, built.spec,
+                            frame["weight"].to_numpy(np.float64),
+                            open_population_distributed(client, built, plan))
+        return Built(examples, rows, snapshot_notes(*_left_out(client, built.snapshots),
+                                                    config.snapshots, lead_age_days(frame)))
 
     def leakage(self, built: Built, threshold: float) -> list[str]:
         return _leakage(self.client, self._built().examples, built.examples.frame,
@@ -412,7 +479,8 @@ class PartitionedSource:
         client, partitions = self.client, self._built().examples
         columns = built.examples.columns
         report(f"Training {plan.model.kind} on the workers ({self.n_partitions} partitions)")
-        pipeline = fit_on_cluster(client, partitions, columns, plan.model)
+        pipeline = fit_on_cluster(client, partitions, columns, plan.model,
+                                  weight_means(built.examples, built.rows))
         report("Calibrating and evaluating")
         raw_all = np.concatenate(client.gather(client.map(raw_probability, partitions,
                                                           pipeline=pipeline, columns=columns)))
@@ -498,14 +566,28 @@ def _leakage(client: Client, examples: list[Future], frame: pd.DataFrame,
     return warnings
 
 
+def weight_means(examples: Examples, rows: dict[str, np.ndarray]
+                 ) -> tuple[float, float] | None:
+    """The training and validation slices' mean snapshot weights, which
+    ``Examples.weights`` divides each slice's by, or None when it leaves the fit
+    unweighted (every example weighs the same)."""
+    if examples.weights(rows) is None:
+        return None
+    return (float(examples.weight[rows["train"]].mean()),
+            float(examples.weight[rows["valid"]].mean()))
+
+
 def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColumns,
-                   model: ModelConfig) -> Any:
+                   model: ModelConfig, weight_scale: tuple[float, float] | None = None
+                   ) -> Any:
     """The single-machine pipeline, its classifier fitted data-parallel on the workers by
     its kind (:meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_on_dask`).
 
     The encoder learns the categories of all training rows; the kind gets the training
     slice partitioned as the workers hold it and the whole validation slice for early
-    stopping.
+    stopping. With ``weight_scale`` (:func:`weight_means`) it also gets each row's
+    snapshot weight divided by its slice's mean, as ``Examples.weights`` gives them on
+    one machine; None fits unweighted.
     """
     import dask.array as da
 
@@ -517,14 +599,20 @@ def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColum
     prep_future = client.scatter(prep, broadcast=True)
     train = _slice_arrays(client, examples, prep_future, columns, "train")
     valid = _slice_arrays(client, examples, prep_future, columns, "valid")
-    whole_valid = [client.submit(np.concatenate, part, pure=False) for part in valid[:2]]
+    whole_valid = [client.submit(np.concatenate, part, pure=False)
+                   for part in (valid[0], valid[1], valid[3])]
     n_valid, n_features = int(valid[2].sum()), len(columns.all)
     valid_x = da.from_delayed(_delayed(whole_valid[0]), (n_valid, n_features), np.float64)
     valid_y = da.from_delayed(_delayed(whole_valid[1]), (n_valid,), np.int8)
+    weights = None
+    if weight_scale is not None:
+        valid_w = da.from_delayed(_delayed(whole_valid[2]), (n_valid,), np.float64)
+        weights = (_dask_rows(train[3], train[2], None, np.float64) / weight_scale[0],
+                   valid_w / weight_scale[1])
     return kinds.get(model.kind).fit_on_dask(
         client, pipeline, model,
         (_dask_rows(train[0], train[2], n_features), _dask_rows(train[1], train[2], None)),
-        (valid_x, valid_y))
+        (valid_x, valid_y), weights)
 
 
 def _delayed(future: Future) -> Any:
@@ -534,9 +622,11 @@ def _delayed(future: Future) -> Any:
 
 
 def _slice_arrays(client: Client, examples: list[Future], prep: Future,
-                  columns: FeatureColumns, part: str) -> tuple[list, list, np.ndarray]:
+                  columns: FeatureColumns, part: str
+                  ) -> tuple[list, list, np.ndarray, list]:
     """Futures of one slice's model input and labels, one block per worker holding rows of
-    it (its partitions' rows stacked in partition order), and the blocks' sizes.
+    it (its partitions' rows stacked in partition order), the blocks' sizes, and futures
+    of the blocks' snapshot weights.
 
     One block per worker because lightgbm.dask gives every block of the training slice
     its own copy of the whole validation slice: with a block per partition, a worker
@@ -554,20 +644,22 @@ def _slice_arrays(client: Client, examples: list[Future], prep: Future,
     counts = np.asarray([sum(n for _, n in parts) for parts in on_worker.values()],
                         dtype=np.int64)
     return ([client.submit(lambda d: d[0], d) for d in stacked],
-            [client.submit(lambda d: d[1], d) for d in stacked], counts)
+            [client.submit(lambda d: d[1], d) for d in stacked], counts,
+            [client.submit(lambda d: d[2], d) for d in stacked])
 
 
-def stack_designs(*designs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Partitions' model input and labels as one block (in the order given)."""
+def stack_designs(*designs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Partitions' model input, labels and weights as one block (in the order given)."""
     if len(designs) == 1:
         return designs[0]
-    return (np.concatenate([d[0] for d in designs]), np.concatenate([d[1] for d in designs]))
+    return tuple(np.concatenate(parts) for parts in zip(*designs, strict=True))
 
 
-def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None) -> Any:
+def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None,
+               dtype: Any = None) -> Any:
     import dask.array as da
 
-    dtype = np.float64 if width is not None else np.int8
+    dtype = dtype or (np.float64 if width is not None else np.int8)
     blocks = [da.from_delayed(_delayed(f), (int(n), width) if width is not None else (int(n),),
                               dtype) for f, n in zip(futures, sizes, strict=True)]
     return da.concatenate(blocks)

@@ -164,7 +164,8 @@ class ModelKind(ABC):
         return None
 
     def fit_on_dask(self, client: Client, pipeline: Pipeline, model: ModelConfig,
-                    train: tuple[Any, Any], valid: tuple[Any, Any]) -> Pipeline:
+                    train: tuple[Any, Any], valid: tuple[Any, Any],
+                    weights: tuple[Any, Any] | None = None) -> Pipeline:
         """Fit the classifier data-parallel on a Dask cluster (``trains_on_dask`` kinds).
 
         Args:
@@ -176,6 +177,9 @@ class ModelKind(ABC):
                 partitioned over the workers.
             valid: The whole validation slice's classifier input and labels, each a Dask
                 array of one block.
+            weights: The training and validation rows' weights (as in :meth:`fit`),
+                Dask arrays blocked as ``train``'s and ``valid``'s labels, or None for
+                equal weights.
 
         Returns:
             The pipeline with its classifier fitted (a local estimator that pickles into

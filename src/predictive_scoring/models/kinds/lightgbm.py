@@ -136,15 +136,20 @@ class LightGBMKind(ModelKind):
         return BoosterRows(pipeline[-1].booster_, categories, len(columns.all), num_threads)
 
     def fit_on_dask(self, client: Client, pipeline: Pipeline, model: ModelConfig,
-                    train: tuple[Any, Any], valid: tuple[Any, Any]) -> Pipeline:
+                    train: tuple[Any, Any], valid: tuple[Any, Any],
+                    weights: tuple[Any, Any] | None = None) -> Pipeline:
         """``DaskLGBMClassifier`` on the workers, stopping early on the whole validation
-        slice: every worker evaluates a full copy of it, so all stop at the same round
-        (workers judging their own share of it could disagree and hang)."""
+        slice: every worker evaluates a full copy of it (and of its weights), so all stop
+        at the same round (workers judging their own share of it could disagree and
+        hang)."""
         import dask.array as da
         from lightgbm.dask import DaskLGBMClassifier
 
         copies = train[0].numblocks[0]
         eval_x, eval_y = (da.concatenate([part] * copies) for part in valid)
+        weighted = ({} if weights is None else
+                    {"sample_weight": weights[0],
+                     "eval_sample_weight": [da.concatenate([weights[1]] * copies)]})
         # counted, not read from the shape: the partitions' lengths may be unknown
         n_rows, n_positive = (int(v) for v in da.compute((train[1] >= 0).sum(),
                                                           train[1].sum()))
@@ -155,7 +160,7 @@ class LightGBMKind(ModelKind):
             warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
             fitted = DaskLGBMClassifier(client=client, **params).fit(
                 *train, eval_X=(eval_x,), eval_y=(eval_y,), callbacks=early_stopping(model),
-                categorical_feature=_categorical(pipeline))
+                categorical_feature=_categorical(pipeline), **weighted)
         classifier = fitted.to_local().set_params(n_jobs=model.params.get("n_jobs"))
         pipeline.steps[-1] = ("classifier", classifier)
         return pipeline
