@@ -409,7 +409,8 @@ def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
                   f"{big['dask']['total_s'] * 5_000_000 / big['leads'] / 3600:.0f} h "
                   "on this shared machine.", "", BEFORE]
     lines += ["", "Worker peaks: each worker process's own `ru_maxrss` at the end of "
-              "`workflow.training.train` over `PartitionedSource` (reading, validation, snapshots, features, leakage check, "
+              "`workflow.training.train` over `PartitionedSource` (reading, validation, "
+              "snapshots, features, leakage check, "
               "LightGBM on the workers, calibration and evaluation). Feature set: "
               f"{args.variant}. LocalCluster of {args.workers} worker processes x 1 thread."]
     return lines
