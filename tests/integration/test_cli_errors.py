@@ -42,7 +42,7 @@ class Place:
         """A copy of the simulated dataset config, with some files replaced."""
         root = self.scratch / name
         root.mkdir()
-        for table in ("leads", "events", "stage_changes"):
+        for table in ("leads", "events", "stage_changes", "accounts", "account_truth"):
             text = files.get(table, (self.sim / f"{table}.csv").read_text())
             (root / f"{table}.csv").write_text(text)
         config = (self.sim / "dataset.yaml").read_text().replace(f"root: {self.sim}",

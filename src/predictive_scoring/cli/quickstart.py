@@ -57,7 +57,8 @@ def quickstart(
     scored = score_with_rules(rules_config, dataset, None)
     write_frame(scored, out / "rule_scores.csv")
     show_rule_stages(scored, rules_config)
-    run_train(TrainRequest(config_path, DEFAULT_MODEL, out, base_config=base_config))
+    outcome = run_train(TrainRequest(config_path, DEFAULT_MODEL, out, base_config=base_config))
+    has_accounts = getattr(outcome.trained.run.trained.scorer, "accounts", None) is not None
     name = base.model_name(config.name)
     aliases = registry.aliases(name)
     alias = next((a for a in (registry.CHAMPION, registry.CHALLENGER) if a in aliases), None)
@@ -67,7 +68,8 @@ def quickstart(
                   f"{f' (version {aliases[alias]})' if alias else ''} in the MLflow store "
                   f"({store.redact(store.tracking_uri(base))}; `mlflow ui --backend-store-uri "
                   f"{store.redact(store.tracking_uri(base))}` shows the run).", soft_wrap=True)
-    console.print(next_commands(model_uri, out, config_path, data_end_text(dataset)),
+    console.print(next_commands(model_uri, out, config_path, data_end_text(dataset),
+                                has_accounts),
                   soft_wrap=True, highlight=False)
 
 
@@ -79,14 +81,17 @@ def data_end_text(dataset: EventsDataset) -> str:
     return data_end_of(dataset).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def next_commands(model_uri: str, out: Path, config_path: Path, as_of: str) -> str:
-    """What to run next on the quickstart's model: score, serve, report."""
+def next_commands(model_uri: str, out: Path, config_path: Path, as_of: str,
+                  has_accounts: bool = False) -> str:
+    """What to run next on the quickstart's model: score (with the account scores when the
+    model learnt an account model), serve, report."""
     data = config_path.parent
+    accounts = f" --accounts {out / 'accounts.csv'}" if has_accounts else ""
     return "\n".join([
         "Next:",
         f"  predictive-scoring score --model {model_uri} --input {data / 'leads.csv'} "
         f"--events {data / 'events.csv'} --as-of {as_of} --reasons 3 "
-        f"--output {out / 'scores.csv'} --accounts {out / 'accounts.csv'}",
+        f"--output {out / 'scores.csv'}{accounts}",
         f"  PREDICTIVE_SCORING_API_KEYS=<a key of 16+ characters> predictive-scoring serve "
         f"--model {model_uri}",
         f"  predictive-scoring report --model {model_uri} --config {config_path} "
