@@ -68,8 +68,15 @@ def test_api_and_batch_scoring_give_identical_scores(client: TestClient, trained
 
 
 def test_scores_spread_over_leads(client: TestClient, requests_json: list[dict]) -> None:
+    """Leads get different scores: a quarter as many values as leads, or, when the model's
+    calibration is isotonic (a step function chosen on the validation slice), at least
+    half of its steps."""
     probabilities = [r["probability"] for r in _batch(client, requests_json)["results"]]
-    assert len(set(probabilities)) > len(probabilities) // 4
+    calibrator = client.app.state.slot.current.scorer.calibrator
+    wanted = len(probabilities) // 4
+    if calibrator.method == "isotonic":
+        wanted = min(wanted, len(set(calibrator.fitted.y_thresholds_)) // 2)
+    assert len(set(probabilities)) > max(wanted, 1)
     assert all(0 <= p <= 1 for p in probabilities)
 
 
