@@ -23,6 +23,7 @@ COLUMNS = ("scored_at", "request_id", "lead_id", "as_of", "probability", "score"
            "fit_grade", "engagement", "quadrant")
 REQUIRED = COLUMNS[:11]
 BINS = "input_bins"
+TIMES = ("scored_at", "as_of")
 CHUNK_ROWS = 100_000
 
 
@@ -87,13 +88,16 @@ def read_log(url: str, since: datetime | None = None, until: datetime | None = N
             where += [moment < until] if until is not None else []
             total = connection.execute(sa.select(sa.func.count()).select_from(table)
                                        .where(*where)).scalar_one()
-            wanted = [table.c[name] if name in table.c else sa.null().label(name)
+            # Times come as the driver gives them (SQLite: text) and are parsed by pandas
+            # at once: a million rows through SQLAlchemy's per-value processing and Row
+            # objects cost more than all the rest of monitoring.
+            wanted = [(sa.cast(table.c[name], sa.Text) if name in TIMES else table.c[name])
+                      .label(name) if name in table.c else sa.null().label(name)
                       for name in COLUMNS]
             has_bins = BINS in table.c
             wanted.append(table.c[BINS] if has_bins else sa.null().label(BINS))
             query = sa.select(*wanted).where(*where).order_by(table.c.id)
-            result = connection.execution_options(stream_results=True,
-                                                  yield_per=chunk_rows).execute(query)
+            result = _raw_rows(connection, query, chunk_rows)
             read = _read_chunks(result, total, progress, chunk_rows)
     except DBAPIError as exc:
         raise LogUnreachable(f"the prediction log at {_redact(url)} cannot be read: "
@@ -102,6 +106,32 @@ def read_log(url: str, since: datetime | None = None, until: datetime | None = N
         engine.dispose()
     read.has_bins_column = has_bins
     return read
+
+
+def _raw_rows(connection: Any, query: Any, chunk_rows: int) -> Any:
+    """The rows of the query as the driver gives them (no per-value processing), streamed
+    (a server-side cursor where the database has them); the
+    window's bounds bound as the column type binds them (SQLite stores times as text)."""
+    import sqlalchemy as sa
+
+    dialect = connection.dialect
+    compiled = query.compile(dialect=dialect)
+    process = sa.DateTime(timezone=True).bind_processor(dialect)
+    params = {name: (process(_utc(value).replace(tzinfo=None)) if process is not None
+                     else _utc(value)) if isinstance(value, datetime) else value
+              for name, value in compiled.params.items()}
+    args = (tuple(params[name] for name in compiled.positiontup) if compiled.positional
+            else params)
+    return connection.execution_options(stream_results=True, yield_per=chunk_rows
+                                        ).exec_driver_sql(str(compiled), args)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A UTC datetime (a naive one is taken as UTC); SQLite keeps times as UTC text
+    without the offset, so its binding drops it."""
+    moment = pd.Timestamp(moment)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    return moment.to_pydatetime()
 
 
 def _table(connection: Any, url: str) -> Any:
@@ -121,10 +151,13 @@ def _table(connection: Any, url: str) -> Any:
 
 def _read_chunks(result: Any, total: int, progress: Callable[[int, int], None] | None,
                  chunk_rows: int) -> LogRead:
-    frames, counts, without = [], {}, {}
+    frames: list[pd.DataFrame] = []
+    counts: dict[tuple[str, str, int], np.ndarray] = {}
+    without: dict[tuple[str, str], int] = {}
     done = 0
     for chunk in result.partitions(chunk_rows):
-        frame = pd.DataFrame.from_records(chunk, columns=[*COLUMNS, BINS])
+        frame = pd.DataFrame.from_records([tuple(row) for row in chunk],
+                                          columns=[*COLUMNS, BINS])
         _count_bins(frame, counts, without)
         frames.append(frame.drop(columns=BINS))
         done += len(frame)
@@ -136,29 +169,32 @@ def _read_chunks(result: Any, total: int, progress: Callable[[int, int], None] |
 
 
 def _count_bins(frame: pd.DataFrame, counts: dict, without: dict) -> None:
-    """Add a chunk's input bins to the per-version byte counts."""
-    bins = frame[BINS]
-    present = bins.notna().to_numpy()
-    for (name, version), missing in (frame.loc[~present].groupby(
-            ["model_name", "model_version"]).size().items()):
-        without[(name, version)] = without.get((name, version), 0) + int(missing)
-    if not present.any():
-        return
-    kept = frame.loc[present, ["model_name", "model_version"]].assign(
-        bins=bins[present], length=bins[present].str.len())
-    for (name, version, length), group in kept.groupby(["model_name", "model_version",
-                                                        "length"]):
-        data = "".join(group["bins"]).encode("ascii", errors="replace")
-        matrix = np.frombuffer(data, dtype=np.uint8).reshape(len(group), int(length))
-        flat = (np.arange(int(length)) * 256 + matrix).ravel()
-        chunk = np.bincount(flat, minlength=int(length) * 256).reshape(int(length), 256)
-        key = (name, version, int(length))
-        counts[key] = counts[key] + chunk if key in counts else chunk
+    """Add a chunk's input bins to the per-version byte counts (one bincount per input
+    position over the chunk's rows of a version)."""
+    bins = frame[BINS].to_numpy(object)
+    for (name, version), positions in frame.groupby(
+            ["model_name", "model_version"], sort=False).indices.items():
+        strings = bins[positions]
+        present = [s for s in strings if s is not None]
+        if len(present) < len(strings):
+            without[(name, version)] = without.get((name, version), 0) + (
+                len(strings) - len(present))
+        by_length: dict[int, list[str]] = {}
+        for text in present:
+            by_length.setdefault(len(text), []).append(text)
+        for length, group in by_length.items():
+            data = "".join(group).encode("ascii", errors="replace")
+            matrix = np.frombuffer(data, dtype=np.uint8).reshape(len(group), length)
+            chunk = np.stack([np.bincount(matrix[:, j], minlength=256)
+                              for j in range(length)]) if length else np.zeros((0, 256),
+                                                                               np.int64)
+            key = (str(name), str(version), length)
+            counts[key] = counts[key] + chunk if key in counts else chunk
 
 
 def _typed(rows: pd.DataFrame) -> pd.DataFrame:
-    for name in ("scored_at", "as_of"):
-        rows[name] = pd.to_datetime(rows[name], utc=True)
+    for name in TIMES:
+        rows[name] = pd.to_datetime(rows[name], utc=True, format="ISO8601")
     for name in ("probability", "rule_points"):
         rows[name] = pd.to_numeric(rows[name], errors="coerce").astype("float64")
     for name in ("request_id", "lead_id", "model_name", "model_version", "suggested_stage",

@@ -78,8 +78,9 @@ def periods_of(moments: pd.Series, period: Period) -> pd.Series:
     """Each moment's period label: ``2025-03`` (month) or ``2025-03-10`` (the Monday of
     its week)."""
     naive = moments.dt.tz_convert("UTC").dt.tz_localize(None)
-    periods = naive.dt.to_period(FREQUENCIES[period])
-    return periods.map(_period_label)
+    codes, uniques = pd.factorize(naive.dt.to_period(FREQUENCIES[period]))
+    labels = np.array([_period_label(p) for p in uniques], dtype=object)
+    return pd.Series(labels[codes], index=moments.index, dtype=object)
 
 
 def _period_label(period: pd.Period) -> str:
@@ -114,8 +115,9 @@ def by_period(rows: pd.DataFrame, period: Period, handoff: Stage, ece_bins: int,
             else rows["moment"].max())
     every = period_range(first, last, period) if first <= last else []
     blocks, empty = [], []
+    groups = rows.groupby(labels.to_numpy(), sort=False).indices if len(rows) else {}
     for label in every:
-        in_period = rows.loc[(labels == label).to_numpy()]
+        in_period = rows.iloc[groups[label]] if label in groups else rows.iloc[:0]
         if in_period.empty:
             empty.append(label)
             blocks.append({"period": label, "model_version": None,
@@ -146,8 +148,9 @@ def stage_tables(rows: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     out = {}
     for name, column in (("model", "suggested_stage"), ("rules", "rule_stage")):
         stages = matured[column].fillna("unknown").astype(str)
-        order = [s.value for s in FUNNEL if s.value in set(stages)]
-        order += sorted(set(stages) - set(order))
+        present = set(stages.unique())
+        order = [s.value for s in FUNNEL if s.value in present]
+        order += sorted(present - set(order))
         if not len(stages):
             out[name] = []
             continue

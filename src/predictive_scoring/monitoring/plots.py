@@ -99,7 +99,7 @@ def stage_figure(rows: pd.DataFrame) -> Figure:
     matured = rows.loc[rows["status"] == MATURED]
     model = matured["suggested_stage"].fillna("unknown").astype(str)
     rules = matured["rule_stage"].fillna("unknown").astype(str)
-    present = set(model) | set(rules)
+    present = set(model.unique()) | set(rules.unique())
     order = [s.value for s in FUNNEL if s.value in present] + sorted(
         present - {s.value for s in FUNNEL})
     y = matured["label"].to_numpy(np.int8)
