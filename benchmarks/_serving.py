@@ -63,21 +63,29 @@ class Prepared:
     leads: list[dict[str, Any]]
 
 
-def prepare(folder: Path, n_leads: int) -> Prepared:
-    """Simulate, train, log, export; build the request bodies from held-out leads."""
+def prepare(folder: Path, n_leads: int, accounts: bool = False,
+            experiment: str = "bench-serve") -> Prepared:
+    """Simulate, train (with the account model when ``accounts``), log, export; build the
+    request bodies from held-out leads."""
     config = simulate_into(load_config(SIMULATED, DatasetConfig), n_leads, SEED,
                            folder / "data")
     dataset = load_events_dataset(config, Path("."))
-    run = run_training(dataset, TrainingPlan(
-        config, load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
-        load_config(REPO / config.rules, RulesConfig), load_config(BASE, BaseConfig)))
+    plan = TrainingPlan(config, load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
+                        load_config(REPO / config.rules, RulesConfig),
+                        load_config(BASE, BaseConfig))
+    run = run_training(dataset, plan)
+    if accounts:
+        from predictive_scoring.accounts.training import add_accounts
+
+        add_accounts(run, dataset, plan)
+        if run.trained.scorer.accounts is None:
+            raise RuntimeError(f"no account model was learnt: {run.metrics['notes']}")
     store_uri = f"sqlite:///{folder}/mlflow.db"
     os.environ[store.TRACKING_URI_ENV] = store_uri
     store.use_tracking(load_config(BASE, BaseConfig))
-    with store.start_run("bench-serve", "train",
-                            artifact_location=(folder / "artifacts").as_uri()):
+    with store.start_run(experiment, "train", artifact_location=(folder / "artifacts").as_uri()):
         bundle.log_bundle(run.trained.scorer, bundle_example(run, dataset.events, 3),
-                            MODEL_NAME)
+                          MODEL_NAME)
     registry.set_alias(MODEL_NAME, registry.CHAMPION, "1")
     exported = registry.export_bundle(MODEL_NAME, registry.CHAMPION, folder / "champion")
     return Prepared(run, dataset, exported, store_uri, request_leads(run, dataset, config))

@@ -12,61 +12,20 @@ from typing import Any
 import numpy as np
 
 from benchmarks._serving import (
-    BASE,
-    MODEL_NAME,
-    SEED,
-    SIMULATED,
     Connection,
-    Prepared,
     http_post,
     interleaved_ms,
-    request_leads,
+    prepare,
     server,
     service_env,
     socket_caller,
 )
-from predictive_scoring.accounts.training import add_accounts
-from predictive_scoring.config import (
-    BaseConfig,
-    DatasetConfig,
-    ModelConfig,
-    RulesConfig,
-    load_config,
-)
-from predictive_scoring.data.dataset import load_events_dataset
-from predictive_scoring.data.synthetic import simulate_into
-from predictive_scoring.tracking import bundle, registry, store
-from predictive_scoring.train import TrainingPlan, bundle_example
-from predictive_scoring.workflow.training import run_training
 
 REPO = Path(__file__).resolve().parents[1]
 LEADS = 20_000
 CONTACTS = 10
 REQUESTS = 2_000
 ROUNDS = 10
-
-
-def prepare(folder: Path) -> Prepared:
-    """Simulate, train the lead model and its account model, log, export."""
-    config = simulate_into(load_config(SIMULATED, DatasetConfig), LEADS, SEED, folder / "data")
-    dataset = load_events_dataset(config, Path("."))
-    plan = TrainingPlan(config, load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig),
-                        load_config(REPO / config.rules, RulesConfig),
-                        load_config(BASE, BaseConfig))
-    run = run_training(dataset, plan)
-    add_accounts(run, dataset, plan)
-    if run.trained.scorer.accounts is None:
-        raise RuntimeError(f"no account model was learnt: {run.metrics['notes']}")
-    store_uri = f"sqlite:///{folder}/mlflow.db"
-    os.environ[store.TRACKING_URI_ENV] = store_uri
-    store.use_tracking(load_config(BASE, BaseConfig))
-    with store.start_run("bench-accounts", "train",
-                         artifact_location=(folder / "artifacts").as_uri()):
-        bundle.log_bundle(run.trained.scorer, bundle_example(run, dataset.events, 3),
-                          MODEL_NAME)
-    registry.set_alias(MODEL_NAME, registry.CHAMPION, "1")
-    exported = registry.export_bundle(MODEL_NAME, registry.CHAMPION, folder / "champion")
-    return Prepared(run, dataset, exported, store_uri, request_leads(run, dataset, config))
 
 
 def account_bodies(leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,7 +50,7 @@ def account_bodies(leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def http_section() -> str:
     with tempfile.TemporaryDirectory() as folder:
-        prepared = prepare(Path(folder))
+        prepared = prepare(Path(folder), LEADS, accounts=True, experiment="bench-accounts")
         single = [http_post("/v1/score", json.dumps(lead).encode())
                   for lead in prepared.leads]
         accounts = [http_post("/v1/accounts/score", json.dumps(body).encode())
