@@ -90,28 +90,12 @@ def data_dir() -> Path:
     return load_config(BASE, BaseConfig).resolved_data_dir()
 
 
-def _model_words() -> str:
-    """The default LightGBM config in words, as the report states it."""
-    params = model_config("lightgbm").params
-    return (f"learning rate {params['learning_rate']}, {params['num_leaves']} leaves, early "
-            f"stopping after {params['early_stopping_rounds']} rounds without improvement")
-
-
 def model_config(kind: str) -> ModelConfig:
     return load_config(Path(f"configs/models/{kind}.yaml"), ModelConfig)
 
 
 def rules_of(config: DatasetConfig) -> RulesConfig:
     return load_config(Path(config.rules), RulesConfig)
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process's peak resident memory (Linux ``clear_refs``); False if refused."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
-    except OSError:
-        return False
-    return True
 
 
 def last_json(output: str) -> dict[str, Any]:
