@@ -40,3 +40,14 @@ def data_dir() -> Path:
                     "folder holding uci_bank_marketing/, uci_online_shoppers/ and "
                     "olist_marketing_funnel/)")
     return folder
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n`` (the suite's default: one worker per core, ``--dist loadgroup``)
+    each test module runs whole on one worker, so its module fixtures are built once; the
+    service tests share session fixtures (two trained models) and run on one worker
+    together."""
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        group = "serving" if module.startswith("tests/serving/") else module
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -183,6 +183,12 @@ def test_tracking_uri_env_wins_and_local_folders_are_made(tmp_path: Path,
     assert tracking_store.artifact_location(base) == (tmp_path / "store" / "art").as_uri()
     assert (tmp_path / "store" / "art").is_dir()
 
+    # another SQLite store named by the environment keeps its runs' files beside it
+    monkeypatch.setenv(tracking_store.TRACKING_URI_ENV, "sqlite:///elsewhere/mlflow.db")
+    assert tracking_store.artifact_location(base) == (
+        tmp_path / "elsewhere" / "artifacts").as_uri()
+    assert (tmp_path / "elsewhere" / "artifacts").is_dir()
+
     server = "http://scorer:s3cret@127.0.0.1:5000"
     monkeypatch.setenv(tracking_store.TRACKING_URI_ENV, server)
     assert tracking_store.tracking_uri(base) == server

@@ -47,13 +47,19 @@ def artifact_location(base: BaseConfig) -> str | None:
     """Where new experiments keep their artifacts.
 
     Returns:
-        The config's ``artifact_location`` as an absolute ``file://`` URI (the folder is
-        created) when the store is a local SQLite file; None for a server, which keeps
-        its own artifact root.
+        An absolute ``file://`` URI (the folder is created) when the store is a local
+        SQLite file: the config's ``artifact_location`` for the config's own store, and
+        an ``artifacts`` folder beside the database when ``MLFLOW_TRACKING_URI`` names
+        another SQLite file (a run's files stay with its store, not in the working
+        folder); None for a server, which keeps its own artifact root.
     """
-    if _sqlite_path(tracking_uri(base)) is None:
+    uri = tracking_uri(base)
+    database = _sqlite_path(uri)
+    if database is None:
         return None
-    folder = Path(base.artifact_location).resolve()
+    folder = Path(base.artifact_location) if uri == base.tracking_uri \
+        else database.parent / "artifacts"
+    folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return folder.as_uri()
 
