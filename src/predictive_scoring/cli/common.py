@@ -160,8 +160,11 @@ DEBUG_ENV = "PREDICTIVE_SCORING_DEBUG"
 
 
 def fail(message: str, code: int = ExitCode.BAD_DATA) -> NoReturn:
-    """Print one paragraph on standard error and exit with ``code``."""
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    """Print one paragraph on standard error and exit with ``code``.
+
+    The paragraph is one line the terminal wraps (``soft_wrap``): a file path in it is
+    never broken by a newline, so it can be copied as it is."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(int(code))
 
 
