@@ -67,15 +67,6 @@ def test_a_demo_request_raises_the_score(trained: tuple) -> None:
     assert np.median(after / before) > 1.5
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect, cause measured: careers visits are uninformative in the simulator's "
-    "law (the oracle cancels them), but this fixture's training labels hold a chance "
-    "association (young snapshots with a careers visit in the last 5 days: 21 converting "
-    "leads where the truth expects 14, p=0.05) that 29 late trees (28 without "
-    "tenure_days) fit through days_since_page_view.careers in 300-row leaves (about 4 "
-    "positives each): 3 careers visits add +0.18 raw log-odds on average. Measured: 92% "
-    "of scores within a point (95% wanted), pricing visits raise 78% of scores (80% "
-    "wanted), careers lift 17% of the pricing lift (10% wanted); the median change is 0"))
 def test_careers_page_visits_alone_do_not_raise_the_score(trained: tuple) -> None:
     scorer, leads, events = trained
     before = scorer.score(leads, events)
