@@ -40,6 +40,7 @@ from predictive_scoring.learned_points.effects import (
     event_directions,
     key_probes,
     probe_rows,
+    value_set_direction,
 )
 from predictive_scoring.learned_points.fit import design, fit, forward_select
 from predictive_scoring.rules import score_points
@@ -335,6 +336,20 @@ def test_each_key_is_probed_with_its_most_frequent_event_and_weighed_by_its_shar
     assert list(event_directions(list(keys.values()), effects, probes)) == [1, -1, 1]
     assert list(event_directions(list(keys.values()), effects, probes, 0.05)) == [0, 0, 1]
     assert event_directions([(("demo_request", None),)], effects, probes)[0] == 0
+
+
+def test_a_value_set_s_sign_is_the_model_s_change_from_the_most_common_other_value() -> None:
+    logodds = {"software": 0.6, "finance": 0.4, "retail": -0.3, "education": -0.6,
+               "health": 0.405}
+    shares = {"software": 0.4, "finance": 0.2, "retail": 0.2, "education": 0.1,
+              "health": 0.1}
+    assert value_set_direction(["retail", "education"], "software", logodds, shares) == -1
+    # better than the average lead, yet worse than the most common other value
+    assert value_set_direction(["finance"], "software", logodds, shares) == -1
+    assert value_set_direction(["software"], "finance", logodds, shares) == 1
+    # one value clearly the other way: no direction; a change under the minimum: none
+    assert value_set_direction(["software", "retail"], "finance", logodds, shares) == 0
+    assert value_set_direction(["health"], "finance", logodds, shares) == 0
 
 
 def test_effects_are_measured_on_one_snapshot_per_lead() -> None:

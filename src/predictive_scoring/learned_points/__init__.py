@@ -10,9 +10,11 @@ scoring path score it unchanged. The table is built to be typed into a CRM by ha
   counting the same event or value;
 - whole points, each rule's sign the model's own direction for its signal: for an event,
   the sign of the change of the model's log-odds when a lead gets one more such event
-  now (:mod:`.effects`; a signal that moves it by less than 0.01 gets no rule); for an
-  attribute, the sign of the model's SHAP contributions along the rule; an optional cap
-  and half-life from a small set;
+  now (:mod:`.effects`; a signal that moves it by less than 0.01 gets no rule); for a set
+  of an attribute's values, the sign of the change of the model's log-odds when a lead's
+  value becomes one of them rather than the most common other value; for a range or an
+  empty attribute, the sign of the model's SHAP contributions along the rule; an optional
+  cap and half-life from a small set;
 - no rule on events the company sends itself (email sends) unless adding it raises the
   training leads' ROC-AUC by ``own_event_min_auc_gain`` (0.01): a send aimed at
   interested leads carries signal, a newsletter to everyone does not;
@@ -58,6 +60,8 @@ from predictive_scoring.learned_points.effects import (
     key_probes,
     model_logodds,
     probe_rows,
+    value_logodds,
+    value_set_direction,
 )
 from predictive_scoring.learned_points.table import (
     rules_yaml,
@@ -263,18 +267,35 @@ def _directions(scorer: LeadScorer, candidates: list[Candidate], matrix: np.ndar
                 sample: _Sample, events: pd.DataFrame | None,
                 settings: LearnSettings) -> np.ndarray:
     """The model's direction for each candidate (+1, -1, or 0: none): an event signal's
-    from the model's change when a lead gets one more such event now (:mod:`.effects`),
-    an attribute's from its SHAP contributions along the rule (:func:`fit.directions`)."""
+    from the model's change when a lead gets one more such event now, a set of values'
+    from its change when a lead's value becomes one of them rather than the most common
+    other value (:mod:`.effects`, on the same leads), a range's or an empty attribute's
+    from its SHAP contributions along the rule (:func:`fit.directions`)."""
     direction = np.zeros(len(candidates))
     on_events = np.array([isinstance(c.rule, EventRule) for c in candidates], dtype=bool)
-    attributes = np.flatnonzero(~on_events)
-    if attributes.size:
-        direction[attributes] = fit.directions(
-            matrix[np.ix_(sample.explained, attributes)],
-            _attribution([candidates[j] for j in attributes], sample.contributions))
+    value_sets = np.array([isinstance(c.rule, AttributeRule) and c.rule.op in ("eq", "in")
+                           for c in candidates], dtype=bool)
+    others = np.flatnonzero(~on_events & ~value_sets)
+    if others.size:
+        direction[others] = fit.directions(
+            matrix[np.ix_(sample.explained, others)],
+            _attribution([candidates[j] for j in others], sample.contributions))
+    leads = sample.train.iloc[probe_rows(sample.train, settings.effect_rows,
+                                         settings.seed)].reset_index(drop=True)
+    if value_sets.any():
+        features = scorer.features(leads, scorer.encode(leads, events))
+        for column in {candidates[j].field for j in np.flatnonzero(value_sets)}:
+            counts = sample.train[column].dropna().value_counts()
+            shares = {str(v): n / counts.sum() for v, n in counts.items()}
+            logodds = value_logodds(scorer, features, column, list(counts.index))
+            for j in np.flatnonzero(value_sets):
+                if candidates[j].field == column:
+                    counted = sorted(map(str, candidates[j].atoms))
+                    reference = next((str(v) for v in counts.index
+                                      if str(v) not in counted), None)
+                    direction[j] = 0.0 if reference is None else value_set_direction(
+                        counted, reference, logodds, shares, settings.min_effect)
     if on_events.any():
-        leads = sample.train.iloc[probe_rows(sample.train, settings.effect_rows,
-                                             settings.seed)].reset_index(drop=True)
         own = events.loc[events["lead_id"].isin(sample.train["lead_id"])]
         probes = key_probes(scorer.feature_spec, own)
         effects = fresh_event_effects(scorer, leads, own, probes)

@@ -22,6 +22,12 @@ counts under several keys (a type whatever its detail) has the mean of their eff
 weighted by how often the type's training events fall under each: the effect of one more
 event drawn as the type's events are. Every cap and half-life variant of a signal shares
 its direction.
+
+A rule on a set of an attribute's values is read against the leads it does not count,
+and a CRM admin compares it with the usual lead: its direction is the sign of the
+model's change when a lead's value becomes one of the set's rather than the most common
+other value (:func:`value_set_direction`), on the same leads; none when one of its
+values clearly moves the model the other way.
 """
 
 from __future__ import annotations
@@ -167,3 +173,27 @@ def event_directions(keys: list[tuple[Key, ...]], effects: dict[Key, float],
     effect is under ``min_effect``."""
     measured = np.array([signal_effect(k, effects, probes) for k in keys])
     return np.where(np.abs(measured) >= min_effect, np.sign(measured), 0.0)
+
+
+def value_logodds(scorer: LeadScorer, features: pd.DataFrame, column: str,
+                  values: list[object]) -> dict[str, float]:
+    """Per value, the model's mean log-odds of the rows with ``column`` set to it (the
+    rest of each row as it is)."""
+    return {str(value): float(np.mean(model_logodds(scorer, features.assign(
+        **{column: value})))) for value in values}
+
+
+def value_set_direction(values: list[str], reference: str, logodds: dict[str, float],
+                        shares: dict[str, float], min_effect: float = MIN_EFFECT) -> float:
+    """The direction of a rule counting ``values`` of an attribute: the sign of the mean
+    change of the model's log-odds from the most common other value (``reference``) to
+    the rule's values, weighted by how often they occur; 0 when under ``min_effect`` or
+    when one of the values clearly moves the model the other way."""
+    changes = np.array([logodds[v] - logodds[reference] for v in values])
+    weights = np.array([shares.get(v, 0.0) for v in values])
+    weights = weights if weights.sum() > 0 else np.ones(len(values))
+    effect = float(changes @ weights / weights.sum())
+    against = np.sign(changes) == -np.sign(effect)
+    if abs(effect) < min_effect or (against & (np.abs(changes) >= min_effect)).any():
+        return 0.0
+    return float(np.sign(effect))
