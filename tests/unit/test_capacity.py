@@ -60,9 +60,13 @@ def test_the_rule_never_asks_for_more_than_the_data_has(n_rows: int, rate: float
     assert fitted["num_leaves"] <= max(2, positives // 10)
     assert 1 <= fitted["min_data_in_bin"] <= max(1, n_rows // 100)
     assert params["learning_rate"] <= fitted["learning_rate"] <= 0.1
+    # smoothing keeps its ratio to the leaf minimum
+    assert fitted["path_smooth"] / fitted["min_child_samples"] == pytest.approx(
+        params["path_smooth"] / params["min_child_samples"])
     if positives >= 2_000 and n_rows >= 20 * params["min_child_samples"]:
         assert fitted == {"min_child_samples": params["min_child_samples"],
                           "num_leaves": params["num_leaves"], "min_data_in_bin": 3,
+                          "path_smooth": params["path_smooth"],
                           "learning_rate": params["learning_rate"]}
 
 

@@ -14,6 +14,7 @@ import pytest
 from predictive_scoring.config import AttributeRule, EventRule, RulesConfig, load_config
 from predictive_scoring.data.dataset import load_events_dataset
 from predictive_scoring.data.synthetic import simulate_into
+from predictive_scoring.features import FeatureSpec
 from predictive_scoring.learned_points import (
     LearnSettings,
     comparison,
@@ -24,13 +25,23 @@ from predictive_scoring.learned_points import (
     write_rules,
 )
 from predictive_scoring.learned_points.candidates import (
+    OTHER_DETAILS,
     CandidateSettings,
     categorical_candidates,
+    details_by_type,
+    event_candidates,
     is_own_event,
     numeric_candidates,
     round_number_in,
 )
 from predictive_scoring.learned_points.edits import pair_rules, table_edits
+from predictive_scoring.learned_points.effects import (
+    Probe,
+    event_directions,
+    key_probes,
+    probe_rows,
+    value_set_direction,
+)
 from predictive_scoring.learned_points.fit import design, fit, forward_select
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
@@ -85,12 +96,6 @@ def test_learned_points_rank_like_the_model_and_beat_the_hand_set_points(learned
     assert auc["learned points"] > auc["hand-set points"] + 0.02
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect since training spans lead ages 1-365 days: 'Email open: nurture' gets "
-    "-3 points (many old nurture opens go with leads that never convert: the covariance "
-    "the rule's sign follows) while one fresh nurture open raises these test leads' "
-    "log-odds by +0.051 (the model's recency features); a rule without a half-life "
-    "cannot say both. Strict: it fails as soon as the table's signs pass again"))
 def test_no_rule_points_against_a_clear_effect_of_the_model(learned: dict) -> None:
     """Giving test leads one more of a rule's events, or a value the rule counts rather
     than the most common other value, moves the model's log-odds the rule's way (effects
@@ -307,6 +312,54 @@ def test_edits_say_kept_changed_added_and_removed() -> None:
     assert edits.loc["student", "current points"] == "-15"
     assert edits.loc["student", "learned points"] == ""
     assert [p.change for p in pair_rules(current, current)] == ["kept"] * 6
+
+
+def test_each_key_is_probed_with_its_most_frequent_event_and_weighed_by_its_share() -> None:
+    spec = FeatureSpec(("page_view", "demo_request"), (("page_view", "pricing"),), (7,))
+    events = pd.DataFrame({
+        "event_type": ["page_view"] * 7 + ["demo_request"] * 2 + ["unlisted"],
+        "detail": ["pricing"] * 3 + ["blog", "blog", "careers", None, None, None, "x"]})
+    probes = key_probes(spec, events)
+    assert probes == {("page_view", "pricing"): Probe("page_view", "pricing", 3 / 7),
+                      ("page_view", None): Probe("page_view", "blog", 4 / 7),
+                      ("demo_request", None): Probe("demo_request", None, 1.0)}
+    candidates = event_candidates(spec, details_by_type(events), CandidateSettings(
+        caps=(None,), half_lives_days=(None,)))
+    keys = {c.atoms and next(iter(c.atoms)): c.keys for c in candidates
+            if c.field == "page_view"}
+    assert keys == {None: (("page_view", None), ("page_view", "pricing")),
+                    OTHER_DETAILS: (("page_view", None),),
+                    "pricing": (("page_view", "pricing"),)}
+    effects = {("page_view", None): -0.02, ("page_view", "pricing"): 0.1,
+               ("demo_request", None): 0.004}
+    # the whole type: (4 * -0.02 + 3 * 0.1) / 7 = +0.031; a rule needs 0.01 by default
+    assert list(event_directions(list(keys.values()), effects, probes)) == [1, -1, 1]
+    assert list(event_directions(list(keys.values()), effects, probes, 0.05)) == [0, 0, 1]
+    assert event_directions([(("demo_request", None),)], effects, probes)[0] == 0
+
+
+def test_a_value_set_s_sign_is_the_model_s_change_from_the_most_common_other_value() -> None:
+    logodds = {"software": 0.6, "finance": 0.4, "retail": -0.3, "education": -0.6,
+               "health": 0.405}
+    shares = {"software": 0.4, "finance": 0.2, "retail": 0.2, "education": 0.1,
+              "health": 0.1}
+    assert value_set_direction(["retail", "education"], "software", logodds, shares) == -1
+    # better than the average lead, yet worse than the most common other value
+    assert value_set_direction(["finance"], "software", logodds, shares) == -1
+    assert value_set_direction(["software"], "finance", logodds, shares) == 1
+    # one value clearly the other way: no direction; a change under the minimum: none
+    assert value_set_direction(["software", "retail"], "finance", logodds, shares) == 0
+    assert value_set_direction(["health"], "finance", logodds, shares) == 0
+
+
+def test_effects_are_measured_on_one_snapshot_per_lead() -> None:
+    frame = pd.DataFrame({"lead_id": np.repeat(np.arange(50), 4)})
+    rows = probe_rows(frame, 30, 7)
+    assert len(rows) == 30 and list(rows) == sorted(rows)
+    assert frame["lead_id"].iloc[rows].is_unique
+    assert frame["lead_id"].iloc[probe_rows(frame, 100, 7)].nunique() == 50
+    np.testing.assert_array_equal(rows, probe_rows(frame, 30, 7))
+    assert not np.array_equal(rows, probe_rows(frame, 30, 8))
 
 
 def test_to_points_scale_caps_and_names(learned: dict) -> None:

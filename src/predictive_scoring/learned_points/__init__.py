@@ -8,9 +8,13 @@ scoring path score it unchanged. The table is built to be typed into a CRM by ha
 - at most ``max_rules`` rules (25), **one per signal** (an event type, an event type with
   one detail, a set of values or a range of an attribute, an empty attribute), no two
   counting the same event or value;
-- whole points, each rule's sign the model's own direction for its signal (the sign of
-  the model's SHAP contributions along the rule), an optional cap and half-life from a
-  small set;
+- whole points, each rule's sign the model's own direction for its signal: for an event,
+  the sign of the change of the model's log-odds when a lead gets one more such event
+  now (:mod:`.effects`; a signal that moves it by less than 0.01 gets no rule); for a set
+  of an attribute's values, the sign of the change of the model's log-odds when a lead's
+  value becomes one of them rather than the most common other value; for a range or an
+  empty attribute, the sign of the model's SHAP contributions along the rule; an optional
+  cap and half-life from a small set;
 - no rule on events the company sends itself (email sends) unless adding it raises the
   training leads' ROC-AUC by ``own_event_min_auc_gain`` (0.01): a send aimed at
   interested leads carries signal, a newsletter to everyone does not;
@@ -48,6 +52,17 @@ from predictive_scoring.learned_points.candidates import (
     numeric_candidates,
 )
 from predictive_scoring.learned_points.edits import adopt_names, table_edits, threshold_edits
+from predictive_scoring.learned_points.effects import (
+    EFFECT_ROWS,
+    MIN_EFFECT,
+    event_directions,
+    fresh_event_effects,
+    key_probes,
+    model_logodds,
+    probe_rows,
+    value_logodds,
+    value_set_direction,
+)
 from predictive_scoring.learned_points.table import (
     rules_yaml,
     stage_shares,
@@ -76,7 +91,11 @@ class LearnSettings:
         own_event_min_auc_gain: A rule on an event the company sends itself enters only
             if it raises the training leads' ROC-AUC by at least this much.
         max_rows: Most training rows the table is learnt from (a seeded sample).
-        seed: Seed of that sample.
+        seed: Seed of that sample (and of the rows the event effects are measured on).
+        effect_rows: Most training rows (one per lead) an event signal's effect is
+            measured on (:mod:`.effects`).
+        min_effect: Least mean change of the model's log-odds one fresh event of a
+            signal must make for the signal to have a direction (and a rule).
         candidates: Which candidate rules are considered.
     """
 
@@ -86,6 +105,8 @@ class LearnSettings:
     own_event_min_auc_gain: float = 0.01
     max_rows: int = 50_000
     seed: int = 7
+    effect_rows: int = EFFECT_ROWS
+    min_effect: float = MIN_EFFECT
     candidates: CandidateSettings = field(default_factory=CandidateSettings)
 
 
@@ -120,17 +141,9 @@ class LearnedPoints:
 
 
 ATTRIBUTION_ROWS = 10_000
-"""Training rows (a seeded sample) whose SHAP values give each candidate's direction and
-order the categorical values: mean contributions are stable at this size, and SHAP
-values cost far more per row than the rest of the fit."""
-LOGIT_CLIP = 1e-6
-"""The model's probabilities are clipped to ``[LOGIT_CLIP, 1 - LOGIT_CLIP]`` for log-odds."""
-
-
-def model_logodds(scorer: LeadScorer, features: pd.DataFrame) -> np.ndarray:
-    """The classifier's log-odds (before calibration, so no ranking is lost to ties)."""
-    p = np.clip(scorer.pipeline.predict_proba(features)[:, 1], LOGIT_CLIP, 1 - LOGIT_CLIP)
-    return np.log(p / (1 - p))
+"""Training rows (a seeded sample) whose SHAP values give each attribute candidate's
+direction and order the categorical values: mean contributions are stable at this size,
+and SHAP values cost far more per row than the rest of the fit."""
 
 
 # ------------------------------------------------------------------------ candidates
@@ -176,7 +189,8 @@ def _rule_matrix(candidates: Sequence[Candidate], frame: pd.DataFrame,
 
 def _attribution(candidates: Sequence[Candidate],
                  contributions: explain.Contributions) -> np.ndarray:
-    """Per candidate, the model's contribution for its signal (its sources summed)."""
+    """Per attribute candidate, the model's contribution for its signal (its sources
+    summed)."""
     position = {name: j for j, name in enumerate(contributions.fields)}
     summed: dict[tuple[str, ...], np.ndarray] = {}
     for candidate in candidates:
@@ -231,8 +245,7 @@ def learn_points(scorer: LeadScorer, frame: pd.DataFrame, events: pd.DataFrame |
     candidates = candidate_rules(scorer, sample.train.iloc[sample.explained], events,
                                  sample.contributions, settings.candidates)
     matrix = _rule_matrix(candidates, sample.train, sample.encoded)
-    direction = fit.directions(matrix[sample.explained],
-                               _attribution(candidates, sample.contributions))
+    direction = _directions(scorer, candidates, matrix, sample, events, settings)
     summary = fit.design(matrix, sample.target, fit.fit_weights(sample.target), direction)
     usable = ((matrix != 0).mean(axis=0) >= settings.candidates.min_share) & (direction != 0)
     chosen = _select(summary, candidates, usable, matrix, label[sample.rows], settings)
@@ -248,6 +261,48 @@ def _sample(scorer: LeadScorer, frame: pd.DataFrame, events: pd.DataFrame | None
     explained = explain.sample_rows(len(train), ATTRIBUTION_ROWS, settings.seed)
     return _Sample(rows, train, encoded, model_logodds(scorer, features), explained,
                    explain.contributions(scorer, features.iloc[explained]))
+
+
+def _directions(scorer: LeadScorer, candidates: list[Candidate], matrix: np.ndarray,
+                sample: _Sample, events: pd.DataFrame | None,
+                settings: LearnSettings) -> np.ndarray:
+    """The model's direction for each candidate (+1, -1, or 0: none): an event signal's
+    from the model's change when a lead gets one more such event now, a set of values'
+    from its change when a lead's value becomes one of them rather than the most common
+    other value (:mod:`.effects`, on the same leads), a range's or an empty attribute's
+    from its SHAP contributions along the rule (:func:`fit.directions`)."""
+    direction = np.zeros(len(candidates))
+    on_events = np.array([isinstance(c.rule, EventRule) for c in candidates], dtype=bool)
+    value_sets = np.array([isinstance(c.rule, AttributeRule) and c.rule.op in ("eq", "in")
+                           for c in candidates], dtype=bool)
+    others = np.flatnonzero(~on_events & ~value_sets)
+    if others.size:
+        direction[others] = fit.directions(
+            matrix[np.ix_(sample.explained, others)],
+            _attribution([candidates[j] for j in others], sample.contributions))
+    leads = sample.train.iloc[probe_rows(sample.train, settings.effect_rows,
+                                         settings.seed)].reset_index(drop=True)
+    if value_sets.any():
+        features = scorer.features(leads, scorer.encode(leads, events))
+        for column in {candidates[j].field for j in np.flatnonzero(value_sets)}:
+            counts = sample.train[column].dropna().value_counts()
+            shares = {str(v): n / counts.sum() for v, n in counts.items()}
+            logodds = value_logodds(scorer, features, column, list(counts.index))
+            for j in np.flatnonzero(value_sets):
+                if candidates[j].field == column:
+                    counted = sorted(map(str, candidates[j].atoms))
+                    reference = next((str(v) for v in counts.index
+                                      if str(v) not in counted), None)
+                    direction[j] = 0.0 if reference is None else value_set_direction(
+                        counted, reference, logodds, shares, settings.min_effect)
+    if on_events.any():
+        own = events.loc[events["lead_id"].isin(sample.train["lead_id"])]
+        probes = key_probes(scorer.feature_spec, own)
+        effects = fresh_event_effects(scorer, leads, own, probes)
+        direction[on_events] = event_directions(
+            [c.keys for c in candidates if isinstance(c.rule, EventRule)], effects, probes,
+            settings.min_effect)
+    return direction
 
 
 def _select(summary: fit.Design, candidates: list[Candidate], usable: np.ndarray,
@@ -350,7 +405,8 @@ def _description(scorer: LeadScorer, settings: LearnSettings, n_candidates: int)
     kind = scorer.metadata.get("model_kind", "model")
     return (f"Learned from the {kind} model of '{scorer.dataset}': at most "
             f"{settings.max_rules} rules, one per signal, chosen from {n_candidates} "
-            f"candidates to follow the model's log-odds, each with the model's sign; "
+            f"candidates to follow the model's log-odds, each with the model's sign (an "
+            "event's: what one more such event now does to the model's score); "
             f"{settings.points_per_doubling:g} points double a lead's odds. Stage thresholds "
             "give each stage the model's share of training leads.")
 

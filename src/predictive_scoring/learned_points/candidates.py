@@ -45,8 +45,12 @@ class Candidate:
         atoms: The parts of ``field`` it covers (event details, value positions, range
             bins, :data:`MISSING`); ``None`` covers the whole field.
         sources: The model input fields whose contributions say the model's direction
-            for this signal (an event key's counts and recency, or the attribute).
+            for an attribute signal (the attribute); empty for an event signal, whose
+            direction is measured by adding an event (:mod:`.effects`).
         own: An event the company sends itself.
+        keys: The behaviour keys an event signal's events count under in the model's
+            features (``(type, detail)``, detail None for the type's own key); empty for
+            an attribute signal.
     """
 
     rule: EventRule | AttributeRule
@@ -54,6 +58,7 @@ class Candidate:
     atoms: frozenset[object] | None
     sources: tuple[str, ...]
     own: bool = False
+    keys: tuple[tuple[str, str | None], ...] = ()
 
     def overlaps(self, other: Candidate) -> bool:
         """Whether both rules would count some of the same events or values."""
@@ -104,32 +109,22 @@ def event_candidates(spec: FeatureSpec, details_seen: dict[str, list[str]],
     signals = []
     for event_type in spec.event_types:
         own = is_own_event(event_type, settings.own_event_types)
-        key_sources = _key_sources(spec, event_type)
+        details = paired.get(event_type, [])
         signals.append((event_type, None, None,  # whatever the detail: the whole type
-                        tuple(name for names in key_sources.values() for name in names), own))
-        if event_type in paired:
-            rest = sorted(set(details_seen.get(event_type, ())) - set(paired[event_type]))
+                        ((event_type, None), *((event_type, d) for d in details)), own))
+        if details:
+            rest = sorted(set(details_seen.get(event_type, ())) - set(details))
             if rest:
                 signals.append((event_type, rest, frozenset([OTHER_DETAILS]),
-                                key_sources[None], own))
-            signals += [(event_type, detail, frozenset([detail]), key_sources[detail], own)
-                        for detail in paired[event_type]]
+                                ((event_type, None),), own))
+            signals += [(event_type, detail, frozenset([detail]), ((event_type, detail),),
+                         own) for detail in details]
     return [Candidate(EventRule(name=_variant_name(event_type, atoms, cap, half_life),
                                 event_type=event_type, detail=detail, points=1, cap=cap,
                                 half_life_days=half_life),
-                      event_type, atoms, sources, own)
-            for event_type, detail, atoms, sources, own in signals
+                      event_type, atoms, (), own, keys)
+            for event_type, detail, atoms, keys, own in signals
             for half_life in settings.half_lives_days for cap in settings.caps]
-
-
-def _key_sources(spec: FeatureSpec, event_type: str) -> dict[str | None, tuple[str, ...]]:
-    """The behaviour features of each key of an event type, by detail (None: the type's
-    own key, which counts its events outside the detail keys)."""
-    sources: dict[str | None, list[str]] = {}
-    for column in spec.columns:
-        if column.key is not None and column.key[0] == event_type:
-            sources.setdefault(column.key[1], []).append(column.name)
-    return {detail: tuple(names) for detail, names in sources.items()}
 
 
 def _variant_name(event_type: str, atoms: frozenset[object] | None, cap: int | None,

@@ -7,10 +7,13 @@ cross-entropy between the model's probabilities and the table's, so the table is
 faithful where the model is least certain and converters are (a lasso on equal weights
 spends the rules on the bulk of unpromising leads).
 
-Every candidate has the model's direction: the sign of the covariance between the column
-and the model's own contribution for that signal (its SHAP values, summed over the
-signal's features). A column is multiplied by its direction and its coefficient held
-non-negative (non-negative least squares), so every rule's points have the model's sign.
+Every candidate has the model's direction for its signal: for an event, the sign of the
+change of the model's log-odds when a lead gets one more such event now (measured in
+:mod:`.effects`); for an attribute, the sign of the covariance between the column and
+the model's own contribution for the attribute (its SHAP values, :func:`directions`). A
+column is multiplied by its direction and its coefficient held non-negative
+(non-negative least squares), so every rule's points have the model's sign; a candidate
+without a direction never enters.
 
 Rules are added one at a time, each time the one that lowers the weighted squared error
 most given the rules already in (forward stepwise regression), among candidates that

@@ -191,6 +191,10 @@ def capacity_params(params: dict[str, Any], n_rows: int, n_positive: int) -> dic
     - ``num_leaves``: the config's, at most one leaf per :data:`POSITIVES_PER_LEAF`
       positives, at least 2;
     - ``min_data_in_bin``: the config's (LightGBM's 3), at most 1% of the rows, at least 1;
+    - ``path_smooth``: the config's, in proportion to the leaf minimum when the rule
+      lowers it (a leaf's value is pulled toward its parent's by ``path_smooth / (n +
+      path_smooth)`` for its ``n`` rows, so a leaf of the minimum size is smoothed alike
+      on any data size);
     - ``learning_rate``: the config's times ``sqrt(REFERENCE_POSITIVES / n_positive)``
       below :data:`REFERENCE_POSITIVES` positives, up to :data:`SMALL_DATA_RATE` (early
       stopping on a small validation slice needs each round to count).
@@ -202,12 +206,14 @@ def capacity_params(params: dict[str, Any], n_rows: int, n_positive: int) -> dic
                     max(MIN_LEAF_ROWS, n_rows // LEAF_SHARE))
     leaves = min(int(params.get("num_leaves", 31)), max(2, n_positive // POSITIVES_PER_LEAF))
     bin_rows = min(int(params.get("min_data_in_bin", 3)), max(1, n_rows // 100))
+    smooth = float(params.get("path_smooth", 0.0)) * leaf_rows / max(
+        int(params.get("min_child_samples", 20)), 1)
     rate = float(params.get("learning_rate", 0.1))
     scale = math.sqrt(REFERENCE_POSITIVES / max(n_positive, 1))
     if scale > 1:
         rate = min(rate * scale, max(rate, SMALL_DATA_RATE))
     return {"min_child_samples": leaf_rows, "num_leaves": leaves,
-            "min_data_in_bin": bin_rows, "learning_rate": rate}
+            "min_data_in_bin": bin_rows, "path_smooth": smooth, "learning_rate": rate}
 
 
 def early_stopping(model: ModelConfig) -> list[Any]:
