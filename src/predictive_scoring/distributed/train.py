@@ -19,8 +19,9 @@ single-machine path.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -52,6 +53,7 @@ from predictive_scoring.distributed.sources import (
     lead_id_column,
     located_checks,
     read_by_lead,
+    uncoded,
 )
 from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
 from predictive_scoring.leakage import leakage_warnings
@@ -266,9 +268,15 @@ def first_rows(examples: pd.DataFrame, part: str, n: int | None) -> pd.DataFrame
     return rows if n is None else rows.head(n)
 
 
-def events_of(checks: dict[str, TableCheck], lead_ids: list[str]) -> pd.DataFrame:
-    """The kept events of some leads of this partition."""
-    events = checks["events"].kept
+def test_slice_events(checks: dict[str, TableCheck], examples: pd.DataFrame) -> pd.DataFrame:
+    """The kept events of this partition's test-slice leads, their text as text (as one
+    machine holds its events)."""
+    return uncoded(events_of(checks["events"].kept,
+                             examples.loc[examples[SLICE] == "test", "lead_id"].unique()))
+
+
+def events_of(events: pd.DataFrame, lead_ids: Any) -> pd.DataFrame:
+    """The events of some leads (``lead_ids``: a list or an array of ids)."""
     return events.loc[events["lead_id"].isin(lead_ids)]
 
 
@@ -357,6 +365,8 @@ class PartitionedExamples:
         summary: Rows read, kept and quarantined per table.
         quarantine_files: Files written for bad rows (quarantine policy).
         recipe: What every partition built its examples with.
+        test_events: Per partition, the kept events of its test-slice leads, once the
+            tables are dropped (:meth:`keep_examples`); None before.
     """
 
     checks: list[Future]
@@ -366,6 +376,22 @@ class PartitionedExamples:
     summary: pd.DataFrame
     quarantine_files: list[Path]
     recipe: ExampleRecipe
+    test_events: list[Future] | None = None
+
+    def keep_examples(self, client: Client) -> PartitionedExamples:
+        """The examples alone, each partition's tables and snapshots dropped from the
+        workers (once the open leads are found, nothing reads them again) but the events
+        of its test-slice leads, the only ones the run reads afterwards (the champion
+        scores the test leads; the bundle's input example is three of them): the events,
+        most of a partition's memory, are gone before the model is fitted.
+
+        Raises:
+            RuntimeError: The tables were already dropped.
+        """
+        if self.test_events is not None:
+            raise RuntimeError("the tables were already dropped")
+        return replace(self, checks=[], snapshots=[],
+                       test_events=client.map(test_slice_events, self.checks, self.examples))
 
 
 def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
@@ -388,6 +414,8 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
     labels = {name: source.label for name, source in sources.items()}
     checks = client.map(check_partition, tables["leads"], tables["events"],
                         tables["stage_changes"], config=config, labels=labels)
+    truth = tables.pop("truth", None) or [None] * n_partitions
+    del tables  # the rows as read leave the workers once validated (the checks keep theirs)
     facts = client.gather(client.map(check_facts, checks))
     located = located_checks(facts, {n: sources[n] for n in TABLES})
     quarantine_files = _apply_policy(located, inputs)
@@ -402,7 +430,6 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
     spec = _spec(client.gather(client.map(partition_key_counts, checks, snapshots,
                                           bounds=bounds, config=config)), config)
     report("Building features and the rules' points per partition")
-    truth = tables.get("truth") or [None] * n_partitions
     recipe = ExampleRecipe(bounds, spec, inputs.rules, config.read)
     examples = client.map(partition_examples, checks, snapshots, truth, recipe=recipe)
     return PartitionedExamples(checks, snapshots, examples, spec,
@@ -468,8 +495,10 @@ class PartitionedSource:
                             frame["rule_stage"].to_numpy(object), columns, built.spec,
                             frame["weight"].to_numpy(np.float64),
                             open_population_distributed(client, built, plan))
-        return Built(examples, rows, snapshot_notes(*_left_out(client, built.snapshots),
-                                                    config.snapshots, lead_age_days(frame)))
+        notes = snapshot_notes(*_left_out(client, built.snapshots), config.snapshots,
+                               lead_age_days(frame))
+        self.partitioned = built.keep_examples(client)
+        return Built(examples, rows, notes)
 
     def leakage(self, built: Built, threshold: float) -> list[str]:
         return _leakage(self.client, self._built().examples, built.examples.frame,
@@ -499,16 +528,20 @@ class PartitionedSource:
         frames = client.gather(client.map(first_rows, partitioned.examples, part="test",
                                           n=None))
         frame = pd.concat(frames, ignore_index=True)
-        events = pd.concat(client.gather(client.map(
-            events_of, partitioned.checks, [f["lead_id"].tolist() for f in frames])),
-            ignore_index=True)
+        events = pd.concat(client.gather(self._test_events()), ignore_index=True)
         return TestLeads(frame, events, frame["label"].to_numpy(np.int8),
                          frame["rule_points"].to_numpy(float),
                          frame["rule_stage"].to_numpy(object))
 
     def bundle_example(self, built: Built, run: TrainingRun) -> pd.DataFrame:
-        return _bundle_example(self.client, self._built().examples, self._built().checks,
+        return _bundle_example(self.client, self._built().examples, self._test_events(),
                                run.trained.scorer)
+
+    def _test_events(self) -> list[Future]:
+        events = self._built().test_events
+        if events is None:
+            raise RuntimeError("build the examples with build() first")
+        return events
 
 
 def check_trains_on_dask(model: ModelConfig) -> None:
@@ -598,10 +631,8 @@ def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColum
     prep = pipeline.named_steps["prep"].fit(vocabulary_frame(merged, columns))
     prep_future = client.scatter(prep, broadcast=True)
     train = _slice_arrays(client, examples, prep_future, columns, "train")
-    valid = _slice_arrays(client, examples, prep_future, columns, "valid")
-    whole_valid = [client.submit(np.concatenate, part, pure=False)
-                   for part in (valid[0], valid[1], valid[3])]
-    n_valid, n_features = int(valid[2].sum()), len(columns.all)
+    whole_valid, n_valid = _whole_slice(client, examples, prep_future, columns, "valid")
+    n_features = len(columns.all)
     valid_x = da.from_delayed(_delayed(whole_valid[0]), (n_valid, n_features), np.float64)
     valid_y = da.from_delayed(_delayed(whole_valid[1]), (n_valid,), np.int8)
     weights = None
@@ -648,6 +679,20 @@ def _slice_arrays(client: Client, examples: list[Future], prep: Future,
             [client.submit(lambda d: d[2], d) for d in stacked])
 
 
+def _whole_slice(client: Client, examples: list[Future], prep: Future,
+                 columns: FeatureColumns, part: str) -> tuple[list[Future], int]:
+    """Futures of one slice's model input, labels and snapshot weights, every partition's
+    rows stacked in partition order into one block, and its number of rows.
+
+    Stacked straight from the partitions' designs: none of them is held once the block
+    is made (the validation slice every worker evaluates is this one block).
+    """
+    designs = client.map(design, examples, prep=prep, columns=columns, part=part)
+    whole = client.submit(stack_designs, *designs, pure=False)
+    n_rows = int(client.submit(lambda d: len(d[1]), whole).result())
+    return [client.submit(operator.itemgetter(i), whole) for i in range(3)], n_rows
+
+
 def stack_designs(*designs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
     """Partitions' model input, labels and weights as one block (in the order given)."""
     if len(designs) == 1:
@@ -665,13 +710,13 @@ def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None,
     return da.concatenate(blocks)
 
 
-def _bundle_example(client: Client, examples: list[Future], checks: list[Future],
+def _bundle_example(client: Client, examples: list[Future], test_events: list[Future],
                     scorer: LeadScorer) -> pd.DataFrame:
     """The first test examples found, with their events, as the bundle's input."""
-    for partition, checked in zip(examples, checks, strict=True):
+    for partition, events_future in zip(examples, test_events, strict=True):
         rows = client.submit(first_rows, partition, "test", EXAMPLE_LEADS).result()
         if len(rows):
-            events = client.submit(events_of, checked, rows["lead_id"].tolist()).result()
+            events = client.submit(events_of, events_future, rows["lead_id"].tolist()).result()
             return bundle_input(rows, events, scorer)
     raise TrainingError("the test slice is empty: nothing to evaluate the model on")
 
