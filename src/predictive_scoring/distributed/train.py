@@ -180,18 +180,36 @@ class ExampleRecipe:
     read: ReadOptions
 
 
+EXAMPLE_BLOCK_ROWS = 50_000
+"""Snapshots featurised at a time within a partition. A block's point-in-time pairs (each
+snapshot with every earlier event of its lead, a few dozen per snapshot) are the largest
+arrays of the examples' build: blocks bound a worker's transient memory whatever the
+partition's size, and only the features are kept."""
+
+
 def partition_examples(checks: dict[str, TableCheck], snapshots: Snapshots,
                        truth: pd.DataFrame | None, recipe: ExampleRecipe) -> pd.DataFrame:
     """One partition's examples: snapshots, behaviour features, the rules' points, slice
-    and (simulated data) the true probability, from train.py's own functions."""
-    frame, points = with_behaviour(snapshots.frame, checks["events"].kept, recipe.spec,
-                                   recipe.rules)
+    and (simulated data) the true probability, from train.py's own functions (run on
+    :data:`EXAMPLE_BLOCK_ROWS` snapshots at a time: each row's features and points
+    depend on its own lead's events only)."""
+    frame, events, names = snapshots.frame, checks["events"].kept, recipe.spec.feature_names
+    features = np.empty((len(frame), len(names)), dtype=np.float64, order="F")
+    points = np.empty(len(frame), dtype=np.float64)
+    stage = np.empty(len(frame), dtype=object)
+    for start in range(0, len(frame), EXAMPLE_BLOCK_ROWS):
+        rows = slice(start, start + EXAMPLE_BLOCK_ROWS)
+        block, result = with_behaviour(frame.iloc[rows], events, recipe.spec, recipe.rules)
+        features[rows] = block[names].to_numpy(np.float64)
+        points[rows], stage[rows] = result.points, result.stage
+    frame = pd.concat([frame, pd.DataFrame(features, index=frame.index, columns=names,
+                                           copy=False)], axis=1)
     true = None
     if truth is not None:
         true = truth_of(frame, parse_truth("truth", truth.drop(columns=BUCKET), recipe.read))
     return frame.assign(**{
         SLICE: slice_of(frame["lead_id"], _naive(frame["created_at"]), recipe.bounds),
-        "rule_points": points.points, "rule_stage": points.stage,
+        "rule_points": points, "rule_stage": stage,
         "true_probability": np.nan if true is None else true})
 
 
