@@ -44,11 +44,13 @@ def test_each_worker_gets_one_block_of_its_partitions_rows_in_order(client: obje
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
     prep = build_pipeline(model, COLUMNS).named_steps["prep"].fit(
         model_frame(pd.concat(frames), COLUMNS))
-    xs, ys, sizes, ws = dask_training._slice_arrays(client, examples, client.scatter(prep),
-                                                    COLUMNS, "train")
+    xs, ys, sizes, ws, layout = dask_training._slice_arrays(
+        client, examples, client.scatter(prep), COLUMNS, "train")
     wait([*xs, *ys, *ws])
     holders = [next(iter(client.who_has([x])[x.key])) for x in xs]
     assert len(xs) == len(ys) == len(sizes) == len(ws) == len(set(holders)) <= 2
+    assert [sum(n for _, n in parts) for parts in layout] == list(sizes)
+    assert sorted(p for parts in layout for p, _ in parts) == list(range(PARTITIONS))
     parts = [(prep.transform(model_frame(train, COLUMNS)), train["label"].to_numpy(),
               train["weight"].to_numpy())
              for train in (f.loc[f[dask_training.SLICE] == "train"] for f in frames)]

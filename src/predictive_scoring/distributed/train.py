@@ -523,19 +523,25 @@ class PartitionedSource:
                         built.rows, built.examples.columns, threshold)
 
     def fit(self, built: Built, plan: TrainingPlan, report: Report) -> TrainedModel:
-        client, partitions = self.client, self._built().examples
-        columns = built.examples.columns
+        """Fit on the workers, calibrate and evaluate. Once the training and validation
+        slices are encoded for the model (:func:`design_on_cluster`), the partitions keep
+        their test rows only: the model's raw probability of the other rows is read from
+        that encoded input, the same numbers the pipeline gives (it is its own
+        preprocessing's output)."""
+        client, columns, rows = self.client, built.examples.columns, built.rows
         report(f"Training {plan.model.kind} on the workers ({self.n_partitions} partitions)")
-        pipeline = fit_on_cluster(client, partitions, columns, plan.model,
-                                  weight_means(built.examples, built.rows))
+        sample = _model_input_sample(client, self._built().examples, "train", columns,
+                                     len(rows["train"]), plan.base.training.seed)
+        designed = design_on_cluster(client, self._built().examples, columns, plan.model)
+        self.partitioned = replace(self._built(), examples=client.map(
+            first_rows, self._built().examples, part="test", n=None))
+        pipeline = fit_on_cluster(client, designed, plan.model,
+                                  weight_means(built.examples, rows))
         report("Calibrating and evaluating")
-        raw_all = np.concatenate(client.gather(client.map(raw_probability, partitions,
-                                                          pipeline=pipeline, columns=columns)))
-        rows = built.rows
-        return finish_training(built.examples, rows, pipeline,
-                               {name: raw_all[r] for name, r in rows.items()}, plan,
-                               _model_input_sample(client, partitions, "train", columns,
-                                                   len(rows["train"]), plan.base.training.seed))
+        raw = design_probability(client, designed, pipeline)
+        raw["test"] = np.concatenate(client.gather(client.map(
+            raw_probability, self._built().examples, pipeline=pipeline, columns=columns)))
+        return finish_training(built.examples, rows, pipeline, raw, plan, sample)
 
     def test_sample(self, built: Built, seed: int) -> pd.DataFrame:
         return _model_input_sample(self.client, self._built().examples, "test",
@@ -628,40 +634,91 @@ def weight_means(examples: Examples, rows: dict[str, np.ndarray]
             float(examples.weight[rows["valid"]].mean()))
 
 
-def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColumns,
-                   model: ModelConfig, weight_scale: tuple[float, float] | None = None
-                   ) -> Any:
-    """The single-machine pipeline, its classifier fitted data-parallel on the workers by
-    its kind (:meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_on_dask`).
+@dataclass(frozen=True)
+class ClusterDesign:
+    """The training and validation slices encoded for the model, on the workers.
 
-    The encoder learns the categories of all training rows; the kind gets the training
-    slice partitioned as the workers hold it and the whole validation slice for early
-    stopping. With ``weight_scale`` (:func:`weight_means`) it also gets each row's
-    snapshot weight divided by its slice's mean, as ``Examples.weights`` gives them on
-    one machine; None fits unweighted.
+    Attributes:
+        pipeline: The single-machine pipeline, its preprocessing fitted on the categories
+            of all training rows (its classifier not yet).
+        train: Futures of the training slice's model input, labels and snapshot weights,
+            one block per worker (:func:`_slice_arrays`), and the blocks' sizes.
+        layout: Per block, the partitions stacked in it, in order, and their rows.
+        valid: Futures of the whole validation slice's model input, labels and weights,
+            in partition order.
+        n_valid: Rows of the validation slice.
     """
-    import dask.array as da
 
+    pipeline: Any
+    train: tuple[list[Future], list[Future], np.ndarray, list[Future]]
+    layout: list[list[tuple[int, int]]]
+    valid: list[Future]
+    n_valid: int
+
+
+def design_on_cluster(client: Client, examples: list[Future], columns: FeatureColumns,
+                      model: ModelConfig) -> ClusterDesign:
+    """The slices the kind is fitted on, encoded by the single-machine pipeline's
+    preprocessing fitted on the categories of all training rows."""
     pipeline = build_pipeline(model, columns)
     seen = client.gather(client.map(category_values, examples, columns=columns))
     merged = {c: (set().union(*(s[c][0] for s in seen)), any(s[c][1] for s in seen))
               for c in columns.categorical}
     prep = pipeline.named_steps["prep"].fit(vocabulary_frame(merged, columns))
     prep_future = client.scatter(prep, broadcast=True)
-    train = _slice_arrays(client, examples, prep_future, columns, "train")
-    whole_valid, n_valid = _whole_slice(client, examples, prep_future, columns, "valid")
-    n_features = len(columns.all)
-    valid_x = da.from_delayed(_delayed(whole_valid[0]), (n_valid, n_features), np.float64)
-    valid_y = da.from_delayed(_delayed(whole_valid[1]), (n_valid,), np.int8)
+    *train, layout = _slice_arrays(client, examples, prep_future, columns, "train")
+    valid, n_valid = _whole_slice(client, examples, prep_future, columns, "valid")
+    return ClusterDesign(pipeline, tuple(train), layout, valid, n_valid)
+
+
+def fit_on_cluster(client: Client, designed: ClusterDesign, model: ModelConfig,
+                   weight_scale: tuple[float, float] | None = None) -> Any:
+    """The single-machine pipeline, its classifier fitted data-parallel on the workers by
+    its kind (:meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_on_dask`).
+
+    The kind gets the training slice partitioned as the workers hold it and the whole
+    validation slice for early stopping. With ``weight_scale`` (:func:`weight_means`) it
+    also gets each row's snapshot weight divided by its slice's mean, as
+    ``Examples.weights`` gives them on one machine; None fits unweighted.
+    """
+    import dask.array as da
+
+    train, valid, n_valid = designed.train, designed.valid, designed.n_valid
+    n_features = len(designed.pipeline.named_steps["prep"].get_feature_names_out())
+    valid_x = da.from_delayed(_delayed(valid[0]), (n_valid, n_features), np.float64)
+    valid_y = da.from_delayed(_delayed(valid[1]), (n_valid,), np.int8)
     weights = None
     if weight_scale is not None:
-        valid_w = da.from_delayed(_delayed(whole_valid[2]), (n_valid,), np.float64)
+        valid_w = da.from_delayed(_delayed(valid[2]), (n_valid,), np.float64)
         weights = (_dask_rows(train[3], train[2], None, np.float64) / weight_scale[0],
                    valid_w / weight_scale[1])
     return kinds.get(model.kind).fit_on_dask(
-        client, pipeline, model,
+        client, designed.pipeline, model,
         (_dask_rows(train[0], train[2], n_features), _dask_rows(train[1], train[2], None)),
         (valid_x, valid_y), weights)
+
+
+def design_probability(client: Client, designed: ClusterDesign, pipeline: Any
+                       ) -> dict[str, np.ndarray]:
+    """The fitted classifier's raw probability of the training and validation rows, from
+    their encoded input, each slice in its rows' order (partition by partition)."""
+    classifier = pipeline[-1]
+    blocks = client.gather(client.map(classifier_probability, designed.train[0],
+                                      classifier=classifier))
+    by_partition: dict[int, np.ndarray] = {}
+    for block, parts in zip(blocks, designed.layout, strict=True):
+        ends = np.cumsum([n for _, n in parts])
+        for (partition, _), part in zip(parts, np.split(block, ends[:-1]), strict=True):
+            by_partition[partition] = part
+    train = [by_partition[p] for p in sorted(by_partition)]
+    return {"train": np.concatenate(train) if train else np.empty(0),
+            "valid": client.submit(classifier_probability, designed.valid[0],
+                                   classifier=classifier).result()}
+
+
+def classifier_probability(x: np.ndarray, classifier: Any) -> np.ndarray:
+    """A fitted classifier's raw probability of encoded model input."""
+    return classifier.predict_proba(x)[:, 1] if len(x) else np.empty(0)
 
 
 def _delayed(future: Future) -> Any:
@@ -672,10 +729,10 @@ def _delayed(future: Future) -> Any:
 
 def _slice_arrays(client: Client, examples: list[Future], prep: Future,
                   columns: FeatureColumns, part: str
-                  ) -> tuple[list, list, np.ndarray, list]:
+                  ) -> tuple[list, list, np.ndarray, list, list[list[tuple[int, int]]]]:
     """Futures of one slice's model input and labels, one block per worker holding rows of
-    it (its partitions' rows stacked in partition order), the blocks' sizes, and futures
-    of the blocks' snapshot weights.
+    it (its partitions' rows stacked in partition order), the blocks' sizes, futures
+    of the blocks' snapshot weights, and per block its partitions and their rows.
 
     One block per worker because lightgbm.dask gives every block of the training slice
     its own copy of the whole validation slice: with a block per partition, a worker
@@ -683,18 +740,19 @@ def _slice_arrays(client: Client, examples: list[Future], prep: Future,
     """
     designs = client.map(design, examples, prep=prep, columns=columns, part=part)
     sizes = np.asarray(client.gather(client.map(lambda d: len(d[1]), designs)))
-    kept = [(d, int(n)) for d, n in zip(designs, sizes, strict=True) if n]
-    holders = client.who_has([d for d, _ in kept])
-    on_worker: dict[str, list[tuple[Future, int]]] = {}
-    for future, n in kept:
-        on_worker.setdefault(sorted(holders[future.key])[0], []).append((future, n))
-    stacked = [client.submit(stack_designs, *(f for f, _ in parts), workers=[worker],
+    kept = [(i, d, int(n)) for i, (d, n) in enumerate(zip(designs, sizes, strict=True)) if n]
+    holders = client.who_has([d for _, d, _ in kept])
+    on_worker: dict[str, list[tuple[int, Future, int]]] = {}
+    for partition, future, n in kept:
+        on_worker.setdefault(sorted(holders[future.key])[0], []).append((partition, future, n))
+    stacked = [client.submit(stack_designs, *(f for _, f, _ in parts), workers=[worker],
                              pure=False) for worker, parts in on_worker.items()]
-    counts = np.asarray([sum(n for _, n in parts) for parts in on_worker.values()],
+    counts = np.asarray([sum(n for *_, n in parts) for parts in on_worker.values()],
                         dtype=np.int64)
     return ([client.submit(lambda d: d[0], d) for d in stacked],
             [client.submit(lambda d: d[1], d) for d in stacked], counts,
-            [client.submit(lambda d: d[2], d) for d in stacked])
+            [client.submit(lambda d: d[2], d) for d in stacked],
+            [[(partition, n) for partition, _, n in parts] for parts in on_worker.values()])
 
 
 def _whole_slice(client: Client, examples: list[Future], prep: Future,
