@@ -368,17 +368,22 @@ LARGE_FITS_GIB = 15.0
 """Worker memory (both workers) up to which the 5M-lead run is planned on this machine
 (24 GiB, shared with other work)."""
 BEFORE = ("Before: 0.65 GiB per 100k leads (this case, 2026-12-06 17:24 UTC, 0.86 / 0.89 GiB "
-          "at 100,000 leads and 2.20 / 2.18 GiB at 500,000, 62,500 leads a partition at "
-          "500,000), when every partition's events stayed on its worker as text until the "
-          "run ended (with the rows as read until the examples were built), each partition "
-          "was featurised at once (its point-in-time pairs, ~1 GiB for 50,000 leads, on top "
-          "of all that was held), and the validation slice was held stacked per worker "
-          "besides its whole copy. Now a partition holds its events coded (categoricals, no "
-          "row numbers) and only until its examples and open leads are built (then only its "
-          "test leads' events stay), features are built 50,000 snapshots at a time, and the "
-          "validation slice is stacked once. Earlier (compare and scale cases, 2026-12-04): "
-          "1.09 GiB per 100k leads, when lightgbm.dask gave each worker one copy of the "
-          "validation slice per partition it held.")
+          "at 100,000 leads and 2.20 / 2.18 GiB at 500,000), when the simulated config "
+          "snapshotted each lead at 7 and 30 days (198,920 snapshots per 100k leads, floor "
+          "0.107 GiB); it now snapshots at 1, 7, 30, 90, 180 and 365 days (about 3x the "
+          "snapshots and the floor). On this shape the code before this change peaked at "
+          "2.07 / 2.04 GiB per worker at 100,000 leads (2 partitions; a diagnostic run, "
+          "2026-12-06 19:34 UTC), while a partition was featurised: ~0.9 GiB of "
+          "point-in-time pairs on top of its events held as text (0.27 GiB a worker), the "
+          "rows as read (0.36 GiB) and the snapshots, and every partition's events stayed "
+          "until the run ended. Now a partition holds its events coded (categoricals, no "
+          "row numbers) and only until its examples and open leads are built (then only "
+          "its test leads' events), features are built 50,000 snapshots at a time, the "
+          "validation slice is stacked once, and once the training and validation slices "
+          "are encoded for LightGBM the partitions keep their test rows only. Earlier "
+          "(compare and scale cases, 2026-12-04): 1.09 GiB per 100k leads, when "
+          "lightgbm.dask gave each worker one copy of the validation slice per partition "
+          "it held.")
 
 
 def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
