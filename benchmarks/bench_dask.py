@@ -337,15 +337,21 @@ def large(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ report
+MEMORY_PARTITION_LEADS = 50_000
+"""Leads per partition in the memory case, the same at every size: the growth between
+sizes is then the memory held per lead, not a larger partition's working memory."""
+
+
 def memory(args: argparse.Namespace) -> dict[str, Any]:
-    """The Dask training at each of ``--memory-leads`` (about 62,500 leads a partition)."""
+    """The Dask training at each of ``--memory-leads`` (:data:`MEMORY_PARTITION_LEADS`
+    leads a partition)."""
     runs = []
     for leads in args.memory_leads:
         with tempfile.TemporaryDirectory(prefix="bench_dask_memory_") as folder:
             sim = child(case="simulate", folder=folder, leads=leads, scoring_input=False)
             run = (child(case="dask_train", folder=folder, variant=args.variant,
                          workers=args.workers,
-                         partitions=max(args.workers, round(leads / 62_500)))
+                         partitions=max(args.workers, round(leads / MEMORY_PARTITION_LEADS)))
                    if "error" not in sim else sim)
         runs.append({"leads": leads, "simulation": sim, "dask": run})
     return {"runs": runs}
@@ -357,11 +363,27 @@ def verdict(ok: bool) -> str:
 
 MEMORY_TARGET_GIB = 0.3
 """Issue 21: worker memory per 100k leads at most 0.3 GiB (1.2 GiB before)."""
-BEFORE = ("Before (this script's compare and scale cases, 2026-12-04: workers together "
-          "3.38 GiB at 300,000 leads, 10.99 GiB at 1,000,000): 1.09 GiB per 100k leads, most "
-          "of it while LightGBM trained, when lightgbm.dask had given each worker one copy "
-          "of the whole validation slice per partition it held (8 of them at 16 "
-          "partitions); each worker now holds one.")
+LARGE_LEADS = 5_000_000
+LARGE_FITS_GIB = 15.0
+"""Worker memory (both workers) up to which the 5M-lead run is planned on this machine
+(24 GiB, shared with other work)."""
+BEFORE = ("Before: 0.65 GiB per 100k leads (this case, 2026-12-06 17:24 UTC, 0.86 / 0.89 GiB "
+          "at 100,000 leads and 2.20 / 2.18 GiB at 500,000), when the simulated config "
+          "snapshotted each lead at 7 and 30 days (198,920 snapshots per 100k leads, floor "
+          "0.107 GiB); it now snapshots at 1, 7, 30, 90, 180 and 365 days (about 3x the "
+          "snapshots and the floor). On this shape the code before this change peaked at "
+          "2.07 / 2.04 GiB per worker at 100,000 leads (2 partitions; a diagnostic run, "
+          "2026-12-06 19:34 UTC), while a partition was featurised: ~0.9 GiB of "
+          "point-in-time pairs on top of its events held as text (0.27 GiB a worker), the "
+          "rows as read (0.36 GiB) and the snapshots, and every partition's events stayed "
+          "until the run ended. Now a partition holds its events coded (categoricals, no "
+          "row numbers) and only until its examples and open leads are built (then only "
+          "its test leads' events), features are built 50,000 snapshots at a time, the "
+          "validation slice is stacked once, and once the training and validation slices "
+          "are encoded for LightGBM the partitions keep their test rows only. Earlier "
+          "(compare and scale cases, 2026-12-04): 1.09 GiB per 100k leads, when "
+          "lightgbm.dask gave each worker one copy of the validation slice per partition "
+          "it held.")
 
 
 def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
@@ -393,27 +415,37 @@ def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
         floor = (big["dask"]["snapshots"] - small["dask"]["snapshots"]) * \
             big["dask"]["features"] * 8 / GIB / hundreds
         base = sum(small["dask"]["worker_peaks_gib"]) - growth * small["leads"] / 100_000
-        at_5m = base + growth * 50
         lines += ["", f"**Growth: {growth:.2f} GiB of worker memory per 100k leads** "
                   f"({small['leads']:,} -> {big['leads']:,} leads), {growth / floor:.1f}x "
                   f"its floor (the float64 feature matrix of 100k leads' snapshots, "
                   f"{floor:.3f} GiB); target <= {MEMORY_TARGET_GIB} GiB: "
                   f"{verdict(growth <= MEMORY_TARGET_GIB)}. Fixed part (the workers' "
-                  f"libraries and the cluster): {base:.2f} GiB. At that rate 5,000,000 "
-                  f"leads need ~{at_5m:.0f} GiB of worker memory on {args.workers} workers "
-                  f"(~{at_5m / args.workers:.0f} GiB each; this machine has "
-                  f"{memory_gib():.0f} GiB, shared), so the 5M-lead training "
-                  f"(`--cases large --large-steps simulate dask`) does not fit here and "
-                  f"was not run; at {big['dask']['total_s']:.0f} s for "
-                  f"{big['leads']:,} leads it would also take over "
-                  f"{big['dask']['total_s'] * 5_000_000 / big['leads'] / 3600:.0f} h "
-                  "on this shared machine.", "", BEFORE]
+                  f"libraries, the cluster and a partition's working memory): {base:.2f} GiB.",
+                  "", large_projection(base, growth, big, args), "", BEFORE]
     lines += ["", "Worker peaks: each worker process's own `ru_maxrss` at the end of "
               "`workflow.training.train` over `PartitionedSource` (reading, validation, "
               "snapshots, features, leakage check, "
               "LightGBM on the workers, calibration and evaluation). Feature set: "
               f"{args.variant}. LocalCluster of {args.workers} worker processes x 1 thread."]
     return lines
+
+
+def large_projection(base: float, growth: float, big: dict[str, Any],
+                     args: argparse.Namespace) -> str:
+    """What the measured growth says of :data:`LARGE_LEADS` leads: worker memory, time
+    (the largest run's, scaled linearly) and whether that fits this machine."""
+    memory = base + growth * LARGE_LEADS / 100_000
+    hours = big["dask"]["total_s"] * LARGE_LEADS / big["leads"] / 3600
+    simulate_h = big["simulation"]["seconds"] * LARGE_LEADS / big["leads"] / 3600
+    fits = memory <= LARGE_FITS_GIB
+    return (f"At that rate {LARGE_LEADS:,} leads need ~{memory:.1f} GiB of worker memory "
+            f"on {args.workers} workers (~{memory / args.workers:.1f} GiB each; this "
+            f"machine has {memory_gib():.0f} GiB, shared): "
+            + ("within" if fits else "above") + f" the {LARGE_FITS_GIB:.0f} GiB planned "
+            f"for both workers. Scaled from {big['leads']:,} leads, the training would take "
+            f"~{hours:.1f} h on this shared machine, after ~{simulate_h:.1f} h simulating "
+            f"the leads (`--cases large --large-steps simulate dask` runs both; a "
+            f"projection, not a measurement, unless a large-case section says otherwise).")
 
 
 def _gib(values: list[float]) -> str:

@@ -355,6 +355,7 @@ def behaviour_matrix(
     n_snapshots: int,
     tenure_days: np.ndarray,
     pair_key: np.ndarray,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The behaviour feature matrix, columns in ``spec.feature_names`` order.
 
@@ -364,17 +365,33 @@ def behaviour_matrix(
         n_snapshots: Number of snapshots (rows of the result).
         tenure_days: Days from each lead's creation to the snapshot's as_of.
         pair_key: Key index of each pair's event (:meth:`FeatureSpec.encode`).
+        out: Where to write the matrix (its values are overwritten): a float64 array of
+            the result's shape stored column by column, such as some columns of the
+            model's input block (:func:`predictive_scoring.models.columns.numbers_block`),
+            so the features are written once, where the model reads them. None: a new
+            array.
 
     Returns:
         float64 array of shape ``(n_snapshots, len(spec.feature_names))``, stored column
-        by column (Fortran order: a DataFrame of it holds each column in one piece).
+        by column (Fortran order: a DataFrame of it holds each column in one piece):
+        ``out`` when given.
+
+    Raises:
+        ValueError: ``out`` has another shape or dtype, or is not stored column by column.
     """
     width = len(spec.columns)
     tenure_at, counts_at, since_at = spec.placement
     # Each pair adds to its cells in place (the matrix seen flat, column after column):
     # no array per key and window is built, so the cost follows the pairs, not the cells.
-    out = np.zeros((n_snapshots, width), dtype=np.float64, order="F")
-    flat = out.reshape(-1, order="F")
+    if out is None:
+        out = np.zeros((n_snapshots, width), dtype=np.float64, order="F")
+    else:
+        if (out.shape != (n_snapshots, width) or out.dtype != np.float64
+                or not out.flags.f_contiguous):
+            raise ValueError(f"out must be a float64 array of shape {(n_snapshots, width)} "
+                             f"stored column by column, not {out.dtype} {out.shape}")
+        out.fill(0.0)
+    flat = out.reshape(-1, order="F")  # a view: out is stored column by column
     key = pair_key
     out[:, tenure_at] = tenure_days[:, None]
     for window, at in zip((*spec.windows_days, None), counts_at, strict=True):
@@ -540,13 +557,15 @@ def behaviour_features(
                         columns=spec.feature_names)
 
 
-def featurise(spec: FeatureSpec, data: SnapshotEvents, tenure_days: np.ndarray) -> np.ndarray:
+def featurise(spec: FeatureSpec, data: SnapshotEvents, tenure_days: np.ndarray,
+              out: np.ndarray | None = None) -> np.ndarray:
     """Behaviour features from encoded arrays (the path a single API request takes).
 
     Args:
         spec: The fitted vocabulary and windows.
         data: Snapshots and events, encoded.
         tenure_days: Days from creation to as_of per snapshot.
+        out: Where to write them (see :func:`behaviour_matrix`), or None.
 
     Returns:
         float64 array, one row per snapshot, columns ``spec.feature_names``.
@@ -554,7 +573,7 @@ def featurise(spec: FeatureSpec, data: SnapshotEvents, tenure_days: np.ndarray) 
     pit = data.pit  # only the events before a snapshot's as_of are encoded
     return behaviour_matrix(spec, pit, len(data.snapshot_lead), np.asarray(tenure_days, float),
                             spec.encode(take_events(data.event_types, pit.event),
-                                        take_events(data.event_details, pit.event)))
+                                        take_events(data.event_details, pit.event)), out)
 
 
 def take_events(values: np.ndarray | pd.Categorical, positions: np.ndarray

@@ -189,7 +189,7 @@ def score_chunk(scorer: LeadScorer, frame: pd.DataFrame, error: pd.Series,
                         "as_of": frame.get("as_of", pd.NaT)})
     if good.all():  # every row scored: the scores are the columns, as they come
         scored = _scored(scorer, frame, events, reasons)
-        out = out.assign(**{c: scored[c].to_numpy() for c in columns[2:-1]})
+        out = out.assign(**{c: scored[c].array for c in columns[2:-1]})  # no conversion
     else:
         for column in columns[2:-1]:
             out[column] = np.nan if column in NUMBER_COLUMNS else pd.NA
@@ -228,7 +228,8 @@ class ChunkWriter:
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self.path, table.schema)
+                self._parquet = pq.ParquetWriter(self.path, table.schema,
+                                                 use_dictionary=_repeating(table.column_names))
             self._parquet.write_table(table.cast(self._parquet.schema))
         self._first = False
 
@@ -238,6 +239,14 @@ class ChunkWriter:
             self.write(pd.DataFrame(columns=self.columns))
         if self._parquet is not None:
             self._parquet.close()
+
+
+def _repeating(columns: list[str]) -> list[str]:
+    """The output columns worth a Parquet dictionary: all but the lead ids, the times and
+    the continuous numbers, which hardly repeat (trying a dictionary on them costs about
+    as much as writing them, and the file gets no smaller)."""
+    unique = {"lead_id", "as_of", *NUMBER_COLUMNS}
+    return [c for c in columns if c not in unique]
 
 
 @contextmanager

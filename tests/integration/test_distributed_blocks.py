@@ -44,11 +44,13 @@ def test_each_worker_gets_one_block_of_its_partitions_rows_in_order(client: obje
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
     prep = build_pipeline(model, COLUMNS).named_steps["prep"].fit(
         model_frame(pd.concat(frames), COLUMNS))
-    xs, ys, sizes, ws = dask_training._slice_arrays(client, examples, client.scatter(prep),
-                                                    COLUMNS, "train")
+    xs, ys, sizes, ws, layout = dask_training._slice_arrays(
+        client, examples, client.scatter(prep), COLUMNS, "train")
     wait([*xs, *ys, *ws])
     holders = [next(iter(client.who_has([x])[x.key])) for x in xs]
     assert len(xs) == len(ys) == len(sizes) == len(ws) == len(set(holders)) <= 2
+    assert [sum(n for _, n in parts) for parts in layout] == list(sizes)
+    assert sorted(p for parts in layout for p, _ in parts) == list(range(PARTITIONS))
     parts = [(prep.transform(model_frame(train, COLUMNS)), train["label"].to_numpy(),
               train["weight"].to_numpy())
              for train in (f.loc[f[dask_training.SLICE] == "train"] for f in frames)]
@@ -66,3 +68,35 @@ def test_each_worker_gets_one_block_of_its_partitions_rows_in_order(client: obje
                 at = end
         assert at == len(x)
     assert used == set(range(PARTITIONS))  # every partition's rows, once
+
+
+def test_a_partition_featurised_in_blocks_gives_the_examples_of_one_block(
+        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of a few snapshots (a lead's snapshots split between blocks) give the same
+    examples, row for row, as the whole partition at once."""
+    from predictive_scoring.config import BaseConfig, DatasetConfig, RulesConfig
+    from predictive_scoring.data.synthetic import simulate_into
+    from predictive_scoring.distributed import sources
+
+    config = simulate_into(load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig),
+                           300, 5, tmp_path)
+    tables = {name: sources.read_piece(source.pieces[0], "lead_id") for name, source in
+              sources.dataset_sources(config, load_config(REPO / "configs/base.yaml",
+                                                          BaseConfig)).items()
+              if name in sources.TABLES}
+    checks = sources.check_partition(*(tables[name] for name in sources.TABLES), config,
+                                     dict.fromkeys(sources.TABLES, "file"))
+    facts = sources.check_facts(checks)
+    snapshots = dask_training.partition_snapshots(checks, config, facts.data_end,
+                                                  facts.first_created)
+    training = load_config(REPO / "configs/base.yaml", BaseConfig).training
+    bounds = dask_training.slice_bounds(dask_training.first_seen(snapshots), training)
+    spec = dask_training._spec([dask_training.partition_key_counts(checks, snapshots, bounds,
+                                                                   config)], config)
+    recipe = dask_training.ExampleRecipe(bounds, spec, load_config(REPO / config.rules,
+                                                                   RulesConfig), config.read)
+    whole = dask_training.partition_examples(checks, snapshots, None, recipe)
+    monkeypatch.setattr(dask_training, "EXAMPLE_BLOCK_ROWS", 7)
+    assert len(whole) > 7 * 3
+    pd.testing.assert_frame_equal(
+        dask_training.partition_examples(checks, snapshots, None, recipe), whole)

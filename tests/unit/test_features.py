@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from predictive_scoring.config import FeatureConfig, SnapshotConfig
+from predictive_scoring.config import Attributes, FeatureConfig, SnapshotConfig
 from predictive_scoring.data.dataset import EventsDataset
 from predictive_scoring.data.snapshots import build_snapshots
 from predictive_scoring.features import (
@@ -19,7 +19,14 @@ from predictive_scoring.features import (
     fit_feature_spec,
     lookup_codes,
     point_in_time,
+    snapshot_events,
     to_ns,
+)
+from predictive_scoring.models.columns import (
+    behaviour_block,
+    feature_columns,
+    model_frame,
+    numbers_block,
 )
 
 CONFIG = FeatureConfig(windows_days=[7, 30], min_key_count=1)
@@ -233,6 +240,26 @@ def test_single_lead_array_path_matches_batch() -> None:
                           lead["event_type"].to_numpy(object), lead["detail"].to_numpy(object))
     single = featurise(spec, data, np.array([20.0]))
     np.testing.assert_array_equal(single[0], batch.loc[2].to_numpy())
+
+
+def test_features_written_into_the_model_block_are_the_model_frame_of_them() -> None:
+    """Scoring writes the behaviour features straight into the model input's number block
+    (stale values there are overwritten); the frame is the one built from columns."""
+    snapshots, events = frames()
+    spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), CONFIG)
+    columns = feature_columns(Attributes(categorical=["industry"], numeric=["employees"]), spec)
+    leads = snapshots.assign(industry=["retail", None, "retail"], employees=[10, None, 3])
+    by_columns = model_frame(pd.concat([leads, behaviour_features(spec, snapshots, events)],
+                                       axis=1), columns)
+    numbers = numbers_block(len(leads), columns)
+    numbers.fill(7.0)  # what a reused block could hold: every cell must be written
+    data = snapshot_events(snapshots, events)
+    tenure = (data.snapshot_as_of - to_ns(snapshots["created_at"])) / NS_PER_DAY
+    written = featurise(spec, data, tenure, out=behaviour_block(numbers, columns))
+    assert np.shares_memory(written, numbers)
+    pd.testing.assert_frame_equal(model_frame(leads, columns, numbers=numbers), by_columns)
+    with pytest.raises(ValueError, match="column by column"):
+        featurise(spec, data, tenure, out=np.zeros((len(leads), len(spec.feature_names))))
 
 
 # ---------------------------------------------------------------- property tests

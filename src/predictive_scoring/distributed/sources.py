@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,10 +171,33 @@ def check_partition(leads: pd.DataFrame, events: pd.DataFrame, stage_changes: pd
     known = KnownLeads.of(lead_check, config.columns.lead_id)
     return {
         "leads": lead_check,
-        "events": check_events(labels["events"], events.drop(columns=BUCKET), config, known),
+        "events": coded_events(check_events(labels["events"], events.drop(columns=BUCKET),
+                                            config, known)),
         "stage_changes": check_stage_changes(labels["stage_changes"],
                                              stage_changes.drop(columns=BUCKET), config, known),
     }
+
+
+CODED_EVENT_COLUMNS = ("lead_id", "event_type", "detail")
+"""The events' text columns a partition holds coded: as text they are most of an event's
+bytes (about 50 of 70), coded each row holds a small integer and each value is stored once."""
+
+
+def coded_events(check: TableCheck) -> TableCheck:
+    """The events' check with its kept rows compact, as a partition holds them until its
+    examples are built: lead ids, types and details as pandas categoricals (the features
+    and the rules read them per category), and without row numbers (only the problems,
+    already found, needed them). :func:`uncoded` gives the text back."""
+    kept = check.kept
+    kept = kept.assign(**{c: kept[c].astype("category") for c in CODED_EVENT_COLUMNS
+                          if c in kept})
+    return replace(check, kept=kept.drop(columns=ROW, errors="ignore"))
+
+
+def uncoded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Coded (categorical) columns back as the text columns they were coded from."""
+    return frame.assign(**{c: frame[c].astype(frame[c].cat.categories.dtype)
+                           for c in frame if isinstance(frame[c].dtype, pd.CategoricalDtype)})
 
 
 @dataclass(frozen=True)

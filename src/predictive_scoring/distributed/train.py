@@ -19,8 +19,9 @@ single-machine path.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -52,6 +53,7 @@ from predictive_scoring.distributed.sources import (
     lead_id_column,
     located_checks,
     read_by_lead,
+    uncoded,
 )
 from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
 from predictive_scoring.leakage import leakage_warnings
@@ -178,18 +180,36 @@ class ExampleRecipe:
     read: ReadOptions
 
 
+EXAMPLE_BLOCK_ROWS = 50_000
+"""Snapshots featurised at a time within a partition. A block's point-in-time pairs (each
+snapshot with every earlier event of its lead, a few dozen per snapshot) are the largest
+arrays of the examples' build: blocks bound a worker's transient memory whatever the
+partition's size, and only the features are kept."""
+
+
 def partition_examples(checks: dict[str, TableCheck], snapshots: Snapshots,
                        truth: pd.DataFrame | None, recipe: ExampleRecipe) -> pd.DataFrame:
     """One partition's examples: snapshots, behaviour features, the rules' points, slice
-    and (simulated data) the true probability, from train.py's own functions."""
-    frame, points = with_behaviour(snapshots.frame, checks["events"].kept, recipe.spec,
-                                   recipe.rules)
+    and (simulated data) the true probability, from train.py's own functions (run on
+    :data:`EXAMPLE_BLOCK_ROWS` snapshots at a time: each row's features and points
+    depend on its own lead's events only)."""
+    frame, events, names = snapshots.frame, checks["events"].kept, recipe.spec.feature_names
+    features = np.empty((len(frame), len(names)), dtype=np.float64, order="F")
+    points = np.empty(len(frame), dtype=np.float64)
+    stage = np.empty(len(frame), dtype=object)
+    for start in range(0, len(frame), EXAMPLE_BLOCK_ROWS):
+        rows = slice(start, start + EXAMPLE_BLOCK_ROWS)
+        block, result = with_behaviour(frame.iloc[rows], events, recipe.spec, recipe.rules)
+        features[rows] = block[names].to_numpy(np.float64)
+        points[rows], stage[rows] = result.points, result.stage
+    frame = pd.concat([frame, pd.DataFrame(features, index=frame.index, columns=names,
+                                           copy=False)], axis=1)
     true = None
     if truth is not None:
         true = truth_of(frame, parse_truth("truth", truth.drop(columns=BUCKET), recipe.read))
     return frame.assign(**{
         SLICE: slice_of(frame["lead_id"], _naive(frame["created_at"]), recipe.bounds),
-        "rule_points": points.points, "rule_stage": points.stage,
+        "rule_points": points, "rule_stage": stage,
         "true_probability": np.nan if true is None else true})
 
 
@@ -266,9 +286,15 @@ def first_rows(examples: pd.DataFrame, part: str, n: int | None) -> pd.DataFrame
     return rows if n is None else rows.head(n)
 
 
-def events_of(checks: dict[str, TableCheck], lead_ids: list[str]) -> pd.DataFrame:
-    """The kept events of some leads of this partition."""
-    events = checks["events"].kept
+def test_slice_events(checks: dict[str, TableCheck], examples: pd.DataFrame) -> pd.DataFrame:
+    """The kept events of this partition's test-slice leads, their text as text (as one
+    machine holds its events)."""
+    return uncoded(events_of(checks["events"].kept,
+                             examples.loc[examples[SLICE] == "test", "lead_id"].unique()))
+
+
+def events_of(events: pd.DataFrame, lead_ids: Any) -> pd.DataFrame:
+    """The events of some leads (``lead_ids``: a list or an array of ids)."""
     return events.loc[events["lead_id"].isin(lead_ids)]
 
 
@@ -357,6 +383,8 @@ class PartitionedExamples:
         summary: Rows read, kept and quarantined per table.
         quarantine_files: Files written for bad rows (quarantine policy).
         recipe: What every partition built its examples with.
+        test_events: Per partition, the kept events of its test-slice leads, once the
+            tables are dropped (:meth:`keep_examples`); None before.
     """
 
     checks: list[Future]
@@ -366,6 +394,22 @@ class PartitionedExamples:
     summary: pd.DataFrame
     quarantine_files: list[Path]
     recipe: ExampleRecipe
+    test_events: list[Future] | None = None
+
+    def keep_examples(self, client: Client) -> PartitionedExamples:
+        """The examples alone, each partition's tables and snapshots dropped from the
+        workers (once the open leads are found, nothing reads them again) but the events
+        of its test-slice leads, the only ones the run reads afterwards (the champion
+        scores the test leads; the bundle's input example is three of them): the events,
+        most of a partition's memory, are gone before the model is fitted.
+
+        Raises:
+            RuntimeError: The tables were already dropped.
+        """
+        if self.test_events is not None:
+            raise RuntimeError("the tables were already dropped")
+        return replace(self, checks=[], snapshots=[],
+                       test_events=client.map(test_slice_events, self.checks, self.examples))
 
 
 def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
@@ -388,6 +432,8 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
     labels = {name: source.label for name, source in sources.items()}
     checks = client.map(check_partition, tables["leads"], tables["events"],
                         tables["stage_changes"], config=config, labels=labels)
+    truth = tables.pop("truth", None) or [None] * n_partitions
+    del tables  # the rows as read leave the workers once validated (the checks keep theirs)
     facts = client.gather(client.map(check_facts, checks))
     located = located_checks(facts, {n: sources[n] for n in TABLES})
     quarantine_files = _apply_policy(located, inputs)
@@ -402,7 +448,6 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
     spec = _spec(client.gather(client.map(partition_key_counts, checks, snapshots,
                                           bounds=bounds, config=config)), config)
     report("Building features and the rules' points per partition")
-    truth = tables.get("truth") or [None] * n_partitions
     recipe = ExampleRecipe(bounds, spec, inputs.rules, config.read)
     examples = client.map(partition_examples, checks, snapshots, truth, recipe=recipe)
     return PartitionedExamples(checks, snapshots, examples, spec,
@@ -468,27 +513,35 @@ class PartitionedSource:
                             frame["rule_stage"].to_numpy(object), columns, built.spec,
                             frame["weight"].to_numpy(np.float64),
                             open_population_distributed(client, built, plan))
-        return Built(examples, rows, snapshot_notes(*_left_out(client, built.snapshots),
-                                                    config.snapshots, lead_age_days(frame)))
+        notes = snapshot_notes(*_left_out(client, built.snapshots), config.snapshots,
+                               lead_age_days(frame))
+        self.partitioned = built.keep_examples(client)
+        return Built(examples, rows, notes)
 
     def leakage(self, built: Built, threshold: float) -> list[str]:
         return _leakage(self.client, self._built().examples, built.examples.frame,
                         built.rows, built.examples.columns, threshold)
 
     def fit(self, built: Built, plan: TrainingPlan, report: Report) -> TrainedModel:
-        client, partitions = self.client, self._built().examples
-        columns = built.examples.columns
+        """Fit on the workers, calibrate and evaluate. Once the training and validation
+        slices are encoded for the model (:func:`design_on_cluster`), the partitions keep
+        their test rows only: the model's raw probability of the other rows is read from
+        that encoded input, the same numbers the pipeline gives (it is its own
+        preprocessing's output)."""
+        client, columns, rows = self.client, built.examples.columns, built.rows
         report(f"Training {plan.model.kind} on the workers ({self.n_partitions} partitions)")
-        pipeline = fit_on_cluster(client, partitions, columns, plan.model,
-                                  weight_means(built.examples, built.rows))
+        sample = _model_input_sample(client, self._built().examples, "train", columns,
+                                     len(rows["train"]), plan.base.training.seed)
+        designed = design_on_cluster(client, self._built().examples, columns, plan.model)
+        self.partitioned = replace(self._built(), examples=client.map(
+            first_rows, self._built().examples, part="test", n=None))
+        pipeline = fit_on_cluster(client, designed, plan.model,
+                                  weight_means(built.examples, rows))
         report("Calibrating and evaluating")
-        raw_all = np.concatenate(client.gather(client.map(raw_probability, partitions,
-                                                          pipeline=pipeline, columns=columns)))
-        rows = built.rows
-        return finish_training(built.examples, rows, pipeline,
-                               {name: raw_all[r] for name, r in rows.items()}, plan,
-                               _model_input_sample(client, partitions, "train", columns,
-                                                   len(rows["train"]), plan.base.training.seed))
+        raw = design_probability(client, designed, pipeline)
+        raw["test"] = np.concatenate(client.gather(client.map(
+            raw_probability, self._built().examples, pipeline=pipeline, columns=columns)))
+        return finish_training(built.examples, rows, pipeline, raw, plan, sample)
 
     def test_sample(self, built: Built, seed: int) -> pd.DataFrame:
         return _model_input_sample(self.client, self._built().examples, "test",
@@ -499,16 +552,20 @@ class PartitionedSource:
         frames = client.gather(client.map(first_rows, partitioned.examples, part="test",
                                           n=None))
         frame = pd.concat(frames, ignore_index=True)
-        events = pd.concat(client.gather(client.map(
-            events_of, partitioned.checks, [f["lead_id"].tolist() for f in frames])),
-            ignore_index=True)
+        events = pd.concat(client.gather(self._test_events()), ignore_index=True)
         return TestLeads(frame, events, frame["label"].to_numpy(np.int8),
                          frame["rule_points"].to_numpy(float),
                          frame["rule_stage"].to_numpy(object))
 
     def bundle_example(self, built: Built, run: TrainingRun) -> pd.DataFrame:
-        return _bundle_example(self.client, self._built().examples, self._built().checks,
+        return _bundle_example(self.client, self._built().examples, self._test_events(),
                                run.trained.scorer)
+
+    def _test_events(self) -> list[Future]:
+        events = self._built().test_events
+        if events is None:
+            raise RuntimeError("build the examples with build() first")
+        return events
 
 
 def check_trains_on_dask(model: ModelConfig) -> None:
@@ -577,42 +634,91 @@ def weight_means(examples: Examples, rows: dict[str, np.ndarray]
             float(examples.weight[rows["valid"]].mean()))
 
 
-def fit_on_cluster(client: Client, examples: list[Future], columns: FeatureColumns,
-                   model: ModelConfig, weight_scale: tuple[float, float] | None = None
-                   ) -> Any:
-    """The single-machine pipeline, its classifier fitted data-parallel on the workers by
-    its kind (:meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_on_dask`).
+@dataclass(frozen=True)
+class ClusterDesign:
+    """The training and validation slices encoded for the model, on the workers.
 
-    The encoder learns the categories of all training rows; the kind gets the training
-    slice partitioned as the workers hold it and the whole validation slice for early
-    stopping. With ``weight_scale`` (:func:`weight_means`) it also gets each row's
-    snapshot weight divided by its slice's mean, as ``Examples.weights`` gives them on
-    one machine; None fits unweighted.
+    Attributes:
+        pipeline: The single-machine pipeline, its preprocessing fitted on the categories
+            of all training rows (its classifier not yet).
+        train: Futures of the training slice's model input, labels and snapshot weights,
+            one block per worker (:func:`_slice_arrays`), and the blocks' sizes.
+        layout: Per block, the partitions stacked in it, in order, and their rows.
+        valid: Futures of the whole validation slice's model input, labels and weights,
+            in partition order.
+        n_valid: Rows of the validation slice.
     """
-    import dask.array as da
 
+    pipeline: Any
+    train: tuple[list[Future], list[Future], np.ndarray, list[Future]]
+    layout: list[list[tuple[int, int]]]
+    valid: list[Future]
+    n_valid: int
+
+
+def design_on_cluster(client: Client, examples: list[Future], columns: FeatureColumns,
+                      model: ModelConfig) -> ClusterDesign:
+    """The slices the kind is fitted on, encoded by the single-machine pipeline's
+    preprocessing fitted on the categories of all training rows."""
     pipeline = build_pipeline(model, columns)
     seen = client.gather(client.map(category_values, examples, columns=columns))
     merged = {c: (set().union(*(s[c][0] for s in seen)), any(s[c][1] for s in seen))
               for c in columns.categorical}
     prep = pipeline.named_steps["prep"].fit(vocabulary_frame(merged, columns))
     prep_future = client.scatter(prep, broadcast=True)
-    train = _slice_arrays(client, examples, prep_future, columns, "train")
-    valid = _slice_arrays(client, examples, prep_future, columns, "valid")
-    whole_valid = [client.submit(np.concatenate, part, pure=False)
-                   for part in (valid[0], valid[1], valid[3])]
-    n_valid, n_features = int(valid[2].sum()), len(columns.all)
-    valid_x = da.from_delayed(_delayed(whole_valid[0]), (n_valid, n_features), np.float64)
-    valid_y = da.from_delayed(_delayed(whole_valid[1]), (n_valid,), np.int8)
+    *train, layout = _slice_arrays(client, examples, prep_future, columns, "train")
+    valid, n_valid = _whole_slice(client, examples, prep_future, columns, "valid")
+    return ClusterDesign(pipeline, tuple(train), layout, valid, n_valid)
+
+
+def fit_on_cluster(client: Client, designed: ClusterDesign, model: ModelConfig,
+                   weight_scale: tuple[float, float] | None = None) -> Any:
+    """The single-machine pipeline, its classifier fitted data-parallel on the workers by
+    its kind (:meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_on_dask`).
+
+    The kind gets the training slice partitioned as the workers hold it and the whole
+    validation slice for early stopping. With ``weight_scale`` (:func:`weight_means`) it
+    also gets each row's snapshot weight divided by its slice's mean, as
+    ``Examples.weights`` gives them on one machine; None fits unweighted.
+    """
+    import dask.array as da
+
+    train, valid, n_valid = designed.train, designed.valid, designed.n_valid
+    n_features = len(designed.pipeline.named_steps["prep"].get_feature_names_out())
+    valid_x = da.from_delayed(_delayed(valid[0]), (n_valid, n_features), np.float64)
+    valid_y = da.from_delayed(_delayed(valid[1]), (n_valid,), np.int8)
     weights = None
     if weight_scale is not None:
-        valid_w = da.from_delayed(_delayed(whole_valid[2]), (n_valid,), np.float64)
+        valid_w = da.from_delayed(_delayed(valid[2]), (n_valid,), np.float64)
         weights = (_dask_rows(train[3], train[2], None, np.float64) / weight_scale[0],
                    valid_w / weight_scale[1])
     return kinds.get(model.kind).fit_on_dask(
-        client, pipeline, model,
+        client, designed.pipeline, model,
         (_dask_rows(train[0], train[2], n_features), _dask_rows(train[1], train[2], None)),
         (valid_x, valid_y), weights)
+
+
+def design_probability(client: Client, designed: ClusterDesign, pipeline: Any
+                       ) -> dict[str, np.ndarray]:
+    """The fitted classifier's raw probability of the training and validation rows, from
+    their encoded input, each slice in its rows' order (partition by partition)."""
+    classifier = pipeline[-1]
+    blocks = client.gather(client.map(classifier_probability, designed.train[0],
+                                      classifier=classifier))
+    by_partition: dict[int, np.ndarray] = {}
+    for block, parts in zip(blocks, designed.layout, strict=True):
+        ends = np.cumsum([n for _, n in parts])
+        for (partition, _), part in zip(parts, np.split(block, ends[:-1]), strict=True):
+            by_partition[partition] = part
+    train = [by_partition[p] for p in sorted(by_partition)]
+    return {"train": np.concatenate(train) if train else np.empty(0),
+            "valid": client.submit(classifier_probability, designed.valid[0],
+                                   classifier=classifier).result()}
+
+
+def classifier_probability(x: np.ndarray, classifier: Any) -> np.ndarray:
+    """A fitted classifier's raw probability of encoded model input."""
+    return classifier.predict_proba(x)[:, 1] if len(x) else np.empty(0)
 
 
 def _delayed(future: Future) -> Any:
@@ -623,10 +729,10 @@ def _delayed(future: Future) -> Any:
 
 def _slice_arrays(client: Client, examples: list[Future], prep: Future,
                   columns: FeatureColumns, part: str
-                  ) -> tuple[list, list, np.ndarray, list]:
+                  ) -> tuple[list, list, np.ndarray, list, list[list[tuple[int, int]]]]:
     """Futures of one slice's model input and labels, one block per worker holding rows of
-    it (its partitions' rows stacked in partition order), the blocks' sizes, and futures
-    of the blocks' snapshot weights.
+    it (its partitions' rows stacked in partition order), the blocks' sizes, futures
+    of the blocks' snapshot weights, and per block its partitions and their rows.
 
     One block per worker because lightgbm.dask gives every block of the training slice
     its own copy of the whole validation slice: with a block per partition, a worker
@@ -634,18 +740,33 @@ def _slice_arrays(client: Client, examples: list[Future], prep: Future,
     """
     designs = client.map(design, examples, prep=prep, columns=columns, part=part)
     sizes = np.asarray(client.gather(client.map(lambda d: len(d[1]), designs)))
-    kept = [(d, int(n)) for d, n in zip(designs, sizes, strict=True) if n]
-    holders = client.who_has([d for d, _ in kept])
-    on_worker: dict[str, list[tuple[Future, int]]] = {}
-    for future, n in kept:
-        on_worker.setdefault(sorted(holders[future.key])[0], []).append((future, n))
-    stacked = [client.submit(stack_designs, *(f for f, _ in parts), workers=[worker],
+    kept = [(i, d, int(n)) for i, (d, n) in enumerate(zip(designs, sizes, strict=True)) if n]
+    holders = client.who_has([d for _, d, _ in kept])
+    on_worker: dict[str, list[tuple[int, Future, int]]] = {}
+    for partition, future, n in kept:
+        on_worker.setdefault(sorted(holders[future.key])[0], []).append((partition, future, n))
+    stacked = [client.submit(stack_designs, *(f for _, f, _ in parts), workers=[worker],
                              pure=False) for worker, parts in on_worker.items()]
-    counts = np.asarray([sum(n for _, n in parts) for parts in on_worker.values()],
+    counts = np.asarray([sum(n for *_, n in parts) for parts in on_worker.values()],
                         dtype=np.int64)
     return ([client.submit(lambda d: d[0], d) for d in stacked],
             [client.submit(lambda d: d[1], d) for d in stacked], counts,
-            [client.submit(lambda d: d[2], d) for d in stacked])
+            [client.submit(lambda d: d[2], d) for d in stacked],
+            [[(partition, n) for partition, _, n in parts] for parts in on_worker.values()])
+
+
+def _whole_slice(client: Client, examples: list[Future], prep: Future,
+                 columns: FeatureColumns, part: str) -> tuple[list[Future], int]:
+    """Futures of one slice's model input, labels and snapshot weights, every partition's
+    rows stacked in partition order into one block, and its number of rows.
+
+    Stacked straight from the partitions' designs: none of them is held once the block
+    is made (the validation slice every worker evaluates is this one block).
+    """
+    designs = client.map(design, examples, prep=prep, columns=columns, part=part)
+    whole = client.submit(stack_designs, *designs, pure=False)
+    n_rows = int(client.submit(lambda d: len(d[1]), whole).result())
+    return [client.submit(operator.itemgetter(i), whole) for i in range(3)], n_rows
 
 
 def stack_designs(*designs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
@@ -665,13 +786,13 @@ def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None,
     return da.concatenate(blocks)
 
 
-def _bundle_example(client: Client, examples: list[Future], checks: list[Future],
+def _bundle_example(client: Client, examples: list[Future], test_events: list[Future],
                     scorer: LeadScorer) -> pd.DataFrame:
     """The first test examples found, with their events, as the bundle's input."""
-    for partition, checked in zip(examples, checks, strict=True):
+    for partition, events_future in zip(examples, test_events, strict=True):
         rows = client.submit(first_rows, partition, "test", EXAMPLE_LEADS).result()
         if len(rows):
-            events = client.submit(events_of, checked, rows["lead_id"].tolist()).result()
+            events = client.submit(events_of, events_future, rows["lead_id"].tolist()).result()
             return bundle_input(rows, events, scorer)
     raise TrainingError("the test slice is empty: nothing to evaluate the model on")
 

@@ -47,8 +47,32 @@ def feature_columns(attributes: Attributes, spec: FeatureSpec | None,
                           (*attributes.numeric, *behaviour), groups, behaviour)
 
 
+def numbers_block(n_rows: int, columns: FeatureColumns) -> np.ndarray:
+    """An empty float64 block for the model's numeric columns, stored column by column:
+    :func:`model_frame` holds its numbers in it.
+
+    Its columns :attr:`FeatureColumns.behaviour` (the last ones, see
+    :func:`behaviour_block`) can be written first, by ``features.featurise``'s ``out``.
+    """
+    return np.empty((n_rows, len(columns.numeric)), dtype=np.float64, order="F")
+
+
+def behaviour_block(numbers: np.ndarray, columns: FeatureColumns) -> np.ndarray:
+    """The behaviour features' columns of a :func:`numbers_block` (a view, stored column by
+    column): :func:`feature_columns` puts them last among the numbers, in order.
+
+    Raises:
+        ValueError: The columns do not end with the behaviour features.
+    """
+    n = len(columns.behaviour)
+    if tuple(columns.numeric[len(columns.numeric) - n:]) != tuple(columns.behaviour):
+        raise ValueError("the model's numeric columns do not end with its behaviour features")
+    return numbers[:, len(columns.numeric) - n:]
+
+
 def model_frame(frame: pd.DataFrame, columns: FeatureColumns,
-                rows: np.ndarray | None = None) -> pd.DataFrame:
+                rows: np.ndarray | None = None,
+                numbers: np.ndarray | None = None) -> pd.DataFrame:
     """The model's input: categoricals as object text (NaN when missing), numbers float64.
 
     The numbers are written once into one float64 block, column by column (a
@@ -59,14 +83,24 @@ def model_frame(frame: pd.DataFrame, columns: FeatureColumns,
         columns: The model's input columns.
         rows: Positions of the rows to take (all when None): taken column by column, so
             a slice of a large frame is built without a copy of the frame's rows first.
+        numbers: A :func:`numbers_block` of the rows whose behaviour columns are already
+            written (:func:`behaviour_block`): the frame gives the other columns, and the
+            block becomes the frame's numbers (no copy). None: every column from ``frame``.
     """
     def values(name: str) -> pd.Series:
         column = frame[name]
         return column if rows is None else column.iloc[rows]
 
     index = frame.index if rows is None else frame.index[rows]
-    numbers = np.empty((len(index), len(columns.numeric)), dtype=np.float64, order="F")
-    for position, name in enumerate(columns.numeric):
+    given: tuple[str, ...] = ()
+    if numbers is None:
+        numbers = numbers_block(len(index), columns)
+    else:
+        if numbers.shape != (len(index), len(columns.numeric)):
+            raise ValueError(f"numbers has shape {numbers.shape}; the rows need "
+                             f"{(len(index), len(columns.numeric))}")
+        given = columns.behaviour
+    for position, name in enumerate(columns.numeric[:len(columns.numeric) - len(given)]):
         numbers[:, position] = _numbers(values(name))
     text = pd.DataFrame({c: _text(values(c)) for c in columns.categorical}, index=index)
     return pd.concat([text, pd.DataFrame(numbers, index=index, columns=list(columns.numeric),
@@ -74,7 +108,9 @@ def model_frame(frame: pd.DataFrame, columns: FeatureColumns,
 
 
 def _text(column: pd.Series) -> pd.Series:
-    return column.astype(object).where(column.notna(), np.nan)
+    """A column as object text, NaN where missing (one conversion)."""
+    return pd.Series(column.to_numpy(dtype=object, na_value=np.nan), index=column.index,
+                     dtype=object, name=column.name)
 
 
 def _numbers(column: pd.Series) -> np.ndarray:

@@ -33,7 +33,12 @@ from predictive_scoring.features import (
 from predictive_scoring.models import kinds
 
 # FeatureColumns is imported here also for bundles pickled when it lived in this module.
-from predictive_scoring.models.columns import FeatureColumns, model_frame
+from predictive_scoring.models.columns import (
+    FeatureColumns,
+    behaviour_block,
+    model_frame,
+    numbers_block,
+)
 from predictive_scoring.models.kinds.base import ModelKind, Slice, Weights
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
@@ -226,17 +231,16 @@ class LeadScorer:
     def features(self, leads: pd.DataFrame,
                  encoded: SnapshotEvents | None = None) -> pd.DataFrame:
         """Model input for leads; events shape: ``encoded`` from :meth:`encode`."""
-        frame = leads
-        if self.feature_spec is not None:
+        numbers = None
+        if self.feature_spec is not None:  # written once, into the model input's block
             tenure = (encoded.snapshot_as_of - utc_ns(leads["created_at"], "leads")) / NS_PER_DAY
-            behaviour = pd.DataFrame(featurise(self.feature_spec, encoded, tenure),
-                                     index=leads.index, columns=self.feature_spec.feature_names,
-                                     copy=False)  # a fresh matrix: no copy needed
-            frame = pd.concat([leads.drop(columns=behaviour.columns, errors="ignore"),
-                               behaviour], axis=1)
-        missing = [c for c in self.columns.all if c not in frame]
-        frame = frame.assign(**dict.fromkeys(missing, np.nan))
-        return model_frame(frame, self.columns)
+            numbers = numbers_block(len(leads), self.columns)
+            featurise(self.feature_spec, encoded, tenure,
+                      out=behaviour_block(numbers, self.columns))
+        computed = set(self.columns.behaviour) if numbers is not None else set()
+        missing = [c for c in self.columns.all if c not in leads and c not in computed]
+        return model_frame(leads.assign(**dict.fromkeys(missing, np.nan)), self.columns,
+                           numbers=numbers)
 
     @property
     def trained_ages(self) -> list[float] | None:

@@ -36,15 +36,21 @@ def event_rule_points(
         events of ``points * 0.5 ** (age_days / half_life_days)`` (no decay without a
         half-life), clipped to ``[-|cap|, |cap|]`` when the rule has a cap.
     """
-    types, details, rule_keys, decay = tables
+    types, details, rule_keys, decay, rule_of_key = tables
     n_rules = len(rule_keys)
     # one key per pair's event: (type + 1, detail + 1), slot 0 holding types/details no
     # rule names (only the events before an as_of are looked up)
     type_code = lookup_codes(types, take_events(event_types, pit.event)) + 1
     detail_code = lookup_codes(details, take_events(event_details, pit.event)) + 1
     pair_key = type_code * (len(details) + 1) + detail_code
-    # every (rule, pair) match at once: one weighted count over rule-major cells
-    rule, pair = np.nonzero(rule_keys[:, pair_key])
+    # every (rule, pair) match at once: one weighted count over rule-major cells. Each
+    # cell adds its pairs in pair order either way, so both searches give the same sums.
+    if rule_of_key is not None:  # no key counted by two rules: one lookup per pair
+        pair_rule = rule_of_key[pair_key]
+        pair = np.flatnonzero(pair_rule >= 0)
+        rule = pair_rule[pair]
+    else:
+        rule, pair = np.nonzero(rule_keys[:, pair_key])
     weights = decay.points[rule] * 0.5 ** (pit.age_days[pair] / decay.half_life[rule])
     totals = np.bincount(rule * n_rows + pit.snapshot[pair], weights=weights,
                          minlength=n_rules * n_rows).reshape(n_rules, n_rows).T
@@ -66,7 +72,8 @@ def _details(rule: EventRule) -> list[str]:
     return [rule.detail] if isinstance(rule.detail, str) else list(rule.detail)
 
 
-EventRuleTables = tuple[tuple[str, ...], tuple[str, ...], np.ndarray, _Decay]
+EventRuleTables = tuple[tuple[str, ...], tuple[str, ...], np.ndarray, _Decay,
+                        np.ndarray | None]
 
 
 def event_rule_tables(rules: Sequence[EventRule]) -> EventRuleTables:
@@ -82,7 +89,8 @@ def _event_rule_tables(matched: tuple[tuple[str, tuple[str, ...] | None, float,
                                             float | None, float | None], ...]
                        ) -> EventRuleTables:
     """The event types and details the rules name, which event keys (see
-    :func:`event_rule_points`) each rule counts (one row per rule), and their decay.
+    :func:`event_rule_points`) each rule counts (one row per rule), their decay, and the
+    one rule counting each key when no key has two (else None).
 
     An API request scores one lead, and building the tables cost more than counting its
     events: they are built once per set of rules.
@@ -106,7 +114,17 @@ def _event_rule_tables(matched: tuple[tuple[str, tuple[str, ...] | None, float,
                    half_life=_frozen([math.inf if h is None else h for *_, h, _ in matched]),
                    cap=_frozen([math.inf if cap is None else abs(cap) for *_, cap in matched]))
     keys.flags.writeable = False
-    return types, details, keys, decay
+    return types, details, keys, decay, _rule_of_key(keys)
+
+
+def _rule_of_key(keys: np.ndarray) -> np.ndarray | None:
+    """The rule counting each event key (-1: none), or None when some key is counted by
+    several rules (a type's rule and a rule on one of its details, say)."""
+    if (keys.sum(axis=0) > 1).any():
+        return None
+    rule = np.where(keys.any(axis=0), keys.argmax(axis=0), -1)
+    rule.flags.writeable = False
+    return rule
 
 
 def _frozen(values: Sequence[float]) -> np.ndarray:
