@@ -16,6 +16,12 @@ from predictive_scoring.config import (
     load_config,
 )
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist gives its workers COLUMNS=80 and LINES=24; the CLI's consoles would fix
+    # that width when imported, so a test's own COLUMNS (CliRunner's env) would not count.
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
+
 REPO = Path(__file__).resolve().parents[1]
 BASE = load_config(REPO / "configs/base.yaml", BaseConfig)
 SIMULATED = load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig)
