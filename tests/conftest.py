@@ -48,6 +48,7 @@ def data_dir() -> Path:
     return folder
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under ``pytest -n`` (the suite's default: one worker per core, ``--dist loadgroup``)
     each test module runs whole on one worker, so its module fixtures are built once; the

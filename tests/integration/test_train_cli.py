@@ -98,7 +98,8 @@ def test_second_model_is_compared_with_the_champion_on_the_same_leads(store: dic
 
 def test_promote_rollback_export_and_score(store: dict, tmp_path: Path) -> None:
     env = store["env"]
-    assert invoke("promote", "--dataset", "simulated", "--version", 2, env=env).exit_code == 0
+    result = invoke("promote", "--dataset", "simulated", "--version", 2, env=env)
+    assert result.exit_code == 0, result.output
     result = invoke("rollback", "--dataset", "simulated", env=env)
     assert result.exit_code == 0, result.output
     assert "rolled back to version 1" in result.output
