@@ -71,10 +71,19 @@ def test_train_writes_metrics_json_in_the_documented_shape(store: dict) -> None:
     assert f"{preview['volume_before']:,}" in report
 
 
-def test_second_model_is_compared_with_the_champion_on_the_same_leads(store: dict) -> None:
+@pytest.fixture(scope="module")
+def second(store: dict) -> object:
+    """Version 2 (a logistic regression on the same data), trained once for the tests that
+    need it, whatever order they run in."""
     result = invoke("train", "--config", store["root"] / "sim" / "dataset.yaml", "--model",
                     "logreg", "--output", store["root"] / "run2", env=store["env"])
     assert result.exit_code == 0, result.output
+    return result
+
+
+def test_second_model_is_compared_with_the_champion_on_the_same_leads(store: dict,
+                                                                     second: object) -> None:
+    result = second
     first = json.loads((store["root"] / "run1" / "metrics.json").read_text())
     second = json.loads((store["root"] / "run2" / "metrics.json").read_text())
     promotion = second["promotion"]
@@ -96,7 +105,8 @@ def test_second_model_is_compared_with_the_champion_on_the_same_leads(store: dic
             "champion": "2" if promoted else "1", "challenger": "2"}
 
 
-def test_promote_rollback_export_and_score(store: dict, tmp_path: Path) -> None:
+def test_promote_rollback_export_and_score(store: dict, second: object,
+                                           tmp_path: Path) -> None:
     env = store["env"]
     result = invoke("promote", "--dataset", "simulated", "--version", 2, env=env)
     assert result.exit_code == 0, result.output
