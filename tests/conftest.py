@@ -48,13 +48,21 @@ def data_dir() -> Path:
     return folder
 
 
+HEAVY = "heavy"
+"""The marker of a module that trains on thousands of leads or runs commands end to end
+(``pytestmark = pytest.mark.heavy``): such modules start first."""
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under ``pytest -n`` (the suite's default: one worker per core, ``--dist loadgroup``)
     each test module runs whole on one worker, so its module fixtures are built once; the
     service tests share session fixtures (two trained models) and run on one worker
-    together."""
+    together; a test that names its own group keeps it. Heavy modules are handed out
+    first, so the run does not end with one worker on a long module and the other idle."""
     for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        group = "serving" if module.startswith("tests/serving/") else module
-        item.add_marker(pytest.mark.xdist_group(group))
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.nodeid.split("::", 1)[0]
+            group = "serving" if module.startswith("tests/serving/") else module
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: item.get_closest_marker(HEAVY) is None)

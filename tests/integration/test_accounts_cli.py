@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from predictive_scoring.cli import app
 
+pytestmark = pytest.mark.heavy
+
 runner = CliRunner()
 
 
@@ -77,12 +79,14 @@ def test_score_writes_one_row_per_account(trained: dict, tmp_path: Path) -> None
     assert len(scores) == 400 and scores["reason_up_1"].notna().any()
 
 
-def test_a_model_without_accounts_refuses_the_option(trained: dict, tmp_path: Path) -> None:
-    sim = trained["root"] / "sim"
+def test_a_model_without_accounts_refuses_the_option(tmp_path: Path) -> None:
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    sim = tmp_path / "sim"
+    assert invoke("simulate", "--leads", 1500, "--seed", 9, "--out", sim,
+                  env=env).exit_code == 0
     config = (sim / "dataset.yaml").read_text()
     start = config.index("accounts:")
     (tmp_path / "plain.yaml").write_text(config[:start] + config[config.index("rules:"):])
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     result = invoke("train", "--config", tmp_path / "plain.yaml", "--model", "logreg",
                     "--output", tmp_path / "run", env=env)
     assert result.exit_code == 0, result.output

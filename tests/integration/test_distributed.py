@@ -34,7 +34,7 @@ from predictive_scoring.train import TrainingRun, examples_from_events
 from predictive_scoring.workflow.promotion import TestLeads
 from predictive_scoring.workflow.training import run_training, train
 
-pytestmark = pytest.mark.dask
+pytestmark = [pytest.mark.dask, pytest.mark.heavy]
 
 N_LEADS, SEED, PARTITIONS = 6000, 13, 4
 AS_OF = pd.Timestamp("2025-10-01T00:00:00Z")

@@ -21,6 +21,8 @@ from predictive_scoring.train import TrainingPlan
 from predictive_scoring.workflow.training import run_training
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.heavy
+
 PUBLISHED = {  # dataset config -> (rows, positives) from SOURCE.md
     "bank_marketing": (45_211, 5_289),
     "online_shoppers": (12_330, 1_908),

@@ -24,6 +24,8 @@ from predictive_scoring.cli import app
 from predictive_scoring.config import RulesConfig, load_config
 from tests.learned_table import assert_a_crm_table
 
+pytestmark = pytest.mark.heavy
+
 runner = CliRunner()
 BROWSER_SECONDS = 120
 WINDOW = (1280, 2400)

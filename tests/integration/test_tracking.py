@@ -59,6 +59,7 @@ T0 = pd.Timestamp("2025-01-01", tz="UTC")
 
 # MLflow 3.17's own calls trip deprecations of pandas 3.1 and SQLAlchemy 2.1: not ours to fix.
 pytestmark = [
+    pytest.mark.heavy,
     pytest.mark.filterwarnings("ignore:Operation with range is deprecated:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning"),
 ]

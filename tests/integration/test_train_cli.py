@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from predictive_scoring.cli import app
 from predictive_scoring.tracking import registry
 
+pytestmark = pytest.mark.heavy
+
 runner = CliRunner()
 PROMOTION_KEYS = {"champion_version", "challenger_version", "n_leads", "metric", "champion",
                   "challenger", "rules", "difference_interval", "decision", "reason"}

@@ -27,6 +27,8 @@ from predictive_scoring.train import TrainingPlan
 from predictive_scoring.workflow.training import run_training
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.heavy
+
 N_LEADS = 300
 
 

@@ -17,6 +17,8 @@ from nbclient import NotebookClient
 from predictive_scoring.config import DATA_DIR_ENV
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.heavy
+
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 SMALL = {
     "PREDICTIVE_SCORING_NOTEBOOK_LEADS": "3000",

@@ -30,6 +30,8 @@ from predictive_scoring.train import (
 from tests.conftest import BASE, REPO, SIMULATED
 from tests.conftest import CLASSIC_RULES as RULES
 
+pytestmark = pytest.mark.heavy
+
 COLUMNS = FeatureColumns(("plan",), ("seats", "visits"),
                          {"plan": "fit", "seats": "fit", "visits": "engagement"})
 

@@ -67,6 +67,9 @@ def dask_client(scheduler: str, n_workers: int = 2,
     with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                       processes=True, host="127.0.0.1", dashboard_address=None) as cluster, \
             Client(cluster) as client:
+        # Every worker is registered before work is handed out (on a busy machine one
+        # can lag, and data scattered meanwhile would all land on the other).
+        client.wait_for_workers(n_workers)
         yield client
 
 
