@@ -3,8 +3,9 @@ the project (its configs), in the order a reader meets them.
 
 Shell blocks run with bash in independent chains (:data:`CHAINS`), one process group per
 block: a server a block starts in the background (``mlflow ui ... &``, ``predictive-scoring
-serve ... &``) is stopped when its block ends. YAML blocks are dataset configs and must load as one. Text blocks are file layouts,
-crontab lines and commands for other machines: they are shown, not run.
+serve ... &``) is stopped when its block ends. YAML blocks are dataset configs and must load
+as one. Text blocks are file layouts, crontab lines and commands for other machines: they
+are shown, not run.
 """
 
 from __future__ import annotations
