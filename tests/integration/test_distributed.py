@@ -378,13 +378,13 @@ def test_open_leads_past_the_sample_size_are_sampled_evenly_across_partitions(
         client: object, funnel_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """More open leads than the sample holds: every partition gives its share, counted
     in full, featurised on the workers, in the same stage shares as all of them."""
-    from predictive_scoring.distributed import train as dask_train
+    from predictive_scoring.distributed import examples as dask_examples
 
     run_inputs = inputs(funnel_dir)
     built = dist.build_examples_distributed(client, run_inputs, PARTITIONS)
-    everyone = dask_train.open_population_distributed(client, built, run_inputs)
-    monkeypatch.setattr(dask_train, "POPULATION_ROWS", 1000)
-    sample = dask_train.open_population_distributed(client, built, run_inputs)
+    everyone = dask_examples.open_population_distributed(client, built, run_inputs)
+    monkeypatch.setattr(dask_examples, "POPULATION_ROWS", 1000)
+    sample = dask_examples.open_population_distributed(client, built, run_inputs)
     assert sample.n_open == everyone.n_open == len(everyone.frame) > 4000
     assert sample.as_of == everyone.as_of
     assert abs(len(sample.frame) - 1000) <= PARTITIONS
