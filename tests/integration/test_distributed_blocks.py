@@ -45,8 +45,9 @@ def test_each_worker_gets_one_block_of_its_partitions_rows_in_order(client: obje
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
     prep = build_pipeline(model, COLUMNS).named_steps["prep"].fit(
         model_frame(pd.concat(frames), COLUMNS))
-    xs, ys, sizes, ws, layout = dask_training._slice_arrays(
-        client, examples, client.scatter(prep), COLUMNS, "train")
+    designs = client.map(dask_training.design, examples, prep=client.scatter(prep),
+                         columns=COLUMNS, part="train")
+    xs, ys, sizes, ws, layout = dask_training._slice_arrays(client, designs)
     wait([*xs, *ys, *ws])
     holders = [next(iter(client.who_has([x])[x.key])) for x in xs]
     assert len(xs) == len(ys) == len(sizes) == len(ws) == len(set(holders)) <= 2

@@ -10,6 +10,7 @@ leads come back. The fit on these examples is :mod:`.train`'s.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -41,6 +42,7 @@ from predictive_scoring.distributed.sources import (
     uncoded,
 )
 from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
+from predictive_scoring.models.columns import MODEL_DTYPE
 from predictive_scoring.train import (
     POPULATION_ROWS,
     Population,
@@ -157,36 +159,57 @@ def partition_examples(checks: dict[str, TableCheck], snapshots: Snapshots,
     """One partition's examples: snapshots, behaviour features, the rules' points, slice
     and (simulated data) the true probability, from train.py's own functions (run on
     :data:`EXAMPLE_BLOCK_ROWS` snapshots at a time: each row's features and points
-    depend on its own lead's events only)."""
+    depend on its own lead's events only).
+
+    The behaviour features are held as the model reads them (float32,
+    :data:`MODEL_DTYPE`) and the text columns coded (:func:`coded_examples`): a
+    partition's examples are most of its worker's memory until the model is fitted."""
     frame, events, names = snapshots.frame, checks["events"].kept, recipe.spec.feature_names
-    features = np.empty((len(frame), len(names)), dtype=np.float64, order="F")
+    features = np.empty((len(frame), len(names)), dtype=MODEL_DTYPE, order="F")
     points = np.empty(len(frame), dtype=np.float64)
     stage = np.empty(len(frame), dtype=object)
     for start in range(0, len(frame), EXAMPLE_BLOCK_ROWS):
         rows = slice(start, start + EXAMPLE_BLOCK_ROWS)
         block, result = with_behaviour(frame.iloc[rows], events, recipe.spec, recipe.rules)
-        features[rows] = block[names].to_numpy(np.float64)
+        features[rows] = block[names].to_numpy()
         points[rows], stage[rows] = result.points, result.stage
     frame = pd.concat([frame, pd.DataFrame(features, index=frame.index, columns=names,
                                            copy=False)], axis=1)
     true = None
     if truth is not None:
         true = truth_of(frame, parse_truth("truth", truth.drop(columns=BUCKET), recipe.read))
-    return frame.assign(**{
+    return coded_examples(frame.assign(**{
         SLICE: slice_of(frame["lead_id"], _naive(frame["created_at"]), recipe.bounds),
         "rule_points": points, "rule_stage": stage,
-        "true_probability": np.nan if true is None else true})
+        "true_probability": np.nan if true is None else true}))
+
+
+def coded_examples(examples: pd.DataFrame) -> pd.DataFrame:
+    """Examples with their text columns but the lead id as pandas categoricals (a few
+    values repeated over every row: the attributes, ``slice``, the rules' stage), as a
+    worker holds them; :func:`~predictive_scoring.distributed.sources.uncoded` gives the
+    text back, and the model's input reads either (``models.columns.model_frame``)."""
+    text = [c for c in examples.columns if c != "lead_id" and (
+        pd.api.types.is_string_dtype(examples[c].dtype)
+        or examples[c].dtype == object)]
+    return examples.assign(**{c: examples[c].astype("category") for c in text})
 
 
 def outcomes(examples: pd.DataFrame) -> pd.DataFrame:
-    """The columns the evaluation reads, one row per example."""
-    return examples[OUTCOME_COLUMNS]
+    """The columns the evaluation reads, one row per example (text as text)."""
+    return uncoded(examples[OUTCOME_COLUMNS])
+
+
+def slice_rows(examples: pd.DataFrame, part: str) -> pd.DataFrame:
+    """The examples of one slice in this partition, as the worker holds them (coded)."""
+    return examples.loc[examples[SLICE] == part]
 
 
 def first_rows(examples: pd.DataFrame, part: str, n: int | None) -> pd.DataFrame:
-    """The first ``n`` examples (None: all) of one slice in this partition."""
-    rows = examples.loc[examples[SLICE] == part]
-    return rows if n is None else rows.head(n)
+    """The first ``n`` examples (None: all) of one slice in this partition, text as text
+    (as one machine holds its examples)."""
+    rows = slice_rows(examples, part)
+    return uncoded(rows if n is None else rows.head(n))
 
 
 def test_slice_events(checks: dict[str, TableCheck], examples: pd.DataFrame) -> pd.DataFrame:
@@ -278,9 +301,11 @@ class PartitionedExamples:
 
     Attributes:
         checks: Futures of each partition's validation (kept rows included).
-        snapshots: Futures of each partition's snapshots.
+        left_out: Snapshots left out of the examples, all partitions together: past the
+            target stage, and censored (the snapshots themselves leave the workers as
+            their partition's examples are built).
         examples: Futures of each partition's examples frame (features, rules' points,
-            ``slice``, ``true_probability``).
+            ``slice``, ``true_probability``; text columns coded, :func:`coded_examples`).
         spec: The behaviour vocabulary learnt from the training leads' events.
         summary: Rows read, kept and quarantined per table.
         quarantine_files: Files written for bad rows (quarantine policy).
@@ -290,7 +315,7 @@ class PartitionedExamples:
     """
 
     checks: list[Future]
-    snapshots: list[Future]
+    left_out: tuple[int, int]
     examples: list[Future]
     spec: FeatureSpec
     summary: pd.DataFrame
@@ -299,18 +324,18 @@ class PartitionedExamples:
     test_events: list[Future] | None = None
 
     def keep_examples(self, client: Client) -> PartitionedExamples:
-        """The examples alone, each partition's tables and snapshots dropped from the
-        workers (once the open leads are found, nothing reads them again) but the events
-        of its test-slice leads, the only ones the run reads afterwards (the champion
-        scores the test leads; the bundle's input example is three of them): the events,
-        most of a partition's memory, are gone before the model is fitted.
+        """The examples alone, each partition's tables dropped from the workers (once
+        the open leads are found, nothing reads them again) but the events of its
+        test-slice leads, the only ones the run reads afterwards (the champion scores the
+        test leads; the bundle's input example is three of them): the events, most of a
+        partition's memory, are gone before the model is fitted.
 
         Raises:
             RuntimeError: The tables were already dropped.
         """
         if self.test_events is not None:
             raise RuntimeError("the tables were already dropped")
-        return replace(self, checks=[], snapshots=[],
+        return replace(self, checks=[],
                        test_events=client.map(test_slice_events, self.checks, self.examples))
 
 
@@ -348,11 +373,14 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
                           base.training)
     report("Learning the behaviour vocabulary from the training leads")
     spec = vocabulary_of(client.gather(client.map(partition_key_counts, checks, snapshots,
-                                          bounds=bounds, config=config)), config)
+                                                  bounds=bounds, config=config)), config)
+    counts = client.gather(client.map(operator.attrgetter("n_past_target", "n_censored"),
+                                      snapshots))
     report("Building features and the rules' points per partition")
     recipe = ExampleRecipe(bounds, spec, inputs.rules, config.read)
     examples = client.map(partition_examples, checks, snapshots, truth, recipe=recipe)
-    return PartitionedExamples(checks, snapshots, examples, spec,
+    left = (sum(c[0] for c in counts), sum(c[1] for c in counts))
+    return PartitionedExamples(checks, left, examples, spec,
                                check_summary(facts, located), quarantine_files, recipe)
 
 
@@ -373,8 +401,3 @@ def vocabulary_of(counts: list[tuple[Counter, Counter]], config: DatasetConfig) 
         types.update(type_counts)
         pairs.update(pair_counts)
     return spec_from_counts(types, pairs, config.features)
-
-
-def left_out(client: Client, snapshots: list[Future]) -> tuple[int, int]:
-    counts = client.gather(client.map(lambda s: (s.n_past_target, s.n_censored), snapshots))
-    return sum(c[0] for c in counts), sum(c[1] for c in counts)

@@ -29,13 +29,19 @@ from predictive_scoring.distributed.examples import (
     build_examples_distributed,
     events_of,
     first_rows,
-    left_out,
     open_population_distributed,
     outcomes,
+    slice_rows,
 )
+from predictive_scoring.distributed.sources import uncoded
 from predictive_scoring.leakage import leakage_warnings
 from predictive_scoring.models import kinds
-from predictive_scoring.models.columns import FeatureColumns, feature_columns, model_frame
+from predictive_scoring.models.columns import (
+    MODEL_DTYPE,
+    FeatureColumns,
+    feature_columns,
+    model_frame,
+)
 from predictive_scoring.models.scorer import LeadScorer, build_pipeline
 from predictive_scoring.train import (
     EXPLANATION_ROWS,
@@ -64,8 +70,8 @@ EXAMPLE_LEADS = 3
 
 
 def columns_of(examples: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Some columns of a partition's examples."""
-    return examples[names]
+    """Some columns of a partition's examples, text as text."""
+    return uncoded(examples[names])
 
 
 def category_values(examples: pd.DataFrame, columns: FeatureColumns
@@ -93,9 +99,10 @@ def design(examples: pd.DataFrame, prep: Any, columns: FeatureColumns,
            part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One slice's encoded model input, labels and snapshot weights in this partition
     (the weights travel with their rows however the partitions are stacked)."""
-    rows = examples.loc[examples[SLICE] == part]
-    features = prep.transform(model_frame(rows, columns))
-    return (np.asarray(features, dtype=np.float64), rows["label"].to_numpy(np.int8),
+    rows = slice_rows(examples, part)
+    features = (prep.transform(model_frame(rows, columns)) if len(rows) else
+                np.empty((0, len(columns.all))))
+    return (np.asarray(features, dtype=MODEL_DTYPE), rows["label"].to_numpy(np.int8),
             rows["weight"].to_numpy(np.float64))
 
 
@@ -184,8 +191,7 @@ class PartitionedSource:
                             frame["rule_stage"].to_numpy(object), columns, built.spec,
                             frame["weight"].to_numpy(np.float64),
                             open_population_distributed(client, built, plan))
-        notes = snapshot_notes(*left_out(client, built.snapshots), config.snapshots,
-                               lead_age_days(frame))
+        notes = snapshot_notes(*built.left_out, config.snapshots, lead_age_days(frame))
         self.partitioned = built.keep_examples(client)
         return Built(examples, rows, notes)
 
@@ -195,7 +201,7 @@ class PartitionedSource:
 
     def fit(self, built: Built, plan: TrainingPlan, report: Report) -> TrainedModel:
         """Fit on the workers, calibrate and evaluate. Once the training and validation
-        slices are encoded for the model (:func:`design_on_cluster`), the partitions keep
+        slices are encoded for the model (:func:`encode_slices`), the partitions keep
         their test rows only: the model's raw probability of the other rows is read from
         that encoded input, the same numbers the pipeline gives (it is its own
         preprocessing's output)."""
@@ -203,9 +209,12 @@ class PartitionedSource:
         report(f"Training {plan.model.kind} on the workers ({self.n_partitions} partitions)")
         sample = _model_input_sample(client, self._built().examples, "train", columns,
                                      len(rows["train"]), plan.base.training.seed)
-        designed = design_on_cluster(client, self._built().examples, columns, plan.model)
-        self.partitioned = replace(self._built(), examples=client.map(
-            first_rows, self._built().examples, part="test", n=None))
+        encoded = encode_slices(client, self._built().examples, columns, plan.model)
+        # the partitions keep their test rows: each one's examples leave its worker as
+        # soon as its slices are encoded, before the encoded rows are stacked
+        self.partitioned = replace(self._built(), examples=encoded.test)
+        designed = design_on_cluster(client, encoded)
+        del encoded  # the partitions' encoded rows leave: the stacked blocks hold them
         pipeline = fit_on_cluster(client, designed, plan.model,
                                   weight_means(built.examples, rows))
         report("Calibrating and evaluating")
@@ -303,19 +312,50 @@ class ClusterDesign:
     n_valid: int
 
 
-def design_on_cluster(client: Client, examples: list[Future], columns: FeatureColumns,
-                      model: ModelConfig) -> ClusterDesign:
-    """The slices the kind is fitted on, encoded by the single-machine pipeline's
-    preprocessing fitted on the categories of all training rows."""
+@dataclass(frozen=True)
+class EncodedSlices:
+    """Each partition's training and validation rows encoded for the model, and its test
+    rows (the examples the partition keeps), on the workers.
+
+    Attributes:
+        pipeline: The single-machine pipeline, its preprocessing fitted on the categories
+            of all training rows (its classifier not yet).
+        train: Futures of each partition's training rows: model input, labels, weights
+            (:func:`design`).
+        valid: The same of its validation rows.
+        test: Futures of each partition's test examples (coded, :func:`slice_rows`).
+    """
+
+    pipeline: Any
+    train: list[Future]
+    valid: list[Future]
+    test: list[Future]
+
+
+def encode_slices(client: Client, examples: list[Future], columns: FeatureColumns,
+                  model: ModelConfig) -> EncodedSlices:
+    """Every partition's slices, encoded by the single-machine pipeline's preprocessing
+    fitted on the categories of all training rows (the tasks are submitted: once the
+    caller lets go of ``examples``, each partition's leave its worker as its last slice
+    is taken)."""
     pipeline = build_pipeline(model, columns)
     seen = client.gather(client.map(category_values, examples, columns=columns))
     merged = {c: (set().union(*(s[c][0] for s in seen)), any(s[c][1] for s in seen))
               for c in columns.categorical}
     prep = pipeline.named_steps["prep"].fit(vocabulary_frame(merged, columns))
     prep_future = client.scatter(prep, broadcast=True)
-    *train, layout = _slice_arrays(client, examples, prep_future, columns, "train")
-    valid, n_valid = _whole_slice(client, examples, prep_future, columns, "valid")
-    return ClusterDesign(pipeline, tuple(train), layout, valid, n_valid)
+    encoded = {part: client.map(design, examples, prep=prep_future, columns=columns,
+                                part=part) for part in ("train", "valid")}
+    return EncodedSlices(pipeline, encoded["train"], encoded["valid"],
+                         client.map(slice_rows, examples, part="test"))
+
+
+def design_on_cluster(client: Client, encoded: EncodedSlices) -> ClusterDesign:
+    """The slices the kind is fitted on: the training rows stacked per worker, the
+    validation rows in one block."""
+    *train, layout = _slice_arrays(client, encoded.train)
+    valid, n_valid = _whole_slice(client, encoded.valid)
+    return ClusterDesign(encoded.pipeline, tuple(train), layout, valid, n_valid)
 
 
 def fit_on_cluster(client: Client, designed: ClusterDesign, model: ModelConfig,
@@ -332,7 +372,7 @@ def fit_on_cluster(client: Client, designed: ClusterDesign, model: ModelConfig,
 
     train, valid, n_valid = designed.train, designed.valid, designed.n_valid
     n_features = len(designed.pipeline.named_steps["prep"].get_feature_names_out())
-    valid_x = da.from_delayed(_delayed(valid[0]), (n_valid, n_features), np.float64)
+    valid_x = da.from_delayed(_delayed(valid[0]), (n_valid, n_features), MODEL_DTYPE)
     valid_y = da.from_delayed(_delayed(valid[1]), (n_valid,), np.int8)
     weights = None
     if weight_scale is not None:
@@ -374,46 +414,49 @@ def _delayed(future: Future) -> Any:
     return delayed(future)
 
 
-def _slice_arrays(client: Client, examples: list[Future], prep: Future,
-                  columns: FeatureColumns, part: str
+def _slice_arrays(client: Client, designs: list[Future]
                   ) -> tuple[list, list, np.ndarray, list, list[list[tuple[int, int]]]]:
     """Futures of one slice's model input and labels, one block per worker holding rows of
-    it (its partitions' rows stacked in partition order), the blocks' sizes, futures
-    of the blocks' snapshot weights, and per block its partitions and their rows.
+    it (its partitions' encoded rows, :func:`design`, stacked in partition order), the
+    blocks' sizes, futures of the blocks' snapshot weights, and per block its partitions
+    and their rows.
 
     One block per worker because lightgbm.dask gives every block of the training slice
     its own copy of the whole validation slice: with a block per partition, a worker
-    held (and evaluated every round) as many copies as it held partitions.
+    held (and evaluated every round) as many copies as it held partitions. A block's
+    parts are taken where it is made (not copied to another worker).
     """
-    designs = client.map(design, examples, prep=prep, columns=columns, part=part)
     sizes = np.asarray(client.gather(client.map(lambda d: len(d[1]), designs)))
     kept = [(i, d, int(n)) for i, (d, n) in enumerate(zip(designs, sizes, strict=True)) if n]
     holders = client.who_has([d for _, d, _ in kept])
     on_worker: dict[str, list[tuple[int, Future, int]]] = {}
     for partition, future, n in kept:
         on_worker.setdefault(sorted(holders[future.key])[0], []).append((partition, future, n))
-    stacked = [client.submit(stack_designs, *(f for _, f, _ in parts), workers=[worker],
-                             pure=False) for worker, parts in on_worker.items()]
+    stacked = [(client.submit(stack_designs, *(f for _, f, _ in parts), workers=[worker],
+                              pure=False), worker) for worker, parts in on_worker.items()]
+
+    def items(i: int) -> list[Future]:
+        return [client.submit(operator.itemgetter(i), block, workers=[worker])
+                for block, worker in stacked]
+
     counts = np.asarray([sum(n for *_, n in parts) for parts in on_worker.values()],
                         dtype=np.int64)
-    return ([client.submit(lambda d: d[0], d) for d in stacked],
-            [client.submit(lambda d: d[1], d) for d in stacked], counts,
-            [client.submit(lambda d: d[2], d) for d in stacked],
+    return (items(0), items(1), counts, items(2),
             [[(partition, n) for partition, _, n in parts] for parts in on_worker.values()])
 
 
-def _whole_slice(client: Client, examples: list[Future], prep: Future,
-                 columns: FeatureColumns, part: str) -> tuple[list[Future], int]:
+def _whole_slice(client: Client, designs: list[Future]) -> tuple[list[Future], int]:
     """Futures of one slice's model input, labels and snapshot weights, every partition's
     rows stacked in partition order into one block, and its number of rows.
 
     Stacked straight from the partitions' designs: none of them is held once the block
     is made (the validation slice every worker evaluates is this one block).
     """
-    designs = client.map(design, examples, prep=prep, columns=columns, part=part)
     whole = client.submit(stack_designs, *designs, pure=False)
     n_rows = int(client.submit(lambda d: len(d[1]), whole).result())
-    return [client.submit(operator.itemgetter(i), whole) for i in range(3)], n_rows
+    holder = sorted(client.who_has([whole])[whole.key])
+    return [client.submit(operator.itemgetter(i), whole, workers=holder[:1] or None)
+            for i in range(3)], n_rows
 
 
 def stack_designs(*designs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
@@ -427,7 +470,7 @@ def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None,
                dtype: Any = None) -> Any:
     import dask.array as da
 
-    dtype = dtype or (np.float64 if width is not None else np.int8)
+    dtype = dtype or (MODEL_DTYPE if width is not None else np.int8)
     blocks = [da.from_delayed(_delayed(f), (int(n), width) if width is not None else (int(n),),
                               dtype) for f, n in zip(futures, sizes, strict=True)]
     return da.concatenate(blocks)
