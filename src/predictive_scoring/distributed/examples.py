@@ -353,14 +353,12 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
                          "stage changes as Parquet); this dataset config has shape 'table'")
     report("Reading and validating the tables by lead")
     sources = dataset_sources(config, base)
-    tables = {name: partitions(client, read_by_lead(source, lead_id_column(config, name),
-                                                    n_partitions))
+    tables = {name: read_by_lead(source, lead_id_column(config, name), n_partitions)
               for name, source in sources.items()}
     labels = {name: source.label for name, source in sources.items()}
-    checks = client.map(check_partition, tables["leads"], tables["events"],
-                        tables["stage_changes"], config=config, labels=labels)
-    truth = tables.pop("truth", None) or [None] * n_partitions
-    del tables  # the rows as read leave the workers once validated (the checks keep theirs)
+    checks = checked_partitions(client, tables, config, labels)
+    truth = (partitions(client, tables["truth"]) if "truth" in tables
+             else [None] * n_partitions)
     facts = client.gather(client.map(check_facts, checks))
     located = located_checks(facts, {n: sources[n] for n in TABLES})
     quarantine_files = _apply_policy(located, inputs)
@@ -392,6 +390,22 @@ def _apply_policy(checks: dict[str, TableCheck], inputs: TrainingInputs) -> list
         raise DataValidationError(problems, f"dataset '{inputs.config.name}' has bad rows "
                                   "(rerun with --on-bad-rows quarantine to set them aside)")
     return write_quarantine(checks, inputs.quarantine_dir or Path("quarantine"))
+
+
+def checked_partitions(client: Client, tables: dict[str, Any], config: DatasetConfig,
+                       labels: dict[str, str]) -> list[Future]:
+    """Futures of each partition's validation (:func:`check_partition`), in partition
+    order, from the tables read by lead (Dask DataFrames, :func:`read_by_lead`).
+
+    Only the checks are futures: a partition's rows as read are intermediate results,
+    which leave its worker once validated, instead of every partition's rows of every
+    table being held at once (they were most of a worker's peak, growing with the data).
+    """
+    from dask import delayed
+
+    parts = [tables[name].to_delayed() for name in TABLES]
+    return client.compute([delayed(check_partition)(*rows, config=config, labels=labels)
+                           for rows in zip(*parts, strict=True)])
 
 
 def vocabulary_of(counts: list[tuple[Counter, Counter]], config: DatasetConfig) -> FeatureSpec:
