@@ -367,23 +367,25 @@ LARGE_LEADS = 5_000_000
 LARGE_FITS_GIB = 15.0
 """Worker memory (both workers) up to which the 5M-lead run is planned on this machine
 (24 GiB, shared with other work)."""
-BEFORE = ("Before: 0.65 GiB per 100k leads (this case, 2026-12-06 17:24 UTC, 0.86 / 0.89 GiB "
-          "at 100,000 leads and 2.20 / 2.18 GiB at 500,000), when the simulated config "
-          "snapshotted each lead at 7 and 30 days (198,920 snapshots per 100k leads, floor "
-          "0.107 GiB); it now snapshots at 1, 7, 30, 90, 180 and 365 days (about 3x the "
-          "snapshots and the floor). On this shape the code before this change peaked at "
-          "2.07 / 2.04 GiB per worker at 100,000 leads (2 partitions; a diagnostic run, "
-          "2026-12-06 19:34 UTC), while a partition was featurised: ~0.9 GiB of "
-          "point-in-time pairs on top of its events held as text (0.27 GiB a worker), the "
-          "rows as read (0.36 GiB) and the snapshots, and every partition's events stayed "
-          "until the run ended. Now a partition holds its events coded (categoricals, no "
-          "row numbers) and only until its examples and open leads are built (then only "
-          "its test leads' events), features are built 50,000 snapshots at a time, the "
-          "validation slice is stacked once, and once the training and validation slices "
-          "are encoded for LightGBM the partitions keep their test rows only. Earlier "
-          "(compare and scale cases, 2026-12-04): 1.09 GiB per 100k leads, when "
-          "lightgbm.dask gave each worker one copy of the validation slice per partition "
-          "it held.")
+BEFORE = ("Before: 0.86 GiB per 100k leads (this case, 2026-12-06 20:42 UTC: 1.22 / 1.24 GiB "
+          "per worker at 100,000 leads and 1.89 / 2.27 GiB at 300,000; test ROC-AUC 0.8531 "
+          "and 0.8544), 2.7x the float64 feature matrix, when the workers held the features "
+          "as float64 from featurisation through the fit, the examples' text columns as "
+          "text, every partition's snapshots until the open leads were found and its "
+          "whole examples until every slice was stacked, and lightgbm.dask concatenated "
+          "each worker's block and validation copy into new arrays (a second copy of both "
+          "during the fit). Then 0.62 GiB (2026-12-06 23:08 UTC: 1.33 / 1.21 and 1.91 / "
+          "1.87 GiB; ROC-AUC 0.8533 and 0.8543) once the model read float32 on every path "
+          "(one machine, Dask, batch, API), the examples held their features as float32 "
+          "and their text columns coded, a partition's snapshots left once its examples "
+          "were built and its examples once its slices were encoded, and lightgbm.dask got "
+          "frames over the stacked blocks (pandas keeps one frame's memory where numpy "
+          "copies); the peak was then while the tables were read, every partition's rows "
+          "as read being held at once. Now those are held only until their partition is "
+          "validated. Earlier: 0.65 GiB per 100k leads (2026-12-06 17:24 UTC) when the "
+          "simulated config snapshotted each lead at 7 and 30 days only (a third of "
+          "today's snapshots), and 1.09 GiB (2026-12-04) when lightgbm.dask gave each "
+          "worker one copy of the validation slice per partition it held.")
 
 
 def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:

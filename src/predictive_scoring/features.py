@@ -365,16 +365,17 @@ def behaviour_matrix(
         n_snapshots: Number of snapshots (rows of the result).
         tenure_days: Days from each lead's creation to the snapshot's as_of.
         pair_key: Key index of each pair's event (:meth:`FeatureSpec.encode`).
-        out: Where to write the matrix (its values are overwritten): a float64 array of
-            the result's shape stored column by column, such as some columns of the
-            model's input block (:func:`predictive_scoring.models.columns.numbers_block`),
-            so the features are written once, where the model reads them. None: a new
-            array.
+        out: Where to write the matrix (its values are overwritten): a float64 or
+            float32 array of the result's shape stored column by column, such as some
+            columns of the model's input block
+            (:func:`predictive_scoring.models.columns.numbers_block`, float32), so the
+            features are written once, where the model reads them. None: a new float64
+            array. A float32 ``out`` holds the float64 result rounded to float32.
 
     Returns:
-        float64 array of shape ``(n_snapshots, len(spec.feature_names))``, stored column
-        by column (Fortran order: a DataFrame of it holds each column in one piece):
-        ``out`` when given.
+        Array of shape ``(n_snapshots, len(spec.feature_names))``, stored column by
+        column (Fortran order: a DataFrame of it holds each column in one piece): ``out``
+        when given.
 
     Raises:
         ValueError: ``out`` has another shape or dtype, or is not stored column by column.
@@ -386,10 +387,11 @@ def behaviour_matrix(
     if out is None:
         out = np.zeros((n_snapshots, width), dtype=np.float64, order="F")
     else:
-        if (out.shape != (n_snapshots, width) or out.dtype != np.float64
+        if (out.shape != (n_snapshots, width) or out.dtype not in (np.float64, np.float32)
                 or not out.flags.f_contiguous):
-            raise ValueError(f"out must be a float64 array of shape {(n_snapshots, width)} "
-                             f"stored column by column, not {out.dtype} {out.shape}")
+            raise ValueError(f"out must be a float64 or float32 array of shape "
+                             f"{(n_snapshots, width)} stored column by column, not "
+                             f"{out.dtype} {out.shape}")
         out.fill(0.0)
     flat = out.reshape(-1, order="F")  # a view: out is stored column by column
     key = pair_key
@@ -398,7 +400,9 @@ def behaviour_matrix(
         inside = slice(None) if window is None else pit.age_days < window
         np.add.at(flat, _cells(at, width, n_snapshots, key[inside], pit.snapshot[inside]), 1.0)
     out[:, since_at] = np.inf
-    np.minimum.at(flat, _cells(since_at, width, n_snapshots, key, pit.snapshot), pit.age_days)
+    # the least of the rounded ages is the rounded least age (rounding keeps the order)
+    np.minimum.at(flat, _cells(since_at, width, n_snapshots, key, pit.snapshot),
+                  pit.age_days.astype(out.dtype, copy=False))
     since = out[:, since_at]
     out[:, since_at] = np.where(np.isinf(since), np.nan, since)
     return out
@@ -568,7 +572,7 @@ def featurise(spec: FeatureSpec, data: SnapshotEvents, tenure_days: np.ndarray,
         out: Where to write them (see :func:`behaviour_matrix`), or None.
 
     Returns:
-        float64 array, one row per snapshot, columns ``spec.feature_names``.
+        Array (float64, or ``out``), one row per snapshot, columns ``spec.feature_names``.
     """
     pit = data.pit  # only the events before a snapshot's as_of are encoded
     return behaviour_matrix(spec, pit, len(data.snapshot_lead), np.asarray(tenure_days, float),

@@ -36,7 +36,7 @@ import pandas as pd
 from predictive_scoring.config import NumericRange, ranges_from_metadata
 from predictive_scoring.errors import LeadInputError
 from predictive_scoring.features import NS_PER_DAY, SnapshotEvents, featurise
-from predictive_scoring.models.columns import model_frame
+from predictive_scoring.models.columns import MODEL_DTYPE, model_frame
 from predictive_scoring.models.kinds.base import RowPredictor
 from predictive_scoring.models.scorer import LeadScorer, score_0_100
 from predictive_scoring.rules import PointsResult, PreparedRules, points_from_arrays
@@ -297,7 +297,10 @@ class OnlineScorer:
 
     def _matrix(self, leads: Sequence[RawLead], numbers: np.ndarray,
                 events: SnapshotEvents | None) -> np.ndarray:
-        """Model input rows; categoricals as the row predictor's codes (NaN without one)."""
+        """Model input rows; categoricals as the row predictor's codes (NaN without one).
+
+        The values are the model's float32 ones (:data:`MODEL_DTYPE`, as a batch's model
+        input holds them), in a float64 array (the row predictor's input)."""
         columns = self.scorer.columns
         matrix = np.full((len(leads), len(columns.all)), np.nan, dtype=np.float64)
         if self._coding:
@@ -310,7 +313,7 @@ class OnlineScorer:
             tenure = (events.snapshot_as_of - created) / NS_PER_DAY
             matrix[:, self._behaviour_positions] = featurise(self.scorer.feature_spec, events,
                                                              tenure)
-        return matrix
+        return matrix.astype(MODEL_DTYPE).astype(np.float64)
 
     def _feature_values(self, leads: Sequence[RawLead],
                         model_input: np.ndarray) -> FeatureValues:

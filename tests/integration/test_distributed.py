@@ -28,6 +28,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import DataValidationError, load_dataset, read_scoring_events
 from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_into
+from predictive_scoring.distributed.sources import uncoded
 from predictive_scoring.models.scorer import TRAINED_AGES_KEY
 from predictive_scoring.predict import score_file
 from predictive_scoring.train import TrainingRun, examples_from_events
@@ -119,7 +120,9 @@ def test_partitioned_features_equal_the_single_machine_features_row_by_row(
         client: object, funnel_dir: Path) -> None:
     run_inputs = inputs(funnel_dir)
     built = dist.build_examples_distributed(client, run_inputs, PARTITIONS)
-    partitioned = pd.concat(client.gather(built.examples), ignore_index=True)
+    # a worker holds the text columns coded; their text is the single machine's
+    partitioned = pd.concat([uncoded(p) for p in client.gather(built.examples)],
+                            ignore_index=True)
     assert sum(len(p) > 0 for p in client.gather(built.examples)) == PARTITIONS
     dataset = load_dataset(dataset_config(funnel_dir, "events.parquet"), Path("."))
     local, rows, _ = examples_from_events(dataset, run_inputs.config, run_inputs.rules,
@@ -378,13 +381,13 @@ def test_open_leads_past_the_sample_size_are_sampled_evenly_across_partitions(
         client: object, funnel_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """More open leads than the sample holds: every partition gives its share, counted
     in full, featurised on the workers, in the same stage shares as all of them."""
-    from predictive_scoring.distributed import train as dask_train
+    from predictive_scoring.distributed import examples as dask_examples
 
     run_inputs = inputs(funnel_dir)
     built = dist.build_examples_distributed(client, run_inputs, PARTITIONS)
-    everyone = dask_train.open_population_distributed(client, built, run_inputs)
-    monkeypatch.setattr(dask_train, "POPULATION_ROWS", 1000)
-    sample = dask_train.open_population_distributed(client, built, run_inputs)
+    everyone = dask_examples.open_population_distributed(client, built, run_inputs)
+    monkeypatch.setattr(dask_examples, "POPULATION_ROWS", 1000)
+    sample = dask_examples.open_population_distributed(client, built, run_inputs)
     assert sample.n_open == everyone.n_open == len(everyone.frame) > 4000
     assert sample.as_of == everyone.as_of
     assert abs(len(sample.frame) - 1000) <= PARTITIONS

@@ -13,6 +13,7 @@ from distributed import wait
 
 from predictive_scoring import distributed as dist
 from predictive_scoring.config import ModelConfig, load_config
+from predictive_scoring.distributed import examples as dask_examples
 from predictive_scoring.distributed import train as dask_training
 from predictive_scoring.models.columns import FeatureColumns, model_frame
 from predictive_scoring.models.scorer import build_pipeline
@@ -29,7 +30,7 @@ def partition(seed: int) -> pd.DataFrame:
                          "seats": rng.integers(1, 50, n).astype(float),
                          "label": rng.integers(0, 2, n).astype(np.int8),
                          "weight": 1 / rng.integers(1, 7, n),
-                         dask_training.SLICE: rng.choice(["train", "valid"], n)})
+                         dask_examples.SLICE: rng.choice(["train", "valid"], n)})
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +45,9 @@ def test_each_worker_gets_one_block_of_its_partitions_rows_in_order(client: obje
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
     prep = build_pipeline(model, COLUMNS).named_steps["prep"].fit(
         model_frame(pd.concat(frames), COLUMNS))
-    xs, ys, sizes, ws, layout = dask_training._slice_arrays(
-        client, examples, client.scatter(prep), COLUMNS, "train")
+    designs = client.map(dask_training.design, examples, prep=client.scatter(prep),
+                         columns=COLUMNS, part="train")
+    xs, ys, sizes, ws, layout = dask_training._slice_arrays(client, designs)
     wait([*xs, *ys, *ws])
     holders = [next(iter(client.who_has([x])[x.key])) for x in xs]
     assert len(xs) == len(ys) == len(sizes) == len(ws) == len(set(holders)) <= 2
@@ -53,7 +55,7 @@ def test_each_worker_gets_one_block_of_its_partitions_rows_in_order(client: obje
     assert sorted(p for parts in layout for p, _ in parts) == list(range(PARTITIONS))
     parts = [(prep.transform(model_frame(train, COLUMNS)), train["label"].to_numpy(),
               train["weight"].to_numpy())
-             for train in (f.loc[f[dask_training.SLICE] == "train"] for f in frames)]
+             for train in (f.loc[f[dask_examples.SLICE] == "train"] for f in frames)]
     used = set()
     for x, y, w, size in zip(client.gather(xs), client.gather(ys), client.gather(ws), sizes,
                              strict=True):
@@ -87,16 +89,16 @@ def test_a_partition_featurised_in_blocks_gives_the_examples_of_one_block(
     checks = sources.check_partition(*(tables[name] for name in sources.TABLES), config,
                                      dict.fromkeys(sources.TABLES, "file"))
     facts = sources.check_facts(checks)
-    snapshots = dask_training.partition_snapshots(checks, config, facts.data_end,
+    snapshots = dask_examples.partition_snapshots(checks, config, facts.data_end,
                                                   facts.first_created)
     training = load_config(REPO / "configs/base.yaml", BaseConfig).training
-    bounds = dask_training.slice_bounds(dask_training.first_seen(snapshots), training)
-    spec = dask_training._spec([dask_training.partition_key_counts(checks, snapshots, bounds,
-                                                                   config)], config)
-    recipe = dask_training.ExampleRecipe(bounds, spec, load_config(REPO / config.rules,
+    bounds = dask_examples.slice_bounds(dask_examples.first_seen(snapshots), training)
+    spec = dask_examples.vocabulary_of(
+        [dask_examples.partition_key_counts(checks, snapshots, bounds, config)], config)
+    recipe = dask_examples.ExampleRecipe(bounds, spec, load_config(REPO / config.rules,
                                                                    RulesConfig), config.read)
-    whole = dask_training.partition_examples(checks, snapshots, None, recipe)
-    monkeypatch.setattr(dask_training, "EXAMPLE_BLOCK_ROWS", 7)
+    whole = dask_examples.partition_examples(checks, snapshots, None, recipe)
+    monkeypatch.setattr(dask_examples, "EXAMPLE_BLOCK_ROWS", 7)
     assert len(whole) > 7 * 3
     pd.testing.assert_frame_equal(
-        dask_training.partition_examples(checks, snapshots, None, recipe), whole)
+        dask_examples.partition_examples(checks, snapshots, None, recipe), whole)

@@ -102,7 +102,8 @@ def test_linear_contributions_sum_one_hot_and_indicator_columns_back_to_their_fi
         scorers: dict, test_features: pd.DataFrame) -> None:
     scorer = scorers["logreg"]
     leads = test_features.head(50)
-    changed = leads.assign(industry=leads["industry"].iloc[::-1].to_numpy(), employees=np.nan)
+    changed = model_frame(leads.assign(industry=leads["industry"].iloc[::-1].to_numpy(),
+                                       employees=np.nan), scorer.columns)  # float32, as leads
     before = explain.contributions(scorer, leads)
     after = explain.contributions(scorer, changed)
     moved = np.abs(after.values - before.values).max(axis=0) > 1e-12

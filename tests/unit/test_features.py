@@ -262,6 +262,29 @@ def test_features_written_into_the_model_block_are_the_model_frame_of_them() -> 
         featurise(spec, data, tenure, out=np.zeros((len(leads), len(spec.feature_names))))
 
 
+
+def test_the_model_reads_the_features_and_numbers_as_float32_of_the_float64_values() -> None:
+    """The model's input holds float32 numbers: the features written into its block are
+    the float64 features rounded to float32 (no other difference), and so are the
+    numeric attributes (as a batch, the API and a Dask worker give them to the model)."""
+    snapshots, events = frames()
+    spec = fit_feature_spec(list(events["event_type"]), list(events["detail"]), CONFIG)
+    data = snapshot_events(snapshots, events)
+    tenure = (data.snapshot_as_of - to_ns(snapshots["created_at"])) / NS_PER_DAY + 1 / 3
+    wide = featurise(spec, data, tenure)
+    narrow = featurise(spec, data, tenure, out=np.empty(wide.shape, np.float32, order="F"))
+    assert wide.dtype == np.float64 and narrow.dtype == np.float32
+    assert not np.array_equal(wide, narrow.astype(np.float64), equal_nan=True)  # a third
+    np.testing.assert_array_equal(narrow, wide.astype(np.float32))
+    columns = feature_columns(Attributes(categorical=[], numeric=["revenue"]), spec)
+    leads = pd.concat([snapshots.assign(revenue=[1e9 + 1, None, 0.1]),
+                       pd.DataFrame(wide, columns=spec.feature_names)], axis=1)
+    frame = model_frame(leads, columns)
+    assert (frame.dtypes == np.float32).all()
+    np.testing.assert_array_equal(frame.to_numpy(),
+                                  leads[list(columns.numeric)].to_numpy(np.float32))
+
+
 # ---------------------------------------------------------------- property tests
 TYPES = ["page_view", "email_open", "demo_request", "form"]
 DETAILS = [None, "pricing", "blog"]

@@ -47,14 +47,21 @@ def feature_columns(attributes: Attributes, spec: FeatureSpec | None,
                           (*attributes.numeric, *behaviour), groups, behaviour)
 
 
+MODEL_DTYPE = np.float32
+"""The model reads its numbers as float32, on every path (training on one machine or on
+Dask, batch, one lead): LightGBM bins and predicts float32 without a copy, and the model
+input takes half the memory of float64. Counts stay exact (below 2**24); days and other
+measures keep about 7 significant digits."""
+
+
 def numbers_block(n_rows: int, columns: FeatureColumns) -> np.ndarray:
-    """An empty float64 block for the model's numeric columns, stored column by column:
-    :func:`model_frame` holds its numbers in it.
+    """An empty :data:`MODEL_DTYPE` block for the model's numeric columns, stored column
+    by column: :func:`model_frame` holds its numbers in it.
 
     Its columns :attr:`FeatureColumns.behaviour` (the last ones, see
     :func:`behaviour_block`) can be written first, by ``features.featurise``'s ``out``.
     """
-    return np.empty((n_rows, len(columns.numeric)), dtype=np.float64, order="F")
+    return np.empty((n_rows, len(columns.numeric)), dtype=MODEL_DTYPE, order="F")
 
 
 def behaviour_block(numbers: np.ndarray, columns: FeatureColumns) -> np.ndarray:
@@ -73,10 +80,11 @@ def behaviour_block(numbers: np.ndarray, columns: FeatureColumns) -> np.ndarray:
 def model_frame(frame: pd.DataFrame, columns: FeatureColumns,
                 rows: np.ndarray | None = None,
                 numbers: np.ndarray | None = None) -> pd.DataFrame:
-    """The model's input: categoricals as object text (NaN when missing), numbers float64.
+    """The model's input: categoricals as object text (NaN when missing), numbers as
+    :data:`MODEL_DTYPE`.
 
-    The numbers are written once into one float64 block, column by column (a
-    column that is already float64 is copied, not parsed).
+    The numbers are written once into one :func:`numbers_block`, column by column (a
+    column that is already a float is copied, not parsed).
 
     Args:
         frame: Rows holding (at least) the model's columns.
@@ -114,8 +122,8 @@ def _text(column: pd.Series) -> pd.Series:
 
 
 def _numbers(column: pd.Series) -> np.ndarray:
-    """A column as float64 (NaN when missing or not a number)."""
-    if column.dtype == np.float64:
+    """A column as float64 or float32 (NaN when missing or not a number)."""
+    if column.dtype in (np.float64, np.float32):
         return column.to_numpy()
     if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
             column.dtype):

@@ -25,6 +25,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
+from predictive_scoring.models.columns import MODEL_DTYPE
 from predictive_scoring.models.kinds.base import (
     Contributions,
     ModelKind,
@@ -74,9 +75,11 @@ class LightGBMKind(ModelKind):
     trains_on_dask = True
 
     def build(self, model: ModelConfig, columns: FeatureColumns) -> Pipeline:
-        """Ordinal-coded categoricals and passed-through numbers into LightGBM."""
+        """Ordinal-coded categoricals and passed-through numbers into LightGBM, the codes
+        float32 as the numbers are (``models.columns.MODEL_DTYPE``): the classifier's
+        input is one float32 block, which LightGBM reads without a copy."""
         encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                 encoded_missing_value=np.nan)
+                                 encoded_missing_value=np.nan, dtype=MODEL_DTYPE)
         prep = ColumnTransformer([("categorical", encoder, list(columns.categorical)),
                                   ("numeric", "passthrough", list(columns.numeric))])
         return Pipeline([("prep", prep),
@@ -148,12 +151,13 @@ class LightGBMKind(ModelKind):
         """``DaskLGBMClassifier`` on the workers, stopping early on the whole validation
         slice: every worker evaluates a full copy of it (and of its weights), so all stop
         at the same round (workers judging their own share of it could disagree and
-        hang)."""
+        hang). The model input reaches it as frames over the blocks' memory
+        (:func:`_frames`)."""
         import dask.array as da
         from lightgbm.dask import DaskLGBMClassifier
 
         copies = train[0].numblocks[0]
-        eval_x, eval_y = (da.concatenate([part] * copies) for part in valid)
+        eval_x, eval_y = _frames(valid[0], copies), da.concatenate([valid[1]] * copies)
         weighted = ({} if weights is None else
                     {"sample_weight": weights[0],
                      "eval_sample_weight": [da.concatenate([weights[1]] * copies)]})
@@ -166,11 +170,42 @@ class LightGBMKind(ModelKind):
             # lightgbm.dask sets each worker's threads itself and says so for n_jobs.
             warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
             fitted = DaskLGBMClassifier(client=client, **params).fit(
-                *train, eval_X=(eval_x,), eval_y=(eval_y,), callbacks=early_stopping(model),
+                _frames(train[0]), train[1], eval_X=(eval_x,), eval_y=(eval_y,),
+                callbacks=early_stopping(model),
                 categorical_feature=_categorical(pipeline), **weighted)
         classifier = fitted.to_local().set_params(n_jobs=model.params.get("n_jobs"))
+        # The frames' columns are LightGBM's default names: this is the model of arrays,
+        # marked as one (LightGBM >= 4.5; else scikit-learn warns on every array scored).
+        classifier._fitted_with_feature_names = False
         pipeline.steps[-1] = ("classifier", classifier)
         return pipeline
+
+
+def _frames(x: Any, copies: int = 1) -> Any:
+    """A Dask array of encoded model input (``copies`` times over) as a Dask DataFrame
+    whose partitions are frames over its blocks' memory, the columns named as LightGBM
+    names an array's (``Column_0``, ...: the same model, without feature names).
+
+    lightgbm.dask stacks each worker's parts with ``np.concatenate``, which copies even
+    one array (a worker held its training block twice during the fit, and each copy of
+    the validation slice twice), and ``pd.concat``, which keeps one frame's memory;
+    LightGBM then reads the frame's float32 block in place.
+    """
+    import dask.dataframe as dd
+    import pandas as pd
+    from dask import delayed
+
+    names = [f"Column_{i}" for i in range(x.shape[1])]
+    blocks = [delayed(_frame)(block, names) for block in x.to_delayed().ravel()]
+    meta = pd.DataFrame(np.empty((0, len(names)), dtype=x.dtype), columns=names)
+    return dd.from_delayed(blocks * copies, meta=meta, verify_meta=False)
+
+
+def _frame(x: np.ndarray, names: list[str]) -> Any:
+    """A frame over an array's memory (no copy)."""
+    import pandas as pd
+
+    return pd.DataFrame(x, columns=names, copy=False)
 
 
 def classifier_params(model: ModelConfig) -> dict[str, Any]:

@@ -1,0 +1,417 @@
+"""Examples on Dask: each partition (whole leads, read by :mod:`.sources`) validated,
+snapshotted, split and featurised by the single-machine code of data.py, features.py and
+train.py, and kept on its worker; the leads open at the test period's end found and
+sampled there. Only small facts cross partitions: the end of the data, the slice
+boundaries of the time-ordered split, the key counts of the behaviour vocabulary, the
+last lead's creation and the number of open leads; then the examples' outcome columns
+(with their snapshot weights) and a sample of at most about ``POPULATION_ROWS`` open
+leads come back. The fit on these examples is :mod:`.train`'s.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from predictive_scoring.config import DatasetConfig, ReadOptions, RulesConfig
+from predictive_scoring.data.dataset import (
+    DataValidationError,
+    EventsDataset,
+    TableCheck,
+    parse_truth,
+    write_quarantine,
+)
+from predictive_scoring.data.snapshots import Snapshots, build_snapshots
+from predictive_scoring.distributed.cluster import Report, partitions, silent
+from predictive_scoring.distributed.sources import (
+    BUCKET,
+    TABLES,
+    check_facts,
+    check_partition,
+    check_summary,
+    dataset_sources,
+    lead_id_column,
+    located_checks,
+    read_by_lead,
+    uncoded,
+)
+from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
+from predictive_scoring.models.columns import MODEL_DTYPE
+from predictive_scoring.train import (
+    POPULATION_ROWS,
+    Population,
+    TrainingPlan,
+    open_leads,
+    population_rows,
+    split_rows,
+    truth_of,
+    with_behaviour,
+)
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+SLICE = "slice"
+OUTCOME_COLUMNS = ["lead_id", "created_at", "as_of", "label", "weight", SLICE, "rule_points",
+                   "rule_stage", "true_probability"]
+
+
+def partition_snapshots(checks: dict[str, TableCheck], config: DatasetConfig,
+                        data_end: pd.Timestamp, first_created: pd.Timestamp) -> Snapshots:
+    """data.py's snapshots and labels of one partition's kept rows."""
+    dataset = EventsDataset(checks["leads"].kept, checks["events"].kept,
+                            checks["stage_changes"].kept, checks)
+    return build_snapshots(dataset, config.snapshots, data_end, first_created)
+
+
+def first_seen(snapshots: Snapshots) -> pd.Series:
+    """Earliest creation time of each lead with a snapshot (the split's order)."""
+    frame = snapshots.frame
+    return frame.groupby(frame["lead_id"].to_numpy())["created_at"].min()
+
+
+SliceBounds = dict[str, tuple[pd.Timestamp, str] | None]
+
+
+def slice_bounds(first: pd.Series, training: Any) -> SliceBounds:
+    """The first ``(created_at, lead_id)`` of the valid and test slices.
+
+    train.py's :func:`split_rows` ranks the leads; since each slice is a run of that
+    ranking, its first lead is all a partition needs to place any of its leads.
+    """
+    leads = pd.Series(first.index.to_numpy(dtype=object))
+    created = first.reset_index(drop=True)
+    rows = split_rows(leads, created, np.zeros(len(first), np.int8), training)
+    bounds: SliceBounds = {}
+    for name in ("valid", "test"):
+        part = pd.DataFrame({"created_at": created.iloc[rows[name]],
+                             "lead_id": leads.iloc[rows[name]]})
+        first_row = part.sort_values(["created_at", "lead_id"]).head(1)
+        bounds[name] = (None if first_row.empty else
+                        (first_row["created_at"].iloc[0], first_row["lead_id"].iloc[0]))
+    return bounds
+
+
+def slice_of(lead_id: pd.Series, created_at: pd.Series, bounds: SliceBounds) -> np.ndarray:
+    """``train``, ``valid`` or ``test`` per row, as :func:`split_rows` would place its lead."""
+    ids = lead_id.astype(object).to_numpy()
+    times = created_at.to_numpy()
+    out = np.full(len(ids), "train", dtype=object)
+    for name in ("valid", "test"):
+        bound = bounds[name]
+        if bound is None:
+            continue
+        time, lead = np.datetime64(bound[0].tz_convert(None)), bound[1]
+        after = (times > time) | ((times == time) & (ids >= lead))
+        out[after] = name
+    return out
+
+
+def _naive(created_at: pd.Series) -> pd.Series:
+    return created_at.dt.tz_convert(None)
+
+
+def partition_key_counts(checks: dict[str, TableCheck], snapshots: Snapshots,
+                         bounds: SliceBounds, config: DatasetConfig
+                         ) -> tuple[Counter[str], Counter[tuple[str, str]]]:
+    """Behaviour key counts over the events of this partition's training leads."""
+    frame = snapshots.frame
+    train = slice_of(frame["lead_id"], _naive(frame["created_at"]), bounds) == "train"
+    events = checks["events"].kept
+    own = events.loc[events["lead_id"].isin(frame["lead_id"][train])]
+    return key_counts(own["event_type"].to_numpy(object), own["detail"].to_numpy(object),
+                      config.features)
+
+
+@dataclass(frozen=True)
+class ExampleRecipe:
+    """What every partition builds its examples with: the facts learnt across partitions
+    and the configs that read them.
+
+    Attributes:
+        bounds: The first lead of the valid and test slices (:func:`slice_bounds`).
+        spec: The behaviour vocabulary learnt from the training leads' events.
+        rules: The points baseline.
+        read: How the truth's text timestamps are read.
+    """
+
+    bounds: SliceBounds
+    spec: FeatureSpec
+    rules: RulesConfig
+    read: ReadOptions
+
+
+EXAMPLE_BLOCK_ROWS = 50_000
+"""Snapshots featurised at a time within a partition. A block's point-in-time pairs (each
+snapshot with every earlier event of its lead, a few dozen per snapshot) are the largest
+arrays of the examples' build: blocks bound a worker's transient memory whatever the
+partition's size, and only the features are kept."""
+
+
+def partition_examples(checks: dict[str, TableCheck], snapshots: Snapshots,
+                       truth: pd.DataFrame | None, recipe: ExampleRecipe) -> pd.DataFrame:
+    """One partition's examples: snapshots, behaviour features, the rules' points, slice
+    and (simulated data) the true probability, from train.py's own functions (run on
+    :data:`EXAMPLE_BLOCK_ROWS` snapshots at a time: each row's features and points
+    depend on its own lead's events only).
+
+    The behaviour features are held as the model reads them (float32,
+    :data:`MODEL_DTYPE`) and the text columns coded (:func:`coded_examples`): a
+    partition's examples are most of its worker's memory until the model is fitted."""
+    frame, events, names = snapshots.frame, checks["events"].kept, recipe.spec.feature_names
+    features = np.empty((len(frame), len(names)), dtype=MODEL_DTYPE, order="F")
+    points = np.empty(len(frame), dtype=np.float64)
+    stage = np.empty(len(frame), dtype=object)
+    for start in range(0, len(frame), EXAMPLE_BLOCK_ROWS):
+        rows = slice(start, start + EXAMPLE_BLOCK_ROWS)
+        block, result = with_behaviour(frame.iloc[rows], events, recipe.spec, recipe.rules)
+        features[rows] = block[names].to_numpy()
+        points[rows], stage[rows] = result.points, result.stage
+    frame = pd.concat([frame, pd.DataFrame(features, index=frame.index, columns=names,
+                                           copy=False)], axis=1)
+    true = None
+    if truth is not None:
+        true = truth_of(frame, parse_truth("truth", truth.drop(columns=BUCKET), recipe.read))
+    return coded_examples(frame.assign(**{
+        SLICE: slice_of(frame["lead_id"], _naive(frame["created_at"]), recipe.bounds),
+        "rule_points": points, "rule_stage": stage,
+        "true_probability": np.nan if true is None else true}))
+
+
+def coded_examples(examples: pd.DataFrame) -> pd.DataFrame:
+    """Examples with their text columns but the lead id as pandas categoricals (a few
+    values repeated over every row: the attributes, ``slice``, the rules' stage), as a
+    worker holds them; :func:`~predictive_scoring.distributed.sources.uncoded` gives the
+    text back, and the model's input reads either (``models.columns.model_frame``)."""
+    text = [c for c in examples.columns if c != "lead_id" and (
+        pd.api.types.is_string_dtype(examples[c].dtype)
+        or examples[c].dtype == object)]
+    return examples.assign(**{c: examples[c].astype("category") for c in text})
+
+
+def outcomes(examples: pd.DataFrame) -> pd.DataFrame:
+    """The columns the evaluation reads, one row per example (text as text)."""
+    return uncoded(examples[OUTCOME_COLUMNS])
+
+
+def slice_rows(examples: pd.DataFrame, part: str) -> pd.DataFrame:
+    """The examples of one slice in this partition, as the worker holds them (coded)."""
+    return examples.loc[examples[SLICE] == part]
+
+
+def first_rows(examples: pd.DataFrame, part: str, n: int | None) -> pd.DataFrame:
+    """The first ``n`` examples (None: all) of one slice in this partition, text as text
+    (as one machine holds its examples)."""
+    rows = slice_rows(examples, part)
+    return uncoded(rows if n is None else rows.head(n))
+
+
+def test_slice_events(checks: dict[str, TableCheck], examples: pd.DataFrame) -> pd.DataFrame:
+    """The kept events of this partition's test-slice leads, their text as text (as one
+    machine holds its events)."""
+    return uncoded(events_of(checks["events"].kept,
+                             examples.loc[examples[SLICE] == "test", "lead_id"].unique()))
+
+
+def events_of(events: pd.DataFrame, lead_ids: Any) -> pd.DataFrame:
+    """The events of some leads (``lead_ids``: a list or an array of ids)."""
+    return events.loc[events["lead_id"].isin(lead_ids)]
+
+
+# ------------------------------------------------------------------ open leads
+def last_created(checks: dict[str, TableCheck]) -> pd.Timestamp | None:
+    """The latest lead creation in this partition (None: no lead kept)."""
+    latest = checks["leads"].kept["created_at"].max()
+    return None if pd.isna(latest) else latest
+
+
+def partition_open_leads(checks: dict[str, TableCheck], target: Any,
+                         moment: pd.Timestamp) -> pd.DataFrame:
+    """train.py's open leads at ``moment`` among this partition's (whole) leads."""
+    dataset = EventsDataset(checks["leads"].kept, checks["events"].kept,
+                            checks["stage_changes"].kept, checks)
+    return open_leads(dataset, target, moment)
+
+
+def partition_population(checks: dict[str, TableCheck], open_: pd.DataFrame,
+                         moment: pd.Timestamp, recipe: ExampleRecipe, fraction: float,
+                         seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A seeded sample (``fraction``) of this partition's open leads as they looked at
+    ``moment``, with train.py's behaviour features and the points' stage of each."""
+    if fraction < 1:
+        open_ = open_.sample(frac=fraction, random_state=seed).sort_index()
+    return population_rows(open_, moment, checks["events"].kept, recipe.spec, recipe.rules)
+
+
+def open_population_distributed(client: Client, built: PartitionedExamples,
+                                plan: TrainingPlan) -> Population | None:
+    """train.py's :class:`Population` built on the workers: every lead open at the last
+    lead's creation, found per partition (each holds whole leads), sampled to about
+    ``POPULATION_ROWS`` evenly across partitions and featurised there; only the sample
+    comes back. None when no lead is open (the thresholds are then set on the training
+    slice, as on one machine)."""
+    stamps = [t for t in client.gather(client.map(last_created, built.checks))
+              if t is not None]
+    if not stamps:
+        return None
+    moment = max(stamps)
+    open_ = client.map(partition_open_leads, built.checks,
+                       target=plan.config.snapshots.target_stage, moment=moment)
+    n_open = sum(client.gather(client.map(len, open_)))
+    if not n_open:
+        return None
+    parts = client.gather(client.map(
+        partition_population, built.checks, open_, moment=moment, recipe=built.recipe,
+        fraction=min(1.0, POPULATION_ROWS / n_open), seed=plan.base.training.seed))
+    frame = pd.concat([f for f, _ in parts], ignore_index=True)
+    return Population(moment, frame, np.concatenate([s for _, s in parts]), n_open)
+
+
+@dataclass(frozen=True)
+class TrainingInputs(TrainingPlan):
+    """A training plan read from Parquet on the cluster, with what to do with bad rows
+    (on one machine the policy is applied when the dataset is loaded).
+
+    Attributes:
+        on_bad_rows: ``fail`` stops at the first bad file; ``quarantine`` writes the bad
+            rows aside and goes on with the rest.
+        quarantine_dir: Where quarantined rows go (default ``quarantine``).
+    """
+
+    on_bad_rows: Literal["fail", "quarantine"] = "fail"
+    quarantine_dir: Path | None = None
+
+    @classmethod
+    def of(cls, plan: TrainingPlan, on_bad_rows: Literal["fail", "quarantine"],
+           quarantine_dir: Path | None) -> TrainingInputs:
+        """The plan with a bad-rows policy."""
+        return cls(**{f.name: getattr(plan, f.name) for f in fields(TrainingPlan)},
+                   on_bad_rows=on_bad_rows, quarantine_dir=quarantine_dir)
+
+
+@dataclass
+class PartitionedExamples:
+    """Examples built on the cluster: they stay there, partition by partition.
+
+    Attributes:
+        checks: Futures of each partition's validation (kept rows included).
+        left_out: Snapshots left out of the examples, all partitions together: past the
+            target stage, and censored (the snapshots themselves leave the workers as
+            their partition's examples are built).
+        examples: Futures of each partition's examples frame (features, rules' points,
+            ``slice``, ``true_probability``; text columns coded, :func:`coded_examples`).
+        spec: The behaviour vocabulary learnt from the training leads' events.
+        summary: Rows read, kept and quarantined per table.
+        quarantine_files: Files written for bad rows (quarantine policy).
+        recipe: What every partition built its examples with.
+        test_events: Per partition, the kept events of its test-slice leads, once the
+            tables are dropped (:meth:`keep_examples`); None before.
+    """
+
+    checks: list[Future]
+    left_out: tuple[int, int]
+    examples: list[Future]
+    spec: FeatureSpec
+    summary: pd.DataFrame
+    quarantine_files: list[Path]
+    recipe: ExampleRecipe
+    test_events: list[Future] | None = None
+
+    def keep_examples(self, client: Client) -> PartitionedExamples:
+        """The examples alone, each partition's tables dropped from the workers (once
+        the open leads are found, nothing reads them again) but the events of its
+        test-slice leads, the only ones the run reads afterwards (the champion scores the
+        test leads; the bundle's input example is three of them): the events, most of a
+        partition's memory, are gone before the model is fitted.
+
+        Raises:
+            RuntimeError: The tables were already dropped.
+        """
+        if self.test_events is not None:
+            raise RuntimeError("the tables were already dropped")
+        return replace(self, checks=[],
+                       test_events=client.map(test_slice_events, self.checks, self.examples))
+
+
+def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
+                               report: Report = silent) -> PartitionedExamples:
+    """Validate, snapshot, split and featurise an events dataset partition by partition.
+
+    Raises:
+        DataValidationError: Bad rows under the ``fail`` policy.
+        ValueError: A table-shaped dataset.
+    """
+    config, base = inputs.config, inputs.base
+    if config.shape != "events":
+        raise ValueError("--engine dask trains on events-shaped datasets (leads, events and "
+                         "stage changes as Parquet); this dataset config has shape 'table'")
+    report("Reading and validating the tables by lead")
+    sources = dataset_sources(config, base)
+    tables = {name: read_by_lead(source, lead_id_column(config, name), n_partitions)
+              for name, source in sources.items()}
+    labels = {name: source.label for name, source in sources.items()}
+    checks = checked_partitions(client, tables, config, labels)
+    truth = (partitions(client, tables["truth"]) if "truth" in tables
+             else [None] * n_partitions)
+    facts = client.gather(client.map(check_facts, checks))
+    located = located_checks(facts, {n: sources[n] for n in TABLES})
+    quarantine_files = _apply_policy(located, inputs)
+    report("Building snapshots")
+    data_end = max(f.data_end for f in facts if f.data_end is not None)
+    first_created = min(f.first_created for f in facts if f.first_created is not None)
+    snapshots = client.map(partition_snapshots, checks, config=config, data_end=data_end,
+                           first_created=first_created)
+    bounds = slice_bounds(pd.concat(client.gather(client.map(first_seen, snapshots))),
+                          base.training)
+    report("Learning the behaviour vocabulary from the training leads")
+    spec = vocabulary_of(client.gather(client.map(partition_key_counts, checks, snapshots,
+                                                  bounds=bounds, config=config)), config)
+    counts = client.gather(client.map(operator.attrgetter("n_past_target", "n_censored"),
+                                      snapshots))
+    report("Building features and the rules' points per partition")
+    recipe = ExampleRecipe(bounds, spec, inputs.rules, config.read)
+    examples = client.map(partition_examples, checks, snapshots, truth, recipe=recipe)
+    left = (sum(c[0] for c in counts), sum(c[1] for c in counts))
+    return PartitionedExamples(checks, left, examples, spec,
+                               check_summary(facts, located), quarantine_files, recipe)
+
+
+def _apply_policy(checks: dict[str, TableCheck], inputs: TrainingInputs) -> list[Path]:
+    problems = pd.concat([c.problems for c in checks.values()], ignore_index=True)
+    if not len(problems):
+        return []
+    if inputs.on_bad_rows == "fail":
+        raise DataValidationError(problems, f"dataset '{inputs.config.name}' has bad rows "
+                                  "(rerun with --on-bad-rows quarantine to set them aside)")
+    return write_quarantine(checks, inputs.quarantine_dir or Path("quarantine"))
+
+
+def checked_partitions(client: Client, tables: dict[str, Any], config: DatasetConfig,
+                       labels: dict[str, str]) -> list[Future]:
+    """Futures of each partition's validation (:func:`check_partition`), in partition
+    order, from the tables read by lead (Dask DataFrames, :func:`read_by_lead`).
+
+    Only the checks are futures: a partition's rows as read are intermediate results,
+    which leave its worker once validated, instead of every partition's rows of every
+    table being held at once (they were most of a worker's peak, growing with the data).
+    """
+    from dask import delayed
+
+    parts = [tables[name].to_delayed() for name in TABLES]
+    return client.compute([delayed(check_partition)(*rows, config=config, labels=labels)
+                           for rows in zip(*parts, strict=True)])
+
+
+def vocabulary_of(counts: list[tuple[Counter, Counter]], config: DatasetConfig) -> FeatureSpec:
+    types: Counter[str] = Counter()
+    pairs: Counter[tuple[str, str]] = Counter()
+    for type_counts, pair_counts in counts:
+        types.update(type_counts)
+        pairs.update(pair_counts)
+    return spec_from_counts(types, pairs, config.features)
