@@ -36,7 +36,7 @@ import pandas as pd
 from predictive_scoring.config import NumericRange, ranges_from_metadata
 from predictive_scoring.errors import LeadInputError
 from predictive_scoring.features import NS_PER_DAY, SnapshotEvents, featurise
-from predictive_scoring.models.columns import MODEL_DTYPE, model_frame
+from predictive_scoring.models.columns import as_model_numbers, model_frame
 from predictive_scoring.models.kinds.base import RowPredictor
 from predictive_scoring.models.scorer import LeadScorer, score_0_100
 from predictive_scoring.rules import PointsResult, PreparedRules, points_from_arrays
@@ -313,7 +313,7 @@ class OnlineScorer:
             tenure = (events.snapshot_as_of - created) / NS_PER_DAY
             matrix[:, self._behaviour_positions] = featurise(self.scorer.feature_spec, events,
                                                              tenure)
-        return matrix.astype(MODEL_DTYPE).astype(np.float64)
+        return as_model_numbers(matrix).astype(np.float64)
 
     def _feature_values(self, leads: Sequence[RawLead],
                         model_input: np.ndarray) -> FeatureValues:

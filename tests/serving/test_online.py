@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from predictive_scoring import explain
 from predictive_scoring.config import AttributeRule, ModelConfig, RulesConfig
 from predictive_scoring.features import to_ns
 from predictive_scoring.models import scorer as models
@@ -203,3 +204,35 @@ def test_the_calibrator_gives_exactly_what_sklearn_gives(method: str) -> None:
     else:
         expected = calibrator.fitted.predict_proba(models._logit(probe)[:, None])[:, 1]
     np.testing.assert_array_equal(calibrator(probe), expected)
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "logreg"])
+def test_a_finite_number_beyond_float32_scores_as_its_largest_on_both_paths(
+        trained: Trained, sample: tuple, kind: str) -> None:
+    """The model reads float32: 1e300 employees is the largest float32, not infinity (an
+    infinite input gave a logistic model infinite contributions)."""
+    scorer = trained.scorer
+    if kind == "logreg":
+        examples, rows = trained.run.examples, trained.run.trained.rows
+        x = model_frame(examples.frame, examples.columns)
+        scorer = dataclasses.replace(scorer, pipeline=models.fit_pipeline(
+            models.build_pipeline(LOGREG, examples.columns), LOGREG,
+            (x.iloc[rows["train"]], examples.label[rows["train"]]),
+            (x.iloc[rows["valid"]], examples.label[rows["valid"]])))
+    leads, events, raws = sample
+    leads, raws = leads.head(3).copy(), raws[:3]
+    leads["employees"] = 1e300
+    raws = [dataclasses.replace(raw, attributes={**raw.attributes, "employees": 1e300})
+            for raw in raws]
+    largest = leads.assign(employees=float(np.finfo(np.float32).max))
+    _assert_same(OnlineScorer(scorer), scorer, leads, events, raws)
+    np.testing.assert_array_equal(scorer.score(leads, events)["probability"],
+                                  scorer.score(largest, events)["probability"])
+    online = OnlineScorer(scorer).score(raws)
+    assert not np.isinf(online.matrix).any()
+    if kind == "lightgbm":
+        explained = explain.contributions_from_matrix(scorer, online.matrix)
+    else:  # what a logistic model's contributions multiply by its coefficients
+        frame = model_frame(pd.DataFrame(dict(online.features)), scorer.columns)
+        explained = np.asarray(scorer.pipeline[:-1].transform(frame), dtype=float)
+    assert np.isfinite(np.asarray(getattr(explained, "values", explained))).all()

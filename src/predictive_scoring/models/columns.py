@@ -51,7 +51,19 @@ MODEL_DTYPE = np.float32
 """The model reads its numbers as float32, on every path (training on one machine or on
 Dask, batch, one lead): LightGBM bins and predicts float32 without a copy, and the model
 input takes half the memory of float64. Counts stay exact (below 2**24); days and other
-measures keep about 7 significant digits."""
+measures keep about 7 significant digits; a finite number beyond float32's range is read
+as float32's largest (:func:`as_model_numbers`), never as infinity."""
+LARGEST_MODEL_NUMBER = float(np.finfo(MODEL_DTYPE).max)
+
+
+def as_model_numbers(values: np.ndarray) -> np.ndarray:
+    """Numbers as the model reads them: beyond float32's range clipped to its largest
+    magnitude (an infinity would make a logistic model's contributions infinite, which no
+    JSON answer can carry), NaN kept; float32 values rounded from the float64 ones."""
+    values = np.asarray(values)
+    if values.dtype == MODEL_DTYPE:
+        return values
+    return np.clip(values, -LARGEST_MODEL_NUMBER, LARGEST_MODEL_NUMBER).astype(MODEL_DTYPE)
 
 
 def numbers_block(n_rows: int, columns: FeatureColumns) -> np.ndarray:
@@ -109,7 +121,7 @@ def model_frame(frame: pd.DataFrame, columns: FeatureColumns,
                              f"{(len(index), len(columns.numeric))}")
         given = columns.behaviour
     for position, name in enumerate(columns.numeric[:len(columns.numeric) - len(given)]):
-        numbers[:, position] = _numbers(values(name))
+        numbers[:, position] = as_model_numbers(_numbers(values(name)))
     text = pd.DataFrame({c: _text(values(c)) for c in columns.categorical}, index=index)
     return pd.concat([text, pd.DataFrame(numbers, index=index, columns=list(columns.numeric),
                                          copy=False)], axis=1)
