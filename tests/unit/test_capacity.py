@@ -13,11 +13,7 @@ from predictive_scoring import explain
 from predictive_scoring.config import ModelConfig, load_config
 from predictive_scoring.data.dataset import load_dataset
 from predictive_scoring.models.columns import model_frame
-from predictive_scoring.models.kinds.lightgbm import (
-    LightGBMKind,
-    capacity_params,
-    large_data_factor,
-)
+from predictive_scoring.models.kinds.lightgbm import LightGBMKind, capacity_params
 from predictive_scoring.train import TrainingPlan, TrainingRun, points_note
 from predictive_scoring.workflow.training import run_training
 from tests.conftest import BASE, REPO
@@ -71,17 +67,7 @@ def test_the_rule_never_asks_for_more_than_the_data_has(n_rows: int, rate: float
         assert fitted == {"min_child_samples": params["min_child_samples"],
                           "num_leaves": params["num_leaves"], "min_data_in_bin": 3,
                           "path_smooth": params["path_smooth"],
-                          "learning_rate": params["learning_rate"]
-                          * large_data_factor(n_rows)}
-
-
-def test_the_learning_rate_rises_with_the_rows_on_large_data_and_at_most_doubles() -> None:
-    params, positives = LIGHTGBM.params, 50_000
-    rates = [capacity_params(params, n, positives)["learning_rate"]
-             for n in range(100_000, 2_000_001, 50_000)]
-    assert rates == sorted(rates)
-    assert rates[0] == params["learning_rate"]  # the config's own rate holds until then
-    assert rates[-1] == pytest.approx(2 * params["learning_rate"])
+                          "learning_rate": params["learning_rate"]}
 
 
 def test_a_model_below_the_points_is_said_in_one_paragraph() -> None:
