@@ -262,7 +262,6 @@ def test_features_written_into_the_model_block_are_the_model_frame_of_them() -> 
         featurise(spec, data, tenure, out=np.zeros((len(leads), len(spec.feature_names))))
 
 
-
 def test_the_model_reads_the_features_and_numbers_as_float32_of_the_float64_values() -> None:
     """The model's input holds float32 numbers: the features written into its block are
     the float64 features rounded to float32 (no other difference), and so are the

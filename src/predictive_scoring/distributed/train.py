@@ -426,22 +426,19 @@ def _slice_arrays(client: Client, designs: list[Future]
     held (and evaluated every round) as many copies as it held partitions. A block's
     parts are taken where it is made (not copied to another worker).
     """
-    sizes = np.asarray(client.gather(client.map(lambda d: len(d[1]), designs)))
+    sizes = np.asarray(client.gather(client.map(design_rows, designs)))
     kept = [(i, d, int(n)) for i, (d, n) in enumerate(zip(designs, sizes, strict=True)) if n]
     holders = client.who_has([d for _, d, _ in kept])
     on_worker: dict[str, list[tuple[int, Future, int]]] = {}
     for partition, future, n in kept:
         on_worker.setdefault(sorted(holders[future.key])[0], []).append((partition, future, n))
-    stacked = [(client.submit(stack_designs, *(f for _, f, _ in parts), workers=[worker],
-                              pure=False), worker) for worker, parts in on_worker.items()]
-
-    def items(i: int) -> list[Future]:
-        return [client.submit(operator.itemgetter(i), block, workers=[worker])
-                for block, worker in stacked]
-
+    blocks = [_parts_of(client, client.submit(stack_designs, *(f for _, f, _ in parts),
+                                              workers=[worker], pure=False), [worker])
+              for worker, parts in on_worker.items()]
+    x, y, w = ([block[i] for block in blocks] for i in range(3))
     counts = np.asarray([sum(n for *_, n in parts) for parts in on_worker.values()],
                         dtype=np.int64)
-    return (items(0), items(1), counts, items(2),
+    return (x, y, counts, w,
             [[(partition, n) for partition, _, n in parts] for parts in on_worker.values()])
 
 
@@ -453,10 +450,20 @@ def _whole_slice(client: Client, designs: list[Future]) -> tuple[list[Future], i
     is made (the validation slice every worker evaluates is this one block).
     """
     whole = client.submit(stack_designs, *designs, pure=False)
-    n_rows = int(client.submit(lambda d: len(d[1]), whole).result())
+    n_rows = int(client.submit(design_rows, whole).result())
     holder = sorted(client.who_has([whole])[whole.key])
-    return [client.submit(operator.itemgetter(i), whole, workers=holder[:1] or None)
-            for i in range(3)], n_rows
+    return _parts_of(client, whole, holder[:1] or None), n_rows
+
+
+def _parts_of(client: Client, block: Future, workers: list[str] | None) -> list[Future]:
+    """Futures of a stacked block's model input, labels and weights, each taken on
+    ``workers`` (where the block is: a part is not copied to another worker)."""
+    return [client.submit(operator.itemgetter(i), block, workers=workers) for i in range(3)]
+
+
+def design_rows(design: tuple[np.ndarray, ...]) -> int:
+    """Rows of a slice's encoded model input, labels and weights (:func:`design`)."""
+    return len(design[1])
 
 
 def stack_designs(*designs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
