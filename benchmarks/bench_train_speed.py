@@ -107,6 +107,7 @@ def speed(folder: str, variant: str) -> dict[str, Any]:
     from predictive_scoring.data.dataset import load_dataset
     from predictive_scoring.explain import sample_rows
     from predictive_scoring.models.columns import model_frame
+    from predictive_scoring.models.kinds import lightgbm as lightgbm_kind
 
     config, base, model, rules = _configs(folder, variant)
     dataset = load_dataset(config, Path("."))
@@ -118,6 +119,10 @@ def speed(folder: str, variant: str) -> dict[str, Any]:
     for name in ("model_frame", "fit_scored", "finish_training"):
         setattr(training, name, timed(name, steps, getattr(training, name)))
     lgb.LGBMClassifier.fit = timed("lightgbm_fit", steps, lgb.LGBMClassifier.fit)
+    # Scoring the test rows and the population as the fit ends runs inside
+    # LGBMClassifier.fit; it is overhead, not the floor.
+    lightgbm_kind.score_rows_at_best_round = timed(
+        "scored_at_best_round", steps, lightgbm_kind.score_rows_at_best_round)
     reused: dict[str, Any] = {}
     fit_scored = training.fit_scored
 
@@ -135,7 +140,7 @@ def speed(folder: str, variant: str) -> dict[str, Any]:
     peak_train = peak_rss_gib() if reset else None
     steps = dict(steps)  # the calls below are not part of the run
     # Untimed: the way before, every slice predicted by the fitted pipeline.
-    pipeline, raw_train, raw_valid = reused["fitted"]
+    pipeline, raw_train, raw_valid, raw_test, *_ = reused["fitted"]
     whole = model_frame(examples.frame, examples.columns)
     raw = {name: pipeline.predict_proba(whole.iloc[r])[:, 1] for name, r in rows.items()}
     sample = whole.iloc[rows["train"]].iloc[sample_rows(len(rows["train"]),
@@ -153,7 +158,8 @@ def speed(folder: str, variant: str) -> dict[str, Any]:
             "roc_auc": trained.metrics["model"]["roc_auc"],
             "roc_auc_every_slice": before.metrics["model"]["roc_auc"],
             "max_score_difference": float(max(np.abs(raw_train - raw["train"]).max(),
-                                              np.abs(raw_valid - raw["valid"]).max())),
+                                              np.abs(raw_valid - raw["valid"]).max(),
+                                              np.abs(raw_test - raw["test"]).max())),
             "same_thresholds": bool(np.allclose(
                 list(trained.scorer.stage_thresholds.values()),
                 list(before.scorer.stage_thresholds.values()), rtol=0, atol=1e-9))}
@@ -191,6 +197,12 @@ def measure(leads: int, variants: list[str]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ report
+def floor_of(steps: dict[str, float]) -> float:
+    """The LightGBM fit without the scoring of the test rows and the population that runs
+    in its last callback (:func:`score_rows_at_best_round`), which counts as overhead."""
+    return steps["lightgbm_fit"] - steps.get("scored_at_best_round", 0.0)
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -203,7 +215,8 @@ def lines_of(result: dict[str, Any]) -> list[str]:
              "Parquet). Each row is a fresh process: load and validate, build the examples "
              "(untimed), then `train_model`: each slice's model input, the fit (early "
              "stopping on the validation slice; the fit hands back LightGBM's own scores of "
-             "the training and validation rows at the best round), the test rows predicted, "
+             "the training and validation rows at the best round, and scores the test rows "
+             "and the open-lead population on their binned values as it ends), "
              "calibration choice, stage thresholds, explanation cut points and the test "
              "evaluation against the rules and the oracle.", "",
              "| feature set | snapshots (train / valid / test) | features | best round "
@@ -212,7 +225,7 @@ def lines_of(result: dict[str, Any]) -> list[str]:
              "| targets: overhead <= 15%, < 120 s, < 8 GB, ROC-AUC within 0.001 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in result["rows"]:
-        fit = r["steps"]["lightgbm_fit"]
+        fit = floor_of(r["steps"])
         overhead = (r["train_s"] - fit) / fit
         peak = r["peak_train_gib"] if r["peak_train_gib"] is not None else float("nan")
         gap = abs(r["roc_auc"] - r["roc_auc_every_slice"])
@@ -227,18 +240,23 @@ def lines_of(result: dict[str, Any]) -> list[str]:
             f"| {peak:.2f} | {r['roc_auc']:.4f} | {r['roc_auc_every_slice']:.4f} "
             f"| {' / '.join(verdict(c) for c in checks)} |")
     lines += ["", "Where `train_model`'s time goes (seconds):", "",
-              "| feature set | model input (3 slices) | encoding the slices (prep) "
-              "| LightGBM fit | test rows predicted and the rest | calibration, thresholds, "
-              "explanation cut points, evaluation |", "|---|---:|---:|---:|---:|---:|"]
+              "| feature set | model input (3 slices and the population) "
+              "| encoding the slices (prep) | LightGBM fit (the floor) "
+              "| test rows and population scored as the fit ends | the rest "
+              "| calibration, thresholds, explanation cut points, evaluation |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
         s = r["steps"]
         rest = r["train_s"] - s["model_frame"] - s["fit_scored"] - s["finish_training"]
         lines.append(f"| {r['variant']} | {s['model_frame']:.1f} "
-                     f"| {s['fit_scored'] - s['lightgbm_fit']:.1f} | {s['lightgbm_fit']:.1f} "
-                     f"| {rest:.1f} | {s['finish_training']:.1f} |")
+                     f"| {s['fit_scored'] - s['lightgbm_fit']:.1f} | {floor_of(s):.1f} "
+                     f"| {s.get('scored_at_best_round', 0.0):.1f} | {rest:.1f} "
+                     f"| {s['finish_training']:.1f} |")
     lines += ["", "The floor is the LightGBM fit (`LGBMClassifier.fit`: its data set, "
-              "boosting and early stopping) timed inside the same `train_model` call; "
-              "overhead is everything else `train_model` does. Before this change the "
+              "boosting and early stopping) timed inside the same `train_model` call, less "
+              "the scoring of the test rows and the population in its last callback "
+              "(`score_rows_at_best_round`, timed on its own); overhead is everything else "
+              "`train_model` does, that scoring included. Before this change the "
               "fitted pipeline predicted all three slices after the fit (1M rows through "
               "every tree) and built the model input twice: on this machine 42-47 s, 43-62% "
               "of the fit (cProfile of `train_model` on 200k snapshots: predictions 19% of "

@@ -53,6 +53,8 @@ from predictive_scoring.rules import PointsResult, score_points
 from predictive_scoring.stages import FUNNEL, Stage, stage_for_values
 
 SPLITS = ("train", "valid", "test")
+POPULATION = "population"
+"""``raw``'s key for the population's raw probabilities (:func:`finish_training`)."""
 EXPLANATION_ROWS = 5_000
 """Rows (a seeded sample of a slice) for the grade cut points (training slice) and for
 the global weights and their plots (test slice): quartiles and mean absolute SHAP values
@@ -313,10 +315,12 @@ def train_model(examples: Examples, rows: dict[str, np.ndarray],
                 plan: TrainingPlan) -> TrainedModel:
     """Fit, calibrate, set stage thresholds and evaluate on the test slice.
 
-    Each slice's model input is built once, from its own rows, and each slice is
-    predicted once: the fit returns the raw probability of the training and validation
-    rows (LightGBM: its own scores of them at the best round), and only the test rows are
-    predicted after it. The training and validation input is let go once fitted.
+    Each slice's model input is built once, from its own rows, and each slice is scored
+    once: the fit returns the raw probability of the training and validation rows and of
+    the test rows and the population the stage thresholds are matched on (LightGBM: its
+    own scores of the first two at the best round, and of the others scored on their
+    binned values as the fit ends; they take no part in it). The input is let go once
+    fitted.
     """
     y = examples.label
     check_enough_data(y[rows["train"]], plan.base.training)
@@ -324,12 +328,16 @@ def train_model(examples: Examples, rows: dict[str, np.ndarray],
             for name, r in rows.items()}
     explain_sample = part["train"][0].iloc[sample_rows(len(rows["train"]), EXPLANATION_ROWS,
                                                        plan.base.training.seed)]
+    population = examples.population
+    others = [part.pop("test")[0]]
+    if population is not None:
+        others.append(model_frame(population.frame, examples.columns))
     model = plan.model
-    pipeline, raw_train, raw_valid = fit_scored(build_pipeline(model, examples.columns),
-                                                model, part.pop("train"), part.pop("valid"),
-                                                examples.weights(rows))
-    raw = {"train": raw_train, "valid": raw_valid,
-           "test": pipeline.predict_proba(part.pop("test")[0])[:, 1]}
+    pipeline, *scores = fit_scored(build_pipeline(model, examples.columns), model,
+                                   part.pop("train"), part.pop("valid"),
+                                   examples.weights(rows), others)
+    del others
+    raw = dict(zip(["train", "valid", "test", POPULATION], scores, strict=False))
     return finish_training(examples, rows, pipeline, raw, plan, explain_sample)
 
 
@@ -342,7 +350,8 @@ def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: P
         examples: The examples (only labels, rule results and truth are read).
         rows: Row positions of each slice.
         pipeline: The fitted preprocessor and classifier.
-        raw: The pipeline's raw probability on each slice's rows (same order).
+        raw: The pipeline's raw probability on each slice's rows (same order), and on
+            the population's rows under :data:`POPULATION` when the fit gave them.
         plan: The run's configs.
         explain_sample: Model input of up to ``EXPLANATION_ROWS`` training rows: the
             reference and the fit/engagement cut points explanations need.
@@ -393,8 +402,11 @@ def stage_thresholds(examples: Examples, rows: dict[str, np.ndarray], pipeline: 
         stages = examples.rule_stage[rows["train"]]
         matched_on = {"population": "training examples", "as_of": None, "n": len(p)}
     else:
-        model_input = model_frame(population.frame, examples.columns)
-        p = calibrator(pipeline.predict_proba(model_input)[:, 1])
+        if POPULATION in raw:
+            p = calibrator(raw[POPULATION])
+        else:
+            model_input = model_frame(population.frame, examples.columns)
+            p = calibrator(pipeline.predict_proba(model_input)[:, 1])
         stages = population.rule_stage
         matched_on = {"population": "open leads", "as_of": population.as_of.isoformat(),
                       "n": len(p), "n_open": population.n_open}

@@ -65,15 +65,22 @@ LIGHTGBM = {
     *(("lightgbm", params) for params in LIGHTGBM.values()), ("logreg", {})],
     ids=[*LIGHTGBM, "logreg"])
 def test_the_fit_returns_what_the_fitted_pipeline_predicts(kind: str, params: dict) -> None:
+    """The training, validation and other rows' scores are the fitted pipeline's
+    predictions, including other rows with a plan never seen in training and values
+    outside the training range; scoring other rows does not change the model."""
     (x, y), model = leads(3, 3_000), model_of(kind, **params)
     train, valid = (x.iloc[:2_000], y[:2_000]), (x.iloc[2_000:], y[2_000:])
+    test, _ = leads(6, 700)
+    odd = test.iloc[:50].copy()
+    odd["plan"], odd["seats"] = "enterprise", 1e6
     kind_ = kinds.get(kind)
-    pipeline, raw_train, raw_valid = kind_.fit_scored(build_pipeline(model, COLUMNS), model,
-                                                      train, valid)
-    np.testing.assert_allclose(raw_train, pipeline.predict_proba(train[0])[:, 1],
-                               rtol=0, atol=1e-12)
-    np.testing.assert_allclose(raw_valid, pipeline.predict_proba(valid[0])[:, 1],
-                               rtol=0, atol=1e-12)
+    pipeline, raw_train, raw_valid, raw_test, raw_odd = kind_.fit_scored(
+        build_pipeline(model, COLUMNS), model, train, valid, others=[test, odd])
+    for raw, rows in ((raw_train, train[0]), (raw_valid, valid[0]), (raw_test, test),
+                      (raw_odd, odd)):
+        assert raw.shape == (len(rows),)
+        np.testing.assert_allclose(raw, pipeline.predict_proba(rows)[:, 1], rtol=0,
+                                   atol=1e-12)
     # and the pipeline is the one fit() makes
     again = kind_.fit(build_pipeline(model, COLUMNS), model, train, valid)
     held_out, _ = leads(4, 500)

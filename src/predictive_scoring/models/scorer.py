@@ -9,6 +9,7 @@ validation slice maps its raw probability to a calibrated one, whatever the kind
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -75,15 +76,18 @@ def fit_pipeline(pipeline: Pipeline, model: ModelConfig, train: Slice,
 
 
 def fit_scored(pipeline: Pipeline, model: ModelConfig, train: Slice, valid: Slice,
-               weights: Weights | None = None) -> tuple[Pipeline, np.ndarray, np.ndarray]:
+               weights: Weights | None = None, others: Sequence[pd.DataFrame] = ()
+               ) -> tuple[Pipeline, *tuple[np.ndarray, ...]]:
     """:func:`fit_pipeline`, with the fitted pipeline's raw probability of the training and
-    validation rows (each slice predicted once at most: LightGBM returns its own scores
-    of them, see :meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_scored`).
+    validation rows and of each frame in ``others`` (rows the run scores anyway), each
+    predicted once at most: LightGBM returns its own scores of them, see
+    :meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_scored`.
 
     Returns:
-        The fitted pipeline and the raw probability of each training and validation row.
+        The fitted pipeline, then the raw probability of each training row, each
+        validation row and each row of every frame in ``others``.
     """
-    return kinds.get(model.kind).fit_scored(pipeline, model, train, valid, weights)
+    return kinds.get(model.kind).fit_scored(pipeline, model, train, valid, weights, others)
 
 
 # ------------------------------------------------------------------ calibration

@@ -114,21 +114,24 @@ class ModelKind(ABC):
         return {}
 
     def fit_scored(self, pipeline: Pipeline, model: ModelConfig, train: Slice,
-                   valid: Slice, weights: Weights | None = None
-                   ) -> tuple[Pipeline, np.ndarray, np.ndarray]:
+                   valid: Slice, weights: Weights | None = None,
+                   others: Sequence[pd.DataFrame] = ()
+                   ) -> tuple[Pipeline, *tuple[np.ndarray, ...]]:
         """Fit as :meth:`fit` does, with the fitted pipeline's raw probability of the
-        training and validation rows (what calibration and the stage thresholds read).
+        training and validation rows (what calibration and the stage thresholds read) and
+        of each frame in ``others`` (rows the run scores anyway: the test slice, the
+        population the stage thresholds are matched on). ``others`` never touch the fit.
 
-        This default predicts both slices after the fit; a kind whose fit already holds
-        those numbers returns them instead of predicting the rows again.
+        This default predicts every slice after the fit; a kind whose fit already holds
+        those numbers, or can get them more cheaply, returns them instead.
 
         Returns:
-            The fitted pipeline, the raw probability of each training row and of each
-            validation row (in their order).
+            The fitted pipeline, then the raw probability of each training row, of each
+            validation row and of each row of every frame in ``others`` (in their order).
         """
         pipeline = self.fit(pipeline, model, train, valid, weights)
-        return (pipeline, pipeline.predict_proba(train[0])[:, 1],
-                pipeline.predict_proba(valid[0])[:, 1])
+        return (pipeline, *(pipeline.predict_proba(x)[:, 1]
+                            for x in (train[0], valid[0], *others)))
 
     @abstractmethod
     def owns(self, pipeline: Pipeline) -> bool:

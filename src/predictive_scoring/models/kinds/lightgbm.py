@@ -35,6 +35,7 @@ from predictive_scoring.models.kinds.base import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
     from distributed import Client
 
     from predictive_scoring.config import ModelConfig
@@ -85,26 +86,31 @@ class LightGBMKind(ModelKind):
         return self.fit_scored(pipeline, model, train, valid, weights)[0]
 
     def fit_scored(self, pipeline: Pipeline, model: ModelConfig, train: Slice,
-                   valid: Slice, weights: Weights | None = None
-                   ) -> tuple[Pipeline, np.ndarray, np.ndarray]:
+                   valid: Slice, weights: Weights | None = None,
+                   others: Sequence[pd.DataFrame] = ()
+                   ) -> tuple[Pipeline, *tuple[np.ndarray, ...]]:
         """Fit as :meth:`fit` does; the raw probabilities of the training and validation
         rows are LightGBM's own running scores of them, taken at the best round as the
-        training ends (:class:`BestRoundScores`), so neither slice is predicted again."""
+        training ends (:class:`BestRoundScores`), so neither slice is predicted again.
+        The rows of ``others`` are handed to the booster at that moment
+        (:func:`score_rows_at_best_round`): it scores their binned values, which is
+        cheaper than a prediction of the raw rows and gives the same numbers."""
         prep, classifier = pipeline[:-1], pipeline[-1]
         classifier.set_params(**self.capacity(model, len(train[1]), int(np.sum(train[1]))))
         x_train = prep.fit_transform(*train)
         weighted = ({} if weights is None else
                     {"sample_weight": weights[0], "eval_sample_weight": [weights[1]]})
         x_valid = prep.transform(valid[0])
-        kept = BestRoundScores(model.params.get(EARLY_STOPPING_KEY))
+        x_others = [prep.transform(x) for x in others]
+        kept = BestRoundScores(model.params.get(EARLY_STOPPING_KEY), x_others)
         classifier.fit(x_train, train[1], eval_X=(x_valid,), eval_y=(valid[1],),
                        categorical_feature=_categorical(pipeline), callbacks=[kept],
                        **weighted)
         if kept.scores is None or callable(classifier.objective):
             # Training ended in another callback, or a custom objective's scores are
             # margins: predict the rows.
-            return (pipeline, classifier.predict_proba(x_train)[:, 1],
-                    classifier.predict_proba(x_valid)[:, 1])
+            return (pipeline, *(classifier.predict_proba(x)[:, 1]
+                                for x in (x_train, x_valid, *x_others)))
         return pipeline, *kept.scores
 
     def capacity(self, model: ModelConfig, n_rows: int, n_positive: int) -> dict[str, Any]:
@@ -260,24 +266,31 @@ def early_stopping(model: ModelConfig) -> list[Any]:
 class BestRoundScores:
     """A LightGBM fit callback: early stopping (when configured), and as the training
     ends, the booster rolled back to its best round and LightGBM's own probability of
-    every training and validation row kept (:attr:`scores`).
+    every training and validation row kept (:attr:`scores`), with that of the rows of
+    ``others`` (:func:`score_rows_at_best_round`).
 
     LightGBM updates each row's score as it adds a tree (and takes the tree back out on a
     rollback), so these are the numbers ``predict_proba`` gives for the same rows, without
     a pass of every tree over them. The model is the one LightGBM's early stopping keeps
     (it drops the rounds after the best one as the fit ends).
 
+    Args:
+        rounds: Early stopping rounds, or None.
+        others: Model input of rows to score as the fit ends (encoded as the training
+            input is); they take no part in the fit.
+
     Attributes:
-        scores: Probabilities of the training rows and of the validation rows, or None
-            until the last round.
+        scores: Probabilities of the training rows, the validation rows and the rows of
+            each of ``others``, or None until the last round.
     """
 
     order = 30  # where LightGBM runs its own early stopping
     before_iteration = False
 
-    def __init__(self, rounds: int | None) -> None:
+    def __init__(self, rounds: int | None, others: Sequence[np.ndarray] = ()) -> None:
         self._stop = lgb.early_stopping(rounds, verbose=False) if rounds else None
-        self.scores: tuple[np.ndarray, np.ndarray] | None = None
+        self._others = list(others)
+        self.scores: tuple[np.ndarray, ...] | None = None
 
     def __call__(self, env: lgb.callback.CallbackEnv) -> None:
         try:
@@ -292,13 +305,29 @@ class BestRoundScores:
     def _keep(self, booster: lgb.Booster, extra_rounds: int) -> None:
         for _ in range(extra_rounds):
             booster.rollback_one_iter()
-        self.scores = (_running_probability(booster.eval_train),
-                       _running_probability(booster.eval_valid))
+        score_rows_at_best_round(booster, self._others)
+        self._others = []
+        self.scores = (*_running_probabilities(booster.eval_train),
+                       *_running_probabilities(booster.eval_valid))
 
 
-def _running_probability(evaluate: Any) -> np.ndarray:
-    """The probabilities LightGBM holds for one of its data sets, read through a custom
-    metric (``Booster.eval_train`` / ``eval_valid``: their documented way out)."""
+def score_rows_at_best_round(booster: lgb.Booster, inputs: Sequence[np.ndarray]) -> None:
+    """Hand rows to a booster still training, as validation sets after its last round:
+    LightGBM bins them with the training set's bins and adds up every tree's value for
+    each (``LGBM_BoosterAddValidData``), the numbers ``predict`` gives for the raw rows
+    (tested), in about half the time (``benchmarks/bench_train_speed.py``). Their
+    probabilities are then read with the validation slice's. Added after the last
+    round, they cannot steer the fit or its early stopping."""
+    reference = booster.train_set
+    for i, x in enumerate(inputs):
+        booster.add_valid(lgb.Dataset(x, reference=reference, params=reference.get_params()),
+                          f"scored_{i}")
+
+
+def _running_probabilities(evaluate: Any) -> list[np.ndarray]:
+    """The probabilities LightGBM holds for its training set (``Booster.eval_train``) or
+    for each validation set (``eval_valid``), read through a custom metric (their
+    documented way out)."""
     kept: list[np.ndarray] = []
 
     def keep(predictions: np.ndarray, _: lgb.Dataset) -> tuple[str, float, bool]:
@@ -306,7 +335,7 @@ def _running_probability(evaluate: Any) -> np.ndarray:
         return "kept", 0.0, True
 
     evaluate(feval=keep)
-    return kept[0]
+    return kept
 
 
 def _categorical(pipeline: Pipeline) -> list[int]:
