@@ -102,3 +102,31 @@ def test_a_partition_featurised_in_blocks_gives_the_examples_of_one_block(
     assert len(whole) > 7 * 3
     pd.testing.assert_frame_equal(
         dask_examples.partition_examples(checks, snapshots, None, recipe), whole)
+
+
+def test_each_partitions_check_holds_whole_leads_with_their_events(
+        client: object, tmp_path: object) -> None:
+    """Each table is shuffled by lead on its own, yet partition ``i`` of every table holds
+    the same leads: every event and stage change is validated beside its lead (none
+    refused as of an unknown lead) and every row is kept once."""
+    from predictive_scoring.config import BaseConfig, DatasetConfig
+    from predictive_scoring.data.synthetic import simulate_into
+    from predictive_scoring.distributed import sources
+
+    config = simulate_into(load_config(REPO / "configs/datasets/simulated.yaml", DatasetConfig),
+                           400, 11, tmp_path)
+    found = sources.dataset_sources(config, load_config(REPO / "configs/base.yaml",
+                                                        BaseConfig))
+    tables = {name: sources.read_by_lead(found[name], sources.lead_id_column(config, name), 3)
+              for name in sources.TABLES}
+    checks = client.gather(dask_examples.checked_partitions(
+        client, tables, config, dict.fromkeys(sources.TABLES, "file")))
+    assert len(checks) == 3
+    for name in sources.TABLES:
+        assert sum(len(c[name].kept) for c in checks) == found[name].n_rows
+        assert all(c[name].problems.empty for c in checks)
+    for check in checks:
+        leads = set(check["leads"].kept["lead_id"])
+        assert leads  # every partition holds some leads (the check is not vacuous)
+        for name in ("events", "stage_changes"):
+            assert set(check[name].kept["lead_id"].astype(str)) <= leads
