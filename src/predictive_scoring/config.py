@@ -429,8 +429,9 @@ class FeatureConfig(StrictModel):
     windows_days: list[Annotated[int, Field(gt=0)]]
     min_key_count: int = Field(ge=1, description="event types / (type, detail) pairs seen "
                                "fewer times in training share one 'other' column")
-    detail_event_types: list[str] | None = Field(None, description="event types counted per "
-                                                 "detail value; none: every type with details")
+    detail_event_types: list[str] | None = Field(
+        None, description="event types counted per detail value; omitted (null): every "
+        "type with details; []: no type")
 
 
 MAX_ACCOUNT_CONTACTS = 200

@@ -240,7 +240,9 @@ def key_counts(
     type_counts = Counter(event_types)
     pair_counts: Counter[tuple[str, str]] = Counter()
     if details is not None:
-        allowed = set(config.detail_event_types or type_counts)
+        # None: every type with details; an empty list: no type (not every type).
+        allowed = set(type_counts if config.detail_event_types is None
+                      else config.detail_event_types)
         pair_counts.update(
             (t, d) for t, d in zip(event_types, details, strict=True)
             if isinstance(d, str) and d and t in allowed

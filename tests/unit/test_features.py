@@ -187,6 +187,17 @@ def test_detail_event_types_limit_detail_columns() -> None:
     assert spec.detail_keys == ()
 
 
+def test_an_empty_detail_type_list_means_no_detail_columns_and_none_means_every_type(
+        ) -> None:
+    _, events = frames()
+    types, details = list(events["event_type"]), list(events["detail"])
+    every = fit_feature_spec(types, details, CONFIG.model_copy(
+        update={"detail_event_types": None}))
+    assert every.detail_keys  # the frames have details worth a column
+    assert fit_feature_spec(types, details, CONFIG.model_copy(
+        update={"detail_event_types": []})).detail_keys == ()
+
+
 def test_feature_names_are_safe_for_model_libraries() -> None:
     spec = fit_feature_spec(["page_view"], ['Pricing: "Enterprise", {EU}'], CONFIG)
     assert all(not set(name) & set(':"{},[]') for name in spec.feature_names)
