@@ -25,7 +25,11 @@ from tests.helpers import free_port, stop_server
 PG_HOST, PG_PORT, PG_ADMIN_DB = "127.0.0.1", 5432, "test"
 PG_USERS = ("postgres", "root")
 SERVER_START_SECONDS = 90
-QUIET_MLFLOW = {"MLFLOW_DISABLE_TELEMETRY": "true"}
+QUIET_MLFLOW = {"MLFLOW_DISABLE_TELEMETRY": "true",
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+"""MLflow settings for the tests' stores and servers: no telemetry, and no job runner (an
+``mlflow server`` on a database store otherwise starts three job-consumer processes,
+which the tests never use, on a 2-core machine running the suite)."""
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ import yaml
 
 from predictive_scoring.config import DatasetConfig
 from tests.conftest import REPO
+from tests.integration.conftest import QUIET_MLFLOW
 
 pytestmark = pytest.mark.heavy
 
@@ -79,7 +80,7 @@ def test_every_shell_block_runs(chain: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREDICTIVE_"))}
     env |= {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
             "PREDICTIVE_SCORING_DATA_DIR": str(REPO / "../shared/data"),
-            "COLUMNS": "200", "NO_COLOR": "1"}
+            "COLUMNS": "200", "NO_COLOR": "1"} | QUIET_MLFLOW
     blocks = _shell_blocks()
     for number in CHAINS[chain]:
         script = _small(INSTALL.sub("", blocks[number - 1]))
