@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 
+# The suite runs two workers on two cores, each training with LightGBM's two threads. With
+# OpenMP's default, a waiting thread spins and keeps its core, so the workers' threads
+# fight for the cores; here a waiting thread sleeps. Set before any OpenMP library loads
+# (LightGBM reads it then); the servers and CLI runs the tests start inherit it. Measured:
+# the suite took 11 min 9 s instead of 13 min 33 s on one machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from predictive_scoring.config import (
     DATA_DIR_ENV,
     BaseConfig,
