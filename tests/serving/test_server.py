@@ -206,11 +206,12 @@ def test_serve_with_two_workers_answers_from_both_and_shares_the_metrics(
                    _environment(registry, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)), port)
     answers = []
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
-        ready_in_a_row = 0  # new connections reach either worker: both must be ready
+        # new connections reach either worker, and one busy loading its model may leave
+        # the other to answer many in a row: wait until each has said it is ready
         deadline = time.monotonic() + START_SECONDS
-        while ready_in_a_row < 20 and time.monotonic() < deadline:
-            ready = client.get("/ready", headers={"Connection": "close"}).status_code == 200
-            ready_in_a_row = ready_in_a_row + 1 if ready else 0
+        while len(_workers_that_answered(server.log_path.read_text(), "/ready")) < 2:
+            assert time.monotonic() < deadline, "both workers were not ready in time"
+            client.get("/ready", headers={"Connection": "close"})
         while len(answers) < 400 and (len(answers) < 40 or len(
                 _workers_that_answered(server.log_path.read_text(), "/v1/score")) < 2):
             answers += [client.post("/v1/score", json=lead, headers={"Connection": "close"})
