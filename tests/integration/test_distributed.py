@@ -4,6 +4,7 @@ path, failed partitions retried and reported, and every row accounted for."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -138,6 +139,32 @@ def test_partitioned_features_equal_the_single_machine_features_row_by_row(
     assert len(mine) == len(theirs) and mine.index.equals(theirs.index)
     compared = [*local.columns.all, "label", "rule_points", "rule_stage", "slice"]
     pd.testing.assert_frame_equal(mine[compared], theirs[compared], check_dtype=False)
+
+
+def test_a_partitions_tables_and_snapshots_leave_the_workers_once_it_is_featurised(
+        client: object, funnel_dir: Path) -> None:
+    """Once the examples are built the workers hold each partition's examples and the
+    events of its test leads, not its validated tables nor its snapshots (they were most
+    of a worker's memory, held for every partition until all were featurised)."""
+    from distributed import wait
+
+    built = dist.build_examples_distributed(client, inputs(funnel_dir), PARTITIONS)
+    wait(built.examples + built.test_events)
+
+    def held(prefix: str) -> list[str]:
+        return [k for keys in client.has_what().values() for k in map(str, keys)
+                if k.startswith(prefix)]
+
+    assert len(held("partition_examples")) == PARTITIONS  # the check is not vacuous
+    for _ in range(100):  # the scheduler releases them as it hears the driver let go
+        if not held("check_partition") and not held("partition_snapshots"):
+            break
+        time.sleep(0.1)
+    assert held("check_partition") == [] and held("partition_snapshots") == []
+    events = pd.concat(client.gather(built.test_events), ignore_index=True)
+    test_leads = set(pd.concat([uncoded(p) for p in client.gather(built.examples)])
+                     .query("slice == 'test'")["lead_id"])
+    assert set(events["lead_id"]) <= test_leads and len(events) > 0
 
 
 def test_dask_model_is_as_good_as_the_single_machine_model(
@@ -384,10 +411,9 @@ def test_open_leads_past_the_sample_size_are_sampled_evenly_across_partitions(
     from predictive_scoring.distributed import examples as dask_examples
 
     run_inputs = inputs(funnel_dir)
-    built = dist.build_examples_distributed(client, run_inputs, PARTITIONS)
-    everyone = dask_examples.open_population_distributed(client, built, run_inputs)
+    everyone = dist.build_examples_distributed(client, run_inputs, PARTITIONS).population
     monkeypatch.setattr(dask_examples, "POPULATION_ROWS", 1000)
-    sample = dask_examples.open_population_distributed(client, built, run_inputs)
+    sample = dist.build_examples_distributed(client, run_inputs, PARTITIONS).population
     assert sample.n_open == everyone.n_open == len(everyone.frame) > 4000
     assert sample.as_of == everyone.as_of
     assert abs(len(sample.frame) - 1000) <= PARTITIONS

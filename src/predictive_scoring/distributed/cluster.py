@@ -62,6 +62,7 @@ def dask_client(scheduler: str, n_workers: int = 2,
 
     if scheduler != LOCAL:
         with Client(scheduler) as client:
+            client.register_plugin(system_arrow_memory())
             yield client
         return
     with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
@@ -70,7 +71,31 @@ def dask_client(scheduler: str, n_workers: int = 2,
         # Every worker is registered before work is handed out (on a busy machine one
         # can lag, and data scattered meanwhile would all land on the other).
         client.wait_for_workers(n_workers)
+        client.register_plugin(system_arrow_memory())
         yield client
+
+
+def system_arrow_memory() -> Any:
+    """A worker plugin: the worker's Arrow memory (pandas' text columns, Parquet reads,
+    the shuffle's shards) comes from the C allocator, as its numpy arrays do.
+
+    Arrow's own allocator (mimalloc) keeps the memory a worker frees for reuse: a
+    partition's rows as read stayed resident after it was validated (0.95 GiB against
+    0.49 GiB with the C allocator, 50k leads' tables validated in one process). Freed C
+    memory goes back to the system (Dask's workers trim it: ``MALLOC_TRIM_THRESHOLD_``).
+    """
+    from distributed import WorkerPlugin
+
+    class SystemArrowMemory(WorkerPlugin):
+        idempotent = True
+        name = "system-arrow-memory"
+
+        def setup(self, worker: Any) -> None:
+            import pyarrow as pa
+
+            pa.set_memory_pool(pa.system_memory_pool())
+
+    return SystemArrowMemory()
 
 
 def _require_dask() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,12 +30,13 @@ from predictive_scoring.data.dataset import (
 from predictive_scoring.data.snapshots import Snapshots, build_snapshots
 from predictive_scoring.distributed.cluster import Report, partitions, silent
 from predictive_scoring.distributed.sources import (
-    BUCKET,
     TABLES,
+    as_read,
     check_facts,
     check_partition,
     check_summary,
     dataset_sources,
+    few_valued_columns,
     lead_id_column,
     located_checks,
     read_by_lead,
@@ -177,7 +178,7 @@ def partition_examples(checks: dict[str, TableCheck], snapshots: Snapshots,
                                            copy=False)], axis=1)
     true = None
     if truth is not None:
-        true = truth_of(frame, parse_truth("truth", truth.drop(columns=BUCKET), recipe.read))
+        true = truth_of(frame, parse_truth("truth", as_read(truth), recipe.read))
     return coded_examples(frame.assign(**{
         SLICE: slice_of(frame["lead_id"], _naive(frame["created_at"]), recipe.bounds),
         "rule_points": points, "rule_stage": stage,
@@ -212,11 +213,14 @@ def first_rows(examples: pd.DataFrame, part: str, n: int | None) -> pd.DataFrame
     return uncoded(rows if n is None else rows.head(n))
 
 
-def test_slice_events(checks: dict[str, TableCheck], examples: pd.DataFrame) -> pd.DataFrame:
-    """The kept events of this partition's test-slice leads, their text as text (as one
-    machine holds its events)."""
-    return uncoded(events_of(checks["events"].kept,
-                             examples.loc[examples[SLICE] == "test", "lead_id"].unique()))
+def test_slice_events(checks: dict[str, TableCheck], snapshots: Snapshots,
+                      bounds: SliceBounds) -> pd.DataFrame:
+    """The kept events of this partition's test-slice leads (the leads of its test
+    examples: a partition's examples are its snapshots, row for row), their text as text
+    (as one machine holds its events)."""
+    frame = snapshots.frame
+    test = slice_of(frame["lead_id"], _naive(frame["created_at"]), bounds) == "test"
+    return uncoded(events_of(checks["events"].kept, frame["lead_id"][test].unique()))
 
 
 def events_of(events: pd.DataFrame, lead_ids: Any) -> pd.DataFrame:
@@ -249,25 +253,26 @@ def partition_population(checks: dict[str, TableCheck], open_: pd.DataFrame,
     return population_rows(open_, moment, checks["events"].kept, recipe.spec, recipe.rules)
 
 
-def open_population_distributed(client: Client, built: PartitionedExamples,
-                                plan: TrainingPlan) -> Population | None:
+def open_population_distributed(client: Client, checks: list[Future],
+                                recipe: ExampleRecipe, plan: TrainingPlan
+                                ) -> Population | None:
     """train.py's :class:`Population` built on the workers: every lead open at the last
-    lead's creation, found per partition (each holds whole leads), sampled to about
+    lead's creation, found per partition (each holds whole leads; ``checks``: each
+    partition's validation, :func:`checked_partitions`), sampled to about
     ``POPULATION_ROWS`` evenly across partitions and featurised there; only the sample
     comes back. None when no lead is open (the thresholds are then set on the training
     slice, as on one machine)."""
-    stamps = [t for t in client.gather(client.map(last_created, built.checks))
-              if t is not None]
+    stamps = [t for t in client.gather(client.map(last_created, checks)) if t is not None]
     if not stamps:
         return None
     moment = max(stamps)
-    open_ = client.map(partition_open_leads, built.checks,
+    open_ = client.map(partition_open_leads, checks,
                        target=plan.config.snapshots.target_stage, moment=moment)
     n_open = sum(client.gather(client.map(len, open_)))
     if not n_open:
         return None
     parts = client.gather(client.map(
-        partition_population, built.checks, open_, moment=moment, recipe=built.recipe,
+        partition_population, checks, open_, moment=moment, recipe=recipe,
         fraction=min(1.0, POPULATION_ROWS / n_open), seed=plan.base.training.seed))
     frame = pd.concat([f for f, _ in parts], ignore_index=True)
     return Population(moment, frame, np.concatenate([s for _, s in parts]), n_open)
@@ -300,7 +305,6 @@ class PartitionedExamples:
     """Examples built on the cluster: they stay there, partition by partition.
 
     Attributes:
-        checks: Futures of each partition's validation (kept rows included).
         left_out: Snapshots left out of the examples, all partitions together: past the
             target stage, and censored (the snapshots themselves leave the workers as
             their partition's examples are built).
@@ -310,33 +314,21 @@ class PartitionedExamples:
         summary: Rows read, kept and quarantined per table.
         quarantine_files: Files written for bad rows (quarantine policy).
         recipe: What every partition built its examples with.
-        test_events: Per partition, the kept events of its test-slice leads, once the
-            tables are dropped (:meth:`keep_examples`); None before.
+        population: The leads open at the last lead's creation (a sample of them,
+            featurised; :func:`open_population_distributed`), None when none is open.
+        test_events: Futures of each partition's kept events of its test-slice leads, the
+            only rows of its tables the run reads afterwards (the champion scores the
+            test leads; the bundle's input example is three of them).
     """
 
-    checks: list[Future]
     left_out: tuple[int, int]
     examples: list[Future]
     spec: FeatureSpec
     summary: pd.DataFrame
     quarantine_files: list[Path]
     recipe: ExampleRecipe
-    test_events: list[Future] | None = None
-
-    def keep_examples(self, client: Client) -> PartitionedExamples:
-        """The examples alone, each partition's tables dropped from the workers (once
-        the open leads are found, nothing reads them again) but the events of its
-        test-slice leads, the only ones the run reads afterwards (the champion scores the
-        test leads; the bundle's input example is three of them): the events, most of a
-        partition's memory, are gone before the model is fitted.
-
-        Raises:
-            RuntimeError: The tables were already dropped.
-        """
-        if self.test_events is not None:
-            raise RuntimeError("the tables were already dropped")
-        return replace(self, checks=[],
-                       test_events=client.map(test_slice_events, self.checks, self.examples))
+    population: Population | None
+    test_events: list[Future]
 
 
 def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
@@ -353,7 +345,9 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
                          "stage changes as Parquet); this dataset config has shape 'table'")
     report("Reading and validating the tables by lead")
     sources = dataset_sources(config, base)
-    tables = {name: read_by_lead(source, lead_id_column(config, name), n_partitions)
+    tables = {name: read_by_lead(source, lead_id_column(config, name), n_partitions,
+                                 few_valued_columns(source, lead_id_column(config, name))
+                                 if name in TABLES else ())
               for name, source in sources.items()}
     labels = {name: source.label for name, source in sources.items()}
     checks = checked_partitions(client, tables, config, labels)
@@ -374,12 +368,37 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
                                                   bounds=bounds, config=config)), config)
     counts = client.gather(client.map(operator.attrgetter("n_past_target", "n_censored"),
                                       snapshots))
-    report("Building features and the rules' points per partition")
     recipe = ExampleRecipe(bounds, spec, inputs.rules, config.read)
-    examples = client.map(partition_examples, checks, snapshots, truth, recipe=recipe)
+    report("Finding the leads open at the test period's end")
+    population = open_population_distributed(client, checks, recipe, inputs)
+    report("Building features and the rules' points per partition")
+    examples, test_events = featurised_partitions(client, checks, snapshots, truth, recipe)
     left = (sum(c[0] for c in counts), sum(c[1] for c in counts))
-    return PartitionedExamples(checks, left, examples, spec,
-                               check_summary(facts, located), quarantine_files, recipe)
+    return PartitionedExamples(left, examples, spec, check_summary(facts, located),
+                               quarantine_files, recipe, population, test_events)
+
+
+def featurised_partitions(client: Client, checks: list[Future], snapshots: list[Future],
+                          truth: list[Future | None], recipe: ExampleRecipe
+                          ) -> tuple[list[Future], list[Future]]:
+    """Futures of each partition's examples (:func:`partition_examples`) and of the
+    events of its test-slice leads (:func:`test_slice_events`), the last tasks that read
+    its tables and snapshots.
+
+    Each partition's two tasks go before the next partition's (task priorities), and the
+    caller lets go of ``checks`` and ``snapshots``: each partition's tables and
+    snapshots leave its worker as soon as its examples exist, so a worker holds the
+    tables of the partitions it has not featurised yet and the examples of those it has
+    done, not every partition's tables until all are featurised.
+    """
+    examples, test_events = [], []
+    for i, (check, snapshot, true) in enumerate(zip(checks, snapshots, truth, strict=True)):
+        first = len(checks) - i
+        examples.append(client.submit(partition_examples, check, snapshot, true, recipe,
+                                      priority=first))
+        test_events.append(client.submit(test_slice_events, check, snapshot, recipe.bounds,
+                                         priority=first))
+    return examples, test_events
 
 
 def _apply_policy(checks: dict[str, TableCheck], inputs: TrainingInputs) -> list[Path]:

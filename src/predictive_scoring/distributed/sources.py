@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from predictive_scoring.config import BaseConfig, DatasetConfig
@@ -102,17 +104,52 @@ def lead_bucket(lead_ids: pd.Series) -> np.ndarray:
     return (pd.util.hash_array(text, categorize=False) % N_BUCKETS).astype(np.int64)
 
 
-def read_piece(piece: Piece, lead_column: str) -> pd.DataFrame:
-    """One row group, its table-wide row numbers in ``_row`` and lead bucket in ``_bucket``."""
+def read_piece(piece: Piece, lead_column: str, coded: Sequence[str] = ()) -> pd.DataFrame:
+    """One row group, its table-wide row numbers in ``_row`` and lead bucket in
+    ``_bucket``; the ``coded`` columns as pandas categoricals (:func:`uncoded` gives the
+    text back)."""
     frame = pq.ParquetFile(piece.file).read_row_group(piece.row_group).to_pandas()
     frame.columns = [str(c).strip() for c in frame.columns]
     ids = frame[lead_column] if lead_column in frame else pd.Series("", index=frame.index)
-    return frame.assign(**{ROW: piece.rows_before + np.arange(1, len(frame) + 1),
+    return frame.assign(**{c: frame[c].astype("category") for c in coded if c in frame},
+                        **{ROW: piece.rows_before + np.arange(1, len(frame) + 1),
                            BUCKET: lead_bucket(ids)})
 
 
-def read_by_lead(source: ParquetSource, lead_column: str, n_partitions: int) -> Any:
-    """The table as a Dask DataFrame whose partition ``i`` holds buckets of leads.
+CODED_SHARE = 0.01
+"""A text column is shuffled coded when its distinct values are at most this share of the
+rows of the table's first row group (an event's type and detail, a lead's attributes: a
+few values repeated over every row)."""
+
+
+def few_valued_columns(source: ParquetSource, lead_column: str) -> tuple[str, ...]:
+    """The table's text columns, but the lead id, with few distinct values
+    (:data:`CODED_SHARE`) in its first row group (read on its own, a column at a time).
+
+    Shuffled as categoricals, each row of such a column moves as a small integer and each
+    shard carries its row group's values once; a column of many values (a free-text
+    detail, an account id) would carry nearly all of them to every partition, so it
+    stays text.
+    """
+    file = pq.ParquetFile(source.files[0])
+    if not file.metadata.num_row_groups:
+        return ()
+    schema = file.schema_arrow
+    coded = []
+    for name, kind in zip(schema.names, schema.types, strict=True):
+        if str(name).strip() == lead_column or not (pa.types.is_string(kind)
+                                                    or pa.types.is_large_string(kind)):
+            continue
+        values = file.read_row_group(0, columns=[name]).column(0)
+        if pc.count_distinct(values, mode="all").as_py() <= CODED_SHARE * len(values):
+            coded.append(str(name).strip())
+    return tuple(coded)
+
+
+def read_by_lead(source: ParquetSource, lead_column: str, n_partitions: int,
+                 coded: Sequence[str] = ()) -> Any:
+    """The table as a Dask DataFrame whose partition ``i`` holds buckets of leads, the
+    ``coded`` columns as pandas categoricals (:func:`few_valued_columns`).
 
     Every table read with the same ``n_partitions`` puts a lead's rows in the same
     partition, so partition ``i`` of leads, events and stage changes go together.
@@ -121,9 +158,10 @@ def read_by_lead(source: ParquetSource, lead_column: str, n_partitions: int) -> 
 
     empty = pq.read_schema(source.files[0]).empty_table().to_pandas()
     empty.columns = [str(c).strip() for c in empty.columns]
-    meta = empty.assign(**{ROW: pd.Series(dtype="int64"), BUCKET: pd.Series(dtype="int64")})
+    meta = empty.assign(**{c: empty[c].astype("category") for c in coded if c in empty},
+                        **{ROW: pd.Series(dtype="int64"), BUCKET: pd.Series(dtype="int64")})
     frame = dd.from_map(read_piece, list(source.pieces), lead_column=lead_column,
-                        meta=meta, enforce_metadata=False)
+                        coded=tuple(coded), meta=meta, enforce_metadata=False)
     return frame.shuffle(on=BUCKET, npartitions=n_partitions)
 
 
@@ -167,15 +205,21 @@ def check_partition(leads: pd.DataFrame, events: pd.DataFrame, stage_changes: pd
         config: The dataset config.
         labels: Table name -> its path as configured (for messages).
     """
-    lead_check = check_leads(labels["leads"], leads.drop(columns=BUCKET), config)
+    lead_check = check_leads(labels["leads"], as_read(leads), config)
     known = KnownLeads.of(lead_check, config.columns.lead_id)
     return {
         "leads": lead_check,
-        "events": coded_events(check_events(labels["events"], events.drop(columns=BUCKET),
-                                            config, known)),
+        "events": coded_events(check_events(labels["events"], as_read(events), config,
+                                            known)),
         "stage_changes": check_stage_changes(labels["stage_changes"],
-                                             stage_changes.drop(columns=BUCKET), config, known),
+                                             as_read(stage_changes), config, known),
     }
+
+
+def as_read(rows: pd.DataFrame) -> pd.DataFrame:
+    """A partition's rows as read from the files (text as text, without ``_bucket``), as
+    validation takes them."""
+    return uncoded(rows.drop(columns=BUCKET))
 
 
 CODED_EVENT_COLUMNS = ("lead_id", "event_type", "detail")

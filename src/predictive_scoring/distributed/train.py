@@ -29,7 +29,6 @@ from predictive_scoring.distributed.examples import (
     build_examples_distributed,
     events_of,
     first_rows,
-    open_population_distributed,
     outcomes,
     slice_rows,
 )
@@ -184,15 +183,12 @@ class PartitionedSource:
         columns = feature_columns(config.attributes, built.spec, config.feature_groups)
         rows = {name: np.flatnonzero(frame[SLICE].to_numpy() == name) for name in SPLITS}
         truth = frame["true_probability"].to_numpy(float)
-        report("Finding the leads open at the test period's end")
         examples = Examples(frame, frame["label"].to_numpy(np.int8), frame["created_at"],
                             None if np.isnan(truth).any() else truth,
                             frame["rule_points"].to_numpy(float),
                             frame["rule_stage"].to_numpy(object), columns, built.spec,
-                            frame["weight"].to_numpy(np.float64),
-                            open_population_distributed(client, built, plan))
+                            frame["weight"].to_numpy(np.float64), built.population)
         notes = snapshot_notes(*built.left_out, config.snapshots, lead_age_days(frame))
-        self.partitioned = built.keep_examples(client)
         return Built(examples, rows, notes)
 
     def leakage(self, built: Built, threshold: float) -> list[str]:
@@ -242,10 +238,7 @@ class PartitionedSource:
                                run.trained.scorer)
 
     def _test_events(self) -> list[Future]:
-        events = self._built().test_events
-        if events is None:
-            raise RuntimeError("build the examples with build() first")
-        return events
+        return self._built().test_events
 
 
 def check_trains_on_dask(model: ModelConfig) -> None:
