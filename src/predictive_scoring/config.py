@@ -415,11 +415,24 @@ class SnapshotConfig(StrictModel):
     every_days: int | None = Field(None, gt=0)
     horizon_days: int = Field(gt=0)
     target_stage: Stage = Stage.CUSTOMER
+    decision_after: Stage | None = Field(
+        None, description="a lead has decided when it reaches the target stage, or lost "
+        "after reaching this stage (e.g. opportunity): LightGBM first learns which leads "
+        "decide within the horizon, then which of them reach the target; null: the target "
+        "alone")
 
     @model_validator(mode="after")
     def _one_strategy(self) -> SnapshotConfig:
         if (self.days_after_creation is None) == (self.every_days is None):
             raise ValueError("set exactly one of days_after_creation or every_days")
+        return self
+
+    @model_validator(mode="after")
+    def _decision_before_target(self) -> SnapshotConfig:
+        stage = self.decision_after
+        if stage is not None and (stage == Stage.LOST or stage.rank >= self.target_stage.rank):
+            raise ValueError(f"decision_after must be a funnel stage before the target stage "
+                             f"'{self.target_stage.value}' (got '{stage.value}')")
         return self
 
 

@@ -29,7 +29,7 @@ from predictive_scoring.config import (
     TrainingConfig,
 )
 from predictive_scoring.data.dataset import ROW, EventsDataset, TableDataset
-from predictive_scoring.data.snapshots import Snapshots, build_snapshots, data_end_of
+from predictive_scoring.data.snapshots import DECIDED, Snapshots, build_snapshots, data_end_of
 from predictive_scoring.explain import (
     METADATA_KEY,
     GlobalWeights,
@@ -40,6 +40,7 @@ from predictive_scoring.explain import (
 from predictive_scoring.features import FeatureSpec, behaviour_features, fit_feature_spec
 from predictive_scoring.models import kinds
 from predictive_scoring.models.columns import FeatureColumns, feature_columns, model_frame
+from predictive_scoring.models.kinds.base import FIRST_STAGE_ROUNDS, Decisions
 from predictive_scoring.models.scorer import (
     TRAINED_AGES_KEY,
     Calibrator,
@@ -129,6 +130,14 @@ class Examples:
         if np.all(train == train[0]) and np.all(valid == valid[0]):
             return None
         return train / train.mean(), valid / valid.mean()
+
+    def decisions(self, rows: dict[str, np.ndarray]) -> Decisions | None:
+        """Whether the training and the validation rows' leads decided within the horizon
+        (the frame's ``decided`` column, ``SnapshotConfig.decision_after``), or None."""
+        if DECIDED not in self.frame.columns:
+            return None
+        decided = self.frame[DECIDED].to_numpy(np.int8)
+        return decided[rows["train"]], decided[rows["valid"]]
 
 
 POPULATION_ROWS = 50_000
@@ -335,7 +344,7 @@ def train_model(examples: Examples, rows: dict[str, np.ndarray],
     model = plan.model
     pipeline, *scores = fit_scored(build_pipeline(model, examples.columns), model,
                                    part.pop("train"), part.pop("valid"),
-                                   examples.weights(rows), others)
+                                   examples.weights(rows), others, examples.decisions(rows))
     del others
     raw = dict(zip(["train", "valid", "test", POPULATION], scores, strict=False))
     return finish_training(examples, rows, pipeline, raw, plan, explain_sample)
@@ -382,6 +391,9 @@ def finish_training(examples: Examples, rows: dict[str, np.ndarray], pipeline: P
     metrics["capacity"] = kinds.get(plan.model.kind).capacity(plan.model, len(y_train),
                                                               int(y_train.sum()))
     metrics["stage_thresholds_set_on"] = matched_on
+    decisions = decisions_block(plan.config.snapshots, pipeline)
+    if decisions is not None:
+        metrics["decisions"] = decisions
     scorer.metadata["test_metrics"] = metrics["model"]
     return TrainedModel(scorer, metrics, rows, p_test, losses)
 
@@ -511,6 +523,18 @@ def build_examples(dataset: EventsDataset | TableDataset, config: DatasetConfig,
     examples, rows, snapshots = examples_from_events(dataset, config, rules, training)
     return examples, rows, snapshot_notes(snapshots.n_past_target, snapshots.n_censored,
                                           config.snapshots, lead_age_days(examples.frame))
+
+
+def decisions_block(snapshots: SnapshotConfig | None, pipeline: Pipeline
+                    ) -> dict[str, Any] | None:
+    """metrics.json's ``decisions`` (with ``decision_after``): the stage after which a loss
+    is a decision, and how many of the model's first trees learnt the decisions (0: the
+    training leads held too few decisions beyond their wins, or the kind learns the
+    target alone)."""
+    if snapshots is None or snapshots.decision_after is None:
+        return None
+    return {"after": snapshots.decision_after.value,
+            "first_stage_rounds": int(getattr(pipeline[-1], FIRST_STAGE_ROUNDS, 0))}
 
 
 def snapshot_notes(n_past_target: int, n_censored: int, snapshots: SnapshotConfig,

@@ -32,6 +32,7 @@ from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_into
 from predictive_scoring.distributed.sources import uncoded
 from predictive_scoring.models.scorer import TRAINED_AGES_KEY
 from predictive_scoring.predict import score_file
+from predictive_scoring.stages import Stage
 from predictive_scoring.train import TrainingRun, examples_from_events
 from predictive_scoring.workflow.promotion import TestLeads
 from predictive_scoring.workflow.training import run_training, train
@@ -402,6 +403,42 @@ def test_dask_weights_each_lead_and_sets_stage_bars_on_the_open_leads_as_one_mac
             == theirs.trained.scorer.metadata[TRAINED_AGES_KEY])
     assert mine.metrics["notes"] == theirs.metrics["notes"]
     assert any("lead age(s) 900 days" in note for note in mine.metrics["notes"])
+
+
+@pytest.fixture(scope="module")
+def decision_runs(funnel_dir: Path) -> tuple[TrainingRun, TrainingRun]:
+    """The same training with decisions first (``decision_after: opportunity``) on one
+    machine and on a one-worker cluster."""
+    plan = inputs(funnel_dir)
+    decide = {"decision_after": Stage.OPPORTUNITY}
+
+    def deciding(config: DatasetConfig) -> DatasetConfig:
+        return config.model_copy(update={"snapshots": config.snapshots.model_copy(
+            update=decide)})
+
+    dataset = load_dataset(dataset_config(funnel_dir, "events.parquet"), Path("."))
+    local = run_training(dataset, replace(plan, config=deciding(
+        dataset_config(funnel_dir, "events.parquet"))))
+    on_cluster = replace(plan, config=deciding(plan.config))
+    with dist.dask_client("local", n_workers=1) as alone:
+        return local, train(dist.PartitionedSource(alone, on_cluster, PARTITIONS),
+                            on_cluster).run
+
+
+def test_dask_learns_the_decisions_first_as_one_machine(
+        decision_runs: tuple[TrainingRun, TrainingRun]) -> None:
+    """Each partition's decisions travel with its rows to the workers: the first stage is
+    the same trees as on one machine (a fit of the decisions), and the target's fit
+    continues from them (its trees may differ in the last digits of the scores they start
+    from; the models' test ROC-AUC does not)."""
+    theirs, mine = decision_runs
+    rounds = [r.metrics["decisions"]["first_stage_rounds"] for r in (mine, theirs)]
+    assert rounds[0] == rounds[1] > 0
+    classifiers = [r.trained.scorer.pipeline.named_steps["classifier"] for r in (mine, theirs)]
+    trees = [c.booster_.dump_model()["tree_info"] for c in classifiers]
+    assert trees[0][:rounds[0]] == trees[1][:rounds[0]]
+    assert len(trees[0]) > rounds[0] and len(trees[1]) > rounds[0]
+    assert abs(mine.metrics["model"]["roc_auc"] - theirs.metrics["model"]["roc_auc"]) <= 0.005
 
 
 def test_open_leads_past_the_sample_size_are_sampled_evenly_across_partitions(

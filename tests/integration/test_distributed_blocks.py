@@ -13,6 +13,7 @@ from distributed import wait
 
 from predictive_scoring import distributed as dist
 from predictive_scoring.config import ModelConfig, load_config
+from predictive_scoring.data.snapshots import DECIDED
 from predictive_scoring.distributed import examples as dask_examples
 from predictive_scoring.distributed import train as dask_training
 from predictive_scoring.models.columns import FeatureColumns, model_frame
@@ -30,6 +31,7 @@ def partition(seed: int) -> pd.DataFrame:
                          "seats": rng.integers(1, 50, n).astype(float),
                          "label": rng.integers(0, 2, n).astype(np.int8),
                          "weight": 1 / rng.integers(1, 7, n),
+                         DECIDED: rng.integers(0, 2, n).astype(np.int8),
                          dask_examples.SLICE: rng.choice(["train", "valid"], n)})
 
 
@@ -47,25 +49,26 @@ def test_each_worker_gets_one_block_of_its_partitions_rows_in_order(client: obje
         model_frame(pd.concat(frames), COLUMNS))
     designs = client.map(dask_training.design, examples, prep=client.scatter(prep),
                          columns=COLUMNS, part="train")
-    xs, ys, sizes, ws, layout = dask_training._slice_arrays(client, designs)
-    wait([*xs, *ys, *ws])
+    xs, ys, sizes, ws, ds, layout = dask_training._slice_arrays(client, designs)
+    wait([*xs, *ys, *ws, *ds])
     holders = [next(iter(client.who_has([x])[x.key])) for x in xs]
-    assert len(xs) == len(ys) == len(sizes) == len(ws) == len(set(holders)) <= 2
+    assert len(xs) == len(ys) == len(sizes) == len(ws) == len(ds) == len(set(holders)) <= 2
     assert [sum(n for _, n in parts) for parts in layout] == list(sizes)
     assert sorted(p for parts in layout for p, _ in parts) == list(range(PARTITIONS))
     parts = [(prep.transform(model_frame(train, COLUMNS)), train["label"].to_numpy(),
-              train["weight"].to_numpy())
+              train["weight"].to_numpy(), train[DECIDED].to_numpy())
              for train in (f.loc[f[dask_examples.SLICE] == "train"] for f in frames)]
     used = set()
-    for x, y, w, size in zip(client.gather(xs), client.gather(ys), client.gather(ws), sizes,
-                             strict=True):
-        assert len(x) == len(y) == len(w) == size
+    for x, y, w, d, size in zip(client.gather(xs), client.gather(ys), client.gather(ws),
+                                client.gather(ds), sizes, strict=True):
+        assert len(x) == len(y) == len(w) == len(d) == size
         at = 0  # the block is whole partitions, stacked in partition order
-        for number, (part_x, part_y, part_w) in enumerate(parts):
+        for number, (part_x, part_y, part_w, part_d) in enumerate(parts):
             end = at + len(part_x)
             if number not in used and end <= len(x) and np.array_equal(x[at:end], part_x):
                 np.testing.assert_array_equal(y[at:end], part_y)
                 np.testing.assert_array_equal(w[at:end], part_w)
+                np.testing.assert_array_equal(d[at:end], part_d)  # decisions travel too
                 used.add(number)
                 at = end
         assert at == len(x)

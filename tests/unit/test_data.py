@@ -20,7 +20,7 @@ from predictive_scoring.data.dataset import (
     parse_timestamps,
     write_quarantine,
 )
-from predictive_scoring.data.snapshots import build_snapshots
+from predictive_scoring.data.snapshots import DECIDED, build_snapshots
 from predictive_scoring.stages import Stage
 from tests.helpers import message_of
 
@@ -41,7 +41,7 @@ A,customer,2025-02-01T00:00:00Z
 B,lead,2025-01-02T08:30:00Z
 """
 STAGES = {"lead": Stage.LEAD, "marketingqualifiedlead": Stage.MQL, "customer": Stage.CUSTOMER,
-          "closedlost": Stage.LOST}
+          "closedlost": Stage.LOST, "opportunity": Stage.OPPORTUNITY}
 
 
 def make_config(root: Path, ext: str = "csv", **changes: object) -> DatasetConfig:
@@ -288,6 +288,35 @@ def test_label_window_is_half_open(tmp_path: Path) -> None:
     a = a.set_index(a["as_of"].dt.day)["label"]
     # created Jan 1; customer Jan 31 = exactly 30 days after as_of Jan 1: outside [as_of, +30d)
     assert a.loc[1] == 0 and a.loc[2] == 1
+
+
+def test_a_decision_is_a_win_or_a_loss_after_the_decision_stage(tmp_path: Path) -> None:
+    """B is lost after its opportunity (a decision); C is lost before reaching one (sales
+    turned it down: no decision); A is won; a snapshot counts the decisions in its horizon
+    only, and its label stays the win alone."""
+    changes = CHANGES + ("B,opportunity,2025-01-10T00:00:00Z\n"
+                         "B,closedlost,2025-01-20T00:00:00Z\n"
+                         "C,lead,2025-01-03T00:00:00Z\nC,closedlost,2025-01-15T00:00:00Z\n")
+    dataset = load_events_dataset(make_config(write(tmp_path, changes=changes)), Path("."))
+    config = SnapshotConfig(days_after_creation=[1, 7, 25], horizon_days=30,
+                            decision_after=Stage.OPPORTUNITY)
+    frame = build_snapshots(dataset, config, pd.Timestamp("2025-12-31T00:00:00Z")).frame
+    frame = frame.set_index(["lead_id", (frame["as_of"] - frame["created_at"]).dt.days])
+    assert frame.loc[("A", 7), ["label", DECIDED]].tolist() == [1, 1]
+    assert frame.loc[("A", 1), ["label", DECIDED]].tolist() == [0, 0]  # Feb 1 is 30 days on
+    assert frame.loc[("B", 1), ["label", DECIDED]].tolist() == [0, 1]
+    assert frame.loc[("B", 25), DECIDED] == 0  # lost on Jan 20, before this snapshot
+    assert set(frame.loc["C", DECIDED]) == {0}
+    # without the setting there is no decision column
+    plain = SnapshotConfig(days_after_creation=[1, 7, 25], horizon_days=30)
+    end = pd.Timestamp("2025-12-31T00:00:00Z")
+    assert DECIDED not in build_snapshots(dataset, plain, end).frame
+
+
+@pytest.mark.parametrize("stage", [Stage.CUSTOMER, Stage.LOST])
+def test_the_decision_stage_comes_before_the_target(stage: Stage) -> None:
+    with pytest.raises(ValueError, match="decision_after must be a funnel stage before"):
+        SnapshotConfig(days_after_creation=[1], horizon_days=30, decision_after=stage)
 
 
 def test_calendar_snapshots(tmp_path: Path) -> None:

@@ -12,6 +12,10 @@ from predictive_scoring.config import SnapshotConfig
 from predictive_scoring.data.dataset import ROW, EventsDataset
 from predictive_scoring.stages import FUNNEL, Stage
 
+DECIDED = "decided"
+"""The snapshot column (with ``decision_after``): 1 when the lead decided (won, or lost
+after reaching that stage) within the horizon, see :func:`first_decision`."""
+
 
 @dataclass(frozen=True)
 class Snapshots:
@@ -19,7 +23,8 @@ class Snapshots:
 
     Attributes:
         frame: ``lead_id``, ``created_at``, ``as_of``, ``label`` (0/1), ``weight`` (see
-            :func:`lead_weights`), the lead's attributes; one row per example.
+            :func:`lead_weights`), with ``decision_after`` :data:`DECIDED` (0/1), the
+            lead's attributes; one row per example.
         n_candidates: Snapshots considered before exclusions.
         n_past_target: Left out: the lead had already reached the target stage.
         n_censored: Left out: the horizon runs past the end of the data.
@@ -60,6 +65,29 @@ def first_reach(stage_changes: pd.DataFrame, target: Stage) -> pd.Series:
     return reached.groupby("lead_id")["timestamp"].min()
 
 
+def first_decision(stage_changes: pd.DataFrame, target: Stage, after: Stage) -> pd.Series:
+    """When each lead first decided: reached ``target`` (or beyond), or ``lost`` at or
+    after first reaching ``after`` (or a later funnel stage). A loss before that stage (a
+    lead sales turned down early) is no decision: the lead was not buying."""
+    won = first_reach(stage_changes, target)
+    engaged = first_reach(stage_changes, after)
+    losses = stage_changes.loc[stage_changes["stage"] == Stage.LOST.value,
+                               ["lead_id", "timestamp"]]
+    since = pd.Series(engaged.reindex(losses["lead_id"]).to_numpy(), index=losses.index,
+                      dtype="datetime64[ns, UTC]")
+    lost = losses.loc[(losses["timestamp"] >= since).fillna(False).to_numpy()]
+    return pd.concat([won, lost.groupby("lead_id")["timestamp"].min()]).groupby(level=0).min()
+
+
+def within_horizon(first: pd.Series, candidates: pd.DataFrame, horizon_days: int) -> pd.Series:
+    """Per candidate snapshot, whether its lead's time in ``first`` falls in ``[as_of,
+    as_of + horizon_days)`` (False for a lead without one)."""
+    when = pd.Series(first.reindex(candidates["lead_id"]).to_numpy(), index=candidates.index,
+                     dtype="datetime64[ns, UTC]")
+    end = candidates["as_of"] + pd.Timedelta(days=horizon_days)
+    return ((when >= candidates["as_of"]) & (when < end)).fillna(False)
+
+
 def data_end_of(dataset: EventsDataset) -> pd.Timestamp:
     """The last moment the data covers: the latest timestamp in any of its tables."""
     stamps = [dataset.leads["created_at"].max(), dataset.events["timestamp"].max(),
@@ -86,9 +114,14 @@ def build_snapshots(dataset: EventsDataset, config: SnapshotConfig,
     past = (reached < candidates["as_of"]).fillna(False).to_numpy()
     censored = (horizon_end > data_end).to_numpy() & ~past
     keep = ~(past | censored)
-    label = ((reached >= candidates["as_of"]) & (reached < horizon_end)).fillna(False)
+    label = within_horizon(first, candidates, config.horizon_days)
     weight = lead_weights(candidates["lead_id"], (horizon_end <= data_end).to_numpy())
     frame = candidates.loc[keep].assign(label=label[keep].astype("int8"), weight=weight[keep])
+    if config.decision_after is not None:
+        decided = within_horizon(first_decision(dataset.stage_changes, config.target_stage,
+                                                config.decision_after),
+                                 candidates, config.horizon_days)
+        frame[DECIDED] = decided[keep].astype("int8")
     attributes = dataset.leads.drop(columns=["created_at", ROW], errors="ignore")
     frame = frame.merge(attributes, on="lead_id", how="left", validate="many_to_one")
     return Snapshots(frame.reset_index(drop=True), len(candidates), int(past.sum()),

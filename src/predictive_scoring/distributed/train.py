@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from predictive_scoring.config import ModelConfig
+from predictive_scoring.data.snapshots import DECIDED
 from predictive_scoring.distributed.cluster import Report
 from predictive_scoring.distributed.examples import (
     SLICE,
@@ -95,14 +96,18 @@ def vocabulary_frame(values: dict[str, tuple[set[str], bool]],
 
 
 def design(examples: pd.DataFrame, prep: Any, columns: FeatureColumns,
-           part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One slice's encoded model input, labels and snapshot weights in this partition
-    (the weights travel with their rows however the partitions are stacked)."""
+           part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One slice's encoded model input, labels, snapshot weights and decisions in this
+    partition (the weights and decisions travel with their rows however the partitions
+    are stacked; without ``decision_after`` the decisions are the labels, which the fit
+    reads as none: ``models.kinds.lightgbm.learns_decisions``)."""
     rows = slice_rows(examples, part)
     features = (prep.transform(model_frame(rows, columns)) if len(rows) else
                 np.empty((0, len(columns.all))))
-    return (np.asarray(features, dtype=MODEL_DTYPE), rows["label"].to_numpy(np.int8),
-            rows["weight"].to_numpy(np.float64))
+    label = rows["label"].to_numpy(np.int8)
+    decided = rows[DECIDED].to_numpy(np.int8) if DECIDED in rows.columns else label
+    return (np.asarray(features, dtype=MODEL_DTYPE), label, rows["weight"].to_numpy(np.float64),
+            decided)
 
 
 def raw_probability(examples: pd.DataFrame, pipeline: Any, columns: FeatureColumns
@@ -290,16 +295,17 @@ class ClusterDesign:
     Attributes:
         pipeline: The single-machine pipeline, its preprocessing fitted on the categories
             of all training rows (its classifier not yet).
-        train: Futures of the training slice's model input, labels and snapshot weights,
-            one block per worker (:func:`_slice_arrays`), and the blocks' sizes.
+        train: Futures of the training slice's model input and labels, one block per
+            worker (:func:`_slice_arrays`), the blocks' sizes, and futures of their
+            snapshot weights and decisions.
         layout: Per block, the partitions stacked in it, in order, and their rows.
-        valid: Futures of the whole validation slice's model input, labels and weights,
-            in partition order.
+        valid: Futures of the whole validation slice's model input, labels, weights and
+            decisions, in partition order.
         n_valid: Rows of the validation slice.
     """
 
     pipeline: Any
-    train: tuple[list[Future], list[Future], np.ndarray, list[Future]]
+    train: tuple[list[Future], list[Future], np.ndarray, list[Future], list[Future]]
     layout: list[list[tuple[int, int]]]
     valid: list[Future]
     n_valid: int
@@ -367,6 +373,8 @@ def fit_on_cluster(client: Client, designed: ClusterDesign, model: ModelConfig,
     n_features = len(designed.pipeline.named_steps["prep"].get_feature_names_out())
     valid_x = da.from_delayed(_delayed(valid[0]), (n_valid, n_features), MODEL_DTYPE)
     valid_y = da.from_delayed(_delayed(valid[1]), (n_valid,), np.int8)
+    decided = (_dask_rows(train[4], train[2], None),
+               da.from_delayed(_delayed(valid[3]), (n_valid,), np.int8))
     weights = None
     if weight_scale is not None:
         valid_w = da.from_delayed(_delayed(valid[2]), (n_valid,), np.float64)
@@ -375,7 +383,7 @@ def fit_on_cluster(client: Client, designed: ClusterDesign, model: ModelConfig,
     return kinds.get(model.kind).fit_on_dask(
         client, designed.pipeline, model,
         (_dask_rows(train[0], train[2], n_features), _dask_rows(train[1], train[2], None)),
-        (valid_x, valid_y), weights)
+        (valid_x, valid_y), weights, decided)
 
 
 def design_probability(client: Client, designed: ClusterDesign, pipeline: Any
@@ -408,11 +416,11 @@ def _delayed(future: Future) -> Any:
 
 
 def _slice_arrays(client: Client, designs: list[Future]
-                  ) -> tuple[list, list, np.ndarray, list, list[list[tuple[int, int]]]]:
+                  ) -> tuple[list, list, np.ndarray, list, list, list[list[tuple[int, int]]]]:
     """Futures of one slice's model input and labels, one block per worker holding rows of
     it (its partitions' encoded rows, :func:`design`, stacked in partition order), the
-    blocks' sizes, futures of the blocks' snapshot weights, and per block its partitions
-    and their rows.
+    blocks' sizes, futures of the blocks' snapshot weights and decisions, and per block its
+    partitions and their rows.
 
     One block per worker because lightgbm.dask gives every block of the training slice
     its own copy of the whole validation slice: with a block per partition, a worker
@@ -428,10 +436,10 @@ def _slice_arrays(client: Client, designs: list[Future]
     blocks = [_parts_of(client, client.submit(stack_designs, *(f for _, f, _ in parts),
                                               workers=[worker], pure=False), [worker])
               for worker, parts in on_worker.items()]
-    x, y, w = ([block[i] for block in blocks] for i in range(3))
+    x, y, w, decided = ([block[i] for block in blocks] for i in range(DESIGN_PARTS))
     counts = np.asarray([sum(n for *_, n in parts) for parts in on_worker.values()],
                         dtype=np.int64)
-    return (x, y, counts, w,
+    return (x, y, counts, w, decided,
             [[(partition, n) for partition, _, n in parts] for parts in on_worker.values()])
 
 
@@ -449,9 +457,14 @@ def _whole_slice(client: Client, designs: list[Future]) -> tuple[list[Future], i
 
 
 def _parts_of(client: Client, block: Future, workers: list[str] | None) -> list[Future]:
-    """Futures of a stacked block's model input, labels and weights, each taken on
-    ``workers`` (where the block is: a part is not copied to another worker)."""
-    return [client.submit(operator.itemgetter(i), block, workers=workers) for i in range(3)]
+    """Futures of a stacked block's model input, labels, weights and decisions, each taken
+    on ``workers`` (where the block is: a part is not copied to another worker)."""
+    return [client.submit(operator.itemgetter(i), block, workers=workers)
+            for i in range(DESIGN_PARTS)]
+
+
+DESIGN_PARTS = 4
+"""A slice's encoded parts (:func:`design`): model input, labels, weights, decisions."""
 
 
 def design_rows(design: tuple[np.ndarray, ...]) -> int:

@@ -40,7 +40,7 @@ from predictive_scoring.models.columns import (
     model_frame,
     numbers_block,
 )
-from predictive_scoring.models.kinds.base import ModelKind, Slice, Weights
+from predictive_scoring.models.kinds.base import Decisions, ModelKind, Slice, Weights
 from predictive_scoring.rules import score_points
 from predictive_scoring.stages import Stage, stage_for_values
 
@@ -76,18 +76,20 @@ def fit_pipeline(pipeline: Pipeline, model: ModelConfig, train: Slice,
 
 
 def fit_scored(pipeline: Pipeline, model: ModelConfig, train: Slice, valid: Slice,
-               weights: Weights | None = None, others: Sequence[pd.DataFrame] = ()
-               ) -> tuple[Pipeline, *tuple[np.ndarray, ...]]:
+               weights: Weights | None = None, others: Sequence[pd.DataFrame] = (),
+               decided: Decisions | None = None) -> tuple[Pipeline, *tuple[np.ndarray, ...]]:
     """:func:`fit_pipeline`, with the fitted pipeline's raw probability of the training and
     validation rows and of each frame in ``others`` (rows the run scores anyway), each
     predicted once at most: LightGBM returns its own scores of them, see
-    :meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_scored`.
+    :meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_scored`. With ``decided``
+    (the rows' decisions), a kind that can learns them first.
 
     Returns:
         The fitted pipeline, then the raw probability of each training row, each
         validation row and each row of every frame in ``others``.
     """
-    return kinds.get(model.kind).fit_scored(pipeline, model, train, valid, weights, others)
+    return kinds.get(model.kind).fit_scored(pipeline, model, train, valid, weights, others,
+                                            decided)
 
 
 # ------------------------------------------------------------------ calibration

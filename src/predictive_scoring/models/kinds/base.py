@@ -31,6 +31,12 @@ Slice = tuple[pd.DataFrame, np.ndarray]
 """Model input rows and their 0/1 labels."""
 Weights = tuple[np.ndarray, np.ndarray]
 """Per-row weights of the training slice and of the validation slice."""
+Decisions = tuple[np.ndarray, np.ndarray]
+"""Whether each training and each validation row's lead decided (won, or lost after
+``SnapshotConfig.decision_after``) within the horizon, 0/1."""
+FIRST_STAGE_ROUNDS = "first_stage_rounds_"
+"""A fitted classifier's attribute, set by a kind that learns the decisions first: how many
+of its first rounds learnt them (0: none did)."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,7 @@ class ModelKind(ABC):
 
     def fit_scored(self, pipeline: Pipeline, model: ModelConfig, train: Slice,
                    valid: Slice, weights: Weights | None = None,
-                   others: Sequence[pd.DataFrame] = ()
+                   others: Sequence[pd.DataFrame] = (), decided: Decisions | None = None
                    ) -> tuple[Pipeline, *tuple[np.ndarray, ...]]:
         """Fit as :meth:`fit` does, with the fitted pipeline's raw probability of the
         training and validation rows (what calibration and the stage thresholds read) and
@@ -123,7 +129,10 @@ class ModelKind(ABC):
         population the stage thresholds are matched on). ``others`` never touch the fit.
 
         This default predicts every slice after the fit; a kind whose fit already holds
-        those numbers, or can get them more cheaply, returns them instead.
+        those numbers, or can get them more cheaply, returns them instead. ``decided``
+        (the training and validation rows' decisions, ``SnapshotConfig.decision_after``)
+        is for a kind that can learn them first (LightGBM); this default fits the target
+        alone.
 
         Returns:
             The fitted pipeline, then the raw probability of each training row, of each
@@ -168,7 +177,8 @@ class ModelKind(ABC):
 
     def fit_on_dask(self, client: Client, pipeline: Pipeline, model: ModelConfig,
                     train: tuple[Any, Any], valid: tuple[Any, Any],
-                    weights: tuple[Any, Any] | None = None) -> Pipeline:
+                    weights: tuple[Any, Any] | None = None,
+                    decided: tuple[Any, Any] | None = None) -> Pipeline:
         """Fit the classifier data-parallel on a Dask cluster (``trains_on_dask`` kinds).
 
         Args:
@@ -183,6 +193,8 @@ class ModelKind(ABC):
             weights: The training and validation rows' weights (as in :meth:`fit`),
                 Dask arrays blocked as ``train``'s and ``valid``'s labels, or None for
                 equal weights.
+            decided: The training and validation rows' decisions (as in
+                :meth:`fit_scored`), Dask arrays blocked as the labels, or None.
 
         Returns:
             The pipeline with its classifier fitted (a local estimator that pickles into

@@ -27,7 +27,9 @@ from sklearn.preprocessing import OrdinalEncoder
 
 from predictive_scoring.models.columns import MODEL_DTYPE
 from predictive_scoring.models.kinds.base import (
+    FIRST_STAGE_ROUNDS,
     Contributions,
+    Decisions,
     ModelKind,
     Slice,
     Weights,
@@ -60,6 +62,15 @@ POSITIVES_PER_LEAF = 10
 """On small data a tree has at most one leaf per 10 training positives."""
 SMALL_DATA_RATE = 0.1
 """The learning rate the rule may raise a smaller configured rate to on little data."""
+DECISION_RATE = 2.5
+"""The first stage (:func:`first_stage`) learns at this multiple of the rate the capacity
+rule gives (at most :data:`SMALL_DATA_RATE`): it is a starting point, and the fit on the
+target decides where the model ends. On 100,000 simulated leads (seed 7) a first stage at
+0.05 gave a model within 0.0001 test ROC-AUC of one at 0.02, in 707 first-stage rounds
+instead of 1,765."""
+MORE_DECISIONS = 1.1
+"""The first stage runs when the training rows hold at least this many decisions per
+target reached."""
 
 
 class LightGBMKind(ModelKind):
@@ -87,25 +98,34 @@ class LightGBMKind(ModelKind):
 
     def fit_scored(self, pipeline: Pipeline, model: ModelConfig, train: Slice,
                    valid: Slice, weights: Weights | None = None,
-                   others: Sequence[pd.DataFrame] = ()
+                   others: Sequence[pd.DataFrame] = (), decided: Decisions | None = None
                    ) -> tuple[Pipeline, *tuple[np.ndarray, ...]]:
         """Fit as :meth:`fit` does; the raw probabilities of the training and validation
         rows are LightGBM's own running scores of them, taken at the best round as the
         training ends (:class:`BestRoundScores`), so neither slice is predicted again.
         The rows of ``others`` are handed to the booster at that moment
         (:func:`score_rows_at_best_round`): it scores their binned values, which is
-        cheaper than a prediction of the raw rows and gives the same numbers."""
+        cheaper than a prediction of the raw rows and gives the same numbers.
+
+        With ``decided``, the trees first learn which leads decide (:func:`first_stage`)
+        and the fit on the target continues from them: one booster holding both."""
         prep, classifier = pipeline[:-1], pipeline[-1]
         classifier.set_params(**self.capacity(model, len(train[1]), int(np.sum(train[1]))))
         x_train = prep.fit_transform(*train)
         weighted = ({} if weights is None else
                     {"sample_weight": weights[0], "eval_sample_weight": [weights[1]]})
         x_valid = prep.transform(valid[0])
+        init = None
+        if decided is not None and learns_decisions(int(np.sum(train[1])),
+                                                    int(np.sum(decided[0]))):
+            init = first_stage(classifier, model, (x_train, decided[0]),
+                               (x_valid, decided[1]), _categorical(pipeline), weighted)
         x_others = [prep.transform(x) for x in others]
         kept = BestRoundScores(model.params.get(EARLY_STOPPING_KEY), x_others)
         classifier.fit(x_train, train[1], eval_X=(x_valid,), eval_y=(valid[1],),
                        categorical_feature=_categorical(pipeline), callbacks=[kept],
-                       **weighted)
+                       init_model=init, **weighted)
+        setattr(classifier, FIRST_STAGE_ROUNDS, init.num_trees() if init else 0)
         if kept.scores is None or callable(classifier.objective):
             # Training ended in another callback, or a custom objective's scores are
             # margins: predict the rows.
@@ -146,38 +166,95 @@ class LightGBMKind(ModelKind):
 
     def fit_on_dask(self, client: Client, pipeline: Pipeline, model: ModelConfig,
                     train: tuple[Any, Any], valid: tuple[Any, Any],
-                    weights: tuple[Any, Any] | None = None) -> Pipeline:
+                    weights: tuple[Any, Any] | None = None,
+                    decided: tuple[Any, Any] | None = None) -> Pipeline:
         """``DaskLGBMClassifier`` on the workers, stopping early on the whole validation
         slice: every worker evaluates a full copy of it (and of its weights), so all stop
         at the same round (workers judging their own share of it could disagree and
         hang). The model input reaches it as frames over the blocks' memory
-        (:func:`_frames`)."""
+        (:func:`_frames`). With decisions that say more than the labels, the trees first
+        learn them, as on one machine (:func:`first_stage`)."""
         import dask.array as da
-        from lightgbm.dask import DaskLGBMClassifier
 
         copies = train[0].numblocks[0]
-        eval_x, eval_y = _frames(valid[0], copies), da.concatenate([valid[1]] * copies)
+        eval_x = _frames(valid[0], copies)
         weighted = ({} if weights is None else
                     {"sample_weight": weights[0],
                      "eval_sample_weight": [da.concatenate([weights[1]] * copies)]})
         # counted, not read from the shape: the partitions' lengths may be unknown
-        n_rows, n_positive = (int(v) for v in da.compute((train[1] >= 0).sum(),
-                                                          train[1].sum()))
+        n_rows, n_positive, n_decided = (int(v) for v in da.compute(
+            (train[1] >= 0).sum(), train[1].sum(),
+            (train[1] if decided is None else decided[0]).sum()))
         params = {k: v for k, v in classifier_params(model).items() if k != "n_jobs"}
         params |= self.capacity(model, n_rows, n_positive)
-        with warnings.catch_warnings():
-            # lightgbm.dask sets each worker's threads itself and says so for n_jobs.
-            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-            fitted = DaskLGBMClassifier(client=client, **params).fit(
-                _frames(train[0]), train[1], eval_X=(eval_x,), eval_y=(eval_y,),
-                callbacks=early_stopping(model),
-                categorical_feature=_categorical(pipeline), **weighted)
-        classifier = fitted.to_local().set_params(n_jobs=model.params.get("n_jobs"))
+
+        def fit(labels: tuple[Any, Any], fit_params: dict[str, Any],
+                init: lgb.Booster | None = None) -> lgb.LGBMClassifier:
+            from lightgbm.dask import DaskLGBMClassifier
+
+            with warnings.catch_warnings():
+                # lightgbm.dask sets each worker's threads itself and says so for n_jobs.
+                warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+                return DaskLGBMClassifier(client=client, **fit_params).fit(
+                    _frames(train[0]), labels[0], eval_X=(eval_x,),
+                    eval_y=(da.concatenate([labels[1]] * copies),),
+                    callbacks=early_stopping(model), init_model=init,
+                    categorical_feature=_categorical(pipeline), **weighted).to_local()
+
+        init = None
+        if decided is not None and learns_decisions(n_positive, n_decided):
+            first = fit(decided, params | first_stage_params(model, n_rows, n_decided))
+            init = best_rounds(first)
+        fitted = fit((train[1], valid[1]), params, init)
+        classifier = fitted.set_params(n_jobs=model.params.get("n_jobs"))
+        setattr(classifier, FIRST_STAGE_ROUNDS, init.num_trees() if init else 0)
         # The frames' columns are LightGBM's default names: this is the model of arrays,
         # marked as one (LightGBM >= 4.5; else scikit-learn warns on every array scored).
         classifier._fitted_with_feature_names = False
         pipeline.steps[-1] = ("classifier", classifier)
         return pipeline
+
+
+def learns_decisions(n_positive: int, n_decided: int) -> bool:
+    """Whether the training rows' decisions say more than their labels: at least
+    :data:`MORE_DECISIONS` times as many (decisions that are all wins teach nothing the
+    target does not)."""
+    return n_decided >= MORE_DECISIONS * max(n_positive, 1)
+
+
+def first_stage_params(model: ModelConfig, n_rows: int, n_decided: int) -> dict[str, Any]:
+    """The first stage's capacity (:func:`capacity_params` of the decisions), its learning
+    rate :data:`DECISION_RATE` times that rule's, at most :data:`SMALL_DATA_RATE` (a rate
+    above it stays)."""
+    params = capacity_params(model.params, n_rows, n_decided)
+    rate = float(params["learning_rate"])
+    return params | {"learning_rate": max(rate, min(rate * DECISION_RATE, SMALL_DATA_RATE))}
+
+
+def best_rounds(classifier: lgb.LGBMClassifier) -> lgb.Booster:
+    """A fitted classifier's booster cut to its best round (all of it without early
+    stopping)."""
+    best = classifier.best_iteration_ or None
+    return lgb.Booster(model_str=classifier.booster_.model_to_string(num_iteration=best))
+
+
+def first_stage(classifier: lgb.LGBMClassifier, model: ModelConfig,
+                train: tuple[np.ndarray, np.ndarray], valid: tuple[np.ndarray, np.ndarray],
+                categorical: list[int], weighted: dict[str, Any]) -> lgb.Booster:
+    """Trees that learn which leads decide within the horizon (won, or lost after
+    ``decision_after``), stopped early on the validation rows' decisions and cut to their
+    best round: the booster the fit on the target starts from (``init_model``).
+
+    A decision is the evidence that a lead was buying, and there are several per win
+    (lost deals are decisions too), so engagement is learnt from more examples; the trees
+    that follow learn which deciders are won (fit, mostly). The capacity follows the
+    decisions (:func:`first_stage_params`).
+    """
+    first = lgb.LGBMClassifier(**classifier.get_params() | first_stage_params(
+        model, len(train[1]), int(np.sum(train[1]))))
+    first.fit(*train, eval_X=(valid[0],), eval_y=(valid[1],), categorical_feature=categorical,
+              callbacks=early_stopping(model), **weighted)
+    return best_rounds(first)
 
 
 def _frames(x: Any, copies: int = 1) -> Any:
@@ -320,8 +397,10 @@ def score_rows_at_best_round(booster: lgb.Booster, inputs: Sequence[np.ndarray])
     round, they cannot steer the fit or its early stopping."""
     reference = booster.train_set
     for i, x in enumerate(inputs):
-        booster.add_valid(lgb.Dataset(x, reference=reference, params=reference.get_params()),
-                          f"scored_{i}")
+        # set_reference also hands them the booster a fit started from (init_model), whose
+        # trees LightGBM adds to a dataset's scores through its init scores
+        booster.add_valid(lgb.Dataset(x, params=reference.get_params()).set_reference(
+            reference), f"scored_{i}")
 
 
 def _running_probabilities(evaluate: Any) -> list[np.ndarray]:
