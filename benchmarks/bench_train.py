@@ -43,6 +43,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import load_dataset
 from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_funnel, write_funnel
+from predictive_scoring.stages import Stage
 from predictive_scoring.workflow.training import run_training
 
 SIMULATED = SIMULATED_CONFIG
@@ -51,6 +52,11 @@ SEED = 7
 QUALITY_SEEDS = (3, 7)
 GAP_LIMIT, LOG_LOSS_LIMIT, BAND_ECE_LIMIT, BAND_MIN_POSITIVES = 0.005, 0.01, 0.02, 50
 REAL = {"bank_marketing": 0.79, "online_shoppers": 0.92, "olist_mqls": None}
+DECISIONS_FIRST = "lightgbm, decisions first"
+QUALITY_RUNS = {"lightgbm": ("lightgbm", False), DECISIONS_FIRST: ("lightgbm", True),
+                "logreg": ("logreg", False)}
+"""The quality runs on each seed's files: name -> (model kind, learn decisions first:
+``snapshots.decision_after: opportunity``, off in the shipped config)."""
 WITHOUT_PAGE_VALUES = "online_shoppers without PageValues"
 REDUCED_DETAIL_TYPES = ["demo_request"]
 """The ~80-feature variant: per-detail keys only for a type that has no details, so the
@@ -126,6 +132,10 @@ def simulate(folder: str, leads: int, seed: int = SEED,
 def quality(folder: str, kind: str) -> dict[str, Any]:
     """``run_training`` on the simulated Parquet files; model, oracle and rules metrics."""
     config = simulated_config(Path(folder))
+    kind, decisions = QUALITY_RUNS[kind]
+    if decisions:
+        config = config.model_copy(update={"snapshots": config.snapshots.model_copy(
+            update={"decision_after": Stage.OPPORTUNITY})})
     dataset = load_dataset(config, Path("."))
     start = time.perf_counter()
     run = run_training(dataset, training.TrainingPlan(
@@ -133,10 +143,12 @@ def quality(folder: str, kind: str) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     metrics = run.metrics
     classifier = run.trained.scorer.pipeline[-1]
-    return {"kind": kind, "seconds": seconds, "n_train": metrics["n_train"],
+    return {"kind": kind, "decisions": decisions, "seconds": seconds,
+            "n_train": metrics["n_train"],
             "n_test": metrics["n_test"], "positive_rate": metrics["positive_rate_test"],
             "features": len(run.examples.columns.all), "calibration": metrics["calibration"],
             "rounds": getattr(classifier, "best_iteration_", None),
+            "first_stage_rounds": metrics.get("decisions", {}).get("first_stage_rounds", 0),
             "capacity": metrics["capacity"], "load_avg": os.getloadavg()[0],
             "by_age": _with_oracle_by_age(run),
             **{block: metrics[block] for block in ("model", "oracle", "rules")}}
@@ -186,15 +198,16 @@ def measure_quality(leads: int, seeds: list[int]) -> dict[str, Any]:
             sim = child(case="simulate", folder=folder, leads=leads, seed=seed)
             print(sim, flush=True)
             runs = {}
-            for kind in ("lightgbm", "logreg"):
-                runs[kind] = child(case="quality", folder=folder, kind=kind)
-                _print_quality(runs[kind])
+            for name in QUALITY_RUNS:
+                runs[name] = child(case="quality", folder=folder, kind=name)
+                _print_quality(runs[name])
         results[seed] = {"simulation": sim, "runs": runs}
     return {"leads": leads, "seeds": results}
 
 
 def _print_quality(run: dict[str, Any]) -> None:
-    print({k: run[k] for k in ("kind", "seconds", "n_test", "rounds", "load_avg")},
+    print({k: run[k] for k in ("kind", "decisions", "seconds", "n_test", "rounds",
+                               "first_stage_rounds", "load_avg")},
           {b: {m: round(run[b][m], 4) for m in ("roc_auc", "log_loss", "ece")}
            for b in ("model", "oracle", "rules")}, flush=True)
     for band in run["by_age"]:
@@ -227,25 +240,26 @@ def quality_lines(result: dict[str, Any]) -> list[str]:
              f"days, horizon {ages.horizon_days} days, each lead's snapshots weighted by the "
              "ages the data can label; Parquet in a temporary folder; `run_training`, "
              "time-ordered split 60/20/20 by lead, every metric on the same test snapshots "
-             "(model, the oracle's exact probabilities, the points).", "",
+             "(model, the oracle's exact probabilities, the points). "
+             f"*{DECISIONS_FIRST}*: the same config with `decision_after: opportunity` "
+             "(LightGBM first learns which leads decide, won or lost after an opportunity, "
+             "then the wins; its rounds read first stage + the target's).", "",
              "| seed | model | test snapshots | positive rate | features | rounds "
              "| calibration | train (s) | scorer | ROC-AUC | log loss | ECE | PR-AUC |",
              "|---:|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|"]
     for seed, entry in seeds.items():
-        for kind, run in entry["runs"].items():
+        for name, run in entry["runs"].items():
             for block in ("model", "oracle", "rules"):
                 m = run[block]
                 lines.append(
-                    f"| {seed} | {kind} | {run['n_test']:,} | {run['positive_rate']:.2%} "
-                    f"| {run['features']} | {run['rounds'] or '-'} | {run['calibration']} "
+                    f"| {seed} | {name} | {run['n_test']:,} | {run['positive_rate']:.2%} "
+                    f"| {run['features']} | {_rounds(run)} | {run['calibration']} "
                     f"| {run['seconds']:.1f} | {block} | {m['roc_auc']:.4f} "
                     f"| {m['log_loss']:.4f} | {m['ece']:.4f} | {m['pr_auc']:.4f} |")
-    header = " | ".join(f"seed {seed}: {kind}" for seed in seeds
-                        for kind in ("lightgbm", "logreg"))
-    lines += ["", f"| check (targets: LightGBM; logreg for reference) | {header} |",
-              "|---|" + "---|" * (2 * len(seeds))]
-    checked = [_checked(seeds[seed]["runs"][kind]) for seed in seeds
-               for kind in ("lightgbm", "logreg")]
+    header = " | ".join(f"seed {seed}: {name}" for seed in seeds for name in QUALITY_RUNS)
+    lines += ["", f"| check (targets: LightGBM; the others for reference) | {header} |",
+              "|---|" + "---|" * (len(QUALITY_RUNS) * len(seeds))]
+    checked = [_checked(seeds[seed]["runs"][name]) for seed in seeds for name in QUALITY_RUNS]
     for i, (label, *_) in enumerate(checked[0]):
         cells = " | ".join(f"{verdict(c[i][1])} ({c[i][2]})" for c in checked)
         lines.append(f"| {label} | {cells} |")
@@ -278,6 +292,14 @@ def quality_lines(result: dict[str, Any]) -> list[str]:
                   f"seed {seed} {kind} {run['load_avg']:.1f}" for seed, entry in seeds.items()
                   for kind, run in entry["runs"].items()) + "."]
     return lines
+
+
+def _rounds(run: dict[str, Any]) -> str:
+    """Boosting rounds: the first stage's + the target's, or all of them, or '-'."""
+    rounds, first = run["rounds"], run.get("first_stage_rounds", 0)
+    if not rounds:
+        return "-"
+    return f"{first} + {rounds - first}" if first else str(rounds)
 
 
 def _number(value: float | None) -> str:
