@@ -73,19 +73,20 @@ def first_decision(stage_changes: pd.DataFrame, target: Stage, after: Stage) -> 
     engaged = first_reach(stage_changes, after)
     losses = stage_changes.loc[stage_changes["stage"] == Stage.LOST.value,
                                ["lead_id", "timestamp"]]
-    since = pd.Series(engaged.reindex(losses["lead_id"]).to_numpy(), index=losses.index,
-                      dtype="datetime64[ns, UTC]")
-    lost = losses.loc[(losses["timestamp"] >= since).fillna(False).to_numpy()]
+    lost = losses.loc[(losses["timestamp"] >= lead_times(engaged, losses)).fillna(False)
+                      .to_numpy()]
     return pd.concat([won, lost.groupby("lead_id")["timestamp"].min()]).groupby(level=0).min()
 
 
-def within_horizon(first: pd.Series, candidates: pd.DataFrame, horizon_days: int) -> pd.Series:
-    """Per candidate snapshot, whether its lead's time in ``first`` falls in ``[as_of,
-    as_of + horizon_days)`` (False for a lead without one)."""
-    when = pd.Series(first.reindex(candidates["lead_id"]).to_numpy(), index=candidates.index,
+def lead_times(first: pd.Series, candidates: pd.DataFrame) -> pd.Series:
+    """Each row's lead's time in ``first`` (by the rows' ``lead_id``; NaT without one)."""
+    return pd.Series(first.reindex(candidates["lead_id"]).to_numpy(), index=candidates.index,
                      dtype="datetime64[ns, UTC]")
-    end = candidates["as_of"] + pd.Timedelta(days=horizon_days)
-    return ((when >= candidates["as_of"]) & (when < end)).fillna(False)
+
+
+def within(when: pd.Series, start: pd.Series, end: pd.Series) -> pd.Series:
+    """Whether each time falls in ``[start, end)`` (False for NaT)."""
+    return ((when >= start) & (when < end)).fillna(False)
 
 
 def data_end_of(dataset: EventsDataset) -> pd.Timestamp:
@@ -107,20 +108,19 @@ def build_snapshots(dataset: EventsDataset, config: SnapshotConfig,
     (see :func:`candidate_as_of`) when ``dataset`` holds a part of all leads.
     """
     candidates = candidate_as_of(dataset.leads, config, data_end, first_created)
-    first = first_reach(dataset.stage_changes, config.target_stage)
-    reached = pd.Series(first.reindex(candidates["lead_id"]).to_numpy(),
-                        index=candidates.index, dtype="datetime64[ns, UTC]")
+    reached = lead_times(first_reach(dataset.stage_changes, config.target_stage),
+                            candidates)
     horizon_end = candidates["as_of"] + pd.Timedelta(days=config.horizon_days)
     past = (reached < candidates["as_of"]).fillna(False).to_numpy()
     censored = (horizon_end > data_end).to_numpy() & ~past
     keep = ~(past | censored)
-    label = within_horizon(first, candidates, config.horizon_days)
+    label = within(reached, candidates["as_of"], horizon_end)
     weight = lead_weights(candidates["lead_id"], (horizon_end <= data_end).to_numpy())
     frame = candidates.loc[keep].assign(label=label[keep].astype("int8"), weight=weight[keep])
     if config.decision_after is not None:
-        decided = within_horizon(first_decision(dataset.stage_changes, config.target_stage,
-                                                config.decision_after),
-                                 candidates, config.horizon_days)
+        decided = within(lead_times(first_decision(
+            dataset.stage_changes, config.target_stage, config.decision_after), candidates),
+            candidates["as_of"], horizon_end)
         frame[DECIDED] = decided[keep].astype("int8")
     attributes = dataset.leads.drop(columns=["created_at", ROW], errors="ignore")
     frame = frame.merge(attributes, on="lead_id", how="left", validate="many_to_one")

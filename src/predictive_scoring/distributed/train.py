@@ -99,8 +99,8 @@ def design(examples: pd.DataFrame, prep: Any, columns: FeatureColumns,
            part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One slice's encoded model input, labels, snapshot weights and decisions in this
     partition (the weights and decisions travel with their rows however the partitions
-    are stacked; without ``decision_after`` the decisions are the labels, which the fit
-    reads as none: ``models.kinds.lightgbm.learns_decisions``)."""
+    are stacked; without ``decision_after`` the labels stand in for the decisions, which
+    the fit is then not given: :func:`fit_on_cluster`)."""
     rows = slice_rows(examples, part)
     features = (prep.transform(model_frame(rows, columns)) if len(rows) else
                 np.empty((0, len(columns.all))))
@@ -217,7 +217,8 @@ class PartitionedSource:
         designed = design_on_cluster(client, encoded)
         del encoded  # the partitions' encoded rows leave: the stacked blocks hold them
         pipeline = fit_on_cluster(client, designed, plan.model,
-                                  weight_means(built.examples, rows))
+                                  weight_means(built.examples, rows),
+                                  plan.config.snapshots.decision_after is not None)
         report("Calibrating and evaluating")
         raw = design_probability(client, designed, pipeline)
         raw["test"] = np.concatenate(client.gather(client.map(
@@ -358,14 +359,17 @@ def design_on_cluster(client: Client, encoded: EncodedSlices) -> ClusterDesign:
 
 
 def fit_on_cluster(client: Client, designed: ClusterDesign, model: ModelConfig,
-                   weight_scale: tuple[float, float] | None = None) -> Any:
+                   weight_scale: tuple[float, float] | None = None,
+                   decisions: bool = False) -> Any:
     """The single-machine pipeline, its classifier fitted data-parallel on the workers by
     its kind (:meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_on_dask`).
 
     The kind gets the training slice partitioned as the workers hold it and the whole
     validation slice for early stopping. With ``weight_scale`` (:func:`weight_means`) it
     also gets each row's snapshot weight divided by its slice's mean, as
-    ``Examples.weights`` gives them on one machine; None fits unweighted.
+    ``Examples.weights`` gives them on one machine; None fits unweighted. With
+    ``decisions`` (the examples carry them: ``decision_after``) it gets each row's
+    decision, as ``Examples.decisions`` gives them on one machine.
     """
     import dask.array as da
 
@@ -373,8 +377,10 @@ def fit_on_cluster(client: Client, designed: ClusterDesign, model: ModelConfig,
     n_features = len(designed.pipeline.named_steps["prep"].get_feature_names_out())
     valid_x = da.from_delayed(_delayed(valid[0]), (n_valid, n_features), MODEL_DTYPE)
     valid_y = da.from_delayed(_delayed(valid[1]), (n_valid,), np.int8)
-    decided = (_dask_rows(train[4], train[2], None),
-               da.from_delayed(_delayed(valid[3]), (n_valid,), np.int8))
+    decided = None
+    if decisions:
+        decided = (_dask_rows(train[4], train[2], None),
+                   da.from_delayed(_delayed(valid[3]), (n_valid,), np.int8))
     weights = None
     if weight_scale is not None:
         valid_w = da.from_delayed(_delayed(valid[2]), (n_valid,), np.float64)

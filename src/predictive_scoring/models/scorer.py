@@ -82,7 +82,7 @@ def fit_scored(pipeline: Pipeline, model: ModelConfig, train: Slice, valid: Slic
     validation rows and of each frame in ``others`` (rows the run scores anyway), each
     predicted once at most: LightGBM returns its own scores of them, see
     :meth:`~predictive_scoring.models.kinds.base.ModelKind.fit_scored`. With ``decided``
-    (the rows' decisions), a kind that can learns them first.
+    (the rows' decisions), a kind that can learn them learns them first.
 
     Returns:
         The fitted pipeline, then the raw probability of each training row, each
