@@ -5,7 +5,7 @@ scoring, each engine on the same files.
 
 Usage: ``python -m benchmarks.bench_dask [--cases compare scale large memory] [--leads 300000]
 [--workers 2] [--partitions 8] [--variant reduced|full] [--scale-leads 1000000]
-[--large-leads 5000000] [--large-steps simulate dask]``.
+[--large-leads 5000000] [--large-steps simulate dask] [--large-dir FOLDER]``.
 
 Cases: ``compare`` runs both engines on ``--leads`` leads (examples, training, scoring);
 ``scale`` the Dask training alone on ``--scale-leads``; ``large`` simulates
@@ -113,7 +113,9 @@ class PeakSampler:
 
         self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
         self._current = dict.fromkeys(pids, 0)
+        self._stage: tuple[str | None, dict[str, int]] = (None, dict.fromkeys(pids, 0))
         self.steps: dict[str, dict[str, float]] = {}
+        self.stages: list[tuple[str, dict[str, float]]] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -135,6 +137,7 @@ class PeakSampler:
                     continue
                 with self._lock:
                     self._current[name] = max(self._current[name], rss)
+                    self._stage[1][name] = max(self._stage[1][name], rss)
             self._stop.wait(SAMPLE_S)
 
     def end_step(self, step: str) -> None:
@@ -142,6 +145,15 @@ class PeakSampler:
         with self._lock:
             self.steps[step] = {n: v / GIB for n, v in self._current.items()}
             self._current = dict.fromkeys(self._current, 0)
+
+    def stage(self, name: str | None) -> None:
+        """Record the peaks of the stage under way (if any) and start stage ``name``
+        (None: none); stages are finer than steps and counted apart."""
+        with self._lock:
+            previous, peaks = self._stage
+            if previous is not None:
+                self.stages.append((previous, {n: v / GIB for n, v in peaks.items()}))
+            self._stage = (name, dict.fromkeys(peaks, 0))
 
 
 def _worker_pids(client: Any) -> dict[str, int]:
@@ -161,12 +173,15 @@ def _load_average() -> float:
 
 # ------------------------------------------------------------------ child cases
 def simulate(folder: str, leads: int, scoring_input: bool) -> dict[str, Any]:
-    """Simulate ``leads`` leads part by part into Parquet folders; the scoring input."""
+    """Simulate ``leads`` leads part by part into Parquet folders (without the accounts'
+    truth); the scoring input."""
     root = Path(folder)
     snapshots = load_config(SIMULATED, DatasetConfig).snapshots
     load, start = _load_average(), time.perf_counter()
+    # the accounts' truth is most of the simulation's time, and no case here reads it
     parts = simulate_funnel_parts(leads, SEED, snapshots.days_after_creation,
-                                  snapshots.horizon_days, LEADS_PER_PART)
+                                  snapshots.horizon_days, LEADS_PER_PART,
+                                  with_account_truth=False)
     folders = write_funnel_parts(parts, root)
     seconds = time.perf_counter() - start
     events = sum(pq.ParquetFile(f).metadata.num_rows for f in folders["events"].iterdir())
@@ -232,12 +247,14 @@ def dask_train(folder: str, variant: str, workers: int, partitions: int) -> dict
             marks.append((stage, time.perf_counter()))
             if stage.startswith("Checking for leakage"):
                 sampler.end_step("examples")
+            sampler.stage(stage)
             print(f"{marks[-1][1] - start:7.1f} s  {stage}", flush=True)
 
         run = flow.train(dist.PartitionedSource(client, inputs, partitions), inputs, None,
                          report).run
         end = time.perf_counter()
         sampler.end_step("training")
+        sampler.stage(None)
         worker_peaks = _worker_peaks(client)
     (Path(folder) / "scorer_dask.pkl").write_bytes(pickle.dumps(run.trained.scorer))
     examples_end = next(t for s, t in marks if s.startswith("Checking for leakage"))
@@ -247,6 +264,7 @@ def dask_train(folder: str, variant: str, workers: int, partitions: int) -> dict
             "stages": [(s, t - start) for s, t in marks],
             "driver_cpu_per_s": (_cpu_seconds() - cpu) / (end - start),
             "driver_peak_gib": peak_rss_gib(), "worker_step_peaks_gib": sampler.steps,
+            "worker_stage_peaks_gib": sampler.stages,
             "worker_peaks_gib": worker_peaks, "load_avg": [load, _load_average()]}
 
 
@@ -325,14 +343,32 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def large(args: argparse.Namespace) -> dict[str, Any]:
-    """``--large-leads`` simulated part by part; the Dask training on them if asked."""
-    with tempfile.TemporaryDirectory(prefix="bench_dask_large_") as folder:
+    """``--large-leads`` simulated part by part; the Dask training on them if asked.
+
+    With ``--large-dir`` the simulated files are kept there, and a later run with the
+    same folder and size trains on them instead of simulating again (``simulate`` then
+    ``dask`` as two runs)."""
+    if args.large_dir is None:
+        with tempfile.TemporaryDirectory(prefix="bench_dask_large_") as folder:
+            return large_in(folder, args)
+    Path(args.large_dir).mkdir(parents=True, exist_ok=True)
+    return large_in(args.large_dir, args)
+
+
+def large_in(folder: str, args: argparse.Namespace) -> dict[str, Any]:
+    marker = Path(folder) / "simulation.json"
+    kept = json.loads(marker.read_text()) if marker.exists() else None
+    if "simulate" in args.large_steps or kept is None or kept["leads"] != args.large_leads:
         sim = child(case="simulate", folder=folder, leads=args.large_leads,
                     scoring_input=False)
-        result: dict[str, Any] = {"simulation": sim}
-        if "dask" in args.large_steps and "error" not in sim:
-            result["dask"] = child(case="dask_train", folder=folder, variant=args.variant,
-                                   workers=args.workers, partitions=args.large_partitions)
+        if "error" not in sim:
+            marker.write_text(json.dumps(sim))
+    else:
+        sim = kept
+    result: dict[str, Any] = {"simulation": sim}
+    if "dask" in args.large_steps and "error" not in sim:
+        result["dask"] = child(case="dask_train", folder=folder, variant=args.variant,
+                               workers=args.workers, partitions=args.large_partitions)
     return result
 
 
@@ -367,7 +403,16 @@ LARGE_LEADS = 5_000_000
 LARGE_FITS_GIB = 15.0
 """Worker memory (both workers) up to which the 5M-lead run is planned on this machine
 (24 GiB, shared with other work)."""
-BEFORE = ("Before: 0.86 GiB per 100k leads (this case, 2026-12-06 20:42 UTC: 1.22 / 1.24 GiB "
+BEFORE = ("Before the workers kept their partitions on disk: 0.82 GiB per 100k leads "
+          "(2026-12-07 05:08 UTC: 1.08 / 1.09 GiB per worker at 100,000 leads and 1.77 / "
+          "2.04 GiB at 300,000), when a worker held every partition's validated tables and "
+          "snapshots until it featurised them, then every partition's examples until they "
+          "were encoded, and the encoded rows twice while they were stacked; the first run "
+          "with the partitions kept on disk (2026-12-07 07:09 UTC, 100,000 and 300,000 "
+          "leads): 1.02 / 1.01 and 1.64 / 1.45 GiB, 0.53 GiB per 100k leads, its peak in "
+          "the shuffle and validation at every size (at 300,000 leads 1.43 / 1.44 GiB "
+          "there, at most 0.87 GiB in every later stage). "
+          "Earlier: 0.86 GiB per 100k leads (this case, 2026-12-06 20:42 UTC: 1.22 / 1.24 GiB "
           "per worker at 100,000 leads and 1.89 / 2.27 GiB at 300,000; test ROC-AUC 0.8531 "
           "and 0.8544), 2.7x the float64 feature matrix, when the workers held the features "
           "as float64 from featurisation through the fit, the examples' text columns as "
@@ -409,13 +454,14 @@ def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
              "--cases memory`)", "", machine_info(), "",
              "| leads | partitions | snapshots | features | floor: feature matrix (GiB) "
              "| worker peaks (GiB, ru_maxrss) | workers together | per 100k leads "
-             "| / floor | total (s) | test ROC-AUC | load avg |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| / floor | examples step (GiB, sampled) | training step (GiB, sampled) "
+             "| total (s) | test ROC-AUC | load avg |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     done = [r for r in result["runs"] if "error" not in r["dask"]]
     for r in result["runs"]:
         run = r["dask"]
         if "error" in run:
-            lines.append(f"| {r['leads']:,} | failed: {run['error']} |" + " |" * 10)
+            lines.append(f"| {r['leads']:,} | failed: {run['error']} |" + " |" * 12)
             continue
         floor = run["snapshots"] * run["features"] * 8 / GIB
         together = sum(run["worker_peaks_gib"])
@@ -423,6 +469,7 @@ def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
         lines.append(f"| {r['leads']:,} | {run['partitions']} | {run['snapshots']:,} "
                      f"| {run['features']} | {floor:.3f} | {_gib(run['worker_peaks_gib'])} "
                      f"| {together:.2f} | {per:.2f} | {together / floor:.1f} "
+                     f"| {_step_peaks(run, 'examples')} | {_step_peaks(run, 'training')} "
                      f"| {run['total_s']:.0f} | {run['roc_auc']:.4f} | {_load(run)} |")
     if len(done) >= 2:
         small, big = done[0], done[-1]
@@ -437,8 +484,9 @@ def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
                   f"its floor (the float64 feature matrix of 100k leads' snapshots, "
                   f"{floor:.3f} GiB); target <= {MEMORY_TARGET_GIB} GiB: "
                   f"{verdict(growth <= MEMORY_TARGET_GIB)}. Fixed part (the workers' "
-                  f"libraries, the cluster and a partition's working memory): {base:.2f} GiB.",
-                  "", large_projection(base, growth, big, args), "", BEFORE]
+                  f"libraries, the cluster and a partition's working memory): {base:.2f} GiB. "
+                  + step_growth(small, big, hundreds) + " " + stage_peaks(big),
+                  "", large_projection(base, growth, done, args), "", BEFORE]
     lines += ["", "Worker peaks: each worker process's own `ru_maxrss` at the end of "
               "`workflow.training.train` over `PartitionedSource` (reading, validation, "
               "snapshots, features, leakage check, "
@@ -447,16 +495,53 @@ def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def large_projection(base: float, growth: float, big: dict[str, Any],
+def _step(run: dict[str, Any], step: str) -> list[float]:
+    """Each worker's sampled peak during one step of a run."""
+    return list(run["worker_step_peaks_gib"].get(step, {}).values())
+
+
+def step_growth(small: dict[str, Any], big: dict[str, Any], hundreds: float) -> str:
+    """How each step's sampled peak (both workers together) grows per 100k leads: the
+    step that is the peak can change with the data's size."""
+    parts = []
+    for step in ("examples", "training"):
+        grown = sum(_step(big["dask"], step)) - sum(_step(small["dask"], step))
+        parts.append(f"{step} {grown / hundreds:.2f}")
+    return ("By step (sampled resident memory, both workers), growth per 100k leads: "
+            + ", ".join(parts) + " GiB.")
+
+
+def stage_peaks(run: dict[str, Any]) -> str:
+    """Each stage's sampled peak per worker in one run (where the memory goes)."""
+    stages = run["dask"].get("worker_stage_peaks_gib", [])
+    if not stages:
+        return ""
+    return (f"Stages at {run['leads']:,} leads (sampled peak per worker, GiB): "
+            + "; ".join(f"{name} {_gib(list(peaks.values()))}" for name, peaks in stages)
+            + ".")
+
+
+def large_projection(base: float, growth: float, runs: list[dict[str, Any]],
                      args: argparse.Namespace) -> str:
-    """What the measured growth says of :data:`LARGE_LEADS` leads: worker memory, time
-    (the largest run's, scaled linearly) and whether that fits this machine."""
+    """What the measured growth says of :data:`LARGE_LEADS` leads: worker memory (the
+    larger of the peak's and of each step's own growth from the largest run), time (the
+    largest run's, scaled linearly) and whether that fits this machine."""
+    big = runs[-1]
+    more = (LARGE_LEADS - big["leads"]) / 100_000
     memory = base + growth * LARGE_LEADS / 100_000
+    for step in ("examples", "training"):
+        steps = [r for r in runs if _step(r["dask"], step)]
+        if len(steps) >= 2:
+            small, large_run = steps[0], steps[-1]
+            rate = ((sum(_step(large_run["dask"], step)) - sum(_step(small["dask"], step)))
+                    / ((large_run["leads"] - small["leads"]) / 100_000))
+            memory = max(memory, sum(_step(large_run["dask"], step)) + rate * more)
     hours = big["dask"]["total_s"] * LARGE_LEADS / big["leads"] / 3600
     simulate_h = big["simulation"]["seconds"] * LARGE_LEADS / big["leads"] / 3600
     fits = memory <= LARGE_FITS_GIB
-    return (f"At that rate {LARGE_LEADS:,} leads need ~{memory:.1f} GiB of worker memory "
-            f"on {args.workers} workers (~{memory / args.workers:.1f} GiB each; this "
+    return (f"At that rate (each step's peak grown at its own rate from the largest run, "
+            f"the largest taken) {LARGE_LEADS:,} leads need ~{memory:.1f} GiB of worker "
+            f"memory on {args.workers} workers (~{memory / args.workers:.1f} GiB each; this "
             f"machine has {memory_gib():.0f} GiB, shared): "
             + ("within" if fits else "above") + f" the {LARGE_FITS_GIB:.0f} GiB planned "
             f"for both workers. Scaled from {big['leads']:,} leads, the training would take "
@@ -503,7 +588,8 @@ def train_row(engine: str, run: dict[str, Any], events: int) -> str:
 
 def _simulated(sim: dict[str, Any]) -> str:
     return (f"Simulated {sim['leads']:,} leads ({sim['events']:,} events) part by part "
-            f"({LEADS_PER_PART:,} leads per part, one part in memory at a time) into "
+            f"({LEADS_PER_PART:,} leads per part, one part in memory at a time; without "
+            f"the accounts' truth, which no case reads) into "
             f"{sim['parts']} Parquet part file(s) per table ({sim['parquet_mb']:,.0f} MB) in "
             f"{sim['seconds']:.0f} s, peak {sim['peak_gib']:.2f} GiB (load avg "
             f"{sim['load_avg']:.1f} at the start).")
@@ -643,11 +729,18 @@ def write_results(sections: dict[str, Any], args: argparse.Namespace) -> None:
         lines += [*scale_lines(sections["scale"], args), ""]
         if "dask" in sections["scale"]:
             measured.append((args.scale_leads, sections["scale"]["dask"]))
-    if "large" in sections:
+    main_cases = "compare" in sections or "scale" in sections
+    if "large" in sections and main_cases:
         lines += [*large_lines(sections["large"], args, measured), ""]
-    if len(sections) > ("memory" in sections):
+    if main_cases:
         update_section("bench_dask", "\n".join(lines))
         print("\n".join(lines))
+    elif "large" in sections:  # run on its own (simulated, then trained, in two runs)
+        large_text = "\n".join(["## Dask engine, large case (`python -m benchmarks.bench_dask "
+                                "--cases large`)", "", machine_info(), "",
+                                *large_lines(sections["large"], args, measured)])
+        update_section("bench_dask_large", large_text)
+        print(large_text)
     if "memory" in sections:
         memory_text = "\n".join(memory_lines(sections["memory"], args))
         update_section("bench_dask_memory", memory_text)
@@ -672,6 +765,9 @@ def main() -> None:
     parser.add_argument("--large-steps", nargs="+", choices=["simulate", "dask"],
                         default=["simulate"])
     parser.add_argument("--large-partitions", type=int, default=64)
+    parser.add_argument("--large-dir", help="keep the large case's simulated files in this "
+                        "folder; a later run with the same folder and size trains on them "
+                        "(--large-steps dask) without simulating again")
     parser.add_argument("--memory-leads", nargs="+", type=int, default=[100_000, 500_000],
                         help="simulated leads of the memory case's runs, smallest first")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -29,6 +29,7 @@ from predictive_scoring.config import (
 )
 from predictive_scoring.data.dataset import DataValidationError, load_dataset, read_scoring_events
 from predictive_scoring.data.synthetic import PARQUET_FILES, simulate_into
+from predictive_scoring.distributed import store
 from predictive_scoring.distributed.sources import uncoded
 from predictive_scoring.models.scorer import TRAINED_AGES_KEY
 from predictive_scoring.predict import score_file
@@ -36,6 +37,7 @@ from predictive_scoring.stages import Stage
 from predictive_scoring.train import TrainingRun, examples_from_events
 from predictive_scoring.workflow.promotion import TestLeads
 from predictive_scoring.workflow.training import run_training, train
+from tests.helpers import message_of
 
 pytestmark = [pytest.mark.dask, pytest.mark.heavy]
 
@@ -122,10 +124,14 @@ def test_partitioned_features_equal_the_single_machine_features_row_by_row(
         client: object, funnel_dir: Path) -> None:
     run_inputs = inputs(funnel_dir)
     built = dist.build_examples_distributed(client, run_inputs, PARTITIONS)
+    kept = store.gather_on(client, store.load, built.examples)
+    built.release(client)
     # a worker holds the text columns coded; their text is the single machine's
-    partitioned = pd.concat([uncoded(p) for p in client.gather(built.examples)],
-                            ignore_index=True)
-    assert sum(len(p) > 0 for p in client.gather(built.examples)) == PARTITIONS
+    partitioned = pd.concat([uncoded(p) for p in kept], ignore_index=True)
+    assert sum(len(p) > 0 for p in kept) == PARTITIONS
+    assert [{part: int((p["slice"] == part).sum()) for part in ("train", "valid", "test")}
+            for p in kept] == built.sizes
+    pd.testing.assert_frame_equal(built.outcomes, partitioned[built.outcomes.columns])
     dataset = load_dataset(dataset_config(funnel_dir, "events.parquet"), Path("."))
     local, rows, _ = examples_from_events(dataset, run_inputs.config, run_inputs.rules,
                                           run_inputs.base.training)
@@ -142,30 +148,43 @@ def test_partitioned_features_equal_the_single_machine_features_row_by_row(
     pd.testing.assert_frame_equal(mine[compared], theirs[compared], check_dtype=False)
 
 
-def test_a_partitions_tables_and_snapshots_leave_the_workers_once_it_is_featurised(
+def kept_files(client: object) -> list[str]:
+    """The files the workers keep for runs (each worker's folder of kept values)."""
+    def listed(dask_worker: object) -> list[str]:
+        folder = Path(dask_worker.local_directory) / store.FOLDER
+        return sorted(str(f) for f in folder.glob("*")) if folder.exists() else []
+
+    return sorted(f for files in client.run(listed).values() for f in files)
+
+
+def test_a_worker_keeps_its_partitions_on_disk_and_holds_none_in_memory(
         client: object, funnel_dir: Path) -> None:
-    """Once the examples are built the workers hold each partition's examples and the
-    events of its test leads, not its validated tables nor its snapshots (they were most
-    of a worker's memory, held for every partition until all were featurised)."""
-    from distributed import wait
-
+    """Once the examples are built the workers' memory holds no partition's tables,
+    snapshots or examples: each partition's examples and its test leads' events are kept
+    on the disk of the worker that built them (the tables and snapshots, read no more,
+    are removed), each later step reads them there, and the run removes them at its end."""
+    before = kept_files(client)
     built = dist.build_examples_distributed(client, inputs(funnel_dir), PARTITIONS)
-    wait(built.examples + built.test_events)
-
-    def held(prefix: str) -> list[str]:
-        return [k for keys in client.has_what().values() for k in map(str, keys)
-                if k.startswith(prefix)]
-
-    assert len(held("partition_examples")) == PARTITIONS  # the check is not vacuous
-    for _ in range(100):  # the scheduler releases them as it hears the driver let go
-        if not held("check_partition") and not held("partition_snapshots"):
+    kept = [*built.examples, *built.test_events]
+    assert len(kept) == 2 * PARTITIONS
+    assert sorted(set(kept_files(client)) - set(before)) == sorted(k.path for k in kept)
+    workers = set(client.scheduler_info()["workers"])
+    assert {k.worker for k in kept} <= workers and len({k.worker for k in kept}) == 2
+    for _ in range(100):  # the scheduler releases the steps' results as the driver lets go
+        if not any(client.has_what().values()):
             break
         time.sleep(0.1)
-    assert held("check_partition") == [] and held("partition_snapshots") == []
-    events = pd.concat(client.gather(built.test_events), ignore_index=True)
-    test_leads = set(pd.concat([uncoded(p) for p in client.gather(built.examples)])
+    assert not any(client.has_what().values())  # nothing held in the workers' memory
+    events = pd.concat(store.gather_on(client, store.load, built.test_events),
+                       ignore_index=True)
+    test_leads = set(pd.concat([uncoded(p) for p in store.gather_on(client, store.load,
+                                                                    built.examples)])
                      .query("slice == 'test'")["lead_id"])
     assert set(events["lead_id"]) <= test_leads and len(events) > 0
+    built.release(client)
+    assert kept_files(client) == before
+    message = message_of(RuntimeError, store.load, built.examples[0])
+    assert "partition 0's examples" in message and built.examples[0].worker in message
 
 
 def test_dask_model_is_as_good_as_the_single_machine_model(

@@ -15,6 +15,7 @@ from predictive_scoring import distributed as dist
 from predictive_scoring.config import ModelConfig, load_config
 from predictive_scoring.data.snapshots import DECIDED
 from predictive_scoring.distributed import examples as dask_examples
+from predictive_scoring.distributed import store
 from predictive_scoring.distributed import train as dask_training
 from predictive_scoring.models.columns import FeatureColumns, model_frame
 from predictive_scoring.models.scorer import build_pipeline
@@ -43,24 +44,38 @@ def client() -> Iterator[object]:
 
 def test_each_worker_gets_one_block_of_its_partitions_rows_in_order(client: object) -> None:
     frames = [partition(seed) for seed in range(PARTITIONS)]
-    examples = client.scatter(frames)  # spread over both workers
+    kept = client.gather(client.map(store.keep, frames,  # spread over both workers
+                                    [f"partition {i}'s examples" for i in range(PARTITIONS)]))
+    assert len({k.worker for k in kept}) == 2
     model = load_config(REPO / "configs/models/lightgbm.yaml", ModelConfig)
     prep = build_pipeline(model, COLUMNS).named_steps["prep"].fit(
         model_frame(pd.concat(frames), COLUMNS))
-    designs = client.map(dask_training.design, examples, prep=client.scatter(prep),
-                         columns=COLUMNS, part="train")
-    xs, ys, sizes, ws, ds, layout = dask_training._slice_arrays(client, designs)
+    sizes = [{part: int((f[dask_examples.SLICE] == part).sum())
+              for part in ("train", "valid", "test")} for f in frames]
+    designed = dask_training.design_on_cluster(client, kept, sizes, COLUMNS, model)
+    xs, ys, counts, ws, ds = designed.train
+    layout = designed.layout
     wait([*xs, *ys, *ws, *ds])
     holders = [next(iter(client.who_has([x])[x.key])) for x in xs]
-    assert len(xs) == len(ys) == len(sizes) == len(ws) == len(ds) == len(set(holders)) <= 2
-    assert [sum(n for _, n in parts) for parts in layout] == list(sizes)
+    assert len(xs) == len(ys) == len(counts) == len(ws) == len(ds) == len(set(holders)) == 2
+    # each block is made on the worker keeping its partitions
+    assert all(kept[p].worker == holder for parts, holder in zip(layout, holders, strict=True)
+               for p, _ in parts)
+    assert [sum(n for _, n in parts) for parts in layout] == list(counts)
+    valid = [f.loc[f[dask_examples.SLICE] == "valid"] for f in frames]
+    assert designed.n_valid == sum(map(len, valid))
+    np.testing.assert_array_equal(
+        client.gather(designed.valid[0]),  # the validation rows, in partition order
+        np.concatenate([prep.transform(model_frame(v, COLUMNS)) for v in valid]))
+    np.testing.assert_array_equal(client.gather(designed.valid[3]),
+                                  np.concatenate([v[DECIDED].to_numpy() for v in valid]))
     assert sorted(p for parts in layout for p, _ in parts) == list(range(PARTITIONS))
     parts = [(prep.transform(model_frame(train, COLUMNS)), train["label"].to_numpy(),
               train["weight"].to_numpy(), train[DECIDED].to_numpy())
              for train in (f.loc[f[dask_examples.SLICE] == "train"] for f in frames)]
     used = set()
     for x, y, w, d, size in zip(client.gather(xs), client.gather(ys), client.gather(ws),
-                                client.gather(ds), sizes, strict=True):
+                                client.gather(ds), counts, strict=True):
         assert len(x) == len(y) == len(w) == len(d) == size
         at = 0  # the block is whole partitions, stacked in partition order
         for number, (part_x, part_y, part_w, part_d) in enumerate(parts):
@@ -122,8 +137,11 @@ def test_each_partitions_check_holds_whole_leads_with_their_events(
                                                         BaseConfig))
     tables = {name: sources.read_by_lead(found[name], sources.lead_id_column(config, name), 3)
               for name in sources.TABLES}
-    checks = client.gather(dask_examples.checked_partitions(
+    checked = client.gather(dask_examples.checked_partitions(
         client, tables, config, dict.fromkeys(sources.TABLES, "file")))
+    checks = [t.checks for t in store.gather_on(client, store.load,
+                                                [c.tables for c in checked])]
+    store.drop_all(client, [c.tables for c in checked])
     assert len(checks) == 3
     for name in sources.TABLES:
         assert sum(len(c[name].kept) for c in checks) == found[name].n_rows

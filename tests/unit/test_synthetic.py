@@ -368,6 +368,21 @@ def test_parts_put_together_are_the_whole_funnel(monkeypatch: pytest.MonkeyPatch
     assert read["lead_id"].astype(str).tolist() == whole.events["lead_id"].tolist()
 
 
+def test_parts_without_the_account_truth_hold_the_same_leads_and_no_account_truth(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(funnel, "BLOCK", 500)
+    full = list(synthetic.simulate_funnel_parts(1_200, 5, SNAPSHOT_DAYS, HORIZON, 600))
+    lean = list(synthetic.simulate_funnel_parts(1_200, 5, SNAPSHOT_DAYS, HORIZON, 600,
+                                                with_account_truth=False))
+    assert len(full[-1].account_truth) > 0  # the comparison is not vacuous
+    for whole, part in zip(full, lean, strict=True):
+        for name in synthetic.TABLES:
+            if name == "account_truth":
+                assert part.account_truth.empty
+            else:
+                pd.testing.assert_frame_equal(getattr(part, name), getattr(whole, name))
+
+
 def test_parts_refuse_a_part_without_leads() -> None:
     with pytest.raises(ValueError, match="leads_per_part"):
         next(synthetic.simulate_funnel_parts(100, 1, SNAPSHOT_DAYS, HORIZON, 0))

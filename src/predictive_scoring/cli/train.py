@@ -182,9 +182,9 @@ def run_train_dask(request: TrainRequest, dask: DaskPlan) -> RunOutcome:
             console.status(f"Training {request.model.value} on '{config.name}' with "
                            "Dask...") as status:
         console.print(f"Dask cluster: {client.dashboard_link or client.scheduler.address}")
-        source = distributed.PartitionedSource(client, inputs, dask.partitions)
-        outcome = train_and_register(source, plan, settings, None,
-                                     lambda step: status.update(f"{step}..."))
+        with distributed.PartitionedSource(client, inputs, dask.partitions) as source:
+            outcome = train_and_register(source, plan, settings, None,
+                                         lambda step: status.update(f"{step}..."))
     console.print(table(f"Dataset '{config.name}' (events, by lead)", source.summary,
                          {c: "," for c in ("read", "kept", "quarantined", "problems")}))
     if source.quarantine_files:

@@ -4,6 +4,7 @@ needs it). The modules, one concern each:
 - :mod:`.cluster`: where a run goes (:class:`DaskPlan`) and the client;
 - :mod:`.sources`: Parquet tables read by lead (a lead's rows of every table land in the
   same partition) and validated per partition, bad rows named by file and row;
+- :mod:`.store`: what a partition's steps keep between them, on its worker's disk;
 - :mod:`.examples`: examples built per partition with the single-machine code and kept
   on the workers, the open leads found and sampled there;
 - :mod:`.train`: the model fitted by its kind on the workers (the source

@@ -10,7 +10,6 @@ leads come back. The fit on these examples is :mod:`.train`'s.
 
 from __future__ import annotations
 
-import operator
 from collections import Counter
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -28,9 +27,10 @@ from predictive_scoring.data.dataset import (
     write_quarantine,
 )
 from predictive_scoring.data.snapshots import Snapshots, build_snapshots
-from predictive_scoring.distributed.cluster import Report, partitions, silent
+from predictive_scoring.distributed.cluster import Report, silent
 from predictive_scoring.distributed.sources import (
     TABLES,
+    CheckFacts,
     as_read,
     check_facts,
     check_partition,
@@ -42,10 +42,20 @@ from predictive_scoring.distributed.sources import (
     read_by_lead,
     uncoded,
 )
+from predictive_scoring.distributed.store import (
+    Kept,
+    drop,
+    drop_all,
+    gather_on,
+    keep,
+    load,
+    submit_on,
+)
 from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
 from predictive_scoring.models.columns import MODEL_DTYPE
 from predictive_scoring.train import (
     POPULATION_ROWS,
+    SPLITS,
     Population,
     TrainingPlan,
     open_leads,
@@ -228,13 +238,101 @@ def events_of(events: pd.DataFrame, lead_ids: Any) -> pd.DataFrame:
     return events.loc[events["lead_id"].isin(lead_ids)]
 
 
+# ------------------------------------------------------------------ a partition's steps
+@dataclass(frozen=True)
+class PartitionTables:
+    """One partition's validated tables and its rows of the simulator's truth (None when
+    the dataset has none), as its worker keeps them between steps."""
+
+    checks: dict[str, TableCheck]
+    truth: pd.DataFrame | None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A partition validated: what the driver needs of it, and its tables as kept."""
+
+    facts: CheckFacts
+    tables: Kept
+
+
+def check_and_keep(leads: pd.DataFrame, events: pd.DataFrame, stage_changes: pd.DataFrame,
+                   truth: pd.DataFrame | None, config: DatasetConfig, labels: dict[str, str],
+                   partition: int) -> Checked:
+    """Validate one partition (:func:`check_partition`) and keep its tables on this
+    worker's disk: its rows as read leave the worker's memory with this task."""
+    checks = check_partition(leads, events, stage_changes, config, labels)
+    return Checked(check_facts(checks), keep(PartitionTables(checks, truth),
+                                             f"partition {partition}'s tables"))
+
+
+@dataclass(frozen=True)
+class SnapshotFacts:
+    """A partition's snapshots: their leads' first creation, the snapshots left out
+    (past the target, censored) and the snapshots as kept."""
+
+    first_seen: pd.Series
+    left_out: tuple[int, int]
+    snapshots: Kept
+
+
+def snapshot_and_keep(tables: Kept, config: DatasetConfig, data_end: pd.Timestamp,
+                      first_created: pd.Timestamp, partition: int) -> SnapshotFacts:
+    """One partition's snapshots (:func:`partition_snapshots`), kept beside its tables."""
+    snapshots = partition_snapshots(load(tables).checks, config, data_end, first_created)
+    return SnapshotFacts(first_seen(snapshots),
+                         (snapshots.n_past_target, snapshots.n_censored),
+                         keep(snapshots, f"partition {partition}'s snapshots"))
+
+
+def kept_key_counts(tables: Kept, snapshots: Kept, bounds: SliceBounds,
+                    config: DatasetConfig) -> tuple[Counter[str], Counter[tuple[str, str]]]:
+    """:func:`partition_key_counts` of a kept partition."""
+    return partition_key_counts(load(tables).checks, load(snapshots), bounds, config)
+
+
+def kept_open_leads(tables: Kept, target: Any, moment: pd.Timestamp) -> int:
+    """How many of a kept partition's leads are open at ``moment``."""
+    return len(partition_open_leads(load(tables).checks, target, moment))
+
+
+def kept_population(tables: Kept, target: Any, moment: pd.Timestamp, recipe: ExampleRecipe,
+                    fraction: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`partition_population` of a kept partition's open leads."""
+    checks = load(tables).checks
+    return partition_population(checks, partition_open_leads(checks, target, moment),
+                                moment, recipe, fraction, seed)
+
+
+@dataclass(frozen=True)
+class Featurised:
+    """A partition's examples built: their outcome columns (for the driver), their rows
+    per slice, and the examples and its test leads' events as kept."""
+
+    outcomes: pd.DataFrame
+    sizes: dict[str, int]
+    examples: Kept
+    test_events: Kept
+
+
+def featurise_and_keep(tables: Kept, snapshots: Kept, recipe: ExampleRecipe,
+                       partition: int) -> Featurised:
+    """One partition's examples (:func:`partition_examples`) and the events of its test
+    leads (:func:`test_slice_events`) kept; its tables and snapshots, which no later step
+    reads, leave the worker's disk."""
+    kept, snaps = load(tables), load(snapshots)
+    examples = partition_examples(kept.checks, snaps, kept.truth, recipe)
+    events = test_slice_events(kept.checks, snaps, recipe.bounds)
+    del kept, snaps
+    drop(tables)
+    drop(snapshots)
+    counts = examples[SLICE].value_counts()
+    return Featurised(outcomes(examples), {part: int(counts.get(part, 0)) for part in SPLITS},
+                      keep(examples, f"partition {partition}'s examples"),
+                      keep(events, f"partition {partition}'s test leads' events"))
+
+
 # ------------------------------------------------------------------ open leads
-def last_created(checks: dict[str, TableCheck]) -> pd.Timestamp | None:
-    """The latest lead creation in this partition (None: no lead kept)."""
-    latest = checks["leads"].kept["created_at"].max()
-    return None if pd.isna(latest) else latest
-
-
 def partition_open_leads(checks: dict[str, TableCheck], target: Any,
                          moment: pd.Timestamp) -> pd.DataFrame:
     """train.py's open leads at ``moment`` among this partition's (whole) leads."""
@@ -253,27 +351,26 @@ def partition_population(checks: dict[str, TableCheck], open_: pd.DataFrame,
     return population_rows(open_, moment, checks["events"].kept, recipe.spec, recipe.rules)
 
 
-def open_population_distributed(client: Client, checks: list[Future],
+def open_population_distributed(client: Client, checked: list[Checked],
                                 recipe: ExampleRecipe, plan: TrainingPlan
                                 ) -> Population | None:
     """train.py's :class:`Population` built on the workers: every lead open at the last
-    lead's creation, found per partition (each holds whole leads; ``checks``: each
+    lead's creation, found per partition (each holds whole leads; ``checked``: each
     partition's validation, :func:`checked_partitions`), sampled to about
     ``POPULATION_ROWS`` evenly across partitions and featurised there; only the sample
     comes back. None when no lead is open (the thresholds are then set on the training
     slice, as on one machine)."""
-    stamps = [t for t in client.gather(client.map(last_created, checks)) if t is not None]
+    stamps = [c.facts.last_created for c in checked if c.facts.last_created is not None]
     if not stamps:
         return None
-    moment = max(stamps)
-    open_ = client.map(partition_open_leads, checks,
-                       target=plan.config.snapshots.target_stage, moment=moment)
-    n_open = sum(client.gather(client.map(len, open_)))
+    moment, target = max(stamps), plan.config.snapshots.target_stage
+    tables = [c.tables for c in checked]
+    n_open = sum(gather_on(client, kept_open_leads, tables, target=target, moment=moment))
     if not n_open:
         return None
-    parts = client.gather(client.map(
-        partition_population, checks, open_, moment=moment, recipe=recipe,
-        fraction=min(1.0, POPULATION_ROWS / n_open), seed=plan.base.training.seed))
+    parts = gather_on(client, kept_population, tables, target=target, moment=moment,
+                      recipe=recipe, fraction=min(1.0, POPULATION_ROWS / n_open),
+                      seed=plan.base.training.seed)
     frame = pd.concat([f for f, _ in parts], ignore_index=True)
     return Population(moment, frame, np.concatenate([s for _, s in parts]), n_open)
 
@@ -302,13 +399,13 @@ class TrainingInputs(TrainingPlan):
 
 @dataclass
 class PartitionedExamples:
-    """Examples built on the cluster: they stay there, partition by partition.
+    """Examples built on the cluster: they stay there, partition by partition, each kept
+    on the disk of the worker that built it (:mod:`.store`).
 
     Attributes:
         left_out: Snapshots left out of the examples, all partitions together: past the
-            target stage, and censored (the snapshots themselves leave the workers as
-            their partition's examples are built).
-        examples: Futures of each partition's examples frame (features, rules' points,
+            target stage, and censored.
+        examples: Each partition's examples frame as kept (features, rules' points,
             ``slice``, ``true_probability``; text columns coded, :func:`coded_examples`).
         spec: The behaviour vocabulary learnt from the training leads' events.
         summary: Rows read, kept and quarantined per table.
@@ -316,24 +413,37 @@ class PartitionedExamples:
         recipe: What every partition built its examples with.
         population: The leads open at the last lead's creation (a sample of them,
             featurised; :func:`open_population_distributed`), None when none is open.
-        test_events: Futures of each partition's kept events of its test-slice leads, the
-            only rows of its tables the run reads afterwards (the champion scores the
-            test leads; the bundle's input example is three of them).
+        test_events: Each partition's kept events of its test-slice leads, the only rows
+            of its tables the run reads afterwards (the champion scores the test leads;
+            the bundle's input example is three of them).
+        outcomes: The examples' outcome columns (:data:`OUTCOME_COLUMNS`), all partitions
+            in partition order.
+        sizes: Each partition's rows per slice (``train``, ``valid``, ``test``).
     """
 
     left_out: tuple[int, int]
-    examples: list[Future]
+    examples: list[Kept]
     spec: FeatureSpec
     summary: pd.DataFrame
     quarantine_files: list[Path]
     recipe: ExampleRecipe
     population: Population | None
-    test_events: list[Future]
+    test_events: list[Kept]
+    outcomes: pd.DataFrame
+    sizes: list[dict[str, int]]
+
+    def release(self, client: Client) -> None:
+        """Remove the kept examples and test events from the workers' disks."""
+        drop_all(client, [*self.examples, *self.test_events])
 
 
 def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partitions: int,
                                report: Report = silent) -> PartitionedExamples:
     """Validate, snapshot, split and featurise an events dataset partition by partition.
+
+    Each step runs partition by partition on the worker that keeps the partition
+    (:mod:`.store`): a worker's memory holds the partition it works on and the small
+    facts of the others, whatever the number of partitions.
 
     Raises:
         DataValidationError: Bad rows under the ``fail`` policy.
@@ -350,55 +460,42 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
                                  if name in TABLES else ())
               for name, source in sources.items()}
     labels = {name: source.label for name, source in sources.items()}
-    checks = checked_partitions(client, tables, config, labels)
-    truth = (partitions(client, tables["truth"]) if "truth" in tables
-             else [None] * n_partitions)
-    facts = client.gather(client.map(check_facts, checks))
-    located = located_checks(facts, {n: sources[n] for n in TABLES})
-    quarantine_files = _apply_policy(located, inputs)
-    report("Building snapshots")
-    data_end = max(f.data_end for f in facts if f.data_end is not None)
-    first_created = min(f.first_created for f in facts if f.first_created is not None)
-    snapshots = client.map(partition_snapshots, checks, config=config, data_end=data_end,
-                           first_created=first_created)
-    bounds = slice_bounds(pd.concat(client.gather(client.map(first_seen, snapshots))),
-                          base.training)
-    report("Learning the behaviour vocabulary from the training leads")
-    spec = vocabulary_of(client.gather(client.map(partition_key_counts, checks, snapshots,
-                                                  bounds=bounds, config=config)), config)
-    counts = client.gather(client.map(operator.attrgetter("n_past_target", "n_censored"),
-                                      snapshots))
-    recipe = ExampleRecipe(bounds, spec, inputs.rules, config.read)
-    report("Finding the leads open at the test period's end")
-    population = open_population_distributed(client, checks, recipe, inputs)
-    report("Building features and the rules' points per partition")
-    examples, test_events = featurised_partitions(client, checks, snapshots, truth, recipe)
-    left = (sum(c[0] for c in counts), sum(c[1] for c in counts))
-    return PartitionedExamples(left, examples, spec, check_summary(facts, located),
-                               quarantine_files, recipe, population, test_events)
-
-
-def featurised_partitions(client: Client, checks: list[Future], snapshots: list[Future],
-                          truth: list[Future | None], recipe: ExampleRecipe
-                          ) -> tuple[list[Future], list[Future]]:
-    """Futures of each partition's examples (:func:`partition_examples`) and of the
-    events of its test-slice leads (:func:`test_slice_events`), the last tasks that read
-    its tables and snapshots.
-
-    Each partition's two tasks go before the next partition's (task priorities), and the
-    caller lets go of ``checks`` and ``snapshots``: each partition's tables and
-    snapshots leave its worker as soon as its examples exist, so a worker holds the
-    tables of the partitions it has not featurised yet and the examples of those it has
-    done, not every partition's tables until all are featurised.
-    """
-    examples, test_events = [], []
-    for i, (check, snapshot, true) in enumerate(zip(checks, snapshots, truth, strict=True)):
-        first = len(checks) - i
-        examples.append(client.submit(partition_examples, check, snapshot, true, recipe,
-                                      priority=first))
-        test_events.append(client.submit(test_slice_events, check, snapshot, recipe.bounds,
-                                         priority=first))
-    return examples, test_events
+    checked = client.gather(checked_partitions(client, tables, config, labels))
+    kept = [c.tables for c in checked]  # removed from the disks if the build stops
+    try:
+        facts = [c.facts for c in checked]
+        located = located_checks(facts, {n: sources[n] for n in TABLES})
+        quarantine_files = _apply_policy(located, inputs)
+        report("Building snapshots")
+        snapshots = client.gather([submit_on(
+            client, snapshot_and_keep, c.tables, config=config, partition=i,
+            data_end=max(f.data_end for f in facts if f.data_end is not None),
+            first_created=min(f.first_created for f in facts if f.first_created is not None))
+            for i, c in enumerate(checked)])
+        kept += [s.snapshots for s in snapshots]
+        bounds = slice_bounds(pd.concat([s.first_seen for s in snapshots]), base.training)
+        report("Learning the behaviour vocabulary from the training leads")
+        spec = vocabulary_of(client.gather([
+            submit_on(client, kept_key_counts, c.tables, s.snapshots, bounds=bounds,
+                      config=config) for c, s in zip(checked, snapshots, strict=True)]),
+                             config)
+        recipe = ExampleRecipe(bounds, spec, inputs.rules, config.read)
+        report("Finding the leads open at the test period's end")
+        population = open_population_distributed(client, checked, recipe, inputs)
+        report("Building features and the rules' points per partition")
+        featurised = client.gather([
+            submit_on(client, featurise_and_keep, c.tables, s.snapshots, recipe=recipe,
+                      partition=i)
+            for i, (c, s) in enumerate(zip(checked, snapshots, strict=True))])
+    except BaseException:
+        drop_all(client, kept)
+        raise
+    left = (sum(s.left_out[0] for s in snapshots), sum(s.left_out[1] for s in snapshots))
+    frame = pd.concat([f.outcomes for f in featurised], ignore_index=True)
+    return PartitionedExamples(left, [f.examples for f in featurised], spec,
+                               check_summary(facts, located), quarantine_files, recipe,
+                               population, [f.test_events for f in featurised], frame,
+                               [f.sizes for f in featurised])
 
 
 def _apply_policy(checks: dict[str, TableCheck], inputs: TrainingInputs) -> list[Path]:
@@ -413,18 +510,21 @@ def _apply_policy(checks: dict[str, TableCheck], inputs: TrainingInputs) -> list
 
 def checked_partitions(client: Client, tables: dict[str, Any], config: DatasetConfig,
                        labels: dict[str, str]) -> list[Future]:
-    """Futures of each partition's validation (:func:`check_partition`), in partition
-    order, from the tables read by lead (Dask DataFrames, :func:`read_by_lead`).
+    """Futures of each partition's validation (:func:`check_and_keep`), in partition
+    order, from the tables read by lead (Dask DataFrames, :func:`read_by_lead`; the
+    truth's too when the tables hold it).
 
-    Only the checks are futures: a partition's rows as read are intermediate results,
-    which leave its worker once validated, instead of every partition's rows of every
-    table being held at once (they were most of a worker's peak, growing with the data).
+    A partition's rows as read are intermediate results: they leave its worker once
+    validated, and its kept tables wait on the worker's disk, so a worker's memory does
+    not grow with the partitions it has validated.
     """
     from dask import delayed
 
     parts = [tables[name].to_delayed() for name in TABLES]
-    return client.compute([delayed(check_partition)(*rows, config=config, labels=labels)
-                           for rows in zip(*parts, strict=True)])
+    truth = tables["truth"].to_delayed() if "truth" in tables else [None] * len(parts[0])
+    return client.compute([delayed(check_and_keep)(*rows, true, config=config, labels=labels,
+                                                   partition=i)
+                           for i, (*rows, true) in enumerate(zip(*parts, truth, strict=True))])
 
 
 def vocabulary_of(counts: list[tuple[Counter, Counter]], config: DatasetConfig) -> FeatureSpec:

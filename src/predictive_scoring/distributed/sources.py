@@ -253,18 +253,22 @@ class CheckFacts:
     quarantined: dict[str, pd.DataFrame]
     data_end: pd.Timestamp | None
     first_created: pd.Timestamp | None
+    last_created: pd.Timestamp | None
 
 
 def check_facts(checks: dict[str, TableCheck]) -> CheckFacts:
-    """Counts, problems, bad rows and time range of one validated partition."""
+    """Counts, problems, bad rows and time range of one validated partition (its last
+    lead's creation included: the moment the open leads are found at)."""
     stamps = [checks["leads"].kept["created_at"].max(), checks["events"].kept["timestamp"].max(),
               checks["stage_changes"].kept["timestamp"].max()]
     known = [s for s in stamps if pd.notna(s)]
-    first = checks["leads"].kept["created_at"].min()
+    created = checks["leads"].kept["created_at"]
+    first, last = created.min(), created.max()
     return CheckFacts({n: c.n_read for n, c in checks.items()},
                       {n: c.problems for n, c in checks.items()},
                       {n: c.quarantined for n, c in checks.items()},
-                      max(known) if known else None, first if pd.notna(first) else None)
+                      max(known) if known else None, first if pd.notna(first) else None,
+                      last if pd.notna(last) else None)
 
 
 def located_checks(facts: Sequence[CheckFacts], sources: dict[str, ParquetSource]

@@ -14,7 +14,7 @@ same :class:`LeadScorer` bundle as the single-machine path.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,10 +30,17 @@ from predictive_scoring.distributed.examples import (
     build_examples_distributed,
     events_of,
     first_rows,
-    outcomes,
     slice_rows,
 )
 from predictive_scoring.distributed.sources import uncoded
+from predictive_scoring.distributed.store import (
+    Kept,
+    applied,
+    gather_applied,
+    gather_on,
+    load,
+    submit_on,
+)
 from predictive_scoring.leakage import leakage_warnings
 from predictive_scoring.models import kinds
 from predictive_scoring.models.columns import (
@@ -118,6 +125,12 @@ def raw_probability(examples: pd.DataFrame, pipeline: Any, columns: FeatureColum
     return pipeline.predict_proba(model_frame(examples, columns))[:, 1]
 
 
+def test_probability(examples: pd.DataFrame, pipeline: Any, columns: FeatureColumns
+                     ) -> np.ndarray:
+    """The fitted pipeline's raw probability of the partition's test examples."""
+    return raw_probability(slice_rows(examples, "test"), pipeline, columns)
+
+
 def slice_sample(examples: pd.DataFrame, part: str, columns: FeatureColumns,
                  fraction: float, seed: int) -> pd.DataFrame:
     """Model input of a seeded sample (``fraction``) of one slice's rows in this partition."""
@@ -127,13 +140,13 @@ def slice_sample(examples: pd.DataFrame, part: str, columns: FeatureColumns,
     return model_frame(rows, columns)
 
 
-def _model_input_sample(client: Client, examples: list[Future], part: str,
+def _model_input_sample(client: Client, examples: list[Kept], part: str,
                         columns: FeatureColumns, n_rows: int, seed: int) -> pd.DataFrame:
     """About ``EXPLANATION_ROWS`` rows of a slice, sampled evenly across partitions."""
     fraction = min(1.0, EXPLANATION_ROWS / max(n_rows, 1))
-    return pd.concat(client.gather(client.map(slice_sample, examples, part=part,
-                                              columns=columns, fraction=fraction,
-                                              seed=seed)), ignore_index=True)
+    return pd.concat(gather_applied(client, slice_sample, examples, part=part,
+                                    columns=columns, fraction=fraction, seed=seed),
+                     ignore_index=True)
 
 
 @dataclass
@@ -181,10 +194,10 @@ class PartitionedSource:
         """
         check_trains_on_dask(plan.model)
         client, config = self.client, plan.config
+        self.release()
         self.partitioned = built = build_examples_distributed(client, self.inputs,
                                                               self.n_partitions, report)
-        frame = pd.concat(client.gather(client.map(outcomes, built.examples)),
-                          ignore_index=True)
+        frame = built.outcomes
         columns = feature_columns(config.attributes, built.spec, config.feature_groups)
         rows = {name: np.flatnonzero(frame[SLICE].to_numpy() == name) for name in SPLITS}
         truth = frame["true_probability"].to_numpy(float)
@@ -201,28 +214,27 @@ class PartitionedSource:
                         built.rows, built.examples.columns, threshold)
 
     def fit(self, built: Built, plan: TrainingPlan, report: Report) -> TrainedModel:
-        """Fit on the workers, calibrate and evaluate. Once the training and validation
-        slices are encoded for the model (:func:`encode_slices`), the partitions keep
-        their test rows only: the model's raw probability of the other rows is read from
-        that encoded input, the same numbers the pipeline gives (it is its own
-        preprocessing's output)."""
-        client, columns, rows = self.client, built.examples.columns, built.rows
+        """Fit on the workers, calibrate and evaluate. The training and validation
+        slices are encoded for the model straight into one block per worker
+        (:func:`design_on_cluster`); the model's raw probability of their rows is read
+        from that encoded input, the same numbers the pipeline gives (it is its own
+        preprocessing's output), and the test rows' from the kept examples."""
+        client, columns, rows, partitioned = (self.client, built.examples.columns,
+                                              built.rows, self._built())
         report(f"Training {plan.model.kind} on the workers ({self.n_partitions} partitions)")
-        sample = _model_input_sample(client, self._built().examples, "train", columns,
+        sample = _model_input_sample(client, partitioned.examples, "train", columns,
                                      len(rows["train"]), plan.base.training.seed)
-        encoded = encode_slices(client, self._built().examples, columns, plan.model)
-        # the partitions keep their test rows: each one's examples leave its worker as
-        # soon as its slices are encoded, before the encoded rows are stacked
-        self.partitioned = replace(self._built(), examples=encoded.test)
-        designed = design_on_cluster(client, encoded)
-        del encoded  # the partitions' encoded rows leave: the stacked blocks hold them
+        designed = design_on_cluster(client, partitioned.examples, partitioned.sizes,
+                                     columns, plan.model)
         pipeline = fit_on_cluster(client, designed, plan.model,
                                   weight_means(built.examples, rows),
                                   plan.config.snapshots.decision_after is not None)
         report("Calibrating and evaluating")
         raw = design_probability(client, designed, pipeline)
-        raw["test"] = np.concatenate(client.gather(client.map(
-            raw_probability, self._built().examples, pipeline=pipeline, columns=columns)))
+        del designed  # the encoded blocks leave the workers
+        raw["test"] = np.concatenate(gather_applied(
+            client, test_probability, partitioned.examples, pipeline=pipeline,
+            columns=columns))
         return finish_training(built.examples, rows, pipeline, raw, plan, sample)
 
     def test_sample(self, built: Built, seed: int) -> pd.DataFrame:
@@ -231,20 +243,29 @@ class PartitionedSource:
 
     def test_leads(self, built: Built) -> TestLeads:
         client, partitioned = self.client, self._built()
-        frames = client.gather(client.map(first_rows, partitioned.examples, part="test",
-                                          n=None))
-        frame = pd.concat(frames, ignore_index=True)
-        events = pd.concat(client.gather(self._test_events()), ignore_index=True)
+        frame = pd.concat(gather_applied(client, first_rows, partitioned.examples,
+                                         part="test", n=None), ignore_index=True)
+        events = pd.concat(gather_on(client, load, partitioned.test_events),
+                           ignore_index=True)
         return TestLeads(frame, events, frame["label"].to_numpy(np.int8),
                          frame["rule_points"].to_numpy(float),
                          frame["rule_stage"].to_numpy(object))
 
     def bundle_example(self, built: Built, run: TrainingRun) -> pd.DataFrame:
-        return _bundle_example(self.client, self._built().examples, self._test_events(),
+        return _bundle_example(self.client, self._built().examples, self._built().test_events,
                                run.trained.scorer)
 
-    def _test_events(self) -> list[Future]:
-        return self._built().test_events
+    def release(self) -> None:
+        """Remove the examples the run keeps on the workers' disks (a cluster that goes
+        on after the run; a local cluster's workers remove their folders as they close)."""
+        if self.partitioned is not None:
+            self.partitioned.release(self.client)
+
+    def __enter__(self) -> PartitionedSource:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
 
 
 def check_trains_on_dask(model: ModelConfig) -> None:
@@ -259,7 +280,7 @@ def check_trains_on_dask(model: ModelConfig) -> None:
                          f"use --model {fit[0]} or --engine local")
 
 
-def _leakage(client: Client, examples: list[Future], frame: pd.DataFrame,
+def _leakage(client: Client, examples: list[Kept], frame: pd.DataFrame,
              rows: dict[str, np.ndarray], columns: FeatureColumns,
              threshold: float) -> list[str]:
     """train.py's leakage check, over batches of columns gathered from the workers;
@@ -269,7 +290,7 @@ def _leakage(client: Client, examples: list[Future], frame: pd.DataFrame,
     names = columns.all
     for start in range(0, len(names), LEAKAGE_BATCH):
         batch = names[start:start + LEAKAGE_BATCH]
-        values = pd.concat(client.gather(client.map(columns_of, examples, names=batch)),
+        values = pd.concat(gather_applied(client, columns_of, examples, names=batch),
                            ignore_index=True)
         subset = FeatureColumns(tuple(c for c in columns.categorical if c in batch),
                                 tuple(c for c in columns.numeric if c in batch),
@@ -312,50 +333,34 @@ class ClusterDesign:
     n_valid: int
 
 
-@dataclass(frozen=True)
-class EncodedSlices:
-    """Each partition's training and validation rows encoded for the model, and its test
-    rows (the examples the partition keeps), on the workers.
+def design_on_cluster(client: Client, examples: list[Kept], sizes: list[dict[str, int]],
+                      columns: FeatureColumns, model: ModelConfig) -> ClusterDesign:
+    """The slices the kind is fitted on, encoded by the single-machine pipeline's
+    preprocessing fitted on the categories of all training rows: the training rows in one
+    block per worker (:func:`_worker_blocks`), the validation rows in one block.
 
-    Attributes:
-        pipeline: The single-machine pipeline, its preprocessing fitted on the categories
-            of all training rows (its classifier not yet).
-        train: Futures of each partition's training rows: model input, labels, weights
-            (:func:`design`).
-        valid: The same of its validation rows.
-        test: Futures of each partition's test examples (coded, :func:`slice_rows`).
+    Args:
+        examples: Each partition's examples as kept.
+        sizes: Each partition's rows per slice.
     """
-
-    pipeline: Any
-    train: list[Future]
-    valid: list[Future]
-    test: list[Future]
-
-
-def encode_slices(client: Client, examples: list[Future], columns: FeatureColumns,
-                  model: ModelConfig) -> EncodedSlices:
-    """Every partition's slices, encoded by the single-machine pipeline's preprocessing
-    fitted on the categories of all training rows (the tasks are submitted: once the
-    caller lets go of ``examples``, each partition's leave its worker as its last slice
-    is taken)."""
     pipeline = build_pipeline(model, columns)
-    seen = client.gather(client.map(category_values, examples, columns=columns))
+    seen = gather_applied(client, category_values, examples, columns=columns)
     merged = {c: (set().union(*(s[c][0] for s in seen)), any(s[c][1] for s in seen))
               for c in columns.categorical}
     prep = pipeline.named_steps["prep"].fit(vocabulary_frame(merged, columns))
-    prep_future = client.scatter(prep, broadcast=True)
-    encoded = {part: client.map(design, examples, prep=prep_future, columns=columns,
-                                part=part) for part in ("train", "valid")}
-    return EncodedSlices(pipeline, encoded["train"], encoded["valid"],
-                         client.map(slice_rows, examples, part="test"))
-
-
-def design_on_cluster(client: Client, encoded: EncodedSlices) -> ClusterDesign:
-    """The slices the kind is fitted on: the training rows stacked per worker, the
-    validation rows in one block."""
-    *train, layout = _slice_arrays(client, encoded.train)
-    valid, n_valid = _whole_slice(client, encoded.valid)
-    return ClusterDesign(encoded.pipeline, tuple(train), layout, valid, n_valid)
+    encode = {"prep": client.scatter(prep, broadcast=True), "columns": columns,
+              "width": len(prep.get_feature_names_out())}
+    blocks, workers, layout = _worker_blocks(client, examples, [s["train"] for s in sizes],
+                                             "train", **encode)
+    parts = [_parts_of(client, block, [worker]) for block, worker in zip(blocks, workers,
+                                                                        strict=True)]
+    x, y, w, decided = ([block[i] for block in parts] for i in range(DESIGN_PARTS))
+    counts = np.asarray([sum(n for _, n in block) for block in layout], dtype=np.int64)
+    valid_blocks, _, valid_layout = _worker_blocks(client, examples,
+                                                   [s["valid"] for s in sizes], "valid",
+                                                   **encode)
+    valid, n_valid = _whole_slice(client, valid_blocks, valid_layout)
+    return ClusterDesign(pipeline, (x, y, counts, w, decided), layout, valid, n_valid)
 
 
 def fit_on_cluster(client: Client, designed: ClusterDesign, model: ModelConfig,
@@ -421,45 +426,67 @@ def _delayed(future: Future) -> Any:
     return delayed(future)
 
 
-def _slice_arrays(client: Client, designs: list[Future]
-                  ) -> tuple[list, list, np.ndarray, list, list, list[list[tuple[int, int]]]]:
-    """Futures of one slice's model input and labels, one block per worker holding rows of
-    it (its partitions' encoded rows, :func:`design`, stacked in partition order), the
-    blocks' sizes, futures of the blocks' snapshot weights and decisions, and per block its
-    partitions and their rows.
+def _worker_blocks(client: Client, examples: list[Kept], n_rows: list[int], part: str,
+                   prep: Any, columns: FeatureColumns, width: int
+                   ) -> tuple[list[Future], list[str], list[list[tuple[int, int]]]]:
+    """Futures of one slice's encoded rows (:func:`design_block`), one block per worker
+    keeping examples with rows of it, the workers, and per block its partitions and their
+    rows (``n_rows``: each partition's rows of the slice).
 
     One block per worker because lightgbm.dask gives every block of the training slice
     its own copy of the whole validation slice: with a block per partition, a worker
-    held (and evaluated every round) as many copies as it held partitions. A block's
-    parts are taken where it is made (not copied to another worker).
+    held (and evaluated every round) as many copies as it held partitions. Each block is
+    filled where its partitions are kept, one partition at a time.
     """
-    sizes = np.asarray(client.gather(client.map(design_rows, designs)))
-    kept = [(i, d, int(n)) for i, (d, n) in enumerate(zip(designs, sizes, strict=True)) if n]
-    holders = client.who_has([d for _, d, _ in kept])
-    on_worker: dict[str, list[tuple[int, Future, int]]] = {}
-    for partition, future, n in kept:
-        on_worker.setdefault(sorted(holders[future.key])[0], []).append((partition, future, n))
-    blocks = [_parts_of(client, client.submit(stack_designs, *(f for _, f, _ in parts),
-                                              workers=[worker], pure=False), [worker])
+    on_worker: dict[str, list[tuple[int, Kept, int]]] = {}
+    for partition, (kept, n) in enumerate(zip(examples, n_rows, strict=True)):
+        if n:
+            on_worker.setdefault(kept.worker, []).append((partition, kept, n))
+    blocks = [client.submit(design_block, [k for _, k, _ in parts], [n for *_, n in parts],
+                            prep=prep, columns=columns, part=part, width=width,
+                            workers=[worker], allow_other_workers=True, pure=False)
               for worker, parts in on_worker.items()]
-    x, y, w, decided = ([block[i] for block in blocks] for i in range(DESIGN_PARTS))
-    counts = np.asarray([sum(n for *_, n in parts) for parts in on_worker.values()],
-                        dtype=np.int64)
-    return (x, y, counts, w, decided,
+    return (blocks, list(on_worker),
             [[(partition, n) for partition, _, n in parts] for parts in on_worker.values()])
 
 
-def _whole_slice(client: Client, designs: list[Future]) -> tuple[list[Future], int]:
-    """Futures of one slice's model input, labels and snapshot weights, every partition's
-    rows stacked in partition order into one block, and its number of rows.
+def design_block(examples: list[Kept], n_rows: list[int], prep: Any, columns: FeatureColumns,
+                 part: str, width: int) -> tuple[np.ndarray, ...]:
+    """Some partitions' encoded rows of one slice (:func:`design`) stacked in the order
+    given, each written into the block as its examples are read: the block is the only
+    copy of the encoded rows, and one partition's examples are in memory at a time."""
+    total = sum(n_rows)
+    block = (np.empty((total, width), dtype=MODEL_DTYPE), np.empty(total, np.int8),
+             np.empty(total, np.float64), np.empty(total, np.int8))
+    at = 0
+    for kept, n in zip(examples, n_rows, strict=True):
+        encoded = design(load(kept), prep, columns, part)
+        if len(encoded[1]) != n:
+            raise RuntimeError(f"{kept.what} hold {len(encoded[1])} {part} rows, not the "
+                               f"{n} counted when they were built")
+        for whole, rows in zip(block, encoded, strict=True):
+            whole[at:at + n] = rows
+        at += n
+    return block
 
-    Stacked straight from the partitions' designs: none of them is held once the block
-    is made (the validation slice every worker evaluates is this one block).
-    """
-    whole = client.submit(stack_designs, *designs, pure=False)
-    n_rows = int(client.submit(design_rows, whole).result())
+
+def _whole_slice(client: Client, blocks: list[Future], layout: list[list[tuple[int, int]]]
+                 ) -> tuple[list[Future], int]:
+    """Futures of one slice's model input, labels, weights and decisions, the workers'
+    blocks (their partitions and rows in ``layout``) stacked into one block in partition
+    order (the validation slice every worker evaluates is this one block), and its
+    number of rows."""
+    stacked = [part for parts in layout for part in parts]
+    starts = dict(zip((p for p, _ in stacked), np.cumsum([0, *(n for _, n in stacked)]),
+                      strict=False))
+    order = np.concatenate([np.arange(starts[p], starts[p] + n) for p, n in sorted(stacked)]
+                           or [np.empty(0, np.int64)])
+    from distributed import wait
+
+    whole = client.submit(stack_designs, *blocks, order=order, pure=False)
+    wait(whole)
     holder = sorted(client.who_has([whole])[whole.key])
-    return _parts_of(client, whole, holder[:1] or None), n_rows
+    return _parts_of(client, whole, holder[:1] or None), len(order)
 
 
 def _parts_of(client: Client, block: Future, workers: list[str] | None) -> list[Future]:
@@ -478,11 +505,18 @@ def design_rows(design: tuple[np.ndarray, ...]) -> int:
     return len(design[1])
 
 
-def stack_designs(*designs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """Partitions' model input, labels and weights as one block (in the order given)."""
-    if len(designs) == 1:
-        return designs[0]
-    return tuple(np.concatenate(parts) for parts in zip(*designs, strict=True))
+def stack_designs(*designs: tuple[np.ndarray, ...], order: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, ...]:
+    """Blocks' model input, labels, weights and decisions as one block (in the order
+    given, then its rows in ``order`` when given)."""
+    if not designs:
+        return (np.empty((0, 0), MODEL_DTYPE), np.empty(0, np.int8), np.empty(0),
+                np.empty(0, np.int8))
+    stacked = (designs[0] if len(designs) == 1 else
+               tuple(np.concatenate(parts) for parts in zip(*designs, strict=True)))
+    if order is None or np.array_equal(order, np.arange(len(stacked[1]))):
+        return stacked
+    return tuple(np.take(part, order, axis=0) for part in stacked)
 
 
 def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None,
@@ -495,14 +529,16 @@ def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None,
     return da.concatenate(blocks)
 
 
-def _bundle_example(client: Client, examples: list[Future], test_events: list[Future],
+def _bundle_example(client: Client, examples: list[Kept], test_events: list[Kept],
                     scorer: LeadScorer) -> pd.DataFrame:
     """The first test examples found, with their events, as the bundle's input."""
-    for partition, events_future in zip(examples, test_events, strict=True):
-        rows = client.submit(first_rows, partition, "test", EXAMPLE_LEADS).result()
+    for partition, events in zip(examples, test_events, strict=True):
+        rows = submit_on(client, applied, partition, first_rows, "test",
+                         EXAMPLE_LEADS).result()
         if len(rows):
-            events = client.submit(events_of, events_future, rows["lead_id"].tolist()).result()
-            return bundle_input(rows, events, scorer)
+            own = submit_on(client, applied, events, events_of,
+                            rows["lead_id"].tolist()).result()
+            return bundle_input(rows, own, scorer)
     raise TrainingError("the test slice is empty: nothing to evaluate the model on")
 
 

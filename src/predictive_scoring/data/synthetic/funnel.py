@@ -107,8 +107,8 @@ def simulate_funnel(n_leads: int, seed: int, snapshot_days: Sequence[int],
 
 def simulate_funnel_parts(n_leads: int, seed: int, snapshot_days: Sequence[int],
                           horizon_days: int, leads_per_part: int,
-                          progress: Callable[[int], None] | None = None
-                          ) -> Iterator[SimulatedFunnel]:
+                          progress: Callable[[int], None] | None = None,
+                          with_account_truth: bool = True) -> Iterator[SimulatedFunnel]:
     """:func:`simulate_funnel`'s funnel, a run of whole leads at a time.
 
     Only one part is in memory at once, so funnels larger than memory can be written part
@@ -124,6 +124,9 @@ def simulate_funnel_parts(n_leads: int, seed: int, snapshot_days: Sequence[int],
             (at least one block); the last part holds the rest, and ``n_leads`` or more
             makes one part.
         progress: Called with the number of leads finished after each block.
+        with_account_truth: False leaves the accounts' truth empty (its contact probabilities
+            are most of the simulation's time; the lead tables, their truth and the
+            accounts are the same either way).
 
     Yields:
         The parts, in lead order.
@@ -137,7 +140,8 @@ def simulate_funnel_parts(n_leads: int, seed: int, snapshot_days: Sequence[int],
         raise ValueError(f"leads_per_part must be at least 1, got {leads_per_part}")
     accounts = draw_accounts(n_leads, seed)
     created = accounts.created
-    requests = requested_ages(accounts.offset_days, window.snapshot_days)
+    requests = requested_ages(accounts.offset_days,
+                              window.snapshot_days if with_account_truth else ())
     campaigns = draw_campaigns(seed, window)
     rows: list[tuple[np.ndarray, ...]] = []
     step = (n_leads if leads_per_part >= n_leads

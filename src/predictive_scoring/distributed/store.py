@@ -1,0 +1,120 @@
+"""What a partition's tasks keep between steps, kept on the disk of the worker that made
+it instead of in its memory: a partition's validated tables, snapshots and examples are
+written once (pickled, as Dask spills data) and read back by each later task of that
+partition, which runs on the same worker. A worker then holds in memory the partition it
+is working on, not every partition it has read, whatever the data's size.
+
+The driver holds a small :class:`Kept` per value and submits each partition's tasks to
+the worker that wrote it (:func:`submit_on`); :func:`drop` removes the files.
+"""
+
+from __future__ import annotations
+
+import pickle
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from distributed import Client, Future
+
+FOLDER = "predictive-scoring-kept"
+"""The folder, in a worker's local directory, of the values its tasks keep."""
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A value kept in a file on one worker.
+
+    Attributes:
+        what: What it is (for messages): ``partition 3's examples``.
+        path: The file, on ``worker``'s disk.
+        worker: The address of the worker that wrote it.
+    """
+
+    what: str
+    path: str
+    worker: str
+
+
+def keep(value: Any, what: str) -> Kept:
+    """Write ``value`` to this worker's local directory (run inside a Dask task)."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    folder = Path(worker.local_directory) / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.pkl"
+    with path.open("wb") as out:
+        pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+    return Kept(what, str(path), worker.address)
+
+
+def load(kept: Kept) -> Any:
+    """The value a task kept (run on the worker that kept it).
+
+    Raises:
+        RuntimeError: The file is not on this worker: the worker that kept it has gone
+            (a task that cannot run where its partition is kept).
+    """
+    try:
+        with Path(kept.path).open("rb") as file:
+            return pickle.load(file)
+    except FileNotFoundError:
+        raise RuntimeError(
+            f"{kept.what} was kept on the Dask worker {kept.worker}, and its file is not on "
+            "the worker this task ran on: that worker has left the cluster (or the run's "
+            "files were removed) while the run went on. Start the run again on a stable "
+            "cluster.") from None
+
+
+def drop(kept: Kept) -> None:
+    """Remove a kept value's file (run on the worker that kept it)."""
+    Path(kept.path).unlink(missing_ok=True)
+
+
+def submit_on(client: Client, function: Callable[..., Any], kept: Kept, *args: Any,
+              **kwargs: Any) -> Future:
+    """``function(kept, *args, **kwargs)`` as a task on the worker that kept ``kept``
+    (on another one only if that worker has gone; :func:`load` then says so)."""
+    return client.submit(function, kept, *args, workers=[kept.worker],
+                         allow_other_workers=True, pure=False, **kwargs)
+
+
+def map_on(client: Client, function: Callable[..., Any], kept: Sequence[Kept], *args: Any,
+           **kwargs: Any) -> list[Future]:
+    """:func:`submit_on` for each kept value, in order."""
+    return [submit_on(client, function, k, *args, **kwargs) for k in kept]
+
+
+def gather_on(client: Client, function: Callable[..., Any], kept: Sequence[Kept],
+              *args: Any, **kwargs: Any) -> list[Any]:
+    """The results of :func:`map_on`, in order."""
+    return client.gather(map_on(client, function, kept, *args, **kwargs))
+
+
+def applied(kept: Kept, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``function`` of a kept value (a task on its worker: :func:`map_applied`)."""
+    return function(load(kept), *args, **kwargs)
+
+
+def map_applied(client: Client, function: Callable[..., Any], kept: Sequence[Kept],
+                *args: Any, **kwargs: Any) -> list[Future]:
+    """Futures of ``function(value, *args, **kwargs)`` of each kept value, each computed
+    on the worker that kept it, in order."""
+    return map_on(client, applied, kept, function, *args, **kwargs)
+
+
+def gather_applied(client: Client, function: Callable[..., Any], kept: Sequence[Kept],
+                   *args: Any, **kwargs: Any) -> list[Any]:
+    """The results of :func:`map_applied`, in order."""
+    return client.gather(map_applied(client, function, kept, *args, **kwargs))
+
+
+def drop_all(client: Client, kept: Sequence[Kept]) -> None:
+    """Remove the files of some kept values, each on its worker."""
+    if kept:
+        client.gather(map_on(client, drop, kept))
