@@ -50,6 +50,7 @@ from predictive_scoring.distributed.store import (
     keep,
     load,
     submit_on,
+    take,
 )
 from predictive_scoring.features import FeatureSpec, key_counts, spec_from_counts
 from predictive_scoring.models.columns import MODEL_DTYPE
@@ -510,21 +511,48 @@ def _apply_policy(checks: dict[str, TableCheck], inputs: TrainingInputs) -> list
 
 def checked_partitions(client: Client, tables: dict[str, Any], config: DatasetConfig,
                        labels: dict[str, str]) -> list[Future]:
-    """Futures of each partition's validation (:func:`check_and_keep`), in partition
-    order, from the tables read by lead (Dask DataFrames, :func:`read_by_lead`; the
-    truth's too when the tables hold it).
+    """Futures of each partition's validation (:func:`check_kept`), in partition order,
+    from the tables read by lead (Dask DataFrames, :func:`read_by_lead`; the truth's too
+    when the tables hold it).
 
-    A partition's rows as read are intermediate results: they leave its worker once
-    validated, and its kept tables wait on the worker's disk, so a worker's memory does
-    not grow with the partitions it has validated.
+    Each table's partition is kept on its worker's disk as soon as the shuffle gives it
+    (each such task has that one input, so it runs right after it): the shuffle hands
+    out its partitions as they are ready, and a partition waiting for its other tables
+    would otherwise stay in memory; every worker held most of its partitions' events at
+    once. Each partition's rows as read are then validated on that worker and leave it.
     """
     from dask import delayed
 
-    parts = [tables[name].to_delayed() for name in TABLES]
-    truth = tables["truth"].to_delayed() if "truth" in tables else [None] * len(parts[0])
-    return client.compute([delayed(check_and_keep)(*rows, true, config=config, labels=labels,
-                                                   partition=i)
-                           for i, (*rows, true) in enumerate(zip(*parts, truth, strict=True))])
+    names = [name for name in (*TABLES, "truth") if name in tables]
+    parts = {name: tables[name].to_delayed() for name in names}
+    n = len(parts[TABLES[0]])
+    read = client.gather(client.compute([
+        delayed(keep)(parts[name][i], f"partition {i}'s {name} rows as read")
+        for i in range(n) for name in names]))
+    checks = []
+    for i in range(n):
+        rows = dict(zip(names, read[i * len(names):(i + 1) * len(names)], strict=True))
+        home, first = rows["events"].worker, n - i
+        # a table's rows kept on another worker come from there (the shuffle places
+        # each table's partitions on its own), the partitions in order
+        inputs = {name: kept if kept.worker == home else client.submit(
+            take, kept, workers=[kept.worker], allow_other_workers=True, pure=False,
+            priority=first) for name, kept in rows.items()}
+        checks.append(client.submit(
+            check_kept, inputs["leads"], inputs["events"], inputs["stage_changes"],
+            inputs.get("truth"), config=config, labels=labels, partition=i,
+            workers=[home], allow_other_workers=True, pure=False, priority=first))
+    return checks
+
+
+def check_kept(leads: Kept | pd.DataFrame, events: Kept | pd.DataFrame,
+               stage_changes: Kept | pd.DataFrame, truth: Kept | pd.DataFrame | None,
+               config: DatasetConfig, labels: dict[str, str], partition: int) -> Checked:
+    """:func:`check_and_keep` of a partition's rows as read, each kept on this worker's
+    disk (read and removed here) or given."""
+    rows = [take(r) if isinstance(r, Kept) else r
+            for r in (leads, events, stage_changes, truth)]
+    return check_and_keep(*rows, config, labels, partition)
 
 
 def vocabulary_of(counts: list[tuple[Counter, Counter]], config: DatasetConfig) -> FeatureSpec:

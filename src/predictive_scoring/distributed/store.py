@@ -71,6 +71,13 @@ def load(kept: Kept) -> Any:
             "cluster.") from None
 
 
+def take(kept: Kept) -> Any:
+    """A value kept to be read once: the value, its file removed (on its worker)."""
+    value = load(kept)
+    drop(kept)
+    return value
+
+
 def drop(kept: Kept) -> None:
     """Remove a kept value's file (run on the worker that kept it)."""
     Path(kept.path).unlink(missing_ok=True)
