@@ -318,7 +318,7 @@ class ClusterDesign:
         pipeline: The single-machine pipeline, its preprocessing fitted on the categories
             of all training rows (its classifier not yet).
         train: Futures of the training slice's model input and labels, one block per
-            worker (:func:`_slice_arrays`), the blocks' sizes, and futures of their
+            worker (:func:`_worker_blocks`), the blocks' sizes, and futures of their
             snapshot weights and decisions.
         layout: Per block, the partitions stacked in it, in order, and their rows.
         valid: Futures of the whole validation slice's model input, labels, weights and
