@@ -501,7 +501,7 @@ def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
 
 def _step(run: dict[str, Any], step: str) -> list[float]:
     """Each worker's sampled peak during one step of a run."""
-    return list(run["worker_step_peaks_gib"].get(step, {}).values())
+    return list(run.get("worker_step_peaks_gib", {}).get(step, {}).values())
 
 
 def step_growth(small: dict[str, Any], big: dict[str, Any], hundreds: float) -> str:
@@ -559,8 +559,7 @@ def _gib(values: list[float]) -> str:
 
 
 def _step_peaks(run: dict[str, Any], step: str) -> str:
-    peaks = run.get("worker_step_peaks_gib", {}).get(step)
-    return _gib(list(peaks.values())) if peaks else "-"
+    return _gib(_step(run, step)) or "-"
 
 
 def _load(run: dict[str, Any]) -> str:

@@ -261,6 +261,10 @@ def read_scoring_events(path: Path, read: ReadOptions,
     # Scoring looks events up by lead chunk after chunk: category codes make that ~50x
     # faster than matching Arrow strings, and coded types and details are looked up in
     # the model's vocabulary once per category instead of once per event.
-    kept = check.kept
-    coded = {c: kept[c].astype("category") for c in ("lead_id", "event_type", "detail")}
-    return kept.assign(**coded), check.quarantined
+    return categorised(check.kept, ("lead_id", "event_type", "detail")), check.quarantined
+
+
+def categorised(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The frame with those of ``columns`` it holds as pandas categoricals (each value
+    stored once, each row a small code)."""
+    return frame.assign(**{c: frame[c].astype("category") for c in columns if c in frame})

@@ -108,8 +108,7 @@ def build_snapshots(dataset: EventsDataset, config: SnapshotConfig,
     (see :func:`candidate_as_of`) when ``dataset`` holds a part of all leads.
     """
     candidates = candidate_as_of(dataset.leads, config, data_end, first_created)
-    reached = lead_times(first_reach(dataset.stage_changes, config.target_stage),
-                            candidates)
+    reached = lead_times(first_reach(dataset.stage_changes, config.target_stage), candidates)
     horizon_end = candidates["as_of"] + pd.Timedelta(days=config.horizon_days)
     past = (reached < candidates["as_of"]).fillna(False).to_numpy()
     censored = (horizon_end > data_end).to_numpy() & ~past

@@ -23,6 +23,7 @@ from predictive_scoring.data.dataset import (
     DataValidationError,
     EventsDataset,
     TableCheck,
+    categorised,
     parse_truth,
     write_quarantine,
 )
@@ -204,7 +205,7 @@ def coded_examples(examples: pd.DataFrame) -> pd.DataFrame:
     text = [c for c in examples.columns if c != "lead_id" and (
         pd.api.types.is_string_dtype(examples[c].dtype)
         or examples[c].dtype == object)]
-    return examples.assign(**{c: examples[c].astype("category") for c in text})
+    return categorised(examples, text)
 
 
 def outcomes(examples: pd.DataFrame) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from predictive_scoring.data.dataset import (
     ROW,
     KnownLeads,
     TableCheck,
+    categorised,
     check_events,
     check_leads,
     check_stage_changes,
@@ -111,9 +112,8 @@ def read_piece(piece: Piece, lead_column: str, coded: Sequence[str] = ()) -> pd.
     frame = pq.ParquetFile(piece.file).read_row_group(piece.row_group).to_pandas()
     frame.columns = [str(c).strip() for c in frame.columns]
     ids = frame[lead_column] if lead_column in frame else pd.Series("", index=frame.index)
-    return frame.assign(**{c: frame[c].astype("category") for c in coded if c in frame},
-                        **{ROW: piece.rows_before + np.arange(1, len(frame) + 1),
-                           BUCKET: lead_bucket(ids)})
+    return categorised(frame, coded).assign(**{
+        ROW: piece.rows_before + np.arange(1, len(frame) + 1), BUCKET: lead_bucket(ids)})
 
 
 CODED_SHARE = 0.01
@@ -158,8 +158,8 @@ def read_by_lead(source: ParquetSource, lead_column: str, n_partitions: int,
 
     empty = pq.read_schema(source.files[0]).empty_table().to_pandas()
     empty.columns = [str(c).strip() for c in empty.columns]
-    meta = empty.assign(**{c: empty[c].astype("category") for c in coded if c in empty},
-                        **{ROW: pd.Series(dtype="int64"), BUCKET: pd.Series(dtype="int64")})
+    meta = categorised(empty, coded).assign(**{ROW: pd.Series(dtype="int64"),
+                                            BUCKET: pd.Series(dtype="int64")})
     frame = dd.from_map(read_piece, list(source.pieces), lead_column=lead_column,
                         coded=tuple(coded), meta=meta, enforce_metadata=False)
     return frame.shuffle(on=BUCKET, npartitions=n_partitions)
@@ -232,9 +232,7 @@ def coded_events(check: TableCheck) -> TableCheck:
     examples are built: lead ids, types and details as pandas categoricals (the features
     and the rules read them per category), and without row numbers (only the problems,
     already found, needed them). :func:`uncoded` gives the text back."""
-    kept = check.kept
-    kept = kept.assign(**{c: kept[c].astype("category") for c in CODED_EVENT_COLUMNS
-                          if c in kept})
+    kept = categorised(check.kept, CODED_EVENT_COLUMNS)
     return replace(check, kept=kept.drop(columns=ROW, errors="ignore"))
 
 

@@ -104,21 +104,15 @@ def gather_on(client: Client, function: Callable[..., Any], kept: Sequence[Kept]
 
 
 def applied(kept: Kept, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``function`` of a kept value (a task on its worker: :func:`map_applied`)."""
+    """``function`` of a kept value (a task on its worker: :func:`gather_applied`)."""
     return function(load(kept), *args, **kwargs)
-
-
-def map_applied(client: Client, function: Callable[..., Any], kept: Sequence[Kept],
-                *args: Any, **kwargs: Any) -> list[Future]:
-    """Futures of ``function(value, *args, **kwargs)`` of each kept value, each computed
-    on the worker that kept it, in order."""
-    return map_on(client, applied, kept, function, *args, **kwargs)
 
 
 def gather_applied(client: Client, function: Callable[..., Any], kept: Sequence[Kept],
                    *args: Any, **kwargs: Any) -> list[Any]:
-    """The results of :func:`map_applied`, in order."""
-    return client.gather(map_applied(client, function, kept, *args, **kwargs))
+    """``function(value, *args, **kwargs)`` of each kept value, each computed on the
+    worker that kept it, in order."""
+    return gather_on(client, applied, kept, function, *args, **kwargs)
 
 
 def drop_all(client: Client, kept: Sequence[Kept]) -> None:

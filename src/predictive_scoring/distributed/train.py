@@ -84,7 +84,7 @@ def columns_of(examples: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 def category_values(examples: pd.DataFrame, columns: FeatureColumns
                     ) -> dict[str, tuple[set[str], bool]]:
     """Per categorical column of the training rows: values seen, and whether one is missing."""
-    train = model_frame(examples.loc[examples[SLICE] == "train"], columns)
+    train = model_frame(slice_rows(examples, "train"), columns)
     return {c: (set(train[c].dropna()), bool(train[c].isna().any()))
             for c in columns.categorical}
 
@@ -134,7 +134,7 @@ def test_probability(examples: pd.DataFrame, pipeline: Any, columns: FeatureColu
 def slice_sample(examples: pd.DataFrame, part: str, columns: FeatureColumns,
                  fraction: float, seed: int) -> pd.DataFrame:
     """Model input of a seeded sample (``fraction``) of one slice's rows in this partition."""
-    rows = examples.loc[examples[SLICE] == part]
+    rows = slice_rows(examples, part)
     if fraction < 1:
         rows = rows.sample(frac=fraction, random_state=seed)
     return model_frame(rows, columns)
