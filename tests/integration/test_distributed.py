@@ -187,6 +187,66 @@ def test_a_worker_keeps_its_partitions_on_disk_and_holds_none_in_memory(
     assert "partition 0's examples" in message and built.examples[0].worker in message
 
 
+def _slow_square(value: int, wait: float) -> int:
+    time.sleep(wait)
+    return value * value
+
+
+def _results_held(dask_worker: object) -> int:
+    return len(dask_worker.data)  # type: ignore[attr-defined]
+
+
+def _held_settled(client: object) -> int:
+    """The finished results the workers hold once the driver's releases have reached
+    them (a release travels through the scheduler)."""
+    for _ in range(50):
+        held = sum(client.run(_results_held).values())  # type: ignore[attr-defined]
+        if held == 0:
+            break
+        time.sleep(0.1)
+    return held
+
+
+def _fail(value: int) -> int:
+    raise ValueError(f"partition {value} is broken")
+
+
+def test_each_result_leaves_its_worker_as_soon_as_the_driver_has_it(client: object) -> None:
+    """gather_each returns the results in the futures' order and releases each one as it
+    arrives: while the slowest task still runs, the workers hold no finished result (a
+    result sharing a partition's memory would otherwise keep it until the last task
+    ends). client.gather, for contrast, keeps every finished result until then."""
+    from distributed import as_completed
+
+    quick = [client.submit(_slow_square, v, 0.0, pure=False)  # type: ignore[attr-defined]
+             for v in range(6)]
+    slow = client.submit(_slow_square, 7, 6.0, pure=False)  # type: ignore[attr-defined]
+    futures = [*quick, slow]
+    seen = []
+
+    def watch() -> None:  # the workers' held results once every quick task has arrived
+        for _ in as_completed(quick):
+            pass
+        seen.append((_held_settled(client), slow.done()))
+
+    import threading
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    assert store.gather_each(futures) == [v * v for v in range(6)] + [49]
+    watcher.join()
+    assert seen == [(0, False)]  # nothing held while the slow task ran
+    assert _held_settled(client) == 0
+    contrast = [client.submit(_slow_square, v, 0.0, pure=False)  # type: ignore[attr-defined]
+                for v in range(6)]
+    client.gather(contrast)  # type: ignore[attr-defined]
+    assert sum(client.run(_results_held).values()) == 6  # type: ignore[attr-defined]
+    del contrast
+    failing = [client.submit(_slow_square, 1, 0.0, pure=False),  # type: ignore[attr-defined]
+               client.submit(_fail, 3, pure=False)]  # type: ignore[attr-defined]
+    assert "partition 3 is broken" in message_of(ValueError, store.gather_each, failing)
+
+
 def test_dask_model_is_as_good_as_the_single_machine_model(
         on_cluster: OnCluster, single_machine: object) -> None:
     mine, theirs = on_cluster.run.metrics, single_machine.metrics

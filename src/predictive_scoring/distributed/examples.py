@@ -47,6 +47,7 @@ from predictive_scoring.distributed.store import (
     Kept,
     drop,
     drop_all,
+    gather_each,
     gather_on,
     keep,
     load,
@@ -462,14 +463,14 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
                                  if name in TABLES else ())
               for name, source in sources.items()}
     labels = {name: source.label for name, source in sources.items()}
-    checked = client.gather(checked_partitions(client, tables, config, labels))
+    checked = gather_each(checked_partitions(client, tables, config, labels))
     kept = [c.tables for c in checked]  # removed from the disks if the build stops
     try:
         facts = [c.facts for c in checked]
         located = located_checks(facts, {n: sources[n] for n in TABLES})
         quarantine_files = _apply_policy(located, inputs)
         report("Building snapshots")
-        snapshots = client.gather([submit_on(
+        snapshots = gather_each([submit_on(
             client, snapshot_and_keep, c.tables, config=config, partition=i,
             data_end=max(f.data_end for f in facts if f.data_end is not None),
             first_created=min(f.first_created for f in facts if f.first_created is not None))
@@ -477,7 +478,7 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
         kept += [s.snapshots for s in snapshots]
         bounds = slice_bounds(pd.concat([s.first_seen for s in snapshots]), base.training)
         report("Learning the behaviour vocabulary from the training leads")
-        spec = vocabulary_of(client.gather([
+        spec = vocabulary_of(gather_each([
             submit_on(client, kept_key_counts, c.tables, s.snapshots, bounds=bounds,
                       config=config) for c, s in zip(checked, snapshots, strict=True)]),
                              config)
@@ -485,7 +486,7 @@ def build_examples_distributed(client: Client, inputs: TrainingInputs, n_partiti
         report("Finding the leads open at the test period's end")
         population = open_population_distributed(client, checked, recipe, inputs)
         report("Building features and the rules' points per partition")
-        featurised = client.gather([
+        featurised = gather_each([
             submit_on(client, featurise_and_keep, c.tables, s.snapshots, recipe=recipe,
                       partition=i)
             for i, (c, s) in enumerate(zip(checked, snapshots, strict=True))])

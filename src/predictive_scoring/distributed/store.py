@@ -97,10 +97,32 @@ def map_on(client: Client, function: Callable[..., Any], kept: Sequence[Kept], *
     return [submit_on(client, function, k, *args, **kwargs) for k in kept]
 
 
+def gather_each(futures: Sequence[Future]) -> list[Any]:
+    """The futures' results in order, each fetched and released as soon as its task ends.
+
+    A task's result stays in its worker's memory until the driver releases it, and with it
+    whatever memory the result still shares: a partition's validation facts (empty frames
+    cut from its tables) held its whole Arrow columns, so a worker held every partition's
+    columns until the last partition was validated. Released as they arrive, a worker
+    holds none of them.
+
+    Raises:
+        Exception: The first failed task's error (the other futures are released).
+    """
+    from distributed import as_completed
+
+    position = {id(future): i for i, future in enumerate(futures)}
+    results: list[Any] = [None] * len(futures)
+    for future, result in as_completed(futures, with_results=True):
+        results[position[id(future)]] = result
+        future.release()
+    return results
+
+
 def gather_on(client: Client, function: Callable[..., Any], kept: Sequence[Kept],
               *args: Any, **kwargs: Any) -> list[Any]:
-    """The results of :func:`map_on`, in order."""
-    return client.gather(map_on(client, function, kept, *args, **kwargs))
+    """The results of :func:`map_on`, in order (:func:`gather_each`)."""
+    return gather_each(map_on(client, function, kept, *args, **kwargs))
 
 
 def applied(kept: Kept, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
