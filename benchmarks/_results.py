@@ -7,7 +7,9 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
@@ -72,10 +74,30 @@ def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:
 
 
 def run_child(module: str, *args: str) -> str:
-    """Run ``python -m module args`` in a fresh process (so its peak memory is its own)."""
-    result = subprocess.run([sys.executable, "-m", module, *args], check=True,
-                            capture_output=True, text=True, cwd=Path(__file__).parents[1])
-    return result.stdout
+    """Run ``python -m module args`` in a fresh process (so its peak memory is its own).
+
+    The child's standard error (its progress) is shown as it comes and kept for the
+    error; its standard output (the result) is returned.
+
+    Raises:
+        subprocess.CalledProcessError: The child failed (``stderr`` holds its last lines).
+    """
+    command = [sys.executable, "-m", module, *args]
+    with tempfile.TemporaryFile("w+") as out, subprocess.Popen(
+            command, stdout=out, stderr=subprocess.PIPE, text=True,
+            cwd=Path(__file__).parents[1]) as child:
+        assert child.stderr is not None
+        tail: deque[str] = deque(maxlen=200)
+        for line in child.stderr:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            tail.append(line)
+        code = child.wait()
+        out.seek(0)
+        stdout = out.read()
+    if code:
+        raise subprocess.CalledProcessError(code, command, stdout, "".join(tail))
+    return stdout
 
 
 def update_section(name: str, body: str) -> None:

@@ -35,6 +35,7 @@ import math
 import os
 import pickle
 import resource
+import sys
 import tempfile
 import threading
 import time
@@ -248,7 +249,7 @@ def dask_train(folder: str, variant: str, workers: int, partitions: int) -> dict
             if stage.startswith("Checking for leakage"):
                 sampler.end_step("examples")
             sampler.stage(stage)
-            print(f"{marks[-1][1] - start:7.1f} s  {stage}", flush=True)
+            print(f"{marks[-1][1] - start:7.1f} s  {stage}", file=sys.stderr, flush=True)
 
         run = flow.train(dist.PartitionedSource(client, inputs, partitions), inputs, None,
                          report).run
