@@ -231,11 +231,16 @@ def _run_facts(run: training.TrainingRun) -> dict[str, Any]:
             "oracle_roc_auc": (metrics["oracle"] or {}).get("roc_auc")}
 
 
-def dask_train(folder: str, variant: str, workers: int, partitions: int) -> dict[str, Any]:
+def dask_train(folder: str, variant: str, workers: int, partitions: int,
+               rounds: int | None = None) -> dict[str, Any]:
     """The Dask path on a fresh LocalCluster: the training flow on a
-    ``PartitionedSource``, timed by stage."""
+    ``PartitionedSource``, timed by stage; with ``rounds``, at most that many boosting
+    rounds (the model config's otherwise)."""
     config = dataset_config(Path(folder), variant)
-    inputs = dist.TrainingInputs(config, load_config(MODEL, ModelConfig),
+    model = load_config(MODEL, ModelConfig)
+    if rounds is not None:
+        model = model.model_copy(update={"params": {**model.params, "n_estimators": rounds}})
+    inputs = dist.TrainingInputs(config, model,
                                  load_config(Path(config.rules), RulesConfig),
                                  load_config(BASE, BaseConfig))
     marks: list[tuple[str, float]] = []
@@ -369,7 +374,8 @@ def large_in(folder: str, args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"simulation": sim}
     if "dask" in args.large_steps and "error" not in sim:
         result["dask"] = child(case="dask_train", folder=folder, variant=args.variant,
-                               workers=args.workers, partitions=args.large_partitions)
+                               workers=args.workers, partitions=args.large_partitions,
+                               rounds=args.large_rounds)
     return result
 
 
@@ -684,9 +690,39 @@ def large_lines(result: dict[str, Any], args: argparse.Namespace,
     lines.append(_simulated(sim))
     run = result.get("dask")
     if run is not None:
-        lines += ["", f"Dask training on them ({args.large_partitions} partitions):", "",
+        lines += ["", f"Dask training on them ({args.large_partitions} partitions"
+                  + (f", at most {args.large_rounds} boosting rounds" if args.large_rounds
+                     else "") + "):", "",
                   *TRAIN_HEADER, train_row("dask", run, sim["events"])]
+        if "error" not in run:
+            lines += [*_stage_lines(run), "", large_stage_peaks(run),
+                      *([] if not args.large_rounds else ["", capped_fit(run, args)])]
     return [*lines, *scaled_lines(measured, args, run is not None)]
+
+
+def large_stage_peaks(run: dict[str, Any]) -> str:
+    """Each stage's sampled peak per worker, and the workers' own peaks."""
+    stages = run.get("worker_stage_peaks_gib", [])
+    return ("Sampled peak per worker, by stage (GiB): "
+            + "; ".join(f"{name} {_gib(list(peaks.values()))}" for name, peaks in stages)
+            + f". Each worker's own peak (`ru_maxrss`): {_gib(run['worker_peaks_gib'])} GiB; "
+            f"the driver's (client and scheduler): {run['driver_peak_gib']:.2f} GiB.")
+
+
+def capped_fit(run: dict[str, Any], args: argparse.Namespace) -> str:
+    """What a capped run says of the model config's full fit: its time per round."""
+    fit = next(t for name, t in run["stages"] if name.startswith("Training"))
+    after = next(t for name, t in run["stages"] if name.startswith("Calibrating"))
+    params = load_config(MODEL, ModelConfig).params
+    ran = min(args.large_rounds, run["best_round"] + params["early_stopping_rounds"])
+    per_round, full = (after - fit) / max(ran, 1), params["n_estimators"]
+    return (f"The fit was capped at {args.large_rounds} rounds (best round "
+            f"{run['best_round']}, {ran} rounds run) so that the whole run fits a "
+            "working session on this machine; its memory is the full fit's (LightGBM "
+            "builds its datasets and buffers before the first round), its quality is "
+            f"not. The fit stage (encoding the rows included) took {after - fit:.0f} s, "
+            f"{per_round:.2f} s a round: the config's {full:,} rounds, which 500,000 "
+            f"leads nearly use up, would take ~{per_round * full / 3600:.1f} h.")
 
 
 def scaled_lines(measured: list[tuple[int, dict[str, Any]]], args: argparse.Namespace,
@@ -769,6 +805,9 @@ def main() -> None:
     parser.add_argument("--large-steps", nargs="+", choices=["simulate", "dask"],
                         default=["simulate"])
     parser.add_argument("--large-partitions", type=int, default=64)
+    parser.add_argument("--large-rounds", type=int, help="at most this many boosting rounds "
+                        "in the large case's training (the model config's by default): "
+                        "its memory and stages at a time a session allows")
     parser.add_argument("--large-dir", help="keep the large case's simulated files in this "
                         "folder; a later run with the same folder and size trains on them "
                         "(--large-steps dask) without simulating again")

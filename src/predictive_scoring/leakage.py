@@ -107,48 +107,79 @@ class NearPure:
     rate: np.ndarray
 
 
-def near_pure_values(groups: pd.Series, label: np.ndarray) -> NearPure:
-    """The values of ``groups`` (one text label per training row) whose rows convert at
-    least :data:`PURE_HIGH` or at most :data:`PURE_LOW` of the time, with enough rows.
+@dataclass(frozen=True)
+class Groups:
+    """Each training row's value (or numeric range) for the near-pure check, coded.
+
+    Attributes:
+        codes: Each row's group, an index into ``names``.
+        names: Each group's text, distinct.
+    """
+
+    codes: np.ndarray
+    names: list[str]
+
+
+def near_pure_values(groups: Groups, label: np.ndarray) -> NearPure:
+    """The groups whose rows convert at least :data:`PURE_HIGH` or at most
+    :data:`PURE_LOW` of the time, with enough rows; the largest first (ties in the order
+    the groups first appear).
 
     Args:
-        groups: The value (or numeric range) of each training row, as text.
+        groups: The value (or numeric range) of each training row (:func:`_groups`).
         label: 0/1 outcome per training row.
     """
     base = float(label.mean()) if len(label) else 0.0
-    stats = pd.DataFrame({"group": groups.to_numpy(), "y": label}).groupby(
-        "group", sort=False)["y"].agg(["size", "mean"])
-    enough = ((stats["size"] >= MIN_VALUE_ROWS) & (stats["size"] * base >= MIN_EXPECTED)
-              & (stats["size"] * (1 - base) >= MIN_EXPECTED))
+    n = len(groups.names)
+    size = np.bincount(groups.codes, minlength=n)
+    converted = np.bincount(groups.codes, weights=label, minlength=n)
+    _, first = np.unique(groups.codes, return_index=True)
+    order = np.unique(groups.codes)[np.argsort(first, kind="stable")]
+    size, rate = size[order], converted[order] / size[order]
+    enough = ((size >= MIN_VALUE_ROWS) & (size * base >= MIN_EXPECTED)
+              & (size * (1 - base) >= MIN_EXPECTED))
     high = 1 - min(1 - PURE_HIGH, (1 - base) / ODDS_FACTOR)
     low = min(PURE_LOW, base / ODDS_FACTOR)
-    pure = stats.loc[enough & ((stats["mean"] >= high) | (stats["mean"] <= low))]
-    pure = pure.sort_values("size", ascending=False, kind="stable")
-    return NearPure([str(v) for v in pure.index], pure["size"].to_numpy(),
-                    pure["mean"].to_numpy())
+    pure = np.flatnonzero(enough & ((rate >= high) | (rate <= low)))
+    pure = pure[np.argsort(-size[pure], kind="stable")]
+    return NearPure([groups.names[order[i]] for i in pure], size[pure], rate[pure])
 
 
-def _groups(values: pd.Series, categorical: bool) -> pd.Series:
-    """Each row's value as text for the near-pure check: categories as they are; numbers
-    cut into quantile ranges, a value held by a bin's share of rows or more (a CRM's 0 for
-    "no deal yet") a group of its own; missing values one group."""
+def _groups(values: pd.Series, categorical: bool) -> Groups:
+    """Each row's value as text for the near-pure check, coded: categories as they are;
+    numbers cut into quantile ranges, a value held by a bin's share of rows or more (a
+    CRM's 0 for "no deal yet") a group of its own; missing values one group. Values of
+    the same text are one group. Only the groups are text, not the rows (tens of millions
+    of rows on Dask)."""
     if categorical:
-        return values.astype(object).where(values.notna(), "(missing)").astype(str)
-    numbers = pd.to_numeric(values, errors="coerce").astype(float)
-    counts = numbers.value_counts()
-    spikes = counts.index[counts >= len(numbers) / NUMERIC_BINS]
-    is_spike = numbers.isin(spikes).to_numpy()
-    labels = pd.Series("(missing)", index=values.index, dtype=object)
-    labels[is_spike] = [f"= {x:g}" for x in numbers[is_spike]]
-    rest = numbers[~is_spike & numbers.notna().to_numpy()]
-    if len(rest):
-        edges = np.unique(np.quantile(rest, np.linspace(0, 1, NUMERIC_BINS + 1)))
-        codes = np.clip(np.searchsorted(edges, rest, side="right") - 1, 0,
-                        max(len(edges) - 2, 0))
-        upper = np.minimum(codes + 1, len(edges) - 1)
-        labels[rest.index] = [f"{edges[c]:g} to {edges[u]:g}" for c, u in
-                              zip(codes, upper, strict=True)]
-    return labels
+        codes, uniques = pd.factorize(values, sort=False)
+        names = ["(missing)", *(str(u) for u in uniques)]
+        return _merged(codes + 1, names)
+    numbers = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    known = ~np.isnan(numbers)
+    counts = pd.Series(numbers[known]).value_counts()
+    spikes = np.sort(counts.index[counts >= len(numbers) / NUMERIC_BINS].to_numpy())
+    codes = np.zeros(len(numbers), dtype=np.int64)  # 0: missing
+    spike_at = np.searchsorted(spikes, numbers)
+    is_spike = known & (spike_at < len(spikes))
+    is_spike[is_spike] = spikes[spike_at[is_spike]] == numbers[is_spike]
+    codes[is_spike] = 1 + spike_at[is_spike]
+    names = ["(missing)", *(f"= {x:g}" for x in spikes)]
+    rest = known & ~is_spike
+    if rest.any():
+        edges = np.unique(np.quantile(numbers[rest], np.linspace(0, 1, NUMERIC_BINS + 1)))
+        last = max(len(edges) - 2, 0)
+        bins = np.clip(np.searchsorted(edges, numbers[rest], side="right") - 1, 0, last)
+        codes[rest] = len(names) + bins
+        names += [f"{edges[c]:g} to {edges[min(c + 1, len(edges) - 1)]:g}"
+                  for c in range(last + 1)]
+    return _merged(codes, names)
+
+
+def _merged(codes: np.ndarray, names: list[str]) -> Groups:
+    """Groups of the same text made one."""
+    distinct, inverse = np.unique(np.asarray(names, dtype=object), return_inverse=True)
+    return Groups(inverse[codes], [str(n) for n in distinct])
 
 
 def _near_pure_warning(column: str, pure: NearPure, n_train: int, base: float) -> str:

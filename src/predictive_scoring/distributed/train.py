@@ -72,7 +72,12 @@ if TYPE_CHECKING:
     from distributed import Client, Future
 
 LEAKAGE_BATCH = 16
-"""Feature columns gathered at a time for the leakage check (bounds client memory)."""
+"""Feature columns gathered at a time for the leakage check, at most: each batch reads
+every partition's examples once."""
+LEAKAGE_CELLS = 2**28
+"""Values (rows x columns) gathered at a time for the leakage check, at most: about 1 GiB
+of float32 on the driver, held twice while the partitions' pieces are joined (fewer
+columns a batch on tens of millions of rows)."""
 EXAMPLE_LEADS = 3
 
 
@@ -288,8 +293,9 @@ def _leakage(client: Client, examples: list[Kept], frame: pd.DataFrame,
     label = frame["label"].to_numpy(np.int8)
     warnings = []
     names = columns.all
-    for start in range(0, len(names), LEAKAGE_BATCH):
-        batch = names[start:start + LEAKAGE_BATCH]
+    size = leakage_batch(len(frame))
+    for start in range(0, len(names), size):
+        batch = names[start:start + size]
         values = pd.concat(gather_applied(client, columns_of, examples, names=batch),
                            ignore_index=True)
         subset = FeatureColumns(tuple(c for c in columns.categorical if c in batch),
@@ -297,6 +303,11 @@ def _leakage(client: Client, examples: list[Kept], frame: pd.DataFrame,
                                 {c: columns.groups[c] for c in batch})
         warnings += leakage_warnings(values, label, rows, subset, threshold)
     return warnings
+
+
+def leakage_batch(n_rows: int) -> int:
+    """Columns gathered at a time for the leakage check of ``n_rows`` examples."""
+    return max(1, min(LEAKAGE_BATCH, LEAKAGE_CELLS // max(n_rows, 1)))
 
 
 def weight_means(examples: Examples, rows: dict[str, np.ndarray]
