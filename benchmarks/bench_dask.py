@@ -410,7 +410,14 @@ LARGE_LEADS = 5_000_000
 LARGE_FITS_GIB = 15.0
 """Worker memory (both workers) up to which the 5M-lead run is planned on this machine
 (24 GiB, shared with other work)."""
-BEFORE = ("Before the workers kept their partitions on disk: 0.82 GiB per 100k leads "
+BEFORE = ("Before each step's results were released task by task (`store.gather_each`): "
+          "0.43 GiB per 100k leads (2026-12-07 08:23 UTC, 100,000 and 500,000 leads: 1.00 / "
+          "1.01 and 1.84 / 1.88 GiB per worker; 1.83 / 1.82 GiB in the shuffle and "
+          "validation), when each partition's validation facts, empty frames cut from its "
+          "Arrow columns, held those columns on its worker until the last partition was "
+          "validated (300,000 leads in 6 partitions: 1.41 GiB a worker there, 0.92 GiB "
+          "still held after it; now 1.01 / 1.07 and 0.30 GiB). "
+          "Before the workers kept their partitions on disk: 0.82 GiB per 100k leads "
           "(2026-12-07 05:08 UTC: 1.08 / 1.09 GiB per worker at 100,000 leads and 1.77 / "
           "2.04 GiB at 300,000), when a worker held every partition's validated tables and "
           "snapshots until it featurised them, then every partition's examples until they "
@@ -490,11 +497,15 @@ def memory_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
         floor = (big["dask"]["snapshots"] - small["dask"]["snapshots"]) * \
             big["dask"]["features"] * 8 / GIB / hundreds
         base = sum(small["dask"]["worker_peaks_gib"]) - growth * small["leads"] / 100_000
+        fastest, rate = max(steps_growth(small, big, hundreds).items(), key=lambda kv: kv[1])
+        judged = max(growth, rate)
         lines += ["", f"**Growth: {growth:.2f} GiB of worker memory per 100k leads** "
                   f"({small['leads']:,} -> {big['leads']:,} leads), {growth / floor:.1f}x "
                   f"its floor (the float64 feature matrix of 100k leads' snapshots, "
-                  f"{floor:.3f} GiB); target <= {MEMORY_TARGET_GIB} GiB: "
-                  f"{verdict(growth <= MEMORY_TARGET_GIB)}. Fixed part (the workers' "
+                  f"{floor:.3f} GiB); its fastest-growing step, {fastest}, grows "
+                  f"{rate:.2f} GiB per 100k leads and makes the peak on more leads. Target "
+                  f"<= {MEMORY_TARGET_GIB} GiB, judged on the larger ({judged:.2f}): "
+                  f"{verdict(judged <= MEMORY_TARGET_GIB)}. Fixed part (the workers' "
                   f"libraries, the cluster and a partition's working memory): {base:.2f} GiB. "
                   + step_growth(small, big, hundreds) + " " + stage_peaks(big),
                   "", large_projection(base, growth, done, args), "", BEFORE]
@@ -511,13 +522,17 @@ def _step(run: dict[str, Any], step: str) -> list[float]:
     return list(run.get("worker_step_peaks_gib", {}).get(step, {}).values())
 
 
-def step_growth(small: dict[str, Any], big: dict[str, Any], hundreds: float) -> str:
+def steps_growth(small: dict[str, Any], big: dict[str, Any], hundreds: float
+                 ) -> dict[str, float]:
     """How each step's sampled peak (both workers together) grows per 100k leads: the
     step that is the peak can change with the data's size."""
-    parts = []
-    for step in ("examples", "training"):
-        grown = sum(_step(big["dask"], step)) - sum(_step(small["dask"], step))
-        parts.append(f"{step} {grown / hundreds:.2f}")
+    return {step: (sum(_step(big["dask"], step)) - sum(_step(small["dask"], step)))
+            / hundreds for step in ("examples", "training")}
+
+
+def step_growth(small: dict[str, Any], big: dict[str, Any], hundreds: float) -> str:
+    """:func:`steps_growth` as a sentence."""
+    parts = [f"{step} {rate:.2f}" for step, rate in steps_growth(small, big, hundreds).items()]
     return ("By step (sampled resident memory, both workers), growth per 100k leads: "
             + ", ".join(parts) + " GiB.")
 

@@ -130,6 +130,38 @@ def test_near_pure_values_are_named_though_the_column_alone_scores_below_the_bar
     assert not any("'industry'" in w or "'employees'" in w for w in warnings)
 
 
+def test_the_near_pure_groups_name_each_rows_value_or_range() -> None:
+    """The near-pure check groups rows by code, text only per group: every row's group
+    holds its value (a shared value its own group, missing values one group, the rest in
+    quantile ranges), values of the same text are one group, and the pure groups come
+    largest first."""
+    from predictive_scoring.leakage import _groups, near_pure_values
+
+    rng = np.random.default_rng(5)
+    numbers = np.where(rng.random(3000) < 0.4, 0.0, rng.exponential(5, 3000))
+    numbers[rng.random(3000) < 0.05] = np.nan
+    groups = _groups(pd.Series(numbers), categorical=False)
+    names = np.asarray(groups.names, dtype=object)[groups.codes]
+    assert (names[np.isnan(numbers)] == "(missing)").all()
+    assert (names[numbers == 0] == "= 0").all()
+    ranged = ~np.isnan(numbers) & (numbers != 0)
+    bounds = np.array([[float(x) for x in name.split(" to ")] for name in names[ranged]])
+    # each range holds its rows' values (the bounds as printed, 6 significant digits)
+    assert (bounds[:, 0] <= numbers[ranged] * (1 + 1e-5)).all()
+    assert (numbers[ranged] <= bounds[:, 1] * (1 + 1e-5)).all()
+    assert len(set(groups.names)) == len(groups.names) <= 2 + 10
+    mixed = _groups(pd.Series([1, "1", None, "a", 1], dtype=object), categorical=True)
+    assert mixed.codes[0] == mixed.codes[1] == mixed.codes[4]  # 1 and "1" read alike
+    assert mixed.names[mixed.codes[2]] == "(missing)" and len(mixed.names) == 3
+    label = np.array([0] * 200 + [1] * 40 + [0] * 900 + [0] * 60 + [1, 0] * 250,
+                     dtype=np.int8)
+    tags = pd.Series(["spam"] * 200 + ["won"] * 40 + ["lost"] * 900 + ["won"] * 60
+                     + ["mixed"] * 500)
+    pure = near_pure_values(_groups(tags, categorical=True), label)
+    assert pure.values == ["lost", "spam"] and list(pure.rows) == [900, 200]
+    assert list(pure.rate) == [0.0, 0.0]
+
+
 def test_no_leakage_warning_on_the_simulator(simulated: tuple) -> None:
     examples, _, rows = simulated
     assert leakage_warnings(examples.frame, examples.label, rows, examples.columns,
