@@ -35,6 +35,7 @@ import math
 import os
 import pickle
 import resource
+import signal
 import sys
 import tempfile
 import threading
@@ -94,11 +95,22 @@ def child(**spec: Any) -> dict[str, Any]:
     try:
         output = run_child("benchmarks.bench_dask", "--child", json.dumps(spec))
     except Exception as exc:  # a run that does not fit must not stop the others
-        stderr = str(getattr(exc, "stderr", "") or exc).strip().splitlines()
-        return {"case": spec["case"], "error": stderr[-1] if stderr else repr(exc)}
+        return {"case": spec["case"], "error": child_error(exc)}
     result = json.loads(output.strip().splitlines()[-1])
     print(result, flush=True)
     return result
+
+
+def child_error(exc: Exception) -> str:
+    """What stopped a child run, in one line: the signal that killed it (the system's
+    out-of-memory killer sends SIGKILL), else its last line of standard error."""
+    code = getattr(exc, "returncode", 0) or 0
+    if code < 0:
+        name = signal.Signals(-code).name
+        return (f"killed by {name}" + (" (the system ran out of memory: the kernel's "
+                                        "out-of-memory killer)" if name == "SIGKILL" else ""))
+    stderr = str(getattr(exc, "stderr", "") or exc).strip().splitlines()
+    return stderr[-1] if stderr else repr(exc)
 
 
 def _cpu_seconds() -> float:

@@ -60,6 +60,7 @@ def dask_client(scheduler: str, n_workers: int = 2,
     _require_dask()
     from distributed import Client, LocalCluster
 
+    return_freed_memory()
     if scheduler != LOCAL:
         with Client(scheduler) as client:
             client.register_plugin(system_arrow_memory())
@@ -73,6 +74,40 @@ def dask_client(scheduler: str, n_workers: int = 2,
         client.wait_for_workers(n_workers)
         client.register_plugin(system_arrow_memory())
         yield client
+
+
+MMAP_THRESHOLD = 1 << 20
+"""Allocations of this many bytes or more are mapped on their own and go back to the
+system when freed (glibc's default threshold rises up to 32 MiB as large blocks are
+freed, after which they stay in its heap)."""
+ARENAS = 2
+"""At most this many glibc arenas (8 per core by default): the client's threads receive
+the workers' results, and memory freed in one thread's arena is not reused by another."""
+
+
+def return_freed_memory() -> None:
+    """Let this process (the driver: client and scheduler) give freed memory back.
+
+    The driver receives every partition's outcomes, the leakage check's columns and
+    the validation rows' probabilities; with glibc's defaults most of what it freed stayed
+    resident (300k simulated leads: 1.63 GiB peak, 1.14 GiB held when the fit starts, of
+    which about 0.3 GiB live; with these settings 1.19 and 0.70 GiB). Elsewhere than on
+    glibc nothing changes.
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    m_mmap_threshold, m_arena_max = -3, -8
+    mallopt(m_mmap_threshold, MMAP_THRESHOLD)
+    mallopt(m_arena_max, ARENAS)
 
 
 def system_arrow_memory() -> Any:
