@@ -329,3 +329,18 @@ def test_calendar_snapshots(tmp_path: Path) -> None:
     assert (frame["as_of"] + pd.Timedelta(days=30) <= pd.Timestamp("2025-03-01", tz="UTC")).all()
     # A reached customer on Feb 1: its Jan 11/21/31 snapshots are all positive.
     assert set(frame.loc[frame["lead_id"] == "A", "label"]) == {1}
+
+
+def test_shared_text_holds_each_value_once_and_reads_as_the_column() -> None:
+    """The Dask driver's stage names per snapshot: the same values as the column's own
+    object array (missing ones NaN), each distinct value one string object."""
+    import numpy as np
+
+    from predictive_scoring.data.dataset import shared_text
+
+    column = pd.Series(["MQL", "Lead", None, "MQL", "SQL"] * 200, dtype="str")
+    shared, own = shared_text(column), column.to_numpy(object)
+    assert shared.dtype == object and len(shared) == len(own)
+    assert all(a == b or (pd.isna(a) and pd.isna(b)) for a, b in zip(shared, own, strict=True))
+    assert len({id(v) for v in shared if isinstance(v, str)}) == 3
+    assert np.isnan(shared[2])

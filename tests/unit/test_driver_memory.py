@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -33,9 +34,12 @@ print((rss() - base) / 2**20)
 
 
 def _kept_mib(setting: str) -> float:
-    """MiB still resident after 200 MiB of blocks were freed, in a fresh process."""
+    """MiB still resident after 200 MiB of blocks were freed, in a fresh process with
+    glibc's defaults (no ``MALLOC_*`` settings: importing Dask sets some for its
+    workers)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     out = subprocess.run([sys.executable, "-c", PROBE, setting], check=True,
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=env)
     return float(out.stdout.strip().splitlines()[-1])
 
 

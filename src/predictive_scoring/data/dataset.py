@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from predictive_scoring.config import ColumnNames, DatasetConfig, ReadOptions
@@ -268,3 +269,11 @@ def categorised(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """The frame with those of ``columns`` it holds as pandas categoricals (each value
     stored once, each row a small code)."""
     return frame.assign(**{c: frame[c].astype("category") for c in columns if c in frame})
+
+
+def shared_text(values: pd.Series) -> np.ndarray:
+    """A text column as an object array whose equal values are one Python string (missing
+    values NaN): 8 bytes a row, where ``to_numpy(object)`` makes a string per row (about
+    60 bytes; 1.8 GB for the 29.5M snapshots of 5M leads)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return np.append(np.asarray(uniques, dtype=object), np.nan)[codes]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from predictive_scoring.config import ModelConfig
+from predictive_scoring.data.dataset import shared_text
 from predictive_scoring.data.snapshots import DECIDED
 from predictive_scoring.distributed.cluster import Report
 from predictive_scoring.distributed.examples import (
@@ -209,7 +210,7 @@ class PartitionedSource:
         examples = Examples(frame, frame["label"].to_numpy(np.int8), frame["created_at"],
                             None if np.isnan(truth).any() else truth,
                             frame["rule_points"].to_numpy(float),
-                            frame["rule_stage"].to_numpy(object), columns, built.spec,
+                            shared_text(frame["rule_stage"]), columns, built.spec,
                             frame["weight"].to_numpy(np.float64), built.population)
         notes = snapshot_notes(*built.left_out, config.snapshots, lead_age_days(frame))
         return Built(examples, rows, notes)
@@ -254,7 +255,7 @@ class PartitionedSource:
                            ignore_index=True)
         return TestLeads(frame, events, frame["label"].to_numpy(np.int8),
                          frame["rule_points"].to_numpy(float),
-                         frame["rule_stage"].to_numpy(object))
+                         shared_text(frame["rule_stage"]))
 
     def bundle_example(self, built: Built, run: TrainingRun) -> pd.DataFrame:
         return _bundle_example(self.client, self._built().examples, self._built().test_events,
