@@ -551,12 +551,16 @@ def step_growth(small: dict[str, Any], big: dict[str, Any], hundreds: float) -> 
 
 def stage_peaks(run: dict[str, Any]) -> str:
     """Each stage's sampled peak per worker in one run (where the memory goes)."""
-    stages = run["dask"].get("worker_stage_peaks_gib", [])
-    if not stages:
+    if not run["dask"].get("worker_stage_peaks_gib"):
         return ""
     return (f"Stages at {run['leads']:,} leads (sampled peak per worker, GiB): "
-            + "; ".join(f"{name} {_gib(list(peaks.values()))}" for name, peaks in stages)
-            + ".")
+            f"{_stage_peak_list(run['dask'])}.")
+
+
+def _stage_peak_list(run: dict[str, Any]) -> str:
+    """One Dask run's sampled peak per worker, stage by stage."""
+    return "; ".join(f"{name} {_gib(list(peaks.values()))}"
+                     for name, peaks in run.get("worker_stage_peaks_gib", []))
 
 
 def large_projection(base: float, growth: float, runs: list[dict[str, Any]],
@@ -729,10 +733,8 @@ def large_lines(result: dict[str, Any], args: argparse.Namespace,
 
 def large_stage_peaks(run: dict[str, Any]) -> str:
     """Each stage's sampled peak per worker, and the workers' own peaks."""
-    stages = run.get("worker_stage_peaks_gib", [])
-    return ("Sampled peak per worker, by stage (GiB): "
-            + "; ".join(f"{name} {_gib(list(peaks.values()))}" for name, peaks in stages)
-            + f". Each worker's own peak (`ru_maxrss`): {_gib(run['worker_peaks_gib'])} GiB; "
+    return (f"Sampled peak per worker, by stage (GiB): {_stage_peak_list(run)}"
+            f". Each worker's own peak (`ru_maxrss`): {_gib(run['worker_peaks_gib'])} GiB; "
             f"the driver's (client and scheduler): {run['driver_peak_gib']:.2f} GiB.")
 
 

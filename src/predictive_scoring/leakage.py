@@ -133,8 +133,8 @@ def near_pure_values(groups: Groups, label: np.ndarray) -> NearPure:
     n = len(groups.names)
     size = np.bincount(groups.codes, minlength=n)
     converted = np.bincount(groups.codes, weights=label, minlength=n)
-    _, first = np.unique(groups.codes, return_index=True)
-    order = np.unique(groups.codes)[np.argsort(first, kind="stable")]
+    present, first = np.unique(groups.codes, return_index=True)
+    order = present[np.argsort(first, kind="stable")]
     size, rate = size[order], converted[order] / size[order]
     enough = ((size >= MIN_VALUE_ROWS) & (size * base >= MIN_EXPECTED)
               & (size * (1 - base) >= MIN_EXPECTED))

@@ -107,7 +107,8 @@ def gather_each(futures: Sequence[Future]) -> list[Any]:
     holds none of them.
 
     Raises:
-        Exception: The first failed task's error (the other futures are released).
+        Exception: The first failed task's error (the futures not yet gathered are
+            released with the caller's list).
     """
     from distributed import as_completed
 

@@ -509,10 +509,19 @@ def partition_order(layout: list[list[tuple[int, int]]]) -> np.ndarray:
 
 def stack_in_partition_order(*designs: tuple[np.ndarray, ...],
                              layout: list[list[tuple[int, int]]]) -> tuple[np.ndarray, ...]:
-    """:func:`stack_designs` in partition order, the order worked out on the worker (as
-    a task argument it was a row position per validation row, 45 MiB of graph on 5M
-    leads)."""
-    return stack_designs(*designs, order=partition_order(layout))
+    """Blocks' model input, labels, weights and decisions as one block, its rows in
+    partition order (:func:`partition_order` of the blocks' ``layout``, worked out here on
+    the worker: as a task argument it was a row position per validation row, 45 MiB of
+    graph on 5M leads)."""
+    if not designs:
+        return (np.empty((0, 0), MODEL_DTYPE), np.empty(0, np.int8), np.empty(0),
+                np.empty(0, np.int8))
+    stacked = (designs[0] if len(designs) == 1 else
+               tuple(np.concatenate(parts) for parts in zip(*designs, strict=True)))
+    order = partition_order(layout)
+    if np.array_equal(order, np.arange(len(stacked[1]))):
+        return stacked
+    return tuple(np.take(part, order, axis=0) for part in stacked)
 
 
 def _parts_of(client: Client, block: Future, workers: list[str] | None) -> list[Future]:
@@ -524,25 +533,6 @@ def _parts_of(client: Client, block: Future, workers: list[str] | None) -> list[
 
 DESIGN_PARTS = 4
 """A slice's encoded parts (:func:`design`): model input, labels, weights, decisions."""
-
-
-def design_rows(design: tuple[np.ndarray, ...]) -> int:
-    """Rows of a slice's encoded model input, labels and weights (:func:`design`)."""
-    return len(design[1])
-
-
-def stack_designs(*designs: tuple[np.ndarray, ...], order: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, ...]:
-    """Blocks' model input, labels, weights and decisions as one block (in the order
-    given, then its rows in ``order`` when given)."""
-    if not designs:
-        return (np.empty((0, 0), MODEL_DTYPE), np.empty(0, np.int8), np.empty(0),
-                np.empty(0, np.int8))
-    stacked = (designs[0] if len(designs) == 1 else
-               tuple(np.concatenate(parts) for parts in zip(*designs, strict=True)))
-    if order is None or np.array_equal(order, np.arange(len(stacked[1]))):
-        return stacked
-    return tuple(np.take(part, order, axis=0) for part in stacked)
 
 
 def _dask_rows(futures: list[Future], sizes: np.ndarray, width: int | None,
