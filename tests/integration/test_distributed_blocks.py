@@ -151,3 +151,53 @@ def test_each_partitions_check_holds_whole_leads_with_their_events(
         assert leads  # every partition holds some leads (the check is not vacuous)
         for name in ("events", "stage_changes"):
             assert set(check[name].kept["lead_id"].astype(str)) <= leads
+
+
+def _planted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 16)).astype(np.float32)
+    y = (rng.random(n) < 1 / (1 + np.exp(2 - 2 * x[:, 0]))).astype(np.int8)
+    return x, y, rng.uniform(0.5, 1.5, n)
+
+
+def _sent(client: object) -> int:
+    """Bytes the workers have sent so far, to each other and to the client."""
+    return sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
+               .values())
+
+
+def test_the_fit_sends_the_validation_rows_and_the_model_never_the_training_rows(
+        client: object) -> None:
+    import dask.array as da
+    from sklearn.metrics import roc_auc_score
+
+    from predictive_scoring.models.kinds.lightgbm_dask import NETWORK_PARAMS, Slice, fit_on_workers
+
+    workers = sorted(client.scheduler_info()["workers"])
+    rows = 100_000
+    blocks = [client.submit(_planted, rows, seed, workers=[w], pure=False)
+              for seed, w in enumerate(workers)]
+    valid = client.submit(_planted, 2_000, 9, workers=[workers[0]], pure=False)
+    wait([*blocks, valid])
+
+    def column(futures: list[object], i: int, shape: tuple[int, ...], dtype: object) -> object:
+        return da.concatenate([da.from_delayed(dask_training._delayed(
+            client.submit(lambda b, i=i: b[i], f, pure=False)), shape, dtype)
+            for f in futures])
+
+    train = Slice(column(blocks, 0, (rows, 16), np.float32),
+                  column(blocks, 1, (rows,), np.int8), column(blocks, 2, (rows,), float))
+    held = Slice(column([valid], 0, (2_000, 16), np.float32),
+                 column([valid], 1, (2_000,), np.int8), column([valid], 2, (2_000,), float))
+    before = _sent(client)
+    classifier = fit_on_workers(client, {"n_estimators": 30, "num_leaves": 7,
+                                         "verbose": -1}, train, held, {})
+    sent = _sent(client) - before
+    block_bytes = rows * 16 * 4
+    # one copy of the validation rows to the other worker and the model to the client;
+    # lightgbm.dask also sent each worker's training block to the client
+    assert sent < block_bytes / 4, sent
+    x, y, _ = _planted(2_000, 9)
+    assert roc_auc_score(y, classifier.predict_proba(x)[:, 1]) > 0.75
+    assert classifier.booster_.num_trees() == 30
+    assert not set(NETWORK_PARAMS) & set(classifier.get_params())

@@ -3,10 +3,11 @@
 and bundled as on one machine. The run's flow is ``workflow.training.train``'s, the same
 as on one machine: :class:`PartitionedSource` is where its examples live.
 
-Nothing is re-implemented: the category vocabulary of the encoder is learnt across
+Nothing of the model is re-implemented: the category vocabulary of the encoder is learnt across
 partitions, each partition encodes its rows with the single-machine pipeline's
 preprocessing, and the model's kind trains its classifier data-parallel on the workers
-(LightGBM: ``lightgbm.dask``) with the snapshot weights; train.py then sets the stage
+(LightGBM: over its own sockets, :mod:`~predictive_scoring.models.kinds.lightgbm_dask`)
+with the snapshot weights; train.py then sets the stage
 thresholds on the open leads, calibrates, evaluates (``by_age`` included) and builds the
 same :class:`LeadScorer` bundle as the single-machine path.
 """
@@ -445,10 +446,10 @@ def _worker_blocks(client: Client, examples: list[Kept], n_rows: list[int], part
     keeping examples with rows of it, the workers, and per block its partitions and their
     rows (``n_rows``: each partition's rows of the slice).
 
-    One block per worker because lightgbm.dask gives every block of the training slice
-    its own copy of the whole validation slice: with a block per partition, a worker
-    held (and evaluated every round) as many copies as it held partitions. Each block is
-    filled where its partitions are kept, one partition at a time.
+    One block per worker: each worker's LightGBM trains on the rows it holds, with its
+    own copy of the whole validation slice (a copy per block would be a copy per
+    partition, each evaluated every round). Each block is filled where its partitions
+    are kept, one partition at a time.
     """
     on_worker: dict[str, list[tuple[int, Kept, int]]] = {}
     for partition, (kept, n) in enumerate(zip(examples, n_rows, strict=True)):

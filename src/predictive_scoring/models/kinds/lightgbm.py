@@ -3,7 +3,7 @@
 The pipeline is ``ColumnTransformer -> LGBMClassifier``: categoricals as ordinal codes
 that LightGBM splits natively (unseen or missing categories become missing values),
 numbers passed through. It stops early on the validation slice, trains data-parallel on
-Dask (``lightgbm.dask``), explains itself exactly with TreeSHAP as LightGBM computes it
+Dask (:mod:`.lightgbm_dask`), explains itself exactly with TreeSHAP as LightGBM computes it
 (``pred_contrib=True``, the tree-path-dependent values; shap's ``TreeExplainer`` gives the
 same numbers, see the tests and ``benchmarks/bench_explain.py``) and scores one row
 through LightGBM's single-row fast path.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import math
 import threading
-import warnings
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -168,38 +167,31 @@ class LightGBMKind(ModelKind):
                     train: tuple[Any, Any], valid: tuple[Any, Any],
                     weights: tuple[Any, Any] | None = None,
                     decided: tuple[Any, Any] | None = None) -> Pipeline:
-        """``DaskLGBMClassifier`` on the workers, stopping early on the whole validation
-        slice: every worker evaluates a full copy of it (and of its weights), so all stop
-        at the same round (workers judging their own share of it could disagree and
-        hang). The model input reaches it as frames over the blocks' memory
-        (:func:`_frames`). With decisions that say more than the labels, the trees first
-        learn them, as on one machine (:func:`first_stage`)."""
+        """Data-parallel on the workers that hold the training rows
+        (:func:`~predictive_scoring.models.kinds.lightgbm_dask.fit_on_workers`), stopping
+        early on the whole validation slice: every worker evaluates a full copy of it
+        (and of its weights), so all stop at the same round (workers judging their own
+        share of it could disagree and hang). With decisions that say more than the
+        labels, the trees first learn them, as on one machine (:func:`first_stage`)."""
         import dask.array as da
 
-        copies = train[0].numblocks[0]
-        eval_x = _frames(valid[0], copies)
-        weighted = ({} if weights is None else
-                    {"sample_weight": weights[0],
-                     "eval_sample_weight": [da.concatenate([weights[1]] * copies)]})
+        from predictive_scoring.models.kinds.lightgbm_dask import Slice as Rows
+        from predictive_scoring.models.kinds.lightgbm_dask import fit_on_workers
+
         # counted, not read from the shape: the partitions' lengths may be unknown
         n_rows, n_positive, n_decided = (int(v) for v in da.compute(
             (train[1] >= 0).sum(), train[1].sum(),
             (train[1] if decided is None else decided[0]).sum()))
         params = {k: v for k, v in classifier_params(model).items() if k != "n_jobs"}
         params |= self.capacity(model, n_rows, n_positive)
+        train_w, valid_w = weights if weights is not None else (None, None)
 
         def fit(labels: tuple[Any, Any], fit_params: dict[str, Any],
                 init: lgb.Booster | None = None) -> lgb.LGBMClassifier:
-            from lightgbm.dask import DaskLGBMClassifier
-
-            with warnings.catch_warnings():
-                # lightgbm.dask sets each worker's threads itself and says so for n_jobs.
-                warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-                return DaskLGBMClassifier(client=client, **fit_params).fit(
-                    _frames(train[0]), labels[0], eval_X=(eval_x,),
-                    eval_y=(da.concatenate([labels[1]] * copies),),
-                    callbacks=early_stopping(model), init_model=init,
-                    categorical_feature=_categorical(pipeline), **weighted).to_local()
+            return fit_on_workers(client, fit_params, Rows(train[0], labels[0], train_w),
+                                  Rows(valid[0], labels[1], valid_w),
+                                  {"callbacks": early_stopping(model), "init_model": init,
+                                   "categorical_feature": _categorical(pipeline)})
 
         init = None
         if decided is not None and learns_decisions(n_positive, n_decided):
@@ -208,9 +200,6 @@ class LightGBMKind(ModelKind):
         fitted = fit((train[1], valid[1]), params, init)
         classifier = fitted.set_params(n_jobs=model.params.get("n_jobs"))
         setattr(classifier, FIRST_STAGE_ROUNDS, init.num_trees() if init else 0)
-        # The frames' columns are LightGBM's default names: this is the model of arrays,
-        # marked as one (LightGBM >= 4.5; else scikit-learn warns on every array scored).
-        classifier._fitted_with_feature_names = False
         pipeline.steps[-1] = ("classifier", classifier)
         return pipeline
 
@@ -255,33 +244,6 @@ def first_stage(classifier: lgb.LGBMClassifier, model: ModelConfig,
     first.fit(*train, eval_X=(valid[0],), eval_y=(valid[1],), categorical_feature=categorical,
               callbacks=early_stopping(model), **weighted)
     return best_rounds(first)
-
-
-def _frames(x: Any, copies: int = 1) -> Any:
-    """A Dask array of encoded model input (``copies`` times over) as a Dask DataFrame
-    whose partitions are frames over its blocks' memory, the columns named as LightGBM
-    names an array's (``Column_0``, ...: the same model, without feature names).
-
-    lightgbm.dask stacks each worker's parts with ``np.concatenate``, which copies even
-    one array (a worker held its training block twice during the fit, and each copy of
-    the validation slice twice), and ``pd.concat``, which keeps one frame's memory;
-    LightGBM then reads the frame's float32 block in place.
-    """
-    import dask.dataframe as dd
-    import pandas as pd
-    from dask import delayed
-
-    names = [f"Column_{i}" for i in range(x.shape[1])]
-    blocks = [delayed(_frame)(block, names) for block in x.to_delayed().ravel()]
-    meta = pd.DataFrame(np.empty((0, len(names)), dtype=x.dtype), columns=names)
-    return dd.from_delayed(blocks * copies, meta=meta, verify_meta=False)
-
-
-def _frame(x: np.ndarray, names: list[str]) -> Any:
-    """A frame over an array's memory (no copy)."""
-    import pandas as pd
-
-    return pd.DataFrame(x, columns=names, copy=False)
 
 
 def classifier_params(model: ModelConfig) -> dict[str, Any]:
