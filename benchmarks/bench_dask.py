@@ -422,7 +422,15 @@ LARGE_LEADS = 5_000_000
 LARGE_FITS_GIB = 15.0
 """Worker memory (both workers) up to which the 5M-lead run is planned on this machine
 (24 GiB, shared with other work)."""
-BEFORE = ("Before each step's results were released task by task (`store.gather_each`): "
+BEFORE = ("Before LightGBM trained on the workers' own rows without lightgbm.dask "
+          "(`models.kinds.lightgbm_dask`): 0.18 GiB per 100k leads at the peak, the training "
+          "step growing 0.39 GiB (2026-12-07 10:15 UTC, 100,000 and 500,000 leads: 1.00 / "
+          "1.01 and 1.36 / 1.36 GiB per worker, the training step 0.55 / 0.56 and 1.31 / "
+          "1.34 GiB), when lightgbm.dask's check that every worker had validation rows "
+          "fetched a training part of each worker to the client: each worker serialised "
+          "its whole block once more as the fit began, and the driver received every "
+          "training row. "
+          "Before each step's results were released task by task (`store.gather_each`): "
           "0.43 GiB per 100k leads (2026-12-07 08:23 UTC, 100,000 and 500,000 leads: 1.00 / "
           "1.01 and 1.84 / 1.88 GiB per worker; 1.83 / 1.82 GiB in the shuffle and "
           "validation), when each partition's validation facts, empty frames cut from its "

@@ -171,7 +171,7 @@ def test_the_fit_sends_the_validation_rows_and_the_model_never_the_training_rows
     import dask.array as da
     from sklearn.metrics import roc_auc_score
 
-    from predictive_scoring.models.kinds.lightgbm_dask import NETWORK_PARAMS, Slice, fit_on_workers
+    from predictive_scoring.models.kinds.lightgbm_dask import NETWORK_PARAMS, Rows, fit_on_workers
 
     workers = sorted(client.scheduler_info()["workers"])
     rows = 100_000
@@ -185,9 +185,9 @@ def test_the_fit_sends_the_validation_rows_and_the_model_never_the_training_rows
             client.submit(lambda b, i=i: b[i], f, pure=False)), shape, dtype)
             for f in futures])
 
-    train = Slice(column(blocks, 0, (rows, 16), np.float32),
+    train = Rows(column(blocks, 0, (rows, 16), np.float32),
                   column(blocks, 1, (rows,), np.int8), column(blocks, 2, (rows,), float))
-    held = Slice(column([valid], 0, (2_000, 16), np.float32),
+    held = Rows(column([valid], 0, (2_000, 16), np.float32),
                  column([valid], 1, (2_000,), np.int8), column([valid], 2, (2_000,), float))
     before = _sent(client)
     classifier = fit_on_workers(client, {"n_estimators": 30, "num_leaves": 7,

@@ -175,8 +175,7 @@ class LightGBMKind(ModelKind):
         labels, the trees first learn them, as on one machine (:func:`first_stage`)."""
         import dask.array as da
 
-        from predictive_scoring.models.kinds.lightgbm_dask import Slice as Rows
-        from predictive_scoring.models.kinds.lightgbm_dask import fit_on_workers
+        from predictive_scoring.models.kinds.lightgbm_dask import Rows, fit_on_workers
 
         # counted, not read from the shape: the partitions' lengths may be unknown
         n_rows, n_positive, n_decided = (int(v) for v in da.compute(

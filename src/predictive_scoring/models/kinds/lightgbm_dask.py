@@ -33,7 +33,7 @@ others between rounds."""
 
 
 @dataclass(frozen=True)
-class Slice:
+class Rows:
     """One slice's rows on a Dask cluster: model input (rows x features, float32),
     labels and, when weighted, weights; each a Dask array, blocked alike."""
 
@@ -42,7 +42,7 @@ class Slice:
     w: Any = None
 
 
-def fit_on_workers(client: Client, params: dict[str, Any], train: Slice, valid: Slice,
+def fit_on_workers(client: Client, params: dict[str, Any], train: Rows, valid: Rows,
                    fit_args: dict[str, Any]) -> lgb.LGBMClassifier:
     """An ``LGBMClassifier`` (``params``) fitted data-parallel on the workers holding
     ``train``'s blocks, each stopping early on the whole ``valid`` slice.
@@ -91,7 +91,7 @@ def fit_on_workers(client: Client, params: dict[str, Any], train: Slice, valid: 
     return classifier
 
 
-def _blocks(rows: Slice) -> list[tuple[Any, Any, Any]]:
+def _blocks(rows: Rows) -> list[tuple[Any, Any, Any]]:
     """Each block's delayed model input, labels and weights (None unweighted), their
     graphs as built (optimised, a block's key would name another task than the same
     key computed before, and the scheduler warns of it)."""
