@@ -3,13 +3,13 @@
 and bundled as on one machine. The run's flow is ``workflow.training.train``'s, the same
 as on one machine: :class:`PartitionedSource` is where its examples live.
 
-Nothing of the model is re-implemented: the category vocabulary of the encoder is learnt across
-partitions, each partition encodes its rows with the single-machine pipeline's
+Nothing of the model is re-implemented: the category vocabulary of the encoder is learnt
+across partitions, each partition encodes its rows with the single-machine pipeline's
 preprocessing, and the model's kind trains its classifier data-parallel on the workers
 (LightGBM: over its own sockets, :mod:`~predictive_scoring.models.kinds.lightgbm_dask`)
-with the snapshot weights; train.py then sets the stage
-thresholds on the open leads, calibrates, evaluates (``by_age`` included) and builds the
-same :class:`LeadScorer` bundle as the single-machine path.
+with the snapshot weights; train.py then sets the stage thresholds on the open leads,
+calibrates, evaluates (``by_age`` included) and builds the same :class:`LeadScorer`
+bundle as the single-machine path.
 """
 
 from __future__ import annotations
