@@ -186,9 +186,9 @@ def test_the_fit_sends_the_validation_rows_and_the_model_never_the_training_rows
             for f in futures])
 
     train = Rows(column(blocks, 0, (rows, 16), np.float32),
-                  column(blocks, 1, (rows,), np.int8), column(blocks, 2, (rows,), float))
+                 column(blocks, 1, (rows,), np.int8), column(blocks, 2, (rows,), float))
     held = Rows(column([valid], 0, (2_000, 16), np.float32),
-                 column([valid], 1, (2_000,), np.int8), column([valid], 2, (2_000,), float))
+                column([valid], 1, (2_000,), np.int8), column([valid], 2, (2_000,), float))
     before = _sent(client)
     classifier = fit_on_workers(client, {"n_estimators": 30, "num_leaves": 7,
                                          "verbose": -1}, train, held, {})
