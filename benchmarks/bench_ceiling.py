@@ -26,18 +26,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks._results import machine_info, run_child, update_section
 
 LEADS, SEEDS = 100_000, (3, 7)
 GAP_LIMIT = 0.005
 
 
-def fit_and_score(folder: str) -> dict[str, Any]:
-    """Both fits on one seed's files; the gap and log loss of each on the test rows."""
+def prepared(folder: str, ages: list[int] | None = None,
+             decisions: bool = False) -> dict[str, Any]:
+    """One simulated folder's examples as the LightGBM fit sees them: the shipped config
+    (with other snapshot ages when given, and ``decision_after: opportunity`` with
+    ``decisions``), its time-ordered split, the model input of each slice (encoded as
+    training encodes it), labels, the oracle's probabilities, weights, decisions, each
+    test row's lead age in days, and the shipped parameters with the capacity rule
+    applied to the training slice."""
     import lightgbm as lgb
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import log_loss, roc_auc_score
 
     from benchmarks.bench_train import BASE, model_config, rules_of, simulated_config
     from predictive_scoring.config import BaseConfig, load_config
@@ -49,9 +54,13 @@ def fit_and_score(folder: str) -> dict[str, Any]:
         classifier_params,
     )
     from predictive_scoring.models.scorer import build_pipeline
+    from predictive_scoring.stages import Stage
     from predictive_scoring.train import build_examples
 
-    config, model = simulated_config(Path(folder)), model_config("lightgbm")
+    config, model = simulated_config(Path(folder), ages=ages), model_config("lightgbm")
+    if decisions:
+        config = config.model_copy(update={"snapshots": config.snapshots.model_copy(
+            update={"decision_after": Stage.OPPORTUNITY})})
     examples, rows, _ = build_examples(load_dataset(config, Path(".")), config,
                                        rules_of(config),
                                        load_config(BASE, BaseConfig).training)
@@ -60,14 +69,46 @@ def fit_and_score(folder: str) -> dict[str, Any]:
     x = {"train": prep.fit_transform(x["train"]), "valid": prep.transform(x["valid"]),
          "test": prep.transform(x["test"])}
     y = {name: examples.label[r] for name, r in rows.items()}
-    truth = {name: examples.truth[r] for name, r in rows.items()}
-    weights = examples.weights(rows) or (None, None)
-    params = classifier_params(model) | capacity_params(model.params, len(y["train"]),
-                                                        int(y["train"].sum()))
-    stop = [lgb.early_stopping(model.params[EARLY_STOPPING_KEY], verbose=False)]
-    categorical = list(range(len(examples.columns.categorical)))
-    oracle_auc, oracle_loss = roc_auc_score(y["test"], truth["test"]), log_loss(
-        y["test"], truth["test"])
+    test = examples.frame.iloc[rows["test"]]
+    train_positives = int(y["train"].sum())
+    return {"model": model, "x": x, "y": y,
+            "truth": {name: examples.truth[r] for name, r in rows.items()},
+            "weights": examples.weights(rows) or (None, None),
+            "decided": examples.decisions(rows),
+            "test_age": ((test["as_of"] - test["created_at"]).dt.days).to_numpy(),
+            "params": classifier_params(model) | capacity_params(
+                model.params, len(y["train"]), train_positives),
+            "stop": [lgb.early_stopping(model.params[EARLY_STOPPING_KEY], verbose=False)],
+            "categorical": list(range(len(examples.columns.categorical)))}
+
+
+def platt_scored(data: dict[str, Any], raw: dict[str, np.ndarray],
+                 test: np.ndarray | None = None) -> dict[str, float]:
+    """Raw scores of the validation and test rows, Platt-scaled on the validation slice
+    (as training calibrates), against the oracle on the test rows (those of ``test``, a
+    mask, when given): the ROC-AUC gap and the log loss over the oracle's."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    y = data["y"]
+    keep = np.ones(len(y["test"]), bool) if test is None else test
+    label, truth = y["test"][keep], data["truth"]["test"][keep]
+    platt = LogisticRegression(C=1e6).fit(raw["valid"].reshape(-1, 1), y["valid"])
+    p = platt.predict_proba(raw["test"][keep].reshape(-1, 1))[:, 1]
+    return {"gap": roc_auc_score(label, truth) - roc_auc_score(label, p),
+            "log_loss_excess": log_loss(label, p) / log_loss(label, truth) - 1,
+            "n_test": int(keep.sum())}
+
+
+def fit_and_score(folder: str) -> dict[str, Any]:
+    """Both fits on one seed's files; the gap and log loss of each on the test rows."""
+    import lightgbm as lgb
+    from sklearn.metrics import roc_auc_score
+
+    data = prepared(folder)
+    x, y, truth, params = data["x"], data["y"], data["truth"], data["params"]
+    weights, stop, categorical = data["weights"], data["stop"], data["categorical"]
+    oracle_auc = roc_auc_score(y["test"], truth["test"])
 
     def scored(estimator: Any, target: dict[str, np.ndarray]) -> dict[str, float]:
         start = time.perf_counter()
@@ -76,12 +117,8 @@ def fit_and_score(folder: str) -> dict[str, Any]:
                       eval_sample_weight=None if weights[1] is None else [weights[1]],
                       categorical_feature=categorical, callbacks=stop)
         raw = {name: estimator.predict(x[name], raw_score=True) for name in ("valid", "test")}
-        platt = LogisticRegression(C=1e6).fit(raw["valid"].reshape(-1, 1), y["valid"])
-        p = platt.predict_proba(raw["test"].reshape(-1, 1))[:, 1]
-        return {"gap": oracle_auc - roc_auc_score(y["test"], p),
-                "log_loss_excess": log_loss(y["test"], p) / oracle_loss - 1,
-                "rounds": int(estimator.best_iteration_),
-                "seconds": time.perf_counter() - start}
+        return platt_scored(data, raw) | {"rounds": int(estimator.best_iteration_),
+                                          "seconds": time.perf_counter() - start}
 
     labels = scored(lgb.LGBMClassifier(**params), y)
     soft = scored(lgb.LGBMRegressor(**params | {"objective": "cross_entropy"}), truth)
