@@ -1,11 +1,14 @@
 """What moves the gap to the oracle on 100,000 simulated leads (issue 17's quality target):
 the levers tried, each on the same rows.
 
-Usage: ``python -m benchmarks.bench_levers [--leads 100000] [--seeds 3 7]
-[--dense-ages 1 3 7 ...]``. For each seed: the shipped simulated config, its examples and
-time-ordered split (as ``bench_train``), then on the same training and validation rows,
-each stopped early on the validation slice and Platt-scaled on it, scored on the same test
-rows against the oracle (ROC-AUC gap and log loss over the oracle's):
+Usage: ``python -m benchmarks.bench_levers [--leads 100000] [--seeds 3 7] [--no-dense]``;
+``--curve 100000 300000 [--seeds 7]`` instead measures the shipped fit alone on each
+number of leads (its own section): whether the gap is the sample's.
+
+For each seed: the shipped simulated config, its examples and time-ordered split (as
+``bench_train``), then on the same training and validation rows, each stopped early on the
+validation slice and Platt-scaled on it, scored on the same test rows against the oracle
+(ROC-AUC gap and log loss over the oracle's):
 
 - *shipped*: the shipped LightGBM settings (capacity rule included), as ``bench_ceiling``'s
   0/1 fit;
@@ -147,6 +150,18 @@ def dense(folder: str, shipped_ages: list[int], n_test: int) -> dict[str, Any]:
     return {"n_train": len(data["y"]["train"]), "levers": results}
 
 
+def shipped(folder: str) -> dict[str, Any]:
+    """The shipped fit alone on one folder's files: the learning curve's point."""
+    from benchmarks.bench_ceiling import platt_scored, prepared
+
+    data = prepared(folder)
+    start = time.perf_counter()
+    classifier = fitted(data, data["params"], data["y"])
+    return platt_scored(data, raw_scores(classifier, data)) | {
+        "rounds": str(classifier.best_iteration_), "seconds": time.perf_counter() - start,
+        "n_train": len(data["y"]["train"]), "train_positives": int(data["y"]["train"].sum())}
+
+
 def child(**spec: Any) -> dict[str, Any]:
     output = run_child("benchmarks.bench_levers", "--child", json.dumps(spec))
     return json.loads(output.strip().splitlines()[-1])
@@ -158,7 +173,7 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     case = spec.pop("case")
     if case == "simulate":
         return simulate(**spec)
-    return levers(**spec) if case == "levers" else dense(**spec)
+    return {"levers": levers, "dense": dense, "shipped": shipped}[case](**spec)
 
 
 def verdict(result: dict[str, Any]) -> str:
@@ -200,16 +215,51 @@ def lines_of(leads: int, results: dict[int, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def curve_lines(results: dict[tuple[int, int], dict[str, Any]]) -> list[str]:
+    lines = ["## The gap to the oracle against the number of leads "
+             "(`python -m benchmarks.bench_levers --curve ...`)", "", machine_info(), "",
+             "The shipped config, split and LightGBM settings (capacity rule included) on "
+             "more simulated leads of the same seed; each fit scored on its own test rows "
+             "against the oracle on them.", "",
+             "| seed | leads | training rows (converters) | test rows | rounds "
+             "| oracle - model ROC-AUC | log loss over the oracle's | fit (s) | target |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for (seed, leads), r in results.items():
+        lines.append(f"| {seed} | {leads:,} | {r['n_train']:,} ({r['train_positives']:,}) "
+                     f"| {r['n_test']:,} | {r['rounds']} | {r['gap']:+.4f} "
+                     f"| {r['log_loss_excess']:+.2%} | {r['seconds']:.0f} | {verdict(r)} |")
+    return lines
+
+
+def curve(seeds: list[int], sizes: list[int]) -> None:
+    results = {}
+    for seed in seeds:
+        for leads in sizes:
+            with tempfile.TemporaryDirectory(prefix="bench_levers_curve_") as folder:
+                print(child(case="simulate", folder=folder, leads=leads, seed=seed),
+                      flush=True)
+                results[seed, leads] = child(case="shipped", folder=folder)
+                print(seed, leads, results[seed, leads], flush=True)
+    lines = curve_lines(results)
+    update_section("bench_levers_curve", "\n".join(lines))
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=LEADS)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--no-dense", action="store_true",
                         help="skip the denser ages (a second simulation per seed)")
+    parser.add_argument("--curve", type=int, nargs="+", metavar="LEADS",
+                        help="the shipped fit alone on each number of leads instead")
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_case(json.loads(args.child))))
+        return
+    if args.curve:
+        curve(args.seeds, args.curve)
         return
     from benchmarks.bench_train import SIMULATED
     from predictive_scoring.config import DatasetConfig, load_config
