@@ -111,3 +111,9 @@ def update_section(name: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text, encoding="utf-8")
+
+
+def publish(name: str, lines: list[str]) -> None:
+    """Write a section's lines to RESULTS.md (:func:`update_section`) and print them."""
+    update_section(name, "\n".join(lines))
+    print("\n".join(lines))

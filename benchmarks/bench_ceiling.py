@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._results import machine_info, run_child, update_section
+from benchmarks._results import machine_info, publish, run_child
 
 LEADS, SEEDS = 100_000, (3, 7)
 GAP_LIMIT = 0.005
@@ -187,9 +187,7 @@ def main() -> None:
                   flush=True)
             results[seed] = child(case="fit", folder=folder)
             print(seed, results[seed], flush=True)
-    lines = lines_of(args.leads, results)
-    update_section("bench_ceiling", "\n".join(lines))
-    print("\n".join(lines))
+    publish("bench_ceiling", lines_of(args.leads, results))
 
 
 if __name__ == "__main__":

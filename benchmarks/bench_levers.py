@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._results import machine_info, run_child, update_section
+from benchmarks._results import machine_info, publish, run_child
 
 LEADS, SEEDS = 100_000, (3, 7)
 DENSE_AGES = (1, 3, 7, 14, 21, 30, 45, 60, 90, 120, 150, 180, 240, 300, 365)
@@ -240,9 +240,7 @@ def curve(seeds: list[int], sizes: list[int]) -> None:
                       flush=True)
                 results[seed, leads] = child(case="shipped", folder=folder)
                 print(seed, leads, results[seed, leads], flush=True)
-    lines = curve_lines(results)
-    update_section("bench_levers_curve", "\n".join(lines))
-    print("\n".join(lines))
+    publish("bench_levers_curve", curve_lines(results))
 
 
 def main() -> None:
@@ -279,9 +277,7 @@ def main() -> None:
                                    n_test=parts[0]["n_test"]))
         results[seed] = {"parts": parts}
         print(seed, results[seed], flush=True)
-    lines = lines_of(args.leads, results)
-    update_section("bench_levers", "\n".join(lines))
-    print("\n".join(lines))
+    publish("bench_levers", lines_of(args.leads, results))
 
 
 if __name__ == "__main__":
