@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from typing import Any
@@ -155,10 +156,11 @@ def shipped(folder: str) -> dict[str, Any]:
     from benchmarks.bench_ceiling import platt_scored, prepared
 
     data = prepared(folder)
-    start = time.perf_counter()
+    load, start = os.getloadavg()[0], time.perf_counter()
     classifier = fitted(data, data["params"], data["y"])
     return platt_scored(data, raw_scores(classifier, data)) | {
         "rounds": str(classifier.best_iteration_), "seconds": time.perf_counter() - start,
+        "load": load,
         "n_train": len(data["y"]["train"]), "train_positives": int(data["y"]["train"].sum())}
 
 
@@ -220,14 +222,17 @@ def curve_lines(results: dict[tuple[int, int], dict[str, Any]]) -> list[str]:
              "(`python -m benchmarks.bench_levers --curve ...`)", "", machine_info(), "",
              "The shipped config, split and LightGBM settings (capacity rule included) on "
              "more simulated leads of the same seed; each fit scored on its own test rows "
-             "against the oracle on them.", "",
+             "against the oracle on them. Load: the 1-minute load average as the fit "
+             "starts (2 cores).", "",
              "| seed | leads | training rows (converters) | test rows | rounds "
-             "| oracle - model ROC-AUC | log loss over the oracle's | fit (s) | target |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| oracle - model ROC-AUC | log loss over the oracle's | fit (s) "
+             "| load at the fit's start | target |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for (seed, leads), r in results.items():
         lines.append(f"| {seed} | {leads:,} | {r['n_train']:,} ({r['train_positives']:,}) "
                      f"| {r['n_test']:,} | {r['rounds']} | {r['gap']:+.4f} "
-                     f"| {r['log_loss_excess']:+.2%} | {r['seconds']:.0f} | {verdict(r)} |")
+                     f"| {r['log_loss_excess']:+.2%} | {r['seconds']:.0f} | {r['load']:.1f} "
+                     f"| {verdict(r)} |")
     return lines
 
 
