@@ -18,10 +18,11 @@ validation slice and Platt-scaled on it, scored on the same test rows against th
 - *decide x win from fit*: a two-part model, P(decides within the horizon) from every
   input times P(won | decided) from the fit attributes only (the categoricals and the
   first numeric attribute, ``employees``), the log of the product Platt-scaled;
-- *denser ages*: the same leads simulated with snapshots at ``--dense-ages`` (the
-  simulator's events do not depend on the ages; its truth is written for each), the
-  shipped fit and decisions first trained on every age and scored on the test rows at the
-  shipped ages only (the same leads at the same ``as_of``, checked by count).
+- *denser ages*: the same leads simulated with snapshots at :data:`DENSE_AGES` (15 ages,
+  1 to 365 days; the simulator's events do not depend on the ages, and its truth is
+  written for each), the shipped fit and decisions first trained on every age and scored
+  on the test rows at the shipped ages only (the same leads at the same ``as_of``, checked
+  by count).
 """
 
 from __future__ import annotations
