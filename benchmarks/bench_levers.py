@@ -32,6 +32,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -66,65 +67,91 @@ def fitted(data: dict[str, Any], params: dict[str, Any], labels: dict[str, np.nd
     return classifier
 
 
-def raw_scores(classifier: Any, data: dict[str, Any], columns: Any = slice(None)
+def raw_scores(model: Any, data: dict[str, Any], columns: Any = slice(None)
                ) -> dict[str, np.ndarray]:
-    return {name: classifier.predict(data["x"][name][:, columns], raw_score=True)
+    """Raw scores of the validation and test rows by a classifier or a booster."""
+    return {name: model.predict(data["x"][name][:, columns], raw_score=True)
             for name in ("valid", "test")}
 
 
-def decisions_first(data: dict[str, Any]) -> tuple[Any, str]:
-    """The shipped decisions-first fit: the first stage on the decisions, cut to its best
-    round, then the target from there."""
-    from predictive_scoring.models.kinds.lightgbm import best_rounds, first_stage_params
+def scored(data: dict[str, Any], run: Callable[[], tuple[dict[str, np.ndarray], str]],
+           test: np.ndarray | None = None, seconds: float = 0.0) -> dict[str, Any]:
+    """``run`` (the raw scores of a fit and its rounds) timed, plus ``seconds`` spent before
+    it for it, and scored against the oracle (:func:`~benchmarks.bench_ceiling.platt_scored`)."""
+    from benchmarks.bench_ceiling import platt_scored
 
-    decided = dict(zip(("train", "valid"), data["decided"], strict=True))
-    first = fitted(data, data["params"] | first_stage_params(
-        data["model"], len(decided["train"]), int(decided["train"].sum())), decided)
-    final = fitted(data, data["params"], data["y"], init=best_rounds(first))
-    return final, f"{first.best_iteration_} + {final.best_iteration_}"
+    start = time.perf_counter()
+    raw, rounds = run()
+    return platt_scored(data, raw, test) | {
+        "rounds": rounds, "seconds": seconds + time.perf_counter() - start}
 
 
-def decide_times_win(data: dict[str, Any]) -> tuple[dict[str, np.ndarray], str]:
-    """log P(decides) + log P(won | decided, fit attributes): raw scores to Platt-scale."""
-    from scipy.special import log_expit
+def plain(data: dict[str, Any], change: dict[str, Any] | None = None
+          ) -> Callable[[], tuple[dict[str, np.ndarray], str]]:
+    """The shipped fit on the target, with ``change`` to its parameters."""
+    def run() -> tuple[dict[str, np.ndarray], str]:
+        classifier = fitted(data, data["params"] | (change or {}), data["y"])
+        return raw_scores(classifier, data), str(classifier.best_iteration_)
+    return run
 
-    from predictive_scoring.models.kinds.lightgbm import capacity_params, first_stage_params
 
-    decided = dict(zip(("train", "valid"), data["decided"], strict=True))
-    y = data["y"]
-    first = fitted(data, data["params"] | first_stage_params(
-        data["model"], len(decided["train"]), int(decided["train"].sum())), decided)
-    fit_columns = list(range(len(data["categorical"]) + 1))
-    rows = {name: decided[name] == 1 for name in ("train", "valid")}
-    win = fitted(data, data["params"] | capacity_params(
-        data["model"].params, int(rows["train"].sum()), int(y["train"][rows["train"]].sum())),
-        y, rows, fit_columns)
-    first_raw, win_raw = raw_scores(first, data), raw_scores(win, data, fit_columns)
-    return ({name: log_expit(first_raw[name]) + log_expit(win_raw[name])
-             for name in first_raw}, f"{first.best_iteration_} + {win.best_iteration_}")
+def decision_stage(data: dict[str, Any]) -> tuple[Any, float]:
+    """The shipped first stage on the decisions (``models.kinds.lightgbm.first_stage``, cut
+    to its best round) and its seconds: shared by the levers that start from it."""
+    import lightgbm as lgb
+
+    from predictive_scoring.models.kinds.lightgbm import first_stage
+
+    start, (train_w, valid_w) = time.perf_counter(), data["weights"]
+    weighted = {} if train_w is None else {"sample_weight": train_w,
+                                           "eval_sample_weight": [valid_w]}
+    first = first_stage(lgb.LGBMClassifier(**data["params"]), data["model"],
+                        (data["x"]["train"], data["decided"][0]),
+                        (data["x"]["valid"], data["decided"][1]), data["categorical"],
+                        weighted)
+    return first, time.perf_counter() - start
+
+
+def decisions_first(data: dict[str, Any], first: Any
+                    ) -> Callable[[], tuple[dict[str, np.ndarray], str]]:
+    """The shipped decisions-first fit: the target from the first stage on."""
+    def run() -> tuple[dict[str, np.ndarray], str]:
+        final = fitted(data, data["params"], data["y"], init=first)
+        return raw_scores(final, data), f"{first.num_trees()} + {final.best_iteration_}"
+    return run
+
+
+def decide_times_win(data: dict[str, Any], first: Any
+                     ) -> Callable[[], tuple[dict[str, np.ndarray], str]]:
+    """log P(decides) (the first stage) + log P(won | decided, fit attributes)."""
+    def run() -> tuple[dict[str, np.ndarray], str]:
+        from scipy.special import log_expit
+
+        from predictive_scoring.models.kinds.lightgbm import capacity_params
+
+        y, fit_columns = data["y"], list(range(len(data["categorical"]) + 1))
+        rows = {name: d == 1 for name, d in zip(("train", "valid"), data["decided"],
+                                                strict=True)}
+        win = fitted(data, data["params"] | capacity_params(
+            data["model"].params, int(rows["train"].sum()),
+            int(y["train"][rows["train"]].sum())), y, rows, fit_columns)
+        first_raw, win_raw = raw_scores(first, data), raw_scores(win, data, fit_columns)
+        return ({name: log_expit(first_raw[name]) + log_expit(win_raw[name])
+                 for name in first_raw}, f"{first.num_trees()} + {win.best_iteration_}")
+    return run
 
 
 def levers(folder: str) -> dict[str, Any]:
     """Every lever on the shipped ages, on one seed's files."""
-    from benchmarks.bench_ceiling import platt_scored, prepared
+    from benchmarks.bench_ceiling import prepared
 
     data = prepared(folder, decisions=True)
-    results = {}
-
-    def record(name: str, raw: dict[str, np.ndarray], rounds: str, start: float) -> None:
-        results[name] = platt_scored(data, raw) | {
-            "rounds": rounds, "seconds": time.perf_counter() - start}
-        print(name, results[name], flush=True)
-
-    for name, change in ({"shipped": {}} | SETTINGS).items():
-        start = time.perf_counter()
-        classifier = fitted(data, data["params"] | change, data["y"])
-        record(name, raw_scores(classifier, data), str(classifier.best_iteration_), start)
-    start = time.perf_counter()
-    classifier, rounds = decisions_first(data)
-    record("decisions first", raw_scores(classifier, data), rounds, start)
-    start = time.perf_counter()
-    record("decide x win from fit", *decide_times_win(data), start)
+    results = {name: scored(data, plain(data, change))
+               for name, change in ({"shipped": {}} | SETTINGS).items()}
+    first, seconds = decision_stage(data)
+    results["decisions first"] = scored(data, decisions_first(data, first), seconds=seconds)
+    results["decide x win from fit"] = scored(data, decide_times_win(data, first),
+                                              seconds=seconds)
     return {"n_train": len(data["y"]["train"]), "n_test": len(data["y"]["test"]),
             "train_positives": int(data["y"]["train"].sum()), "levers": results}
 
@@ -132,37 +159,29 @@ def levers(folder: str) -> dict[str, Any]:
 def dense(folder: str, shipped_ages: list[int], n_test: int) -> dict[str, Any]:
     """The shipped fit and decisions first trained on every dense age, scored on the test
     rows at the shipped ages (``n_test`` of them, as on the shipped config)."""
-    from benchmarks.bench_ceiling import platt_scored, prepared
+    from benchmarks.bench_ceiling import prepared
 
     data = prepared(folder, ages=list(DENSE_AGES), decisions=True)
     shipped_rows = np.isin(data["test_age"], shipped_ages)
     if int(shipped_rows.sum()) != n_test:
         raise SystemExit(f"the dense run's test rows at the shipped ages are "
                          f"{int(shipped_rows.sum()):,}, not the shipped config's {n_test:,}")
-    results = {}
-    start = time.perf_counter()
-    classifier = fitted(data, data["params"], data["y"])
-    results["denser ages"] = platt_scored(data, raw_scores(classifier, data), shipped_rows) | {
-        "rounds": str(classifier.best_iteration_), "seconds": time.perf_counter() - start}
-    start = time.perf_counter()
-    classifier, rounds = decisions_first(data)
-    results["denser ages, decisions first"] = platt_scored(
-        data, raw_scores(classifier, data), shipped_rows) | {
-        "rounds": rounds, "seconds": time.perf_counter() - start}
+    results = {"denser ages": scored(data, plain(data), shipped_rows)}
+    first, seconds = decision_stage(data)
+    results["denser ages, decisions first"] = scored(
+        data, decisions_first(data, first), shipped_rows, seconds)
     return {"n_train": len(data["y"]["train"]), "levers": results}
 
 
 def shipped(folder: str) -> dict[str, Any]:
     """The shipped fit alone on one folder's files: the learning curve's point."""
-    from benchmarks.bench_ceiling import platt_scored, prepared
+    from benchmarks.bench_ceiling import prepared
 
     data = prepared(folder)
-    load, start = os.getloadavg()[0], time.perf_counter()
-    classifier = fitted(data, data["params"], data["y"])
-    return platt_scored(data, raw_scores(classifier, data)) | {
-        "rounds": str(classifier.best_iteration_), "seconds": time.perf_counter() - start,
-        "load": load,
-        "n_train": len(data["y"]["train"]), "train_positives": int(data["y"]["train"].sum())}
+    load = os.getloadavg()[0]
+    return scored(data, plain(data)) | {
+        "load": load, "n_train": len(data["y"]["train"]),
+        "train_positives": int(data["y"]["train"].sum())}
 
 
 def child(**spec: Any) -> dict[str, Any]:
